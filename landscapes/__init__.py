@@ -1,0 +1,36 @@
+"""Test landscapes with certified global minima, and their registry.
+
+``LANDSCAPES`` maps a name to its :class:`Landscape`; ``get_landscape`` looks one up with a helpful
+error; ``register`` adds a user's landscape so it is certified, tested and benchmarked like the others.
+"""
+
+from __future__ import annotations
+
+from landscapes.classic_2d import beale
+from landscapes.core import Landscape, Literature
+from landscapes.errors import InputError, UnknownNameError, unknown_name
+
+LANDSCAPES: dict[str, Landscape] = {l.name: l for l in (beale,)}
+
+
+def get_landscape(name: str) -> Landscape:
+    """The registered landscape called ``name``; unknown names raise an error listing close ones."""
+    try:
+        return LANDSCAPES[name]
+    except KeyError:
+        raise unknown_name("landscape", name, LANDSCAPES) from None
+
+
+def register(landscape: Landscape, *, replace: bool = False) -> Landscape:
+    """Add ``landscape`` to the registry and return it (usable as a decorator-style one-liner)."""
+    if not isinstance(landscape, Landscape):
+        raise InputError(f"register() takes a Landscape, got {type(landscape).__name__}")
+    if landscape.name in LANDSCAPES and not replace:
+        raise InputError(f"a landscape named {landscape.name!r} is already registered;"
+                         " pick another name or pass replace=True")
+    LANDSCAPES[landscape.name] = landscape
+    return landscape
+
+
+__all__ = ["LANDSCAPES", "InputError", "Landscape", "Literature", "UnknownNameError",
+           "get_landscape", "register"]

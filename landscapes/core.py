@@ -1,0 +1,118 @@
+"""The Landscape record: a test function, its certified minima and where it comes from."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from landscapes.errors import InputError
+
+# formula(x, xp) -> scalar, written once for both array modules (xp is jax.numpy or numpy), so the
+# JAX runs and the scipy ground truth evaluate the very same expression (STYLE.md rule 3).
+Formula = Callable[[Any, Any], Any]
+Box = tuple[tuple[float, float], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Literature:
+    """A published minimum, kept beside the float64-refined one so a test can compare them.
+
+    Attributes:
+      x: the published minimizer (one of them), as printed.
+      f: the published minimum value, as printed.
+      digits: the number of decimals the publication gives; the refined value must agree to these.
+    """
+
+    x: tuple[float, ...]
+    f: float
+    digits: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Landscape:
+    """A test function with every known global minimizer stored as data.
+
+    Attributes:
+      name: registry key, lower_snake_case.
+      formula: ``formula(x, xp)`` for a 1-D array ``x`` of length ``dim``; ``xp`` is jnp or np.
+      dim: the fixed dimension, or None for a function defined in any dimension N >= 2.
+      bounds: the search box: one (low, high) pair per coordinate for a fixed dimension, or a single
+        pair used in every coordinate for an N-D function.
+      minimizers: every global minimizer; a tuple of points for a fixed dimension, or a function of
+        the dimension returning a (k, dim) array for an N-D function.
+      f_star: the global minimum value, or a function of the dimension.
+      source: the citation.
+      start_region: the box random starts are drawn from; defaults to ``bounds``.
+      stationary: False where the gradient does not vanish at a minimizer (a kink, or a minimizer on
+        the boundary of the box); the certification then skips the gradient check.
+      literature: the published minimum where we store a value refined to float64.
+      noise_scale: standard deviation of the Gaussian noise added to every gradient (0 = exact).
+        Metrics always use the exact function.
+      default_dim: the dimension used when none is given for an N-D function.
+    """
+
+    name: str
+    formula: Formula
+    dim: int | None
+    bounds: Box | tuple[float, float]
+    minimizers: tuple[tuple[float, ...], ...] | Callable[[int], np.ndarray]
+    f_star: float | Callable[[int], float]
+    source: str
+    start_region: Box | tuple[float, float] | None = None
+    stationary: bool = True
+    literature: Literature | None = None
+    noise_scale: float = 0.0
+    default_dim: int = 2
+
+    def resolve_dim(self, dim: int | None = None) -> int:
+        """The dimension to use; raises InputError when ``dim`` does not fit this landscape."""
+        if self.dim is not None:
+            if dim is not None and dim != self.dim:
+                raise InputError(
+                    f"landscape {self.name!r} is {self.dim}-dimensional; got dim={dim}"
+                    f" (leave dim out or use {self.dim})")
+            return self.dim
+        dim = self.default_dim if dim is None else dim
+        if not isinstance(dim, (int, np.integer)) or dim < 2:
+            raise InputError(f"landscape {self.name!r} needs an integer dim >= 2; got {dim!r}")
+        return int(dim)
+
+    def fn(self, x):
+        """f(x) with jax.numpy; jit-, vmap- and grad-able."""
+        return self.formula(x, jnp)
+
+    def np_fn(self, x):
+        """f(x) with numpy in float64, for scipy."""
+        return self.formula(np.asarray(x, dtype=np.float64), np)
+
+    def box(self, dim: int | None = None) -> np.ndarray:
+        """The search box as a (dim, 2) array of (low, high)."""
+        return _as_box(self.bounds, self.resolve_dim(dim))
+
+    def start_box(self, dim: int | None = None) -> np.ndarray:
+        """The box default starts are drawn from, as a (dim, 2) array."""
+        region = self.bounds if self.start_region is None else self.start_region
+        return _as_box(region, self.resolve_dim(dim))
+
+    def minimizer_array(self, dim: int | None = None) -> np.ndarray:
+        """Every global minimizer as a (k, dim) float64 array."""
+        dim = self.resolve_dim(dim)
+        points = self.minimizers(dim) if callable(self.minimizers) else self.minimizers
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        return points
+
+    def minimum(self, dim: int | None = None) -> float:
+        """The global minimum value f*."""
+        dim = self.resolve_dim(dim)
+        return float(self.f_star(dim) if callable(self.f_star) else self.f_star)
+
+
+def _as_box(bounds, dim: int) -> np.ndarray:
+    box = np.asarray(bounds, dtype=np.float64)
+    if box.ndim == 1:
+        box = np.tile(box, (dim, 1))
+    return box
