@@ -6,11 +6,30 @@ error; ``register`` adds a user's landscape so it is certified, tested and bench
 
 from __future__ import annotations
 
-from landscapes.classic_2d import beale
+from landscapes.classic_2d import (beale, booth, branin, goldstein_price, himmelblau, matyas,
+                                   mccormick, six_hump_camel, three_hump_camel)
 from landscapes.core import Landscape, Literature
 from landscapes.errors import InputError, UnknownNameError, unknown_name
+from landscapes.multimodal import (bukin_n6, cross_in_tray, easom, eggholder, holder_table,
+                                   levi_n13, michalewicz, schaffer_n2, schaffer_n4)
+from landscapes.nd import (ackley, dixon_price, griewank, rastrigin, rosenbrock, sphere,
+                           styblinski_tang, trid, zakharov)
+from landscapes.noisy_2d import noisy_beale, noisy_branin, noisy_rosenbrock
+from landscapes.quadratic import ill_conditioned_quadratic, make_quadratic
 
-LANDSCAPES: dict[str, Landscape] = {l.name: l for l in (beale,)}
+LANDSCAPES: dict[str, Landscape] = {l.name: l for l in (
+    # classic smooth 2-D
+    beale, booth, branin, goldstein_price, himmelblau, matyas, mccormick, six_hump_camel,
+    three_hump_camel,
+    # multimodal 2-D
+    bukin_n6, cross_in_tray, easom, eggholder, holder_table, levi_n13, michalewicz, schaffer_n2,
+    schaffer_n4,
+    # any dimension
+    ackley, dixon_price, griewank, rastrigin, rosenbrock, sphere, styblinski_tang, trid, zakharov,
+    ill_conditioned_quadratic,
+    # DeepOBS's noisy 2-D problems
+    noisy_beale, noisy_branin, noisy_rosenbrock,
+)}
 
 
 def get_landscape(name: str) -> Landscape:
@@ -33,4 +52,4 @@ def register(landscape: Landscape, *, replace: bool = False) -> Landscape:
 
 
 __all__ = ["LANDSCAPES", "InputError", "Landscape", "Literature", "UnknownNameError",
-           "get_landscape", "register"]
+           "get_landscape", "make_quadratic", "register"]

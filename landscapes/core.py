@@ -41,7 +41,8 @@ class Landscape:
       formula: ``formula(x, xp)`` for a 1-D array ``x`` of length ``dim``; ``xp`` is jnp or np.
       dim: the fixed dimension, or None for a function defined in any dimension N >= 2.
       bounds: the search box: one (low, high) pair per coordinate for a fixed dimension, or a single
-        pair used in every coordinate for an N-D function.
+        pair used in every coordinate for an N-D function, or a function of the dimension returning
+        either (for boxes that grow with the dimension, like Trid's [-d^2, d^2]).
       minimizers: every global minimizer; a tuple of points for a fixed dimension, or a function of
         the dimension returning a (k, dim) array for an N-D function.
       f_star: the global minimum value, or a function of the dimension.
@@ -53,12 +54,17 @@ class Landscape:
       noise_scale: standard deviation of the Gaussian noise added to every gradient (0 = exact).
         Metrics always use the exact function.
       default_dim: the dimension used when none is given for an N-D function.
+      shiftable, rotatable, conditionable: which instance transforms (see ``landscapes.instances``)
+        keep the global minimum f* and every minimizer inside the box. Set one False where the
+        transform would expose values below f* (a minimum on the box edge like Eggholder's, or a
+        function unbounded below outside the box like McCormick or Hölder table), or where it would
+        defeat the point of the landscape (conditioning a quadratic changes its condition number).
     """
 
     name: str
     formula: Formula
     dim: int | None
-    bounds: Box | tuple[float, float]
+    bounds: Box | tuple[float, float] | Callable[[int], Box | tuple[float, float]]
     minimizers: tuple[tuple[float, ...], ...] | Callable[[int], np.ndarray]
     f_star: float | Callable[[int], float]
     source: str
@@ -67,6 +73,9 @@ class Landscape:
     literature: Literature | None = None
     noise_scale: float = 0.0
     default_dim: int = 2
+    shiftable: bool = True
+    rotatable: bool = True
+    conditionable: bool = True
 
     def resolve_dim(self, dim: int | None = None) -> int:
         """The dimension to use; raises InputError when ``dim`` does not fit this landscape."""
@@ -91,12 +100,14 @@ class Landscape:
 
     def box(self, dim: int | None = None) -> np.ndarray:
         """The search box as a (dim, 2) array of (low, high)."""
-        return _as_box(self.bounds, self.resolve_dim(dim))
+        dim = self.resolve_dim(dim)
+        return _as_box(self.bounds(dim) if callable(self.bounds) else self.bounds, dim)
 
     def start_box(self, dim: int | None = None) -> np.ndarray:
         """The box default starts are drawn from, as a (dim, 2) array."""
-        region = self.bounds if self.start_region is None else self.start_region
-        return _as_box(region, self.resolve_dim(dim))
+        if self.start_region is None:
+            return self.box(dim)
+        return _as_box(self.start_region, self.resolve_dim(dim))
 
     def minimizer_array(self, dim: int | None = None) -> np.ndarray:
         """Every global minimizer as a (k, dim) float64 array."""
