@@ -1,0 +1,351 @@
+"""Training many MLP runs as ONE jitted program: configs × folds × seeds vmapped, epochs scanned inside.
+
+A *run* is one (optimizer config, initial params, PRNG key, train rows, validation rows). The program
+``train_runs`` vmaps a single run's training over the leading axis of every run input, and each run is a
+``lax.scan`` over epochs whose body is a ``lax.scan`` over minibatches (shuffled per epoch with the run's
+key). Keras's callbacks are done the JAX way, per run, inside the vmapped loop:
+
+* ``History``: per-epoch train loss/accuracy (mean over the epoch's minibatches, as Keras reports),
+  validation loss/accuracy at the epoch's end, and the learning rate of the epoch's last update;
+* ``EarlyStopping(monitor, patience, min_delta)``: a run whose monitored metric has not improved for
+  ``patience`` epochs stops — its params and optimizer state are frozen (masked updates) and its later
+  history entries are NaN; ``epochs_run`` and ``status`` say what happened;
+* ``ModelCheckpoint(save_best_only=True)`` / ``restore_best_weights``: ``keep_best`` returns each run's
+  params from its best monitored epoch;
+* ``LearningRateScheduler``: the schedule runs per update (Keras's ``decay``, the default) or per
+  epoch (``lr_per="epoch"``: the schedule's count is the epoch index).
+
+Everything that changes array shapes or Python control flow — the MLP spec, the optimizer family and
+schedule, batch size, epochs, the callback settings — is static; everything else (hyperparameter
+values, initial params, keys, fold membership) is an array, so a whole search compiles once per
+(batch_size, epochs) group. Different train/validation sizes across folds are handled by padded index
+arrays with counts (masked out of losses and updates).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import optimizers
+from bench.mnist.model import MLPSpec, Params, accuracy, apply, init_params, per_example_loss
+from landscapes.errors import InputError
+
+MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+LR_PER = ("step", "epoch")
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+
+class RunStatus(enum.IntEnum):
+    """How a run ended (a value per run, never a crash)."""
+
+    COMPLETED = 0  # trained for every epoch
+    EARLY_STOPPED = 1  # EarlyStopping froze it before the last epoch
+    DIVERGED = 2  # a non-finite training loss appeared
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """Static training settings (each distinct value compiles its own program).
+
+    Attributes:
+      epochs: passes over the training rows.
+      batch_size: minibatch size; the last minibatch of an epoch may be partial (as Keras).
+      lr_per: ``"step"`` — the schedule advances every update (Keras ``decay``); ``"epoch"`` — it
+        advances once per epoch (Keras ``LearningRateScheduler``).
+      patience: EarlyStopping patience in epochs; None disables early stopping.
+      monitor: metric for early stopping and keep-best: ``val_loss`` (Keras's default),
+        ``val_accuracy``, ``loss`` or ``accuracy``.
+      min_delta: smallest change of the monitored metric that counts as an improvement.
+      keep_best: return each run's params from its best monitored epoch (save_best_only).
+    """
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr_per: str = "step"
+    patience: int | None = None
+    monitor: str = "val_loss"
+    min_delta: float = 0.0
+    keep_best: bool = False
+
+    def __post_init__(self) -> None:
+        if int(self.epochs) < 1 or int(self.batch_size) < 1:
+            raise InputError(f"epochs and batch_size must be >= 1; got {self.epochs}, {self.batch_size}")
+        object.__setattr__(self, "epochs", int(self.epochs))
+        object.__setattr__(self, "batch_size", int(self.batch_size))
+        if self.lr_per not in LR_PER:
+            raise InputError(f"lr_per must be one of {LR_PER}; got {self.lr_per!r}")
+        if self.monitor not in MONITORS:
+            raise InputError(f"monitor must be one of {MONITORS}; got {self.monitor!r}")
+        if self.patience is not None:
+            if int(self.patience) < 0:
+                raise InputError(f"patience must be >= 0 or None; got {self.patience}")
+            object.__setattr__(self, "patience", int(self.patience))
+        object.__setattr__(self, "min_delta", float(self.min_delta))
+
+    @property
+    def tracks_best(self) -> bool:
+        return self.patience is not None or self.keep_best
+
+
+class TrainResult(NamedTuple):
+    """Stacked outcome of R runs (leading axis R everywhere).
+
+    ``params`` are the final params, or the best epoch's with ``keep_best``. ``history`` maps each of
+    ``HISTORY_KEYS`` to an (R, epochs) array; entries after a run stopped are NaN. ``best_epoch`` is the
+    0-based epoch of the best monitored value (-1 if not tracked).
+    """
+
+    params: Params
+    history: dict[str, jax.Array]
+    epochs_run: jax.Array
+    best_epoch: jax.Array
+    status: jax.Array
+
+
+def learning_rate_fn(schedule: optimizers.Schedule, hparams: Mapping[str, Any], steps_per_epoch: int,
+                     lr_per: str):
+    """update count → learning rate (float32): optimizers' schedule (with warmup), per step or per epoch."""
+    rate = optimizers.learning_rate_fn(schedule, hparams)
+    if lr_per == "epoch":
+        return lambda count: jnp.asarray(rate(count // steps_per_epoch), jnp.float32)
+    return lambda count: jnp.asarray(rate(count), jnp.float32)
+
+
+def _select(keep_new: jax.Array, new: Any, old: Any) -> Any:
+    return jax.tree.map(lambda n, o: jnp.where(keep_new, n, o), new, old)
+
+
+def _cast_like(tree: Any, like: Any) -> Any:
+    # x64 is on in the suite; a float64 schedule value must not promote the float32 carry.
+    return jax.tree.map(lambda t, l: jnp.asarray(t, jnp.asarray(l).dtype), tree, like)
+
+
+def _masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
+    return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: optimizers.Schedule,
+               options: TrainOptions, steps_per_epoch: int, x: jax.Array, y: jax.Array,
+               x_eval: jax.Array, y_eval: jax.Array, params0: Params, hparams: Mapping[str, jax.Array],
+               key: jax.Array, train_idx: jax.Array, train_count: jax.Array, val_idx: jax.Array,
+               val_count: jax.Array) -> TrainResult:
+    """One run (vmapped by ``train_runs``)."""
+    n_classes = spec.layer_sizes[-1]
+    batch = options.batch_size
+    padded = steps_per_epoch * batch
+    train_idx = jnp.pad(train_idx, (0, padded - train_idx.shape[0]))
+    positions = jnp.arange(padded)
+    optimizer = family.build(hparams, learning_rate_fn(schedule, hparams, steps_per_epoch, options.lr_per))
+    opt_state0 = optimizer.init(params0)
+    dtype = jax.tree.leaves(params0)[0].dtype
+
+    val_x = x_eval[val_idx]
+    val_targets = jax.nn.one_hot(y_eval[val_idx], n_classes, dtype=dtype)
+    val_mask = (jnp.arange(val_idx.shape[0]) < val_count).astype(dtype)
+    improve_sign = -1.0 if options.monitor.endswith("loss") else 1.0
+
+    def loss_fn(params, xb, targets, labels, mask, dropout_key):
+        logits = apply(params, xb, spec, dropout_key=dropout_key if spec.dropout > 0 else None)
+        loss = _masked_mean(per_example_loss(logits, targets, spec), mask)
+        return loss, _masked_mean(accuracy(logits, labels), mask)
+
+    def step(carry, inputs):
+        params, opt_state, count, stopped, loss_sum, correct_sum = carry
+        idx, mask, dropout_key = inputs
+        labels = y[idx]
+        (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            params, x[idx], jax.nn.one_hot(labels, n_classes, dtype=dtype), labels, mask, dropout_key)
+        updates, new_state = optimizer.update(grads, opt_state, params)
+        new_params = _cast_like(optax.apply_updates(params, updates), params)
+        new_state = _cast_like(new_state, opt_state)
+        n_real = jnp.sum(mask)
+        active = (n_real > 0) & ~stopped  # an all-padding minibatch or a stopped run does not update
+        params = _select(active, new_params, params)
+        opt_state = _select(active, new_state, opt_state)
+        count = count + active.astype(count.dtype)
+        return (params, opt_state, count, stopped, loss_sum + loss * n_real, correct_sum + acc * n_real), None
+
+    def epoch(carry, epoch_index):
+        params, opt_state, count, stopped, diverged, best_params, best_value, best_epoch, wait, epochs_run = carry
+        epoch_key = jax.random.fold_in(key, epoch_index)
+        shuffle_key, dropout_key = jax.random.split(epoch_key)
+        # Real rows first in random order, padding last: sort random keys with padding pushed to 2.
+        order = jnp.argsort(jnp.where(positions < train_count, jax.random.uniform(shuffle_key, (padded,)), 2.0))
+        idx = train_idx[order].reshape(steps_per_epoch, batch)
+        mask = (positions < train_count).astype(dtype).reshape(steps_per_epoch, batch)
+        step_keys = jax.random.split(dropout_key, steps_per_epoch)
+        zero = jnp.zeros((), dtype)
+        (params, opt_state, count, _, loss_sum, correct_sum), _ = jax.lax.scan(
+            step, (params, opt_state, count, stopped, zero, zero), (idx, mask, step_keys))
+        n_train = jnp.maximum(train_count.astype(dtype), 1.0)
+        val_logits = apply(params, val_x, spec)
+        metrics = {
+            "loss": loss_sum / n_train,
+            "accuracy": correct_sum / n_train,
+            "val_loss": jnp.where(val_count > 0, _masked_mean(per_example_loss(val_logits, val_targets, spec),
+                                                                val_mask), jnp.nan),
+            "val_accuracy": jnp.where(val_count > 0, _masked_mean(
+                accuracy(val_logits, y_eval[val_idx]), val_mask), jnp.nan),
+            # the rate of the epoch's last update (count already advanced past it)
+            "learning_rate": learning_rate_fn(schedule, hparams, steps_per_epoch, options.lr_per)(
+                jnp.maximum(count - 1, 0)).astype(dtype),
+        }
+        was_stopped = stopped
+        epochs_run = epochs_run + (~was_stopped).astype(epochs_run.dtype)
+        diverged = diverged | (~was_stopped & ~jnp.isfinite(metrics["loss"]))
+        if options.tracks_best:
+            value = improve_sign * metrics[options.monitor]
+            improved = ~was_stopped & (value > best_value + options.min_delta)
+            best_value = jnp.where(improved, value, best_value)
+            best_epoch = jnp.where(improved, epoch_index, best_epoch)
+            if options.keep_best:
+                best_params = _select(improved, params, best_params)
+            wait = jnp.where(improved, 0, wait + 1)
+            if options.patience is not None:  # Keras: stop when `patience` epochs passed without improving
+                stopped = stopped | (~improved & (wait >= options.patience))
+        stopped = stopped | diverged  # a diverged run stops changing too
+        history = {k: jnp.where(was_stopped, jnp.nan, v) for k, v in metrics.items()}
+        carry = (params, opt_state, count, stopped, diverged, best_params, best_value, best_epoch, wait, epochs_run)
+        return carry, history
+
+    init = (params0, opt_state0, jnp.zeros((), jnp.int32), jnp.zeros((), bool), jnp.zeros((), bool), params0,
+            jnp.asarray(-jnp.inf, dtype), jnp.asarray(-1, jnp.int32), jnp.zeros((), jnp.int32),
+            jnp.zeros((), jnp.int32))
+    final, history = jax.lax.scan(epoch, init, jnp.arange(options.epochs, dtype=jnp.int32))
+    params, _, _, _, diverged, best_params, _, best_epoch, _, epochs_run = final
+    status = jnp.where(diverged, RunStatus.DIVERGED,
+                       jnp.where(epochs_run < options.epochs, RunStatus.EARLY_STOPPED, RunStatus.COMPLETED))
+    chosen = _select(best_epoch >= 0, best_params, params) if options.keep_best else params
+    return TrainResult(chosen, history, epochs_run, best_epoch, status.astype(jnp.int32))
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "family_name", "schedule_name", "options", "steps_per_epoch"))
+def train_runs(spec: MLPSpec, family_name: str, schedule_name: str, options: TrainOptions, steps_per_epoch: int,
+               x: jax.Array, y: jax.Array, x_eval: jax.Array, y_eval: jax.Array, params0: Params,
+               hparams: Mapping[str, jax.Array], keys: jax.Array, train_idx: jax.Array,
+               train_count: jax.Array, val_idx: jax.Array, val_count: jax.Array) -> TrainResult:
+    """The compiled program: every run input has a leading run axis R; ``x, y, x_eval, y_eval`` are shared.
+
+    ``train_idx`` (R, T) and ``val_idx`` (R, V) index rows of ``x``/``x_eval``; only the first
+    ``train_count``/``val_count`` of each row are real. ``steps_per_epoch`` = ceil(T / batch_size).
+    """
+    family, schedule = optimizers.get_family(family_name), optimizers.get_schedule(schedule_name)
+    one = functools.partial(_trace_hook, spec, family, schedule, options, steps_per_epoch, x, y, x_eval, y_eval)
+    return jax.vmap(one)(params0, hparams, keys, train_idx, train_count, val_idx, val_count)
+
+
+def _trace_hook(*args: Any) -> TrainResult:
+    # A seam for tests that count traces (monkeypatch this); calls _train_one.
+    return _train_one(*args)
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def evaluate_runs(spec: MLPSpec, params: Params, x: jax.Array, y: jax.Array, idx: jax.Array,
+                  count: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per-run (loss, accuracy) of stacked ``params`` on rows ``idx[r, :count[r]]`` of (x, y)."""
+    def one(run_params, run_idx, run_count):
+        logits = apply(run_params, x[run_idx], spec)
+        mask = (jnp.arange(run_idx.shape[0]) < run_count).astype(logits.dtype)
+        targets = jax.nn.one_hot(y[run_idx], spec.layer_sizes[-1], dtype=logits.dtype)
+        return (_masked_mean(per_example_loss(logits, targets, spec), mask),
+                _masked_mean(accuracy(logits, y[run_idx]), mask))
+    return jax.vmap(one)(params, idx, count)
+
+
+def pad_indices(index_sets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged row-index sets → (R, max length) int32 array padded with 0, and their lengths (R,)."""
+    counts = np.array([len(s) for s in index_sets], dtype=np.int32)
+    width = int(counts.max(initial=0))
+    out = np.zeros((len(index_sets), width), dtype=np.int32)
+    for row, indices in enumerate(index_sets):
+        out[row, : len(indices)] = indices
+    return out, counts
+
+
+def prepare_hparams(family: str | optimizers.OptimizerFamily, schedule: str | optimizers.Schedule,
+                    configs: Mapping[str, Any], n_runs: int | None = None) -> dict[str, np.ndarray]:
+    """Complete and validate an optimizer config batch; float32 arrays (C,) (or broadcast to ``n_runs``)."""
+    full = optimizers.complete_config(family, schedule, dict(configs))
+    optimizers.validate_config(family, schedule, full)
+    size = n_runs if n_runs is not None else max([np.size(v) for v in full.values()] + [1])
+    return {k: np.broadcast_to(np.asarray(v, np.float32), (size,)).copy() for k, v in full.items()}
+
+
+def init_runs(spec: MLPSpec, initializers: Sequence[str], seeds: Sequence[int], folds: Sequence[int] | None = None
+              ) -> tuple[Params, jax.Array]:
+    """Stacked initial params and training keys for R runs.
+
+    Run r's key is ``fold_in(key(seeds[r]), folds[r])``: runs that share a seed and fold share their
+    initial draw and minibatch order (common random numbers across configs), whatever else is vmapped.
+    """
+    folds = list(folds) if folds is not None else [0] * len(seeds)
+    if not (len(initializers) == len(seeds) == len(folds)):
+        raise InputError("initializers, seeds and folds need one entry per run")
+    base = jax.vmap(lambda s, f: jax.random.fold_in(jax.random.key(s), f))(
+        jnp.asarray(seeds, jnp.uint32), jnp.asarray(folds, jnp.uint32))
+    init_keys, train_keys = jax.vmap(lambda k: tuple(jax.random.split(k)))(base)
+    stacked: list[Params | None] = [None] * len(seeds)
+    for name in dict.fromkeys(initializers):  # one vmapped init per distinct initializer
+        rows = [i for i, init in enumerate(initializers) if init == name]
+        group = _init_group(spec, name)(init_keys[np.asarray(rows)])
+        for position, row in enumerate(rows):
+            stacked[row] = jax.tree.map(lambda leaf, p=position: leaf[p], group)
+    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *stacked)
+    return params, train_keys
+
+
+@functools.lru_cache(maxsize=64)
+def _init_group(spec: MLPSpec, initializer: str):
+    return jax.jit(jax.vmap(lambda k: init_params(k, spec, initializer, jnp.float32)))
+
+
+def steps_per_epoch(n_train_max: int, batch_size: int) -> int:
+    """ceil(n / batch_size), Keras's number of updates per epoch."""
+    return max(1, math.ceil(n_train_max / batch_size))
+
+
+def fit_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedule: str | optimizers.Schedule,
+             options: TrainOptions, hparams: Mapping[str, Any], x: np.ndarray, y: np.ndarray, *,
+             initializers: Sequence[str], seeds: Sequence[int], folds: Sequence[int] | None = None,
+             train_sets: Sequence[np.ndarray] | None = None, val_sets: Sequence[np.ndarray] | None = None,
+             x_eval: np.ndarray | None = None, y_eval: np.ndarray | None = None) -> TrainResult:
+    """Host-side entry: build the R runs and call the compiled program once.
+
+    Args:
+      hparams: optimizer config per run (a batch of shape (R,), or scalars shared by all runs).
+      x, y: training rows (float32 (N, features), int labels (N,)).
+      initializers, seeds, folds: one per run (see :func:`init_runs`).
+      train_sets, val_sets: per-run row indices into (x, y) and (x_eval, y_eval); default all rows of x
+        for training and no validation.
+      x_eval, y_eval: the rows validation indices refer to (default x, y).
+    """
+    family, schedule = optimizers.get_family(family), optimizers.get_schedule(schedule)
+    n_runs = len(seeds)
+    hp = prepare_hparams(family, schedule, hparams, n_runs)
+    if train_sets is None:
+        train_sets = [np.arange(len(x))] * n_runs
+    if val_sets is None:
+        val_sets = [np.zeros(0, np.int32)] * n_runs
+    if options.tracks_best and options.monitor.startswith("val_") and min(len(v) for v in val_sets) == 0:
+        raise InputError(f"monitor {options.monitor!r} needs validation rows for every run;"
+                         " pass validation data or monitor 'loss'/'accuracy'")
+    train_idx, train_count = pad_indices(train_sets)
+    val_idx, val_count = pad_indices(val_sets)
+    if val_idx.shape[1] == 0:
+        val_idx = np.zeros((n_runs, 1), np.int32)  # one masked row keeps the shapes non-empty
+    x32, y32 = np.asarray(x, np.float32), np.asarray(y, np.int32)
+    x_eval = x32 if x_eval is None else np.asarray(x_eval, np.float32)
+    y_eval = y32 if y_eval is None else np.asarray(y_eval, np.int32)
+    params0, keys = init_runs(spec, initializers, seeds, folds)
+    return train_runs(spec, family.name, schedule.name, options, steps_per_epoch(train_idx.shape[1], options.batch_size),
+                      x32, y32, x_eval, y_eval, params0, hp, keys, train_idx, train_count, val_idx, val_count)
