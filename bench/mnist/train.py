@@ -314,12 +314,33 @@ def steps_per_epoch(n_train_max: int, batch_size: int) -> int:
     return max(1, math.ceil(n_train_max / batch_size))
 
 
-def fit_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedule: str | optimizers.Schedule,
-             options: TrainOptions, hparams: Mapping[str, Any], x: np.ndarray, y: np.ndarray, *,
-             initializers: Sequence[str], seeds: Sequence[int], folds: Sequence[int] | None = None,
-             train_sets: Sequence[np.ndarray] | None = None, val_sets: Sequence[np.ndarray] | None = None,
-             x_eval: np.ndarray | None = None, y_eval: np.ndarray | None = None) -> TrainResult:
-    """Host-side entry: build the R runs and call the compiled program once.
+class RunBatch(NamedTuple):
+    """The arguments of one ``train_runs`` call: static settings then arrays (``*batch`` unpacks them)."""
+
+    spec: MLPSpec
+    family_name: str
+    schedule_name: str
+    options: TrainOptions
+    steps_per_epoch: int
+    x: np.ndarray
+    y: np.ndarray
+    x_eval: np.ndarray
+    y_eval: np.ndarray
+    params0: Params
+    hparams: dict[str, np.ndarray]
+    keys: jax.Array
+    train_idx: np.ndarray
+    train_count: np.ndarray
+    val_idx: np.ndarray
+    val_count: np.ndarray
+
+
+def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedule: str | optimizers.Schedule,
+                 options: TrainOptions, hparams: Mapping[str, Any], x: np.ndarray, y: np.ndarray, *,
+                 initializers: Sequence[str], seeds: Sequence[int], folds: Sequence[int] | None = None,
+                 train_sets: Sequence[np.ndarray] | None = None, val_sets: Sequence[np.ndarray] | None = None,
+                 x_eval: np.ndarray | None = None, y_eval: np.ndarray | None = None) -> RunBatch:
+    """Build the R runs on the host (validating everything) without training them.
 
     Args:
       hparams: optimizer config per run (a batch of shape (R,), or scalars shared by all runs).
@@ -340,12 +361,27 @@ def fit_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedule: 
         raise InputError(f"monitor {options.monitor!r} needs validation rows for every run;"
                          " pass validation data or monitor 'loss'/'accuracy'")
     train_idx, train_count = pad_indices(train_sets)
+    if train_count.min(initial=1) < 1:
+        raise InputError("every run needs at least one training row")
     val_idx, val_count = pad_indices(val_sets)
     if val_idx.shape[1] == 0:
         val_idx = np.zeros((n_runs, 1), np.int32)  # one masked row keeps the shapes non-empty
     x32, y32 = np.asarray(x, np.float32), np.asarray(y, np.int32)
+    if x32.ndim != 2 or x32.shape[1] != spec.layer_sizes[0]:
+        raise InputError(f"inputs must have shape (n, {spec.layer_sizes[0]}); got {x32.shape}")
     x_eval = x32 if x_eval is None else np.asarray(x_eval, np.float32)
     y_eval = y32 if y_eval is None else np.asarray(y_eval, np.int32)
     params0, keys = init_runs(spec, initializers, seeds, folds)
-    return train_runs(spec, family.name, schedule.name, options, steps_per_epoch(train_idx.shape[1], options.batch_size),
-                      x32, y32, x_eval, y_eval, params0, hp, keys, train_idx, train_count, val_idx, val_count)
+    return RunBatch(spec, family.name, schedule.name, options,
+                    steps_per_epoch(train_idx.shape[1], options.batch_size), x32, y32, x_eval, y_eval,
+                    params0, hp, keys, train_idx, train_count, val_idx, val_count)
+
+
+def compile_runs(batch: RunBatch):
+    """AOT-compile ``train_runs`` for ``batch``'s shapes (call the result with ``*batch[5:]``)."""
+    return train_runs.lower(*batch).compile()
+
+
+def fit_runs(*args: Any, **kwargs: Any) -> TrainResult:
+    """:func:`prepare_runs` then one call of the compiled program (same arguments)."""
+    return train_runs(*prepare_runs(*args, **kwargs))

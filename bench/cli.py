@@ -1,0 +1,216 @@
+"""The ``landscape-bench`` command line: run, list, certify, report, compare, rerun.
+
+Bad input (unknown names, malformed suites, unusable directories) ends in one line on stderr and exit
+code 2; results already written stay as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from landscapes.errors import InputError
+
+EXIT_INPUT = 2
+
+
+def _progress_printer(total: int | None = None):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="job", dynamic_ncols=True, file=sys.stderr)
+
+    def progress(message: str) -> None:
+        bar.set_description_str(message[:70])
+        bar.update(1)
+
+    progress.close = bar.close  # type: ignore[attr-defined]
+    return progress
+
+
+def cmd_run(args) -> int:
+    from bench import runner
+    from bench.jax_setup import configure_jax
+    from bench.results import ResultsDir
+    from bench.suites import load_suite
+
+    suite = load_suite(args.suite)
+    out = Path(args.out) if args.out else Path("results") / suite.name
+    configure_jax()
+    sharding = None
+    if not args.no_shard:
+        from bench.sharding import runs_sharding
+
+        sharding = runs_sharding()
+    started = time.perf_counter()
+    with ResultsDir(out) as results:
+        progress = _progress_printer(2 * len(runner.plan_jobs(suite)))
+        try:
+            counts = runner.run_suite(suite, results, progress=progress, sharding=sharding)
+            if suite.mnist and not args.skip_mnist:
+                from bench.mnist_section import run_mnist
+
+                counts["records"] += run_mnist(suite, results)
+        finally:
+            progress.close()
+    seconds = time.perf_counter() - started
+    print(f"suite {suite.name!r}: {counts['ran']} jobs run, {counts['skipped']} already done"
+          f" (resumed), {counts['records']} records written in {seconds:.1f} s")
+    print(f"results: {out / 'results.jsonl'}")
+    if not args.no_report:
+        from reports import build_report
+
+        page = build_report(out, out / "report")
+        print(f"report:  {page}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    import landscapes
+    import optimizers
+    from bench.suites import builtin_suites
+
+    what = args.what
+    if what in ("landscapes", "all"):
+        print("landscapes:")
+        for name, land in sorted(landscapes.LANDSCAPES.items()):
+            dim = land.dim if land.dim is not None else f"N (default {land.default_dim})"
+            print(f"  {name:28s} dim {dim!s:16s} f* = {land.minimum():.10g}"
+                  f"  minima: {len(land.minimizer_array())}")
+    if what in ("optimizers", "all"):
+        print("optimizer families:")
+        for name, family in sorted(optimizers.FAMILIES.items()):
+            print(f"  {name:12s} hyperparameters: {', '.join(family.hparams)}")
+        print("schedules:")
+        for name, schedule in sorted(optimizers.SCHEDULES.items()):
+            print(f"  {name:12s} hyperparameters: {', '.join(schedule.hparams) or '-'}")
+    if what in ("suites", "all"):
+        print("suites: " + ", ".join(builtin_suites()))
+    return 0
+
+
+def cmd_certify(args) -> int:
+    import landscapes
+    from bench.jax_setup import configure_jax
+    from landscapes.ground_truth import certify, format_certificates
+
+    configure_jax()
+    names = args.names or sorted(landscapes.LANDSCAPES)
+    chosen = [landscapes.get_landscape(n) for n in names]  # all names checked before any work
+    certificates = []
+    for land in chosen:
+        certificates.append(certify(land, seed=args.seed))
+    print(format_certificates(certificates))
+    failed = [c.name for c in certificates if not c.certified]
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args) -> int:
+    from reports import build_report
+
+    out = Path(args.out) if args.out else Path(args.results) / "report"
+    print(build_report(Path(args.results), out))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from reports import compare_runs
+
+    out = Path(args.out) if args.out else Path("comparison")
+    print(compare_runs(Path(args.run_a), Path(args.run_b), out))
+    return 0
+
+
+def cmd_rerun(args) -> int:
+    import numpy as np
+
+    from bench.jax_setup import configure_jax
+    from bench.results import read_results, to_jsonable
+    from bench.runner import rerun_record
+
+    configure_jax()
+    records = {r["record_id"]: r for r in read_results(args.results)}
+    if args.record_id not in records:
+        from landscapes.errors import unknown_name
+
+        raise unknown_name("record id", args.record_id, records)
+    old = records[args.record_id]
+    new = rerun_record(old)
+    same = to_jsonable(old["runs"]) == to_jsonable(new["runs"])
+    print(f"record {args.record_id}: {old['landscape']} instance {old['instance']} {old['family']}/"
+          f"{old['schedule']} {old['config']}")
+    print("rerun reproduces the stored runs bitwise" if same else "rerun DIFFERS from the stored runs")
+    if not same:
+        for key, value in new["runs"].items():
+            if to_jsonable(value) != to_jsonable(old["runs"][key]):
+                print(f"  differs: {key} (max abs diff "
+                      f"{np.nanmax(np.abs(np.asarray(value, float) - np.asarray(old['runs'][key], float))):.3g})")
+    return 0 if same else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="landscape-bench",
+        description="Benchmark optimizers on test landscapes with certified minima.")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run a suite (default: the built-in 'default' suite)")
+    run.add_argument("suite", nargs="?", default="default",
+                     help="a built-in suite name (default, quick) or a path to a suite TOML file")
+    run.add_argument("--out", help="results directory (default: results/SUITE)")
+    run.add_argument("--no-report", action="store_true", help="do not build the report afterwards")
+    run.add_argument("--skip-mnist", action="store_true", help="skip the suite's MNIST section")
+    run.add_argument("--no-shard", action="store_true",
+                     help="do not shard the runs axis over the available devices")
+    run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", help="list landscapes, optimizers, schedules and suites")
+    lst.add_argument("what", nargs="?", default="all",
+                     choices=["all", "landscapes", "optimizers", "suites"])
+    lst.set_defaults(func=cmd_list)
+
+    cert = sub.add_parser("certify", help="check stored minima against scipy.optimize (float64)")
+    cert.add_argument("names", nargs="*", help="landscapes to certify (default: all)")
+    cert.add_argument("--seed", type=int, default=0)
+    cert.set_defaults(func=cmd_certify)
+
+    rep = sub.add_parser("report", help="build the report of a results directory")
+    rep.add_argument("results", help="results directory (holding results.jsonl)")
+    rep.add_argument("--out", help="report directory (default: RESULTS/report)")
+    rep.set_defaults(func=cmd_report)
+
+    cmp_ = sub.add_parser("compare", help="compare two results directories (quality and speed)")
+    cmp_.add_argument("run_a")
+    cmp_.add_argument("run_b")
+    cmp_.add_argument("--out", help="where to write the comparison (default: ./comparison)")
+    cmp_.set_defaults(func=cmd_compare)
+
+    rer = sub.add_parser("rerun", help="recompute one stored record alone and check it reproduces")
+    rer.add_argument("results", help="results directory")
+    rer.add_argument("record_id")
+    rer.set_defaults(func=cmd_rerun)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `landscape-bench` runs the default suite
+        args = parser.parse_args(["run", *(argv or [])])
+    try:
+        return args.func(args)
+    except InputError as error:
+        print(f"landscape-bench: error: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("landscape-bench: interrupted; finished jobs are saved, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""The engine: a batch of optimizer runs on one landscape as ONE jitted, vmapped ``lax.scan``.
+
+A batch is any flattening of configs x start points x seeds x instances onto one runs axis. Every
+hyperparameter is an array on that axis, so a new grid of values reuses the compiled program. Metrics
+are accumulated in the scan carry (steps-to-target, best gap, divergence) instead of storing every
+step: keeping each step's value in memory cost the prototype 8x in speed (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from landscapes.core import Landscape
+from landscapes.instances import apply_instance
+
+COCO_TARGETS: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
+
+# Builds the optax transformation from one run's traced hyperparameters; the engine never sees a
+# family or schedule object, only this pure function, so user optimizers plug in unchanged.
+BuildFn = Callable[[Mapping[str, jax.Array]], optax.GradientTransformation]
+
+
+class Status(enum.IntEnum):
+    """How a run ended (STYLE.md rule 7: status is a value)."""
+
+    CONVERGED = 0  # reached the finest target
+    BUDGET = 1  # used every step without reaching the finest target
+    DIVERGED = 2  # a non-finite value or iterate appeared
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """The static part of a batch: what is compiled. Hashable, so it keys the compilation cache.
+
+    Attributes:
+      landscape: the function; its ``fn`` and ``noise_scale`` are used.
+      build: hyperparameters -> optax transformation (see ``optimizers.make_optimizer``).
+      steps: gradient evaluations per run (the budget).
+      targets: gap thresholds tau; steps-to-target is the first step with f - f* <= tau.
+      dtype: "float32" or "float64" for iterates, values and hyperparameters.
+      transformed: whether runs carry an instance transform (shift, matrix); False = plain function.
+      trajectory_every: keep every k-th iterate (0 = no trajectories).
+      unroll: ``lax.scan`` unroll factor (a speed knob only; results are identical).
+    """
+
+    landscape: Landscape
+    build: BuildFn
+    steps: int
+    targets: tuple[float, ...] = COCO_TARGETS
+    dtype: str = "float32"
+    transformed: bool = False
+    trajectory_every: int = 0
+    unroll: int = 8
+
+
+class Batch(dict):
+    """Per-run inputs, every leaf with the runs axis first.
+
+    Keys: ``hparams`` (dict name -> (R,)), ``x0`` (R, dim), ``key`` (R, 2) uint32 noise keys,
+    ``f_star`` (R,), ``minimizers`` (R, k, dim), and when transformed ``shift`` (R, dim),
+    ``matrix`` (R, dim, dim) (see ``landscapes.instances``).
+    """
+
+
+def _objective(problem: Problem, run: Mapping[str, Any]) -> Callable:
+    if problem.transformed:
+        return apply_instance(problem.landscape, run["shift"], run["matrix"])
+    return problem.landscape.fn
+
+
+def _make_step(problem: Problem, run: Mapping[str, Any]):
+    """The initial carry and the step function of one run (shared by the sweep and the FLOP count)."""
+    dtype = jnp.dtype(problem.dtype)
+    objective = _objective(problem, run)
+    value_and_grad = jax.value_and_grad(objective)
+    optimizer = problem.build(run["hparams"])
+    targets = jnp.asarray(problem.targets, dtype)
+    f_star = run["f_star"]
+    never = jnp.int32(problem.steps + 1)  # sentinel: censored at the budget when reported
+    noise = problem.landscape.noise_scale
+
+    x0 = run["x0"]
+    carry = dict(
+        x=x0,
+        opt_state=optimizer.init(x0),
+        first_hit=jnp.full(targets.shape, never, jnp.int32),
+        best_gap=jnp.asarray(jnp.inf, dtype),
+        diverged=jnp.asarray(False),
+    )
+
+    def step(carry, k):
+        x = carry["x"]
+        value, grad = value_and_grad(x)
+        gap = value - f_star
+        if noise:
+            # Stochastic gradient; the metrics use the exact value computed above.
+            grad = grad + noise * jax.random.normal(jax.random.fold_in(run["key"], k), grad.shape,
+                                                    dtype)
+        updates, opt_state = optimizer.update(grad, carry["opt_state"], x)
+        # A non-finite iterate makes the next value non-finite, and the last iterate is checked
+        # after the scan, so checking the value alone here catches every divergence, cheaply.
+        hit_now = (gap <= targets) & (carry["first_hit"] == never)  # NaN never hits
+        new = dict(
+            x=optax.apply_updates(x, updates),
+            opt_state=opt_state,
+            first_hit=jnp.where(hit_now, k, carry["first_hit"]),
+            best_gap=jnp.fmin(carry["best_gap"], gap),
+            diverged=carry["diverged"] | ~jnp.isfinite(value),
+        )
+        return new, (x if problem.trajectory_every else None)
+
+    return carry, step, objective
+
+
+def _single_run(problem: Problem, run: Mapping[str, Any]) -> dict[str, jax.Array]:
+    """One run, written for one start point; the engine vmaps it over the runs axis."""
+    carry, step, objective = _make_step(problem, run)
+    targets = jnp.asarray(problem.targets, problem.dtype)
+    never = problem.steps + 1
+    carry, trajectory = jax.lax.scan(step, carry, jnp.arange(problem.steps, dtype=jnp.int32),
+                                     unroll=min(problem.unroll, max(problem.steps, 1)))
+    # The scan evaluated f at x_0 .. x_{steps-1}; x_steps needs one more evaluation.
+    x_final = carry["x"]
+    final_value = objective(x_final)
+    final_gap = final_value - run["f_star"]
+    diverged = carry["diverged"] | ~jnp.isfinite(final_value) | ~jnp.all(jnp.isfinite(x_final))
+    hit_final = (final_gap <= targets) & (carry["first_hit"] == never)
+    first_hit = jnp.where(hit_final, problem.steps, carry["first_hit"])
+    distances = jnp.linalg.norm(run["minimizers"] - x_final, axis=-1)
+    out = dict(
+        first_hit=first_hit,
+        final_gap=final_gap,
+        best_gap=jnp.fmin(carry["best_gap"], final_gap),
+        final_x=x_final,
+        distance=jnp.where(diverged, jnp.nan, jnp.min(distances)),
+        basin=jnp.where(diverged, -1, jnp.argmin(distances)).astype(jnp.int32),
+        diverged=diverged,
+    )
+    if problem.trajectory_every:
+        kept = trajectory[:: problem.trajectory_every]
+        out["trajectory"] = jnp.concatenate([kept, x_final[None]], axis=0)
+    return out
+
+
+def step_flops(problem: Problem, batch: Mapping[str, Any]) -> float | None:
+    """XLA's cost-analysis FLOPs of ONE optimizer step of one run (metrics included).
+
+    XLA counts a while loop's body once, whatever its trip count, so the sweep's own figure is not a
+    per-step count; compiling a single vmapped step gives one directly.
+    """
+
+    def one_step(run):
+        carry, step, _ = _make_step(problem, run)
+        return step(carry, jnp.int32(0))[0]
+
+    try:
+        analysis = jax.jit(jax.vmap(one_step)).lower(batch).compile().cost_analysis()
+    except Exception:  # cost analysis is optional on some backends; the figure is then unknown
+        return None
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else {}
+    flops = (analysis or {}).get("flops")
+    return None if flops is None or flops <= 0 else float(flops) / len(batch["x0"])
+
+
+@functools.lru_cache(maxsize=256)
+def compiled_sweep(problem: Problem) -> Callable:
+    """``jit(vmap(run))`` for ``problem``: traced once per (problem, batch shapes)."""
+    return jax.jit(jax.vmap(functools.partial(_single_run, problem)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Metrics:
+    """Per-run outcomes of a batch, as numpy arrays with the runs axis first.
+
+    Attributes:
+      steps_to_target: (R, T) gradient evaluations until gap <= tau, censored at the budget.
+      reached: (R, T) whether each target was reached within the budget.
+      final_gap, best_gap: (R,) f - f* at the last iterate, and the lowest seen.
+      distance: (R,) distance from the last iterate to the NEAREST global minimizer (NaN if diverged).
+      basin: (R,) index of that minimizer (-1 if diverged).
+      diverged: (R,) a non-finite value or iterate appeared.
+      status: (R,) ``Status`` codes.
+      final_x: (R, dim); trajectory: (R, K, dim) or None.
+    """
+
+    steps_to_target: np.ndarray
+    reached: np.ndarray
+    final_gap: np.ndarray
+    best_gap: np.ndarray
+    distance: np.ndarray
+    basin: np.ndarray
+    diverged: np.ndarray
+    status: np.ndarray
+    final_x: np.ndarray
+    trajectory: np.ndarray | None = None
+
+
+def to_metrics(raw: Mapping[str, Any], steps: int) -> Metrics:
+    """Turn the device outputs of a sweep into :class:`Metrics` (host side, after the timed part)."""
+    raw = jax.device_get(raw)
+    first_hit = np.asarray(raw["first_hit"])
+    diverged = np.asarray(raw["diverged"])
+    reached = (first_hit <= steps) & ~diverged[:, None]
+    status = np.where(diverged, Status.DIVERGED,
+                      np.where(reached[:, -1], Status.CONVERGED, Status.BUDGET)).astype(np.int8)
+    return Metrics(
+        steps_to_target=np.where(reached, first_hit, steps).astype(np.int32),
+        reached=reached,
+        final_gap=np.asarray(raw["final_gap"]),
+        best_gap=np.asarray(raw["best_gap"]),
+        distance=np.asarray(raw["distance"]),
+        basin=np.asarray(raw["basin"]),
+        diverged=diverged,
+        status=status,
+        final_x=np.asarray(raw["final_x"]),
+        trajectory=None if raw.get("trajectory") is None else np.asarray(raw["trajectory"]),
+    )
+
+
+def make_batch(problem: Problem, hparams: Mapping[str, Any], x0, f_star, minimizers, *, key=None,
+               shift=None, matrix=None) -> dict[str, Any]:
+    """Build a batch with consistent dtypes, broadcasting per-problem values over the runs axis.
+
+    Args:
+      hparams: name -> scalar or (R,) values.
+      x0: (R, dim) start points; R is taken from here.
+      f_star: scalar or (R,); minimizers: (k, dim) or (R, k, dim).
+      key: (R, 2) uint32 PRNG keys for gradient noise (defaults to zeros: unused without noise).
+      shift, matrix: instance transform per run, required when ``problem.transformed``.
+    """
+    dtype = np.dtype(problem.dtype)
+    x0 = np.asarray(x0, dtype)
+    runs, dim = x0.shape
+    minimizers = np.asarray(minimizers, dtype)
+    if minimizers.ndim == 2:
+        minimizers = np.broadcast_to(minimizers, (runs, *minimizers.shape))
+    batch = dict(
+        hparams={k: np.broadcast_to(np.asarray(v, dtype), (runs,)) for k, v in hparams.items()},
+        x0=x0,
+        key=np.zeros((runs, 2), np.uint32) if key is None else np.asarray(key, np.uint32),
+        f_star=np.broadcast_to(np.asarray(f_star, dtype), (runs,)),
+        minimizers=minimizers,
+    )
+    if problem.transformed:
+        batch["shift"] = np.broadcast_to(np.asarray(shift, dtype), (runs, dim))
+        batch["matrix"] = np.broadcast_to(np.asarray(matrix, dtype), (runs, dim, dim))
+    return batch
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """What a batch cost. Compile time is measured apart from run time (AOT lower/compile)."""
+
+    compile_seconds: float
+    run_seconds: float
+    runs: int
+    steps: int
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.runs * self.steps / self.run_seconds if self.run_seconds > 0 else float("nan")
+
+
+_EXECUTABLES: dict[Any, Any] = {}
+
+
+def _executable(problem: Problem, chunk, sharding):
+    """AOT-compiled sweep for this problem and chunk shape; returns (executable, compile seconds)."""
+    signature = (problem, jax.tree.map(lambda a: (a.shape, str(a.dtype)), chunk), sharding)
+    key = (problem, str(signature))
+    if key in _EXECUTABLES:
+        return _EXECUTABLES[key], 0.0
+    start = time.perf_counter()
+    executable = compiled_sweep(problem).lower(chunk).compile()
+    seconds = time.perf_counter() - start
+    _EXECUTABLES[key] = executable
+    return executable, seconds
+
+
+def run_batch(problem: Problem, batch: Mapping[str, Any], *, chunk_size: int | None = None,
+              sharding=None, pad_to: int = 0) -> tuple[Metrics, Cost]:
+    """Run every run of ``batch``; returns per-run metrics and the cost.
+
+    Args:
+      chunk_size: at most this many runs per call of the compiled program, which bounds memory for
+        huge sweeps; every chunk is padded to one shape so one executable serves them all.
+      sharding: a ``jax.sharding.Sharding`` of the runs axis (see ``bench.sharding``); each chunk is
+        padded to a multiple of the device count and trimmed after.
+      pad_to: pad a smaller batch up to this many runs, to reuse a program compiled for that shape
+        (a few wasted runs cost far less than a compile).
+    """
+    runs = len(batch["x0"])
+    size = runs if chunk_size is None else min(chunk_size, runs)
+    multiple = 1 if sharding is None else len(sharding.device_set)
+    padded = -(-max(size, pad_to if chunk_size is None else 0) // multiple) * multiple
+    parts, compile_seconds, run_seconds = [], 0.0, 0.0
+    for start in range(0, runs, size):
+        chunk = jax.tree.map(lambda a: np.asarray(a[start:start + size]), batch)
+        n = len(chunk["x0"])
+        if n != padded:  # pad by repeating run 0; the copies are dropped below
+            chunk = jax.tree.map(
+                lambda a: np.concatenate([a, np.repeat(a[:1], padded - n, axis=0)], axis=0), chunk)
+        chunk = jax.device_put(chunk, sharding) if sharding is not None else jax.device_put(chunk)
+        executable, seconds = _executable(problem, chunk, sharding)
+        compile_seconds += seconds
+        began = time.perf_counter()
+        out = jax.block_until_ready(executable(chunk))
+        run_seconds += time.perf_counter() - began
+        parts.append(jax.tree.map(lambda a: np.asarray(a)[:n], jax.device_get(out)))
+    raw = parts[0] if len(parts) == 1 else jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+    return to_metrics(raw, problem.steps), Cost(compile_seconds, run_seconds, runs, problem.steps)

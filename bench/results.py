@@ -1,0 +1,142 @@
+"""Results storage: JSON Lines, one record per (landscape, instance, optimizer config).
+
+Records are appended and fsynced per finished job, so a run killed at any point (kill -9 included)
+loses at most the job in flight. On the next run a truncated last line is dropped and redone; any
+other damage is reported, never overwritten. A lock file keeps two runs off one directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from landscapes.errors import InputError
+
+SCHEMA = "landscape-bench/results/1"
+RESULTS_FILE = "results.jsonl"
+LOCK_FILE = ".lock"
+
+
+def stable_hash(payload: Any, length: int = 16) -> str:
+    """A short hex digest of ``payload``'s canonical JSON: stable across processes and machines."""
+    text = json.dumps(to_jsonable(payload), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def to_jsonable(value: Any) -> Any:
+    """numpy scalars/arrays -> Python lists and numbers; non-finite floats -> None (valid JSON)."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+class ResultsDir:
+    """The results of one suite run: ``DIR/results.jsonl`` plus a lock while a run writes to it."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.file = self.path / RESULTS_FILE
+        self._lock_fd: int | None = None
+
+    # -- writing -------------------------------------------------------------------------------
+    def open_for_writing(self) -> None:
+        """Create the directory, take the lock, and repair a truncated last line."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise InputError(f"output directory {str(self.path)!r} is not writable ({error.strerror});"
+                             " choose another with --out") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(f"another landscape-bench run is writing to {str(self.path)!r};"
+                             " wait for it to finish or use another --out") from None
+        self._lock_fd = fd
+        self._drop_truncated_tail()
+        self.records()  # refuse a corrupted or foreign file before computing anything
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> ResultsDir:
+        self.open_for_writing()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def append(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Append whole records and fsync, so a finished job survives a crash right after."""
+        lines = "".join(json.dumps(to_jsonable(r), sort_keys=True) + "\n" for r in records)
+        with open(self.file, "a", encoding="utf-8") as handle:
+            handle.write(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _drop_truncated_tail(self) -> None:
+        """A run killed mid-write leaves a last line without its newline: cut it, it is redone."""
+        if not self.file.exists():
+            return
+        data = self.file.read_bytes()
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            with open(self.file, "r+b") as handle:
+                handle.truncate(keep)
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    # -- reading -------------------------------------------------------------------------------
+    def records(self) -> list[dict[str, Any]]:
+        """Every complete record; raises InputError on a foreign schema or a corrupted line."""
+        return list(self._iter_records())
+
+    def _iter_records(self) -> Iterator[dict[str, Any]]:
+        if not self.file.exists():
+            return
+        with open(self.file, "rb") as handle:
+            data = handle.read()
+        lines = data.split(b"\n")
+        complete = lines[:-1]  # the part after the last newline is an unfinished write, if any
+        for number, line in enumerate(complete, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise InputError(f"{self.file}: line {number} is corrupted (not JSON); move the file"
+                                 " away or repair it, nothing was overwritten") from None
+            if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+                found = record.get("schema") if isinstance(record, dict) else type(record).__name__
+                raise InputError(f"{self.file}: line {number} has schema {found!r}, this version reads"
+                                 f" {SCHEMA!r}; use a new --out directory or the matching version")
+            yield record
+
+    def record_ids(self) -> set[str]:
+        return {r["record_id"] for r in self._iter_records()}
+
+
+def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """All records of a results directory or ``results.jsonl`` file (read only, no lock)."""
+    path = Path(path)
+    directory = path.parent if path.is_file() else path
+    if not (directory / RESULTS_FILE).exists():
+        raise InputError(f"no results at {str(path)!r} (expected {RESULTS_FILE} in it);"
+                         " run `landscape-bench run --out DIR` first")
+    return ResultsDir(directory).records()

@@ -1,0 +1,231 @@
+"""Runs a suite: one compiled, vmapped job per (landscape, optimizer entry), records appended per job.
+
+A job puts every instance x config x seed x start of one landscape and one optimizer entry on one runs
+axis. The tuning protocol is fixed and stated: the best config of the search (highest success rate at
+the suite's success target over the tuning seeds and all instances; ties broken by the lower median
+steps-to-target, then the lower median final gap) is re-run on the suite's fresh ``test_seeds``; those
+re-runs are the records marked ``phase = "test"`` that tables compare across families.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import numpy as np
+
+import landscapes
+import optimizers
+from bench import environment
+from bench.engine import Problem, make_batch, run_batch, step_flops
+from bench.results import SCHEMA, ResultsDir, stable_hash
+from bench.suites import LandscapeEntry, OptimizerEntry, Suite
+from landscapes.instances import instance_minimizers, make_instance
+
+TUNE, TEST = "tune", "test"
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerBuilder:
+    """Hashable hparams -> optax transformation, so equal families share one compiled program."""
+
+    family: str
+    schedule: str
+
+    def __call__(self, hparams):
+        return optimizers.make_optimizer(self.family, self.schedule, hparams)
+
+
+def start_points(landscape, dim: int, seed: int, starts: int) -> np.ndarray:
+    """(starts, dim) points drawn uniformly from the start box; the same for every config and
+    instance of a seed (common random numbers make configs comparable run by run)."""
+    rng = np.random.default_rng([seed, zlib.crc32(landscape.name.encode()), dim])
+    box = landscape.start_box(dim)
+    return rng.uniform(box[:, 0], box[:, 1], size=(starts, dim))
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """The work of one (landscape, optimizer entry, phase): configs x instances x seeds x starts."""
+
+    suite: Suite
+    landscape: LandscapeEntry
+    optimizer: OptimizerEntry
+    phase: str
+    configs: Mapping[str, np.ndarray]  # name -> (C,)
+    seeds: tuple[int, ...]
+
+    @property
+    def n_configs(self) -> int:
+        return len(next(iter(self.configs.values())))
+
+    def config(self, index: int) -> dict[str, float]:
+        return {k: float(v[index]) for k, v in sorted(self.configs.items())}
+
+    def identity(self, instance: int, index: int) -> dict[str, Any]:
+        """Everything that determines a record's numbers (hence its id and a lone rerun)."""
+        return dict(settings=self.suite.settings() | {"seeds": list(self.seeds)},
+                    landscape=self.landscape.name, dim=self.landscape.dim, instance=instance,
+                    family=self.optimizer.family, schedule=self.optimizer.schedule,
+                    config=self.config(index), phase=self.phase)
+
+    def record_ids(self) -> list[str]:
+        return [stable_hash(self.identity(i, c)) for i in self.landscape.instances
+                for c in range(self.n_configs)]
+
+
+def execute(job: Job, *, sharding=None, pad_to: int = 0) -> list[dict[str, Any]]:
+    """Run a job as one batch and turn it into one record per (instance, config)."""
+    suite, entry = job.suite, job.landscape
+    landscape = landscapes.get_landscape(entry.name)
+    dim = entry.dim
+    starts = np.concatenate([start_points(landscape, dim, s, suite.starts) for s in job.seeds])
+    keys = np.array([[s, j] for s in job.seeds for j in range(suite.starts)], np.uint32)
+    per_record = len(starts)  # runs per (instance, config)
+    instances = [make_instance(landscape, i, dim) for i in entry.instances]
+    transformed = any(i.instance_id != 0 for i in instances)
+    problem = Problem(landscape, OptimizerBuilder(job.optimizer.family, job.optimizer.schedule),
+                      suite.steps, suite.targets, suite.dtype, transformed,
+                      suite.trajectory_every, suite.unroll)
+    n_conf = job.n_configs
+    # Runs axis order: instance, config, (seed, start).
+    tile = lambda a, reps: np.repeat(np.asarray(a)[None], reps, axis=0)  # noqa: E731
+    hparams = {k: np.repeat(np.tile(v, len(instances)), per_record) for k, v in job.configs.items()}
+    x0 = np.tile(starts, (len(instances) * n_conf, 1))
+    key = np.tile(keys, (len(instances) * n_conf, 1))
+    per_instance = n_conf * per_record
+    moved = [instance_minimizers(landscape, i) for i in instances]
+    minimizers = np.concatenate([tile(m, per_instance) for m in moved])
+    extra = {}
+    if transformed:
+        extra = dict(shift=np.concatenate([tile(i.shift, per_instance) for i in instances]),
+                     matrix=np.concatenate([tile(i.matrix, per_instance) for i in instances]))
+    batch = make_batch(problem, hparams, x0, landscape.minimum(dim), minimizers, key=key, **extra)
+    metrics, cost = run_batch(problem, batch, chunk_size=suite.chunk_size, sharding=sharding,
+                              pad_to=pad_to)
+    flops = step_flops(problem, jax.tree.map(lambda a: a[:min(len(a), 256)], batch))
+    cost_record = environment.cost_record(cost, flops, suite.dtype)
+    stamp = environment.stamp(suite.dtype)
+    records = []
+    for ii, instance in enumerate(instances):
+        for c in range(n_conf):
+            rows = slice((ii * n_conf + c) * per_record, (ii * n_conf + c + 1) * per_record)
+            identity = job.identity(instance.instance_id, c)
+            record = dict(
+                schema=SCHEMA, record_id=stable_hash(identity), suite=suite.name,
+                phase=job.phase, landscape=entry.name, dim=dim, instance=instance.instance_id,
+                family=job.optimizer.family, schedule=job.optimizer.schedule,
+                label=job.optimizer.label, config=job.config(c), config_index=c,
+                steps=suite.steps, targets=list(suite.targets), success_target=suite.success_target,
+                dtype=suite.dtype, seeds=list(job.seeds), starts=suite.starts,
+                f_star=landscape.minimum(dim), minimizers=moved[ii],
+                x0=starts, identity=identity,
+                runs=dict(steps_to_target=metrics.steps_to_target[rows],
+                          reached=metrics.reached[rows], final_gap=metrics.final_gap[rows],
+                          best_gap=metrics.best_gap[rows], distance=metrics.distance[rows],
+                          basin=metrics.basin[rows], status=metrics.status[rows],
+                          final_x=metrics.final_x[rows]),
+                cost=cost_record, **stamp)
+            if metrics.trajectory is not None:
+                record["trajectory"] = metrics.trajectory[rows]
+            records.append(record)
+    return records
+
+
+def success_rate(record: Mapping[str, Any]) -> float:
+    """Fraction of the record's runs that reached its success target (diverged runs never do)."""
+    index = _target_index(record)
+    reached = np.asarray(record["runs"]["reached"], bool)
+    return float(reached[:, index].mean())
+
+
+def _target_index(record) -> int:
+    targets = np.asarray(record["targets"])
+    return int(np.argmin(np.abs(np.log10(targets) - np.log10(record["success_target"]))))
+
+
+def selection_key(records: list[Mapping[str, Any]]) -> tuple[float, float, float]:
+    """The tuning criterion over one config's records (all instances): lower is better."""
+    index = _target_index(records[0])
+    reached = np.concatenate([np.asarray(r["runs"]["reached"], bool)[:, index] for r in records])
+    steps = np.concatenate([np.asarray(r["runs"]["steps_to_target"])[:, index] for r in records])
+    gaps = np.concatenate([np.asarray(r["runs"]["final_gap"], float) for r in records])
+    gaps = np.where(np.isfinite(gaps), gaps, np.inf)
+    return (-float(reached.mean()), float(np.median(steps)), float(np.median(gaps)))
+
+
+def best_config(records: list[Mapping[str, Any]]) -> dict[str, float]:
+    """The tuned config of one (landscape, optimizer entry) by the stated criterion."""
+    by_config: dict[int, list] = {}
+    for record in records:
+        by_config.setdefault(record["config_index"], []).append(record)
+    best = min(sorted(by_config), key=lambda c: selection_key(by_config[c]))
+    return dict(by_config[best][0]["config"])
+
+
+def plan_jobs(suite: Suite) -> list[tuple[LandscapeEntry, OptimizerEntry]]:
+    return [(land, opt) for land in suite.landscapes for opt in suite.optimizers]
+
+
+def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] | None = None,
+              sharding=None) -> dict[str, int]:
+    """Run every job not already in ``out`` (resume), appending and fsyncing records per job.
+
+    Returns counts: jobs run, jobs skipped (already complete), records written.
+    """
+    done = out.record_ids()
+    counts = dict(ran=0, skipped=0, records=0)
+    existing: dict[str, dict] = {}
+    for record in out.records():
+        existing[record["record_id"]] = record
+    for land, opt in plan_jobs(suite):
+        tune = Job(suite, land, opt, TUNE, opt.configs(), suite.seeds)
+        ids = tune.record_ids()
+        if progress:
+            progress(f"{land.name} x {opt.label}: {tune.n_configs} configs")
+        if all(i in done for i in ids):
+            counts["skipped"] += 1
+            tune_records = [existing[i] for i in ids]
+        else:
+            tune_records = execute(tune, sharding=sharding)
+            out.append(tune_records)
+            counts["ran"] += 1
+            counts["records"] += len(tune_records)
+        best = best_config(tune_records)
+        test = Job(suite, land, opt, TEST, {k: np.array([v]) for k, v in best.items()},
+                   suite.test_seeds)
+        if progress:
+            progress(f"{land.name} x {opt.label}: best config on fresh seeds")
+        if all(i in done for i in test.record_ids()):
+            counts["skipped"] += 1
+            continue
+        # Same shape as the tuning batch where that is larger: reuses its compiled program.
+        tune_runs = tune.n_configs * len(land.instances) * len(suite.seeds) * suite.starts
+        test_records = execute(test, sharding=sharding, pad_to=tune_runs)
+        out.append(test_records)
+        counts["ran"] += 1
+        counts["records"] += len(test_records)
+    return counts
+
+
+def rerun_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Recompute one record alone from its stored identity (for ``landscape-bench rerun``)."""
+    ident = record["identity"]
+    settings = ident["settings"]
+    suite = Suite(name=record["suite"], description="", steps=settings["steps"],
+                  targets=tuple(settings["targets"]), success_target=record["success_target"],
+                  dtype=settings["dtype"], seeds=tuple(settings["seeds"]), test_seeds=(),
+                  starts=settings["starts"],
+                  landscapes=(), optimizers=(), trajectory_every=settings["trajectory_every"],
+                  unroll=settings["unroll"], chunk_size=None, mnist=None, source="rerun")
+    land = LandscapeEntry(ident["landscape"], ident["dim"], (ident["instance"],))
+    label = record.get("label", f"{ident['family']}/{ident['schedule']}")
+    opt = OptimizerEntry(ident["family"], ident["schedule"], "grid", 1, 0,
+                         {k: v for k, v in ident["config"].items()}, label)
+    job = Job(suite, land, opt, ident["phase"], {k: np.array([v]) for k, v in ident["config"].items()},
+              tuple(settings["seeds"]))
+    (new,) = execute(job)
+    return dict(new, config_index=record["config_index"])

@@ -1,0 +1,269 @@
+"""Suites: what to run, as TOML. ``default`` and ``quick`` ship with the package (bench/suite_files/).
+
+A suite names landscapes (with dimension and instances), optimizer families with a schedule and a
+search space, the starts and seeds, the step budget, the targets and the dtype. Everything is checked
+here, before anything compiles, so a typo costs a one-line error rather than a half-finished run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import landscapes
+import optimizers
+from bench.engine import COCO_TARGETS
+from landscapes.errors import InputError, unknown_name
+from optimizers.spaces import Grid, LogUniform, Uniform, grid_configs, random_configs
+
+SUITE_KEYS = {"name", "description", "steps", "targets", "success_target", "dtype", "seeds",
+              "test_seeds", "starts", "instances", "trajectory_every", "landscapes", "optimizer",
+              "mnist", "unroll", "chunk_size"}
+OPTIMIZER_KEYS = {"family", "schedule", "search", "trials", "seed", "space", "label"}
+
+
+@dataclasses.dataclass(frozen=True)
+class LandscapeEntry:
+    name: str
+    dim: int
+    instances: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerEntry:
+    """One optimizer family with a schedule and a search over its hyperparameters."""
+
+    family: str
+    schedule: str
+    search: str  # "grid" or "random"
+    trials: int  # random search: number of configs
+    seed: int
+    space: Mapping[str, Any]  # name -> optimizers.spaces dimension or fixed value
+    label: str  # how tables and figures name this entry, "family/schedule" by default
+
+    def configs(self) -> dict[str, np.ndarray]:
+        """The concrete config batch (every hyperparameter, defaults filled in), validated."""
+        if self.search == "grid":
+            batch = grid_configs(self.space)
+        else:
+            batch = random_configs(self.space, self.trials, self.seed)
+        size = len(next(iter(batch.values()))) if batch else 1
+        defaults = optimizers.config_defaults(self.family, self.schedule)
+        full = {k: np.full(size, v, np.float64) for k, v in defaults.items()}
+        full.update(batch)
+        optimizers.validate_config(self.family, self.schedule, full)
+        return full
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    steps: int
+    targets: tuple[float, ...]
+    success_target: float
+    dtype: str
+    seeds: tuple[int, ...]
+    test_seeds: tuple[int, ...]
+    starts: int
+    landscapes: tuple[LandscapeEntry, ...]
+    optimizers: tuple[OptimizerEntry, ...]
+    trajectory_every: int
+    unroll: int
+    chunk_size: int | None
+    mnist: Mapping[str, Any] | None
+    source: str  # where the suite was read from
+
+    def settings(self) -> dict[str, Any]:
+        """The settings shared by every job: part of every record's identity."""
+        return dict(steps=self.steps, targets=list(self.targets), dtype=self.dtype,
+                    seeds=list(self.seeds), starts=self.starts,
+                    trajectory_every=self.trajectory_every, unroll=self.unroll)
+
+
+def builtin_suites() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("bench.suite_files").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def load_suite(name_or_path: str | None = None) -> Suite:
+    """A built-in suite by name (``default``, ``quick``) or a TOML file by path."""
+    name_or_path = name_or_path or "default"
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise InputError(f"cannot read suite file {name_or_path!r} ({error.strerror})") from None
+        source = str(path)
+    else:
+        if name_or_path not in builtin_suites():
+            raise unknown_name("suite", name_or_path, builtin_suites())
+        text = resources.files("bench.suite_files").joinpath(f"{name_or_path}.toml").read_text("utf-8")
+        source = f"builtin:{name_or_path}"
+    return parse_suite(text, source=source, default_name=path.stem)
+
+
+def parse_suite(text: str, *, source: str = "<string>", default_name: str = "suite") -> Suite:
+    """Parse and check a suite TOML document; every problem is an InputError naming the key."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(f"suite {source}: malformed TOML: {error}") from None
+    where = f"suite {source}"
+    _no_unknown_keys(doc, SUITE_KEYS, where)
+    steps = _int(doc, "steps", where, 1000, low=1, high=10_000_000)
+    targets = tuple(_floats(doc, "targets", where, COCO_TARGETS, positive=True))
+    success_target = _float(doc, "success_target", where, 1e-6, positive=True)
+    dtype = doc.get("dtype", "float32")
+    if dtype not in ("float32", "float64"):
+        raise InputError(f"{where}: dtype must be 'float32' or 'float64'; got {dtype!r}")
+    seeds = tuple(_ints(doc, "seeds", where, (0,), low=0))
+    test_seeds = tuple(_ints(doc, "test_seeds", where, (1000,), low=0))
+    starts = _int(doc, "starts", where, 8, low=1, high=1_000_000)
+    default_instances = tuple(_ints(doc, "instances", where, (0,), low=0))
+    entries = doc.get("landscapes", [])
+    if not isinstance(entries, list) or not entries:
+        raise InputError(f"{where}: 'landscapes' must be a non-empty list of names or"
+                         " {name=..., dim=..., instances=[...]} tables")
+    land = tuple(_landscape_entry(e, default_instances, where) for e in entries)
+    opts = doc.get("optimizer", [])
+    if not isinstance(opts, list) or not opts:
+        raise InputError(f"{where}: add at least one [[optimizer]] table with a 'family'")
+    opt_entries = tuple(_optimizer_entry(o, i, where) for i, o in enumerate(opts))
+    mnist = doc.get("mnist")
+    if mnist is not None and not isinstance(mnist, dict):
+        raise InputError(f"{where}: [mnist] must be a table")
+    chunk = doc.get("chunk_size")
+    return Suite(
+        name=str(doc.get("name", default_name)),
+        description=str(doc.get("description", "")),
+        steps=steps, targets=targets, success_target=success_target, dtype=dtype, seeds=seeds,
+        test_seeds=test_seeds, starts=starts, landscapes=land, optimizers=opt_entries,
+        trajectory_every=_int(doc, "trajectory_every", where, 0, low=0, high=steps),
+        unroll=_int(doc, "unroll", where, 8, low=1, high=256),
+        chunk_size=None if chunk is None else _int(doc, "chunk_size", where, 0, low=1),
+        mnist=mnist, source=source)
+
+
+def _landscape_entry(entry: Any, default_instances, where: str) -> LandscapeEntry:
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise InputError(f"{where}: each landscapes entry is a name or a table with 'name'; got {entry!r}")
+    _no_unknown_keys(entry, {"name", "dim", "instances"}, f"{where}, landscape {entry['name']!r}")
+    landscape = landscapes.get_landscape(str(entry["name"]))
+    dim = entry.get("dim")
+    if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool)):
+        raise InputError(f"{where}: landscape {landscape.name!r}: dim must be an integer; got {dim!r}")
+    dim = landscape.resolve_dim(dim)
+    instances = tuple(_ints(entry, "instances", f"{where}, landscape {landscape.name!r}",
+                            default_instances, low=0))
+    return LandscapeEntry(landscape.name, dim, instances)
+
+
+def _optimizer_entry(entry: Any, index: int, where: str) -> OptimizerEntry:
+    here = f"{where}, optimizer #{index + 1}"
+    if not isinstance(entry, dict) or "family" not in entry:
+        raise InputError(f"{here}: needs a 'family' (known: {', '.join(sorted(optimizers.FAMILIES))})")
+    _no_unknown_keys(entry, OPTIMIZER_KEYS, here)
+    family = optimizers.get_family(str(entry["family"])).name
+    schedule = optimizers.get_schedule(str(entry.get("schedule", "constant"))).name
+    search = entry.get("search", "grid")
+    if search not in ("grid", "random"):
+        raise InputError(f"{here}: search must be 'grid' or 'random'; got {search!r}")
+    raw_space = entry.get("space")
+    if raw_space is None:
+        space = dict(optimizers.default_space(family, schedule))
+    elif isinstance(raw_space, dict):
+        known = set(optimizers.config_defaults(family, schedule))
+        for key in raw_space:
+            if key not in known:
+                raise unknown_name(f"hyperparameter of {family}/{schedule}", key, known)
+        space = {k: _dimension(v, f"{here}, space.{k}", search) for k, v in raw_space.items()}
+    else:
+        raise InputError(f"{here}: space must be a table of hyperparameter = values")
+    label = str(entry.get("label", f"{family}/{schedule}"))
+    out = OptimizerEntry(family, schedule, search,
+                         _int(entry, "trials", here, 32, low=1, high=10_000_000),
+                         _int(entry, "seed", here, 0, low=0), space, label)
+    out.configs()  # validate the values now, before anything compiles
+    return out
+
+
+def _dimension(value: Any, where: str, search: str) -> Any:
+    """TOML -> search dimension: a list is a grid, {log_uniform=[lo, hi], num=n} a distribution."""
+    if isinstance(value, bool):
+        raise InputError(f"{where}: expected a number, a list or a distribution table; got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, list):
+        if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise InputError(f"{where}: a list of values must hold numbers only; got {value!r}")
+        return Grid(tuple(float(v) for v in value))
+    if isinstance(value, dict):
+        _no_unknown_keys(value, {"log_uniform", "uniform", "num"}, where)
+        kinds = [k for k in ("log_uniform", "uniform") if k in value]
+        if len(kinds) != 1:
+            raise InputError(f"{where}: give exactly one of log_uniform=[low, high] or uniform=[low, high]")
+        bounds = value[kinds[0]]
+        if (not isinstance(bounds, list) or len(bounds) != 2
+                or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)):
+            raise InputError(f"{where}: {kinds[0]} needs [low, high]; got {bounds!r}")
+        dimension = (LogUniform if kinds[0] == "log_uniform" else Uniform)(*map(float, bounds))
+        if search == "grid":
+            num = value.get("num")
+            if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+                raise InputError(f"{where}: grid search over a {kinds[0]} range needs num = N >= 1")
+            return dimension.grid(num)
+        return dimension
+    raise InputError(f"{where}: expected a number, a list or a distribution table; got {value!r}")
+
+
+def _no_unknown_keys(table: Mapping, known: set[str], where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise unknown_name(f"key in {where}:", key, known)
+
+
+def _int(doc, key, where, default, *, low=None, high=None) -> int:
+    value = doc.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(f"{where}: {key} must be an integer; got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise InputError(f"{where}: {key} must be in [{low}, {high if high is not None else 'inf'}];"
+                         f" got {value}")
+    return value
+
+
+def _ints(doc, key, where, default, *, low=0) -> list[int]:
+    value = doc.get(key, list(default))
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value)):
+        raise InputError(f"{where}: {key} must be a non-empty list of integers >= {low}; got {value!r}")
+    if len(set(value)) != len(value):
+        raise InputError(f"{where}: {key} has repeated values: {value!r}")
+    return value
+
+
+def _float(doc, key, where, default, *, positive=False) -> float:
+    value = doc.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise InputError(f"{where}: {key} must be a finite number; got {value!r}")
+    if positive and value <= 0:
+        raise InputError(f"{where}: {key} must be > 0; got {value}")
+    return float(value)
+
+
+def _floats(doc, key, where, default, *, positive=False) -> list[float]:
+    value = doc.get(key, list(default))
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{where}: {key} must be a non-empty list of numbers; got {value!r}")
+    return [_float({key: v}, key, where, None, positive=positive) for v in value]
