@@ -1,0 +1,143 @@
+"""Instances: deterministic shifted, rotated and conditioned variants of a landscape.
+
+Instance k of landscape f in dimension d is
+
+    f_k(z) = f(c + M (z - c - s)),
+
+with c the centre of the box, s a shift of at most 10% of the box width per coordinate and
+M = R diag(sigma): R a proper rotation (Haar-random, det +1) and sigma = 10^linspace(0, 1, d) in random
+order (a stretch of up to 10, Hessian condition up to 100 on top of the function's own). Every
+minimizer moves to z* = c + s + M^{-1} (x* - c) and f* is unchanged. Instance 0 is the plain function.
+
+The parameters come from ``numpy.random.default_rng((crc32(name), instance_id, d))``, so an instance is
+the same on every machine and Python run. A landscape's ``shiftable``, ``rotatable`` and
+``conditionable`` flags switch off the transforms that would expose values below f*; the rotation is
+redrawn (deterministically) until every moved minimizer lies in the box, and the shift is drawn from
+the range that keeps them there. As in COCO's instances, the box itself does not move.
+
+The engine vmaps over instances by passing ``shift`` and ``matrix`` as arrays to ``apply_instance``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from landscapes.core import Landscape
+from landscapes.errors import InputError
+
+MAX_SHIFT_FRACTION = 0.1  # of the box width, per coordinate
+MAX_STRETCH = 10.0  # largest singular value of M (the smallest is 1)
+_MAX_DRAWS = 100  # rotations tried before falling back to shift only
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Instance:
+    """One instance: f_k(z) = f(c + matrix (z - c - shift)), c the box centre.
+
+    Attributes:
+      name: the landscape's name.
+      instance_id: 0 for the plain function.
+      dim: the dimension.
+      shift: (dim,) float64.
+      matrix: (dim, dim) float64, R diag(sigma) with R a proper rotation.
+    """
+
+    name: str
+    instance_id: int
+    dim: int
+    shift: np.ndarray
+    matrix: np.ndarray
+
+
+def instance_seed(name: str, instance_id: int, dim: int) -> tuple[int, int, int]:
+    """The seed of ``default_rng`` for an instance; crc32, not ``hash``, so it is stable across runs."""
+    return (zlib.crc32(name.encode("utf-8")), int(instance_id), int(dim))
+
+
+def _random_rotation(rng: np.random.Generator, dim: int) -> np.ndarray:
+    # Haar measure via QR with the sign fix of Mezzadri (2007), then det +1 by flipping a column.
+    q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def make_instance(landscape: Landscape, instance_id: int, dim: int | None = None) -> Instance:
+    """The deterministic instance ``instance_id`` (>= 0) of ``landscape`` in dimension ``dim``."""
+    if not isinstance(instance_id, (int, np.integer)) or instance_id < 0:
+        raise InputError(f"instance_id must be an integer >= 0; got {instance_id!r}")
+    dim = landscape.resolve_dim(dim)
+    identity = np.eye(dim)
+    if instance_id == 0:
+        return Instance(landscape.name, 0, dim, np.zeros(dim), identity)
+
+    box = landscape.box(dim)
+    centre = box.mean(axis=1)
+    width = box[:, 1] - box[:, 0]
+    minimizers = landscape.minimizer_array(dim)
+    rng = np.random.default_rng(instance_seed(landscape.name, instance_id, dim))
+
+    for draw in range(_MAX_DRAWS + 1):
+        last = draw == _MAX_DRAWS
+        rotation = _random_rotation(rng, dim) if landscape.rotatable and not last else identity
+        stretch = (rng.permutation(np.logspace(0.0, np.log10(MAX_STRETCH), dim))
+                   if landscape.conditionable and not last else np.ones(dim))
+        matrix = rotation * stretch[None, :]
+        moved = centre + np.linalg.solve(matrix, (minimizers - centre).T).T  # before the shift
+        limit = MAX_SHIFT_FRACTION * width if landscape.shiftable else np.zeros(dim)
+        low = np.maximum(-limit, box[:, 0] - moved.min(axis=0))
+        high = np.minimum(limit, box[:, 1] - moved.max(axis=0))
+        u = rng.uniform(size=dim)
+        if np.all(low <= high):
+            return Instance(landscape.name, int(instance_id), dim, low + u * (high - low), matrix)
+    raise AssertionError(f"{landscape.name}: no instance keeps the minimizers in the box")
+
+
+def stack_instances(landscape: Landscape, instance_ids: Sequence[int],
+                    dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Shifts (n, dim) and matrices (n, dim, dim) of several instances, ready to vmap over."""
+    instances = [make_instance(landscape, k, dim) for k in instance_ids]
+    return (np.stack([i.shift for i in instances]), np.stack([i.matrix for i in instances]))
+
+
+def apply_instance(landscape: Landscape, shift, matrix) -> Callable[[jax.Array], jax.Array]:
+    """z -> f(c + matrix (z - c - shift)) with jnp; ``shift`` and ``matrix`` may be traced arrays."""
+
+    def transformed(z: jax.Array) -> jax.Array:
+        dtype = jnp.result_type(z)
+        centre = jnp.asarray(landscape.box(z.shape[-1]).mean(axis=1), dtype=dtype)
+        m = jnp.asarray(matrix, dtype=dtype)
+        return landscape.fn(centre + m @ (z - centre - jnp.asarray(shift, dtype=dtype)))
+
+    return transformed
+
+
+def instance_fn(landscape: Landscape, instance: Instance) -> Callable[[jax.Array], jax.Array]:
+    """f_k as a jnp function of z for one concrete instance."""
+    return apply_instance(landscape, instance.shift, instance.matrix)
+
+
+def instance_np_fn(landscape: Landscape, instance: Instance) -> Callable[[np.ndarray], float]:
+    """f_k with numpy in float64 (for scipy)."""
+    centre = landscape.box(instance.dim).mean(axis=1)
+
+    def transformed(z):
+        z = np.asarray(z, dtype=np.float64)
+        return landscape.np_fn(centre + instance.matrix @ (z - centre - instance.shift))
+
+    return transformed
+
+
+def instance_minimizers(landscape: Landscape, instance: Instance) -> np.ndarray:
+    """Every global minimizer of instance k as a (k, dim) array: z* = c + s + M^{-1} (x* - c)."""
+    box = landscape.box(instance.dim)
+    centre = box.mean(axis=1)
+    minimizers = landscape.minimizer_array(instance.dim)
+    return centre + instance.shift + np.linalg.solve(instance.matrix, (minimizers - centre).T).T
