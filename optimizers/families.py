@@ -5,6 +5,11 @@ Every optax argument used here accepts a traced array: the constructors only bra
 test in optax, ``add_decayed_weights``'s ``isinstance(weight_decay, (int, float)) and weight_decay ==
 0.0`` shortcut, is simply skipped for arrays (adding 0·params is exact). Booleans that change the
 program's structure (``nesterov``) are separate families rather than hyperparameters.
+
+``momentum`` and ``nesterov`` are Keras's SGD exactly, decaying learning rates included: they are
+``chain(scale_by_learning_rate(lr_t), trace(momentum, nesterov))`` (scale first), not ``optax.sgd``
+(trace first, scale after), so with the ``time_based`` schedule the tutorial's
+``SGD(lr=0.1, decay=0.1/60, momentum=0.8, nesterov=True)`` is reproduced step for step.
 """
 
 from __future__ import annotations

@@ -317,3 +317,32 @@ def test_register_family_rejects_duplicates_and_clashes():
     with pytest.raises(InputError, match="decay"):
         register_family(clashing)
     assert "clash" not in FAMILIES
+
+
+def test_adam_update_rule_with_traced_betas():
+    """Adam by hand (Kingma & Ba 2015, Algorithm 1) with b1, b2 passed as arrays through jit."""
+    config = {"learning_rate": 0.01, "b1": 0.8, "b2": 0.95, "eps": 1e-8, "decay": 0.05}
+
+    @jax.jit
+    def first_steps(hparams, x):
+        optimizer = make_optimizer("adam", "time_based", hparams)
+
+        def step(carry, _):
+            x, state = carry
+            updates, state = optimizer.update(x ** 3 + x, state, x)
+            x = optax.apply_updates(x, updates)
+            return (x, state), x
+        return jax.lax.scan(step, (x, optimizer.init(x)), None, length=5)[1]
+
+    x = np.array([1.0, -2.0, 0.5])
+    got = first_steps({k: jnp.asarray(v) for k, v in config.items()}, jnp.asarray(x))
+    m, v, expected = np.zeros(3), np.zeros(3), []
+    for t in range(5):
+        g = gradient_np(x)
+        m = config["b1"] * m + (1 - config["b1"]) * g
+        v = config["b2"] * v + (1 - config["b2"]) * g ** 2
+        m_hat, v_hat = m / (1 - config["b1"] ** (t + 1)), v / (1 - config["b2"] ** (t + 1))
+        lr_t = config["learning_rate"] / (1 + config["decay"] * t)
+        x = x - lr_t * m_hat / (np.sqrt(v_hat) + config["eps"])
+        expected.append(x)
+    np.testing.assert_allclose(np.asarray(got), np.array(expected), rtol=1e-12, atol=1e-15)
