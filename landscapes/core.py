@@ -17,6 +17,16 @@ Formula = Callable[[Any, Any], Any]
 Box = tuple[tuple[float, float], ...]
 
 
+def safe_sqrt(q, xp):
+    """sqrt(q) for q >= 0 with a finite gradient at q = 0 (zero there), in either array module.
+
+    Flooring at the dtype's smallest normal number changes no value visibly but keeps jax.grad of a
+    norm (Ackley, cross-in-tray at the origin) or of Bukin's kink from returning NaN, which a run
+    would otherwise report as diverged.
+    """
+    return xp.sqrt(xp.maximum(q, xp.finfo(q.dtype).tiny))
+
+
 @dataclasses.dataclass(frozen=True)
 class Literature:
     """A published minimum, kept beside the float64-refined one so a test can compare them.

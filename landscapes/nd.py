@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from landscapes.core import Landscape, Literature
+from landscapes.core import Landscape, Literature, safe_sqrt
 
 
 def _rosenbrock(x, xp):
@@ -49,7 +49,7 @@ rastrigin = Landscape(
 
 def _ackley(x, xp):
     d = x.shape[0]
-    return (-20.0 * xp.exp(-0.2 * xp.sqrt(xp.sum(x**2) / d))
+    return (-20.0 * xp.exp(-0.2 * safe_sqrt(xp.sum(x**2) / d, xp))
             - xp.exp(xp.sum(xp.cos(2 * math.pi * x)) / d) + 20.0 + math.e)
 
 
@@ -106,7 +106,7 @@ styblinski_tang = Landscape(
 
 
 def _griewank(x, xp):
-    i = xp.arange(1, x.shape[0] + 1)
+    i = xp.arange(1, x.shape[0] + 1, dtype=x.dtype)
     return 1.0 + xp.sum(x**2) / 4000.0 - xp.prod(xp.cos(x / xp.sqrt(i)))
 
 
@@ -123,7 +123,7 @@ griewank = Landscape(
 
 
 def _zakharov(x, xp):
-    weighted = xp.sum(0.5 * xp.arange(1, x.shape[0] + 1) * x)
+    weighted = xp.sum(0.5 * xp.arange(1, x.shape[0] + 1, dtype=x.dtype) * x)
     return xp.sum(x**2) + weighted**2 + weighted**4
 
 
@@ -141,7 +141,7 @@ zakharov = Landscape(
 
 
 def _dixon_price(x, xp):
-    i = xp.arange(2, x.shape[0] + 1)
+    i = xp.arange(2, x.shape[0] + 1, dtype=x.dtype)
     return (x[0] - 1.0) ** 2 + xp.sum(i * (2.0 * x[1:] ** 2 - x[:-1]) ** 2)
 
 

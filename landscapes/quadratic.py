@@ -34,7 +34,7 @@ def make_quadratic(dim: int | None = None, condition_number: float = 1e3,
 
     def formula(x, xp):
         d = x.shape[0]
-        eigenvalues = kappa ** (xp.arange(d) / (d - 1))
+        eigenvalues = kappa ** (xp.arange(d, dtype=x.dtype) / (d - 1))
         return 0.5 * xp.sum(eigenvalues * x**2)
 
     return Landscape(
