@@ -1,0 +1,108 @@
+"""Certification, noisy gradients, the quadratic factory and user-registered landscapes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from landscapes import LANDSCAPES, InputError, Landscape, get_landscape, make_quadratic, register
+from landscapes.ground_truth import certify, format_certificates
+from landscapes.noise import noisy_grad
+
+SMALL = {"n_starts": 2, "de_popsize": 5, "de_maxiter": 25}  # keeps the whole registry under ~15 s
+
+
+@pytest.fixture(scope="module")
+def certificates():
+    return {name: certify(LANDSCAPES[name], **SMALL) for name in sorted(LANDSCAPES)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(LANDSCAPES))
+def test_every_landscape_certifies(certificates, name):
+    certificate = certificates[name]
+    assert certificate.certified, certificate.verdict
+    assert certificate.verdict == "certified"
+
+
+def test_table_has_every_column_and_row(certificates):
+    table = format_certificates(certificates.values())
+    header = table.splitlines()[0]
+    for column in ("landscape", "dimension", "f*", "scipy's best", "difference", "time", "verdict"):
+        assert column in header
+    assert len(table.splitlines()) == len(certificates) + 2
+
+
+def _user_paraboloid(x, xp):
+    return (x[0] - 1.0) ** 2 + 2.0 * (x[1] + 0.5) ** 2 + 0.25
+
+
+def test_wrong_f_star_fails_with_the_check_and_amount():
+    wrong = Landscape(name="user_paraboloid_wrong", formula=_user_paraboloid, dim=2,
+                      bounds=((-3.0, 3.0), (-3.0, 3.0)), minimizers=((1.0, -0.5),), f_star=0.5,
+                      source="a deliberately wrong f*")
+    certificate = certify(wrong, **SMALL)
+    assert not certificate.certified
+    assert "value_at_minimizers by 0.25" in certificate.verdict
+    assert "scipy_not_lower by 0.25" in certificate.verdict
+
+
+def test_wrong_minimizer_fails_the_gradient_check():
+    wrong = Landscape(name="user_paraboloid_moved", formula=_user_paraboloid, dim=2,
+                      bounds=((-3.0, 3.0), (-3.0, 3.0)), minimizers=((1.0, -0.4),), f_star=0.27,
+                      source="minimizer off by 0.1")
+    verdict = certify(wrong, **SMALL).verdict
+    assert verdict.startswith("FAILED") and "gradient_at_minimizers by 0.4" in verdict
+
+
+def test_registered_landscape_is_in_the_registry_and_certifies():
+    user = Landscape(name="user_paraboloid", formula=_user_paraboloid, dim=2,
+                     bounds=((-3.0, 3.0), (-3.0, 3.0)), minimizers=((1.0, -0.5),), f_star=0.25,
+                     source="test")
+    try:
+        assert register(user) is user
+        assert get_landscape("user_paraboloid") is user
+        assert certify(user, **SMALL).certified
+        with pytest.raises(InputError, match="already registered"):
+            register(user)
+    finally:
+        LANDSCAPES.pop("user_paraboloid", None)
+
+
+def test_noisy_gradient_mean_and_spread():
+    landscape = get_landscape("noisy_rosenbrock")
+    x = jnp.asarray([-0.5, 1.5])
+    keys = jax.random.split(jax.random.key(0), 4000)
+    samples = np.asarray(jax.jit(jax.vmap(noisy_grad(landscape), in_axes=(None, 0)))(x, keys))
+    exact = np.asarray(jax.grad(landscape.fn)(x))
+    np.testing.assert_allclose(samples.mean(axis=0), exact, atol=0.1)
+    np.testing.assert_allclose(samples.std(axis=0), landscape.noise_scale, rtol=0.05)
+    exact_again = noisy_grad(get_landscape("rosenbrock"))(x, keys[0])
+    np.testing.assert_allclose(np.asarray(exact_again), exact, rtol=1e-14)
+
+
+def test_noisy_variants_keep_the_formula():
+    for name, base in (("noisy_beale", "beale"), ("noisy_branin", "branin"),
+                       ("noisy_rosenbrock", "rosenbrock")):
+        noisy, plain = get_landscape(name), get_landscape(base)
+        assert noisy.noise_scale > 0 and plain.noise_scale == 0
+        x = np.asarray([0.3, 1.7])
+        assert noisy.np_fn(x) == plain.np_fn(x)
+
+
+def test_quadratic_condition_number():
+    quadratic = make_quadratic(5, condition_number=1e6)
+    hessian = np.asarray(jax.hessian(quadratic.fn)(jnp.zeros(5)))
+    eigenvalues = np.linalg.eigvalsh(hessian)
+    assert eigenvalues.max() / eigenvalues.min() == pytest.approx(1e6, rel=1e-10)
+    assert quadratic.name == "quadratic_cond_1e+06" and quadratic.dim == 5
+    with pytest.raises(InputError):
+        make_quadratic(condition_number=0.5)
+    default = get_landscape("ill_conditioned_quadratic")
+    hessian = np.asarray(jax.hessian(default.fn)(jnp.zeros(4)))
+    assert np.linalg.cond(hessian) == pytest.approx(1e3, rel=1e-10)
+    assert dataclasses.replace(default).conditionable is False
