@@ -26,6 +26,7 @@ from optimizers.spaces import Grid, LogUniform, Uniform, grid_configs, random_co
 SUITE_KEYS = {"name", "description", "steps", "targets", "success_target", "dtype", "seeds",
               "test_seeds", "starts", "instances", "trajectory_every", "landscapes", "optimizer",
               "mnist", "unroll", "chunk_size"}
+DEFAULT_GRID_POINTS = 5
 OPTIMIZER_KEYS = {"family", "schedule", "search", "trials", "seed", "space", "label"}
 
 
@@ -182,6 +183,9 @@ def _optimizer_entry(entry: Any, index: int, where: str) -> OptimizerEntry:
     raw_space = entry.get("space")
     if raw_space is None:
         space = dict(optimizers.default_space(family, schedule))
+        if search == "grid":  # a default continuous range becomes DEFAULT_GRID_POINTS values
+            space = {k: v.grid(DEFAULT_GRID_POINTS) if hasattr(v, "grid") else v
+                     for k, v in space.items()}
     elif isinstance(raw_space, dict):
         known = set(optimizers.config_defaults(family, schedule))
         for key in raw_space:

@@ -3,3 +3,50 @@
 from bench.jax_setup import configure_jax
 
 configure_jax()
+
+import pytest
+
+TINY_SUITE = """
+name = "tiny"
+steps = 120
+success_target = 1e-3
+seeds = [0]
+test_seeds = [7]
+starts = 3
+trajectory_every = 30
+landscapes = ["beale", { name = "himmelblau", instances = [0, 1] }]
+
+[[optimizer]]
+family = "sgd"
+schedule = "constant"
+[optimizer.space]
+learning_rate = [0.001, 0.01]
+
+[[optimizer]]
+family = "nesterov"
+schedule = "time_based"
+[optimizer.space]
+learning_rate = [0.001, 0.003]
+momentum = [0.9]
+decay = [0.0, 0.001]
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_suite_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("suites") / "tiny.toml"
+    path.write_text(TINY_SUITE)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_results(tiny_suite_path, tmp_path_factory):
+    """The tiny suite run once per session (results only; tests must not modify it)."""
+    from bench import runner
+    from bench.results import ResultsDir
+    from bench.suites import load_suite
+
+    out = tmp_path_factory.mktemp("tiny_results")
+    with ResultsDir(out) as results:
+        runner.run_suite(load_suite(str(tiny_suite_path)), results)
+    return out

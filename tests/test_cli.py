@@ -1,0 +1,84 @@
+"""The command line: one-line errors with exit code 2, resume after kill -9, reproducible records."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.cli import main
+from bench.results import read_results
+
+TIMING_FIELDS = {"cost", "created"}
+
+
+def _without_timings(record):
+    return {k: v for k, v in record.items() if k not in TIMING_FIELDS}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "quik"], "did you mean quick"),
+    (["certify", "beal"], "did you mean beale"),
+    (["report", "/nonexistent/dir"], "no results at"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_malformed_suite_file_exit_2(tmp_path, capsys):
+    suite = tmp_path / "bad.toml"
+    suite.write_text("landscapes = [\n")
+    assert main(["run", str(suite), "--out", str(tmp_path / "out")]) == 2
+    assert "malformed TOML" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_list_names_everything(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "beale" in out and "nesterov" in out and "time_based" in out and "quick" in out
+
+
+def test_rerun_reproduces_a_record(tiny_results, capsys):
+    record = read_results(tiny_results)[-1]
+    assert main(["rerun", str(tiny_results), record["record_id"]]) == 0
+    assert "bitwise" in capsys.readouterr().out
+
+
+def test_rerun_of_the_same_command_resumes_without_duplicates(tiny_suite_path, tiny_results,
+                                                              tmp_path):
+    out = tmp_path / "resumed"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "bench.cli", "run", str(tiny_suite_path), "--out", str(out),
+               "--no-report"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if results.exists() and results.read_bytes().count(b"\n") >= 2:
+            break
+        time.sleep(0.05)
+    killed = process.poll() is None
+    if killed:
+        os.kill(process.pid, signal.SIGKILL)  # kill -9 mid-run
+    process.wait()
+    partial = len(read_results(out))
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    resumed = read_results(out)
+    ids = [r["record_id"] for r in resumed]
+    assert len(ids) == len(set(ids)), "a record was written twice"
+    expected = read_results(tiny_results)
+    assert sorted(ids) == sorted(r["record_id"] for r in expected)
+    assert killed and partial < len(expected), "the run finished before it could be killed"
+    # Same suite, seeds and device in another process: identical records but for timings.
+    by_id = {r["record_id"]: _without_timings(r) for r in expected}
+    for record in resumed:
+        assert json.dumps(_without_timings(record), sort_keys=True) == json.dumps(
+            by_id[record["record_id"]], sort_keys=True)

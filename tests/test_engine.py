@@ -1,0 +1,181 @@
+"""The engine: vmapped sweeps agree with single runs and a hand loop, metrics are exact, divergence
+is data, and shapes/values that change do not recompile."""
+
+from __future__ import annotations
+
+import numpy as np
+import optax
+import pytest
+
+import landscapes
+from bench.engine import Problem, Status, compiled_sweep, make_batch, run_batch, step_flops
+from bench.runner import OptimizerBuilder
+from landscapes.instances import instance_minimizers, make_instance
+
+STEPS = 150
+NESTEROV = OptimizerBuilder("nesterov", "time_based")
+
+
+def _hparams(n, lr=0.003, momentum=0.8, decay=0.0016666666666666668):
+    return dict(learning_rate=np.full(n, lr), momentum=np.full(n, momentum), decay=np.full(n, decay),
+                warmup_steps=np.zeros(n))
+
+
+@pytest.fixture(scope="module")
+def beale():
+    return landscapes.get_landscape("beale")
+
+
+@pytest.fixture(scope="module")
+def beale_problem(beale):
+    return Problem(beale, NESTEROV, STEPS, dtype="float64", trajectory_every=1)
+
+
+@pytest.fixture(scope="module")
+def starts():
+    return np.random.default_rng(3).uniform(-1.5, 1.5, size=(6, 2))
+
+
+def _hand_loop(landscape, x0, lr, momentum, decay, steps, targets):
+    """Keras SGD with Nesterov and time-based decay, in numpy float64, gradient by jax (float64)."""
+    import jax
+
+    grad = jax.jit(jax.grad(landscape.fn))
+    x, v = np.array(x0, float), np.zeros_like(x0, dtype=float)
+    first_hit = np.full(len(targets), -1)
+    values = []
+    for t in range(steps + 1):
+        f = landscape.np_fn(x)
+        values.append(f)
+        for i, tau in enumerate(targets):
+            if first_hit[i] < 0 and f <= tau:
+                first_hit[i] = t
+        if t == steps:
+            break
+        g = np.asarray(grad(x))
+        lr_t = lr / (1 + decay * t)
+        v = momentum * v - lr_t * g
+        x = x + momentum * v - lr_t * g
+    return x, first_hit, np.array(values)
+
+
+def test_matches_hand_written_keras_loop(beale, beale_problem, starts):
+    batch = make_batch(beale_problem, _hparams(len(starts)), starts, 0.0, beale.minimizer_array())
+    metrics, _ = run_batch(beale_problem, batch)
+    for i, x0 in enumerate(starts):
+        x, first_hit, values = _hand_loop(beale, x0, 0.003, 0.8, 0.0016666666666666668, STEPS,
+                                          beale_problem.targets)
+        np.testing.assert_allclose(metrics.final_x[i], x, rtol=1e-9, atol=1e-12)
+        expected = np.where(first_hit >= 0, first_hit, STEPS)
+        np.testing.assert_array_equal(metrics.steps_to_target[i], expected)
+        np.testing.assert_array_equal(metrics.reached[i], first_hit >= 0)
+        np.testing.assert_allclose(metrics.best_gap[i], values.min(), rtol=1e-9)
+        np.testing.assert_allclose(metrics.final_gap[i], values[-1], rtol=1e-9, atol=1e-15)
+
+
+def test_vmapped_batch_equals_runs_alone(beale, beale_problem, starts):
+    n = len(starts)
+    hp = _hparams(n)
+    hp["learning_rate"] = np.geomspace(1e-4, 1e-2, n)
+    together, _ = run_batch(beale_problem, make_batch(beale_problem, hp, starts, 0.0,
+                                                      beale.minimizer_array()))
+    for i in range(n):
+        alone, _ = run_batch(beale_problem, make_batch(
+            beale_problem, {k: v[i:i + 1] for k, v in hp.items()}, starts[i:i + 1], 0.0,
+            beale.minimizer_array()))
+        np.testing.assert_allclose(together.final_x[i], alone.final_x[0], rtol=1e-12)
+        np.testing.assert_array_equal(together.steps_to_target[i], alone.steps_to_target[0])
+
+
+def test_distance_and_basin_pick_the_nearest_minimizer():
+    himmelblau = landscapes.get_landscape("himmelblau")
+    minima = himmelblau.minimizer_array()
+    problem = Problem(himmelblau, OptimizerBuilder("sgd", "constant"), 400, dtype="float64")
+    x0 = minima + 0.3  # start near each minimum: each run must end in its own basin
+    hp = dict(learning_rate=np.full(len(x0), 0.005), warmup_steps=np.zeros(len(x0)))
+    metrics, _ = run_batch(problem, make_batch(problem, hp, x0, 0.0, minima))
+    np.testing.assert_array_equal(metrics.basin, np.arange(len(minima)))
+    assert np.all(metrics.distance < 1e-4)
+    assert np.all(metrics.status == Status.CONVERGED)
+
+
+def test_divergence_is_recorded_not_raised(beale, starts):
+    problem = Problem(beale, OptimizerBuilder("sgd", "constant"), 50, dtype="float32")
+    hp = dict(learning_rate=np.array([10.0, 1e-4]), warmup_steps=np.zeros(2))
+    metrics, _ = run_batch(problem, make_batch(problem, hp, np.array([[3.5, 3.5], [1.0, 1.0]]), 0.0,
+                                               beale.minimizer_array()))
+    assert metrics.diverged.tolist() == [True, False]
+    assert metrics.status[0] == Status.DIVERGED
+    assert not metrics.reached[0].any()  # a diverged run is never a success
+    assert metrics.basin[0] == -1 and np.isnan(metrics.distance[0])
+    assert metrics.steps_to_target[0].tolist() == [50] * len(problem.targets)  # censored
+
+
+def test_trajectory_is_decimated_and_ends_at_the_last_iterate(beale, starts):
+    problem = Problem(beale, NESTEROV, 100, trajectory_every=25)
+    metrics, _ = run_batch(problem, make_batch(problem, _hparams(len(starts)), starts, 0.0,
+                                               beale.minimizer_array()))
+    assert metrics.trajectory.shape == (len(starts), 5, 2)  # steps 0, 25, 50, 75 and x_100
+    np.testing.assert_allclose(metrics.trajectory[:, 0], starts.astype(np.float32))
+    np.testing.assert_array_equal(metrics.trajectory[:, -1], metrics.final_x)
+
+
+def test_instance_minimizer_has_zero_gap():
+    rosenbrock = landscapes.get_landscape("rosenbrock")
+    instance = make_instance(rosenbrock, 2, 2)
+    moved = instance_minimizers(rosenbrock, instance)
+    problem = Problem(rosenbrock, OptimizerBuilder("sgd", "constant"), 5, dtype="float64",
+                      transformed=True)
+    hp = dict(learning_rate=np.full(1, 1e-3), warmup_steps=np.zeros(1))
+    metrics, _ = run_batch(problem, make_batch(problem, hp, moved, 0.0, moved,
+                                               shift=instance.shift, matrix=instance.matrix))
+    assert abs(metrics.final_gap[0]) < 1e-10 and metrics.distance[0] < 1e-6
+    assert metrics.steps_to_target[0].tolist() == [0] * 8
+
+
+def test_noise_is_reproducible_per_key_and_metrics_use_exact_f():
+    noisy = landscapes.get_landscape("noisy_beale")
+    problem = Problem(noisy, OptimizerBuilder("sgd", "constant"), 60, dtype="float64")
+    x0 = np.tile([[1.0, 1.0]], (3, 1))
+    keys = np.array([[0, 1], [0, 1], [0, 2]], np.uint32)
+    hp = dict(learning_rate=np.full(3, 1e-3), warmup_steps=np.zeros(3))
+    metrics, _ = run_batch(problem, make_batch(problem, hp, x0, 0.0, noisy.minimizer_array(),
+                                               key=keys))
+    np.testing.assert_array_equal(metrics.final_x[0], metrics.final_x[1])
+    assert not np.array_equal(metrics.final_x[0], metrics.final_x[2])
+    np.testing.assert_allclose(metrics.final_gap, [noisy.np_fn(x) for x in metrics.final_x],
+                               rtol=1e-12)
+
+
+def test_chunking_and_padding_do_not_change_results(beale, starts):
+    problem = Problem(beale, NESTEROV, 80)
+    batch = make_batch(problem, _hparams(len(starts)), starts, 0.0, beale.minimizer_array())
+    whole, _ = run_batch(problem, batch)
+    chunked, _ = run_batch(problem, batch, chunk_size=4)  # 4 + 2 padded to 4
+    padded, _ = run_batch(problem, batch, pad_to=16)
+    for other in (chunked, padded):
+        np.testing.assert_array_equal(whole.final_x, other.final_x)
+        np.testing.assert_array_equal(whole.steps_to_target, other.steps_to_target)
+
+
+def test_new_hyperparameter_values_do_not_retrace(beale, starts):
+    traces = []
+
+    def counting_build(hparams):
+        traces.append(1)
+        return optax.sgd(hparams["learning_rate"])
+
+    problem = Problem(beale, counting_build, 20)
+    fn = compiled_sweep(problem)
+    for lr in (1e-3, 2e-3, 5e-4):
+        batch = make_batch(problem, dict(learning_rate=np.full(len(starts), lr)), starts, 0.0,
+                           beale.minimizer_array())
+        fn(batch)
+    assert len(traces) == 1
+
+
+def test_step_flops_counts_one_step(beale, starts):
+    problem = Problem(beale, NESTEROV, 10)
+    batch = make_batch(problem, _hparams(len(starts)), starts, 0.0, beale.minimizer_array())
+    flops = step_flops(problem, batch)
+    assert flops is not None and 20 < flops < 2000  # Beale's value and gradient: tens of FLOPs

@@ -1,0 +1,77 @@
+"""Results files: round trip, repair of a truncated tail, refusal of damage, and the lock."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.results import SCHEMA, ResultsDir, read_results, stable_hash, to_jsonable
+from landscapes.errors import InputError
+
+
+def _record(i):
+    return {"schema": SCHEMA, "record_id": f"r{i}", "runs": {"final_gap": [float("nan"), 1.0 * i]}}
+
+
+def test_round_trip_and_non_finite_as_null(tmp_path):
+    with ResultsDir(tmp_path) as results:
+        results.append([_record(0), _record(1)])
+    records = read_results(tmp_path)
+    assert [r["record_id"] for r in records] == ["r0", "r1"]
+    assert records[1]["runs"]["final_gap"] == [None, 1.0]  # valid JSON, no NaN token
+    json.loads((tmp_path / "results.jsonl").read_text().splitlines()[0])
+
+
+def test_truncated_last_line_is_dropped_and_redone(tmp_path):
+    with ResultsDir(tmp_path) as results:
+        results.append([_record(0), _record(1)])
+    path = tmp_path / "results.jsonl"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 7])  # a write cut off by kill -9
+    assert [r["record_id"] for r in read_results(tmp_path)] == ["r0"]
+    with ResultsDir(tmp_path) as results:
+        assert results.record_ids() == {"r0"}
+        results.append([_record(1)])
+    assert [r["record_id"] for r in read_results(tmp_path)] == ["r0", "r1"]
+
+
+def test_corrupted_line_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps(_record(0)) + "\n{not json\n" + json.dumps(_record(2)) + "\n")
+    before = path.read_bytes()
+    with pytest.raises(InputError, match="line 2 is corrupted"):
+        ResultsDir(tmp_path).open_for_writing()
+    assert path.read_bytes() == before
+
+
+def test_foreign_schema_is_refused(tmp_path):
+    (tmp_path / "results.jsonl").write_text(json.dumps({"schema": "other/9"}) + "\n")
+    with pytest.raises(InputError, match="schema 'other/9'"):
+        read_results(tmp_path)
+
+
+def test_missing_results_name_the_fix(tmp_path):
+    with pytest.raises(InputError, match="landscape-bench run"):
+        read_results(tmp_path)
+
+
+def test_second_writer_is_refused_by_the_lock(tmp_path):
+    with ResultsDir(tmp_path):
+        with pytest.raises(InputError, match="another landscape-bench run"):
+            ResultsDir(tmp_path).open_for_writing()
+    with ResultsDir(tmp_path):  # released after the first closes
+        pass
+
+
+def test_unwritable_path_under_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="not writable"):
+        ResultsDir(tmp_path / "file" / "out").open_for_writing()
+
+
+def test_stable_hash_ignores_key_order_and_numpy_types():
+    import numpy as np
+
+    assert stable_hash({"a": 1.0, "b": [1, 2]}) == stable_hash({"b": np.array([1, 2]), "a": np.float64(1)})
+    assert to_jsonable({"x": np.float32(float("inf"))}) == {"x": None}
