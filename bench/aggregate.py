@@ -1,0 +1,430 @@
+"""Aggregate results records into the numbers reports show: pure functions on records, numpy only.
+
+Definitions (DESIGN.md, "Metrics"; Hansen et al. 2021, "COCO: a platform for comparing continuous
+optimizers in a black-box setting"; Dolan & Moré 2002, "Benchmarking optimization software with
+performance profiles"):
+
+- success: a run reached the record's ``success_target`` (diverged runs never do).
+- ERT(τ) = Σ evaluations / #successes, where a success contributes its steps-to-τ and a failure the
+  whole budget; inf when no run succeeds.
+- runtime ECDF: the fraction of (run, target) pairs solved within a budget of b gradient evaluations,
+  averaged over the (landscape, target) pairs so each pair weighs the same; bootstrap bands resample
+  the runs of each landscape.
+- performance profile: r(p, s) = ERT(p, s) / min_s ERT(p, s) at the success target, and
+  ρ_s(τ) = fraction of landscapes p with r(p, s) ≤ τ (a label missing on p, or solving nothing there,
+  never counts as solved).
+
+A "problem" is a landscape in one dimension; instances are pooled (their runs are more samples of it).
+Records of the MNIST track (``kind`` starting with ``"mnist"``) are ignored here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+Record = Mapping[str, Any]
+
+TUNE, TEST = "tune", "test"
+
+
+# -- selecting records ---------------------------------------------------------------------------
+def is_landscape_record(record: Record) -> bool:
+    """True for a landscape record; False for the MNIST track's records (no ``landscape`` key)."""
+    return "landscape" in record and not str(record.get("kind", "")).startswith("mnist")
+
+
+def is_mnist_record(record: Record) -> bool:
+    return str(record.get("kind", "")).startswith("mnist") or record.get("track") == "mnist"
+
+
+def landscape_records(records: Iterable[Record], phase: str | None = None) -> list[Record]:
+    """The landscape records, optionally of one phase (``"tune"`` or ``"test"``)."""
+    return [r for r in records if is_landscape_record(r) and (phase is None or r.get("phase") == phase)]
+
+
+def problem_name(record: Record) -> str:
+    """``"beale"`` for a 2-D landscape, ``"rosenbrock 10-D"`` otherwise."""
+    dim = int(record.get("dim", 2))
+    return record["landscape"] if dim == 2 else f"{record['landscape']} {dim}-D"
+
+
+def group_by(records: Iterable[Record], *keys: str) -> dict[tuple, list[Record]]:
+    """Records grouped by the values of ``keys``; ``"problem"`` means :func:`problem_name`."""
+    groups: dict[tuple, list[Record]] = {}
+    for record in records:
+        key = tuple(problem_name(record) if k == "problem" else record[k] for k in keys)
+        groups.setdefault(key, []).append(record)
+    return groups
+
+
+def labels_in(records: Iterable[Record]) -> list[str]:
+    """Labels in order of first appearance (the suite's order)."""
+    return list(dict.fromkeys(r["label"] for r in records if "label" in r))
+
+
+def problems_in(records: Iterable[Record]) -> list[str]:
+    return list(dict.fromkeys(problem_name(r) for r in records if is_landscape_record(r)))
+
+
+# -- per-run arrays ------------------------------------------------------------------------------
+def as_float(values: Any) -> np.ndarray:
+    """JSON values as float64, ``null`` (a stored non-finite number) as NaN."""
+    if values is None:
+        return np.array(np.nan)
+    array = np.asarray(values, dtype=object)
+    return np.where(array == None, np.nan, array).astype(np.float64)  # noqa: E711 (elementwise)
+
+
+def target_index(record: Record, target: float | None = None) -> int:
+    """Index of ``target`` (default: the success target) in the record's targets, by log distance."""
+    targets = np.asarray(record["targets"], dtype=np.float64)
+    target = record["success_target"] if target is None else target
+    return int(np.argmin(np.abs(np.log10(targets) - np.log10(target))))
+
+
+@dataclasses.dataclass(frozen=True)
+class Runs:
+    """The runs of several records pooled: R runs, T targets.
+
+    Attributes:
+      solved_at: (R, T) steps-to-target where reached, inf where not.
+      final_gap: (R,) with inf for a diverged run.
+      status: (R,) 0 converged, 1 budget, 2 diverged.
+      budget: the steps of each run, (R,).
+      targets: (T,).
+    """
+
+    solved_at: np.ndarray
+    final_gap: np.ndarray
+    status: np.ndarray
+    budget: np.ndarray
+    targets: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.status)
+
+
+def pooled_runs(records: Sequence[Record]) -> Runs:
+    """Every run of ``records`` stacked (records must share their targets)."""
+    if not records:
+        return Runs(np.zeros((0, 0)), np.zeros(0), np.zeros(0, int), np.zeros(0), np.zeros(0))
+    solved, gaps, status, budget = [], [], [], []
+    for record in records:
+        runs = record["runs"]
+        reached = np.asarray(runs["reached"], dtype=bool).reshape(len(runs["status"]), -1)
+        steps = as_float(runs["steps_to_target"]).reshape(reached.shape)
+        solved.append(np.where(reached, steps, np.inf))
+        gap = as_float(runs["final_gap"]).reshape(-1)
+        gaps.append(np.where(np.isfinite(gap), gap, np.inf))
+        status.append(np.asarray(runs["status"], dtype=int).reshape(-1))
+        budget.append(np.full(len(gap), float(record["steps"])))
+    return Runs(np.concatenate(solved), np.concatenate(gaps), np.concatenate(status),
+                np.concatenate(budget), np.asarray(records[0]["targets"], dtype=np.float64))
+
+
+def success_rate(records: Record | Sequence[Record], target: float | None = None) -> float:
+    """Fraction of the runs that reached ``target`` (default: the success target); NaN with no runs."""
+    records = [records] if isinstance(records, Mapping) else list(records)
+    runs = pooled_runs(records)
+    if runs.count == 0:
+        return float("nan")
+    return float(np.isfinite(runs.solved_at[:, target_index(records[0], target)]).mean())
+
+
+def ert(records: Record | Sequence[Record], target: float | None = None) -> float:
+    """Expected running time (COCO): Σ evaluations / #successes; inf when nothing succeeds.
+
+    A success contributes its steps-to-target, a failure (budget exhausted or diverged) the budget.
+    """
+    records = [records] if isinstance(records, Mapping) else list(records)
+    runs = pooled_runs(records)
+    if runs.count == 0:
+        return float("nan")
+    solved_at = runs.solved_at[:, target_index(records[0], target)]
+    success = np.isfinite(solved_at)
+    if not success.any():
+        return float("inf")
+    return float(np.where(success, solved_at, runs.budget).sum() / success.sum())
+
+
+def ert_table(records: Iterable[Record], phase: str = TEST) -> dict[tuple[str, str, float], float]:
+    """ERT per (problem, label, target) over the records of ``phase``."""
+    table = {}
+    for (problem, label), group in group_by(landscape_records(records, phase), "problem", "label").items():
+        for target in group[0]["targets"]:
+            table[(problem, label, float(target))] = ert(group, target)
+    return table
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigSummary:
+    """One config of one (problem, label) over all its instances."""
+
+    problem: str
+    label: str
+    config_index: int
+    config: dict[str, float]
+    success_rate: float
+    median_final_gap: float
+    median_steps_to_target: float  # of the successful runs; NaN when none
+    runs: int
+    diverged: int
+
+
+def config_summaries(records: Iterable[Record], phase: str = TUNE) -> list[ConfigSummary]:
+    """Success rate, median final gap and more for every config of ``phase``."""
+    out = []
+    groups = group_by(landscape_records(records, phase), "problem", "label", "config_index")
+    for (problem, label, index), group in groups.items():
+        runs = pooled_runs(group)
+        solved = runs.solved_at[:, target_index(group[0])]
+        successes = solved[np.isfinite(solved)]
+        out.append(ConfigSummary(
+            problem, label, int(index), dict(group[0]["config"]), success_rate(group),
+            float(np.median(runs.final_gap)) if runs.count else float("nan"),
+            float(np.median(successes)) if successes.size else float("nan"),
+            runs.count, int((runs.status == 2).sum())))
+    return out
+
+
+def selection_key(records: Sequence[Record]) -> tuple[float, float, float]:
+    """The tuning criterion of ``bench.runner.selection_key`` (lower is better), in numpy only:
+    the highest success rate, then the lower median steps-to-target, then the lower median final gap."""
+    index = target_index(records[0])
+    reached = np.concatenate([np.asarray(r["runs"]["reached"], bool)[:, index] for r in records])
+    steps = np.concatenate([as_float(r["runs"]["steps_to_target"])[:, index] for r in records])
+    gaps = np.concatenate([as_float(r["runs"]["final_gap"]).reshape(-1) for r in records])
+    gaps = np.where(np.isfinite(gaps), gaps, np.inf)
+    return (-float(reached.mean()), float(np.median(steps)), float(np.median(gaps)))
+
+
+# -- runtime ECDF --------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ECDF:
+    """Fraction of (run, target) pairs solved within each budget, with a bootstrap band."""
+
+    budgets: np.ndarray
+    fraction: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    pairs: int  # (problem, target) pairs it averages over
+
+
+def budget_grid(records: Iterable[Record], points: int = 60) -> np.ndarray:
+    """A log grid of budgets from 1 to the largest budget of ``records``."""
+    largest = max((float(r["steps"]) for r in records), default=1.0)
+    return np.unique(np.round(np.logspace(0.0, np.log10(max(largest, 1.0)), points)))
+
+
+def runtime_ecdf(records: Iterable[Record], phase: str = TEST, budgets: np.ndarray | None = None,
+                 bootstrap: int = 200, confidence: float = 0.9, seed: int = 0) -> dict[str, ECDF]:
+    """Runtime ECDF per label over the (problem, target) pairs of every problem in ``records``.
+
+    A label absent from a problem counts as solving none of its pairs there (so the curves of all
+    labels share one denominator). The band is the central ``confidence`` interval over ``bootstrap``
+    resamples of each problem's runs.
+    """
+    chosen = landscape_records(records, phase)
+    budgets = budget_grid(chosen) if budgets is None else np.asarray(budgets, dtype=np.float64)
+    problems = problems_in(chosen)
+    rng = np.random.default_rng(seed)
+    grouped = group_by(chosen, "problem", "label")
+    out = {}
+    for label in labels_in(chosen):
+        total, draws, pairs = np.zeros(len(budgets)), np.zeros((bootstrap, len(budgets))), 0
+        for problem in problems:
+            group = grouped.get((problem, label))
+            n_targets = len(chosen[0]["targets"]) if group is None else len(group[0]["targets"])
+            pairs += n_targets
+            if group is None:
+                continue
+            solved_at = pooled_runs(group).solved_at  # (R, T)
+            # Per run: how many of its targets are solved by each budget; then a bootstrap over runs
+            # only has to average rows.
+            per_run = (solved_at[:, :, None] <= budgets[None, None, :]).sum(axis=1)  # (R, G)
+            total += per_run.mean(axis=0)
+            rows = rng.integers(0, len(per_run), size=(bootstrap, len(per_run)))
+            draws += per_run[rows].mean(axis=1)
+        pairs = max(pairs, 1)
+        alpha = (1.0 - confidence) / 2
+        low, high = np.quantile(draws / pairs, [alpha, 1 - alpha], axis=0)
+        out[label] = ECDF(budgets, total / pairs, low, high, pairs)
+    return out
+
+
+# -- performance profiles ------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class PerformanceProfile:
+    """Dolan–Moré profile: ``rho[label][i]`` = fraction of problems with ratio ≤ ``taus[i]``."""
+
+    taus: np.ndarray
+    rho: dict[str, np.ndarray]
+    ratios: dict[tuple[str, str], float]  # (problem, label) -> ERT / best ERT on the problem
+    problems: list[str]
+
+
+def performance_profile(records: Iterable[Record], phase: str = TEST, target: float | None = None,
+                        taus: np.ndarray | None = None) -> PerformanceProfile:
+    """Performance profile of ERT at ``target`` (default: each record's success target)."""
+    chosen = landscape_records(records, phase)
+    problems, labels = problems_in(chosen), labels_in(chosen)
+    grouped = group_by(chosen, "problem", "label")
+    ratios: dict[tuple[str, str], float] = {}
+    for problem in problems:
+        measures = {label: ert(grouped[(problem, label)], target) if (problem, label) in grouped
+                    else float("inf") for label in labels}
+        best = min(measures.values(), default=float("inf"))
+        for label, value in measures.items():
+            ratios[(problem, label)] = value / best if np.isfinite(value) else float("inf")
+    finite = [r for r in ratios.values() if np.isfinite(r)]
+    if taus is None:
+        largest = max(max(finite, default=1.0) * 1.5, 2.0)
+        taus = np.unique(np.concatenate([[1.0], np.logspace(0.0, np.log10(largest), 200)]))
+    taus = np.asarray(taus, dtype=np.float64)
+    rho = {}
+    for label in labels:
+        values = np.array([ratios[(p, label)] for p in problems])
+        rho[label] = (values[:, None] <= taus[None, :]).mean(axis=0) if len(values) else np.zeros(len(taus))
+    return PerformanceProfile(taus, rho, ratios, problems)
+
+
+# -- tuning budget -------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class TuningCurve:
+    """Success rate of the config a search of ``budget`` configs would pick (quartiles over draws)."""
+
+    budgets: np.ndarray
+    median: np.ndarray
+    q25: np.ndarray
+    q75: np.ndarray
+
+
+def tuning_budget_curves(records: Iterable[Record], budgets: Sequence[int] | None = None,
+                         resamples: int = 200, seed: int = 0) -> dict[tuple[str, str], TuningCurve]:
+    """Per (problem, label): pick ``b`` configs of the tuning grid at random without replacement, keep
+    the best by :func:`selection_key`, report its success rate; median and quartiles over resamples."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for (problem, label), group in group_by(landscape_records(records, TUNE), "problem", "label").items():
+        by_config = group_by(group, "config_index")
+        keys = [selection_key(by_config[c]) for c in sorted(by_config)]
+        rates = np.array([success_rate(by_config[c]) for c in sorted(by_config)])
+        order = np.array(sorted(range(len(keys)), key=lambda i: keys[i]))  # rank of each config
+        rank = np.empty(len(keys), int)
+        rank[order] = np.arange(len(keys))
+        n = len(keys)
+        sizes = np.arange(1, n + 1) if budgets is None else np.array([b for b in budgets if 1 <= b <= n])
+        median, q25, q75 = [], [], []
+        for size in sizes:
+            picks = np.argsort(rng.random((resamples, n)), axis=1)[:, :size]
+            best = np.take_along_axis(picks, np.argmin(rank[picks], axis=1)[:, None], axis=1)[:, 0]
+            q = np.quantile(rates[best], [0.5, 0.25, 0.75])
+            median.append(q[0]), q25.append(q[1]), q75.append(q[2])
+        out[(problem, label)] = TuningCurve(sizes, np.array(median), np.array(q25), np.array(q75))
+    return out
+
+
+# -- gap along trajectories ----------------------------------------------------------------------
+def trajectory_steps(record: Record) -> np.ndarray:
+    """The step of each stored trajectory point: every ``trajectory_every`` steps, then the last."""
+    trajectory = record.get("trajectory")
+    if trajectory is None:
+        return np.zeros(0)
+    points = len(trajectory[0]) if len(trajectory) else 0
+    steps = int(record["steps"])
+    every = record.get("identity", {}).get("settings", {}).get("trajectory_every")
+    if not every:
+        every = int(np.ceil(steps / max(points - 1, 1)))
+    return np.concatenate([np.arange(0, steps, every), [steps]])[:points].astype(np.float64)
+
+
+def landscape_function(landscape: str, instance: int = 0, dim: int | None = None):
+    """points (N, dim) -> f (N,) in float64 numpy: the landscape's ``np_fn``, through its instance."""
+    import landscapes
+    from landscapes.instances import make_instance
+
+    land = landscapes.get_landscape(landscape)
+    inst = make_instance(land, int(instance), dim)
+    centre = land.box(inst.dim).mean(axis=1)
+
+    def single(z: np.ndarray) -> float:
+        if inst.instance_id == 0:
+            return float(land.np_fn(z))
+        return float(land.np_fn(centre + inst.matrix @ (np.asarray(z, float) - centre - inst.shift)))
+
+    def many(points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points, dtype=np.float64).reshape(-1, inst.dim)
+        finite = np.isfinite(points).all(axis=1)
+        values = np.full(len(points), np.nan)
+        good = points[finite]
+        if inst.instance_id != 0:
+            good = centre + (good - centre - inst.shift) @ inst.matrix.T
+        # Most formulas index x[0], x[1] and broadcast over a trailing axis; check a few points against
+        # the one-point evaluation and fall back to a loop for those that do not.
+        try:
+            with np.errstate(all="ignore"):
+                fast = np.asarray(land.formula(good.T.copy(), np), dtype=np.float64)
+            ok = fast.shape == (len(good),) and all(
+                np.allclose(fast[i], float(land.np_fn(good[i])), rtol=1e-9, equal_nan=True)
+                for i in range(min(3, len(good))))
+        except (ValueError, IndexError, TypeError):
+            ok = False
+        if not ok:
+            with np.errstate(all="ignore"):
+                fast = np.array([float(land.np_fn(p)) for p in good])
+        values[finite] = fast
+        return values
+
+    many.single = single  # type: ignore[attr-defined]
+    return many
+
+
+def gap_trajectories(record: Record, function=None) -> tuple[np.ndarray, np.ndarray]:
+    """(steps (K,), gap (runs, K)): f − f* recomputed in float64 on the stored trajectory points.
+
+    A diverged point (stored as null) gives NaN. Empty arrays when the record has no trajectory.
+    """
+    if record.get("trajectory") is None:
+        return np.zeros(0), np.zeros((0, 0))
+    points = as_float(record["trajectory"])  # (runs, K, dim)
+    if function is None:
+        function = landscape_function(record["landscape"], record.get("instance", 0), record.get("dim"))
+    values = function(points.reshape(-1, points.shape[-1])).reshape(points.shape[:2])
+    return trajectory_steps(record), values - float(record["f_star"])
+
+
+@dataclasses.dataclass(frozen=True)
+class GapCurve:
+    """Median and quartiles over runs of the gap at each stored step (non-finite = diverged = inf)."""
+
+    steps: np.ndarray
+    median: np.ndarray
+    q25: np.ndarray
+    q75: np.ndarray
+    runs: int
+
+
+def median_gap_curve(records: Sequence[Record]) -> GapCurve | None:
+    """The gap-vs-step curve over every run of ``records`` (one problem, one label); None without
+    trajectories."""
+    steps, gaps = None, []
+    for record in records:
+        s, g = gap_trajectories(record)
+        if g.size == 0:
+            continue
+        if steps is None or len(s) < len(steps):
+            steps = s
+        gaps.append(g)
+    if not gaps:
+        return None
+    width = len(steps)
+    gap = np.concatenate([g[:, :width] for g in gaps])
+    gap = np.where(np.isfinite(gap), gap, np.inf)
+    with np.errstate(invalid="ignore"):
+        q25, median, q75 = np.quantile(gap, [0.25, 0.5, 0.75], axis=0, method="nearest")
+    return GapCurve(steps, median, q25, q75, len(gap))
