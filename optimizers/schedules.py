@@ -22,28 +22,30 @@ from optimizers.spaces import Choice, LogUniform, Uniform
 INF = math.inf
 
 
-def _time(count: Any) -> Any:
-    return jnp.asarray(count, dtype=jnp.result_type(float))
+def _time(count: Any, hparams: HParams) -> Any:
+    # The step count in the hyperparameters' dtype: with float64 enabled process-wide, a plain
+    # ``float`` here would silently promote a float32 run's whole update to float64.
+    return jnp.asarray(count, dtype=jnp.result_type(hparams["learning_rate"]))
 
 
 def constant_fn(count: Any, hparams: HParams) -> Any:
     """lr_t = lr."""
-    return hparams["learning_rate"] * jnp.ones_like(_time(count))
+    return hparams["learning_rate"] * jnp.ones_like(_time(count, hparams))
 
 
 def time_based_fn(count: Any, hparams: HParams) -> Any:
     """Keras's time-based decay: lr_t = lr / (1 + decay · t)."""
-    return hparams["learning_rate"] / (1.0 + hparams["decay"] * _time(count))
+    return hparams["learning_rate"] / (1.0 + hparams["decay"] * _time(count, hparams))
 
 
 def exponential_fn(count: Any, hparams: HParams) -> Any:
     """lr_t = lr · exp(−decay_rate · t)."""
-    return hparams["learning_rate"] * jnp.exp(-hparams["decay_rate"] * _time(count))
+    return hparams["learning_rate"] * jnp.exp(-hparams["decay_rate"] * _time(count, hparams))
 
 
 def step_fn(count: Any, hparams: HParams) -> Any:
     """Step decay: lr_t = lr · factor^floor(t / step_size)."""
-    return hparams["learning_rate"] * hparams["factor"] ** jnp.floor(_time(count) / hparams["step_size"])
+    return hparams["learning_rate"] * hparams["factor"] ** jnp.floor(_time(count, hparams) / hparams["step_size"])
 
 
 def _cosine(lr: Any, alpha: Any, fraction: Any) -> Any:
@@ -53,7 +55,7 @@ def _cosine(lr: Any, alpha: Any, fraction: Any) -> Any:
 
 def cosine_fn(count: Any, hparams: HParams) -> Any:
     """Cosine decay from lr to alpha·lr over decay_steps, then constant (as optax.cosine_decay_schedule)."""
-    fraction = jnp.minimum(_time(count), hparams["decay_steps"]) / hparams["decay_steps"]
+    fraction = jnp.minimum(_time(count, hparams), hparams["decay_steps"]) / hparams["decay_steps"]
     return _cosine(hparams["learning_rate"], hparams["alpha"], fraction)
 
 
@@ -71,7 +73,7 @@ def sgdr_fn(count: Any, hparams: HParams) -> Any:
     cos(π·T_cur/T_i)), T_cur = steps since the cycle began. After ``restarts`` restarts (so
     ``restarts + 1`` cycles) the last cycle is not restarted: the rate stays at its end value alpha·lr.
     """
-    t = _time(count)
+    t = _time(count, hparams)
     period, t_mult, restarts = hparams["period"], hparams["t_mult"], hparams["restarts"]
     # The cycle index in closed form, then nudged by one where floating-point rounding of the log put
     # it on the wrong side of a boundary (t exactly at a restart must start the new cycle).
@@ -92,10 +94,12 @@ def with_warmup(fn: Any, count: Any, hparams: HParams) -> Any:
     W = ``warmup_steps`` (0 = none). The ramp reaches the peak on the W-th update (no update is wasted
     at rate 0) and the schedule proper starts, at its own step 0, right after the ramp.
     """
-    t = _time(count)
+    t = _time(count, hparams)
     warmup = hparams["warmup_steps"]
-    ramp = fn(jnp.zeros_like(t), hparams) * (t + 1.0) / jnp.maximum(warmup, 1.0)
-    return jnp.where(t < warmup, ramp, fn(jnp.maximum(t - warmup, 0.0), hparams))
+    # During warmup max(t - W, 0) = 0, so one evaluation of the schedule serves both phases (it runs
+    # on every step of every run, so a second evaluation would cost real throughput).
+    ramp = jnp.where(t < warmup, (t + 1.0) / jnp.maximum(warmup, 1.0), 1.0)
+    return fn(jnp.maximum(t - warmup, 0.0), hparams) * ramp
 
 
 _FRACTION = Range(0.0, 1.0, True, True)
