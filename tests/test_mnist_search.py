@@ -1,0 +1,71 @@
+"""CV search: cv_results_ has GridSearchCV's keys and shapes; random candidates; the suite section."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV
+
+from bench.mnist.estimator import JaxMLPClassifier
+from bench.mnist.model import MLPSpec
+from bench.mnist.search import cross_validate, grid_candidates, random_candidates
+from bench.mnist.section import run_mnist_section
+from landscapes.errors import InputError, UnknownNameError
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    x, y = load_digits(return_X_y=True)
+    return (x[:200] / 16.0).astype(np.float32), y[:200]
+
+
+def test_cv_results_have_grid_search_cv_keys(digits) -> None:
+    x, y = digits
+    grid = {"learning_rate": [0.05, 0.2], "initializer": ["lecun_uniform", "zeros"], "batch_size": [32], "epochs": [2]}
+    estimator = JaxMLPClassifier(hidden_layer_sizes=(16,), family="nesterov", schedule="time_based", random_state=0)
+    sklearn_search = GridSearchCV(estimator, grid, cv=2).fit(x, y)
+    ours = cross_validate(grid_candidates("nesterov", "time_based", grid), x, y, spec=MLPSpec(layer_sizes=(64, 16, 10)),
+                          family="nesterov", schedule="time_based", folds=2)
+    assert set(ours.cv_results_) == set(sklearn_search.cv_results_)
+    for key, value in sklearn_search.cv_results_.items():
+        assert len(ours.cv_results_[key]) == len(value) == 4, key
+    assert sorted(map(str, ours.cv_results_["params"])) == sorted(map(str, sklearn_search.cv_results_["params"]))
+    assert ours.best_params_ in ours.cv_results_["params"]
+    assert ours.cv_results_["rank_test_score"][ours.best_index_] == 1
+    # zeros initialisation cannot break symmetry: both searches rank it last
+    zero_rows = [i for i, p in enumerate(ours.cv_results_["params"]) if p["initializer"] == "zeros"]
+    assert all(ours.cv_results_["rank_test_score"][i] >= 3 for i in zero_rows)
+
+
+def test_random_candidates_are_reproducible_and_in_range() -> None:
+    space = {"learning_rate": {"loguniform": [1e-3, 1.0]}, "momentum": [0.8, 0.9], "batch_size": [32, 64],
+             "initializer": ["he_normal", "lecun_uniform"]}
+    first = random_candidates("nesterov", "constant", space, 5, seed=3, epochs=2)
+    assert first == random_candidates("nesterov", "constant", space, 5, seed=3, epochs=2)
+    assert all(1e-3 <= c["learning_rate"] <= 1.0 and c["momentum"] in (0.8, 0.9) and c["epochs"] == 2 for c in first)
+    with pytest.raises(UnknownNameError, match="momentum"):
+        random_candidates("nesterov", "constant", {"momentun": [0.9]}, 2, seed=0)
+    with pytest.raises(UnknownNameError, match="lecun_uniform"):
+        grid_candidates("nesterov", "constant", {"initializer": ["lecun_unifrom"]})
+
+
+def test_run_mnist_section_records(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    labels = np.arange(120) % 10
+    images = (rng.random((120, 28, 28)) * 60 + labels[:, None, None] * 19).astype(np.uint8)  # learnable
+    np.savez(tmp_path / "mnist.npz", x_train=images[:80], y_train=labels[:80], x_test=images[80:], y_test=labels[80:])
+    records = run_mnist_section({"hidden": [8], "epochs": 2, "folds": 2, "batch_size": 16, "data_dir": str(tmp_path),
+                                 "space": {"learning_rate": [0.01, 0.05], "momentum": 0.9}}, tmp_path / "out")
+    json.dumps(records, allow_nan=False)
+    cv_rows = [r for r in records if r["kind"] == "mnist_cv"]
+    best = [r for r in records if r["kind"] == "mnist_best"]
+    assert len(cv_rows) == 2 and len(best) == 1
+    assert {"split0_test_score", "split1_test_score", "mean_test_score", "rank_test_score", "mean_fit_time"} <= set(cv_rows[0])
+    assert len(best[0]["history"]["learning_rate"]) == 2 and 0.0 <= best[0]["test_accuracy"] <= 1.0
+    assert (Path(best[0]["model_dir"]) / "weights.npz").is_file()
+    with pytest.raises(InputError, match="search"):
+        run_mnist_section({"search": "bayes", "data_dir": str(tmp_path)}, None)
