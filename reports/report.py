@@ -1,0 +1,542 @@
+"""``build_report``: a results directory -> report.md, report.html and figures (PNG + SVG).
+
+Everything is read from ``results.jsonl``; nothing is re-run. What the results lack (a label missing on
+a landscape, no trajectories, all runs diverged, no test phase, no MNIST track) is listed in a
+"What is missing" section instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import aggregate
+from bench.aggregate import TEST, TUNE
+from bench.results import read_results
+from landscapes.errors import InputError
+from reports import figures
+from reports.document import Document
+from reports.style import legend_outside, save, subplots
+
+Record = Mapping[str, Any]
+TRAJECTORIES_SHOWN = 3  # starts per label drawn on a contour
+
+
+def evaluation_records(records: Sequence[Record]) -> tuple[list[Record], list[tuple[str, str]]]:
+    """The records tables and figures compare: phase "test"; where a (landscape, label) has no test
+    records (an interrupted run), its best tuning config instead. Returns them and those fallbacks."""
+    land = aggregate.landscape_records(records)
+    tested = {(aggregate.problem_name(r), r["label"]) for r in land if r["phase"] == TEST}
+    chosen = [r for r in land if r["phase"] == TEST]
+    fallbacks = []
+    for (problem, label), group in aggregate.group_by(aggregate.landscape_records(land, TUNE),
+                                                      "problem", "label").items():
+        if (problem, label) in tested:
+            continue
+        by_config = aggregate.group_by(group, "config_index")
+        best = min(sorted(by_config), key=lambda c: aggregate.selection_key(by_config[c]))
+        chosen += by_config[best]
+        fallbacks.append((problem, label))
+    return chosen, fallbacks
+
+
+def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+                 formats: tuple[str, ...] = ("png", "svg")) -> Path:
+    """Write the report of ``results_dir`` into ``out_dir``; returns the path of report.html.
+
+    Raises InputError when ``results_dir`` holds no results file or one of another schema.
+    """
+    results_dir, out = Path(results_dir), Path(out_dir)
+    records = read_results(results_dir)
+    suites = sorted({str(r.get("suite")) for r in records if r.get("suite")})
+    doc = Document(f"landscape-bench report: {', '.join(suites) or results_dir.name}")
+    builder = _Builder(records, doc, out, formats)
+    builder.build(results_dir)
+    return doc.write(out, "report")
+
+
+class _Builder:
+    """Holds what the sections share; each ``section_*`` adds blocks and notes what it could not show."""
+
+    def __init__(self, records: Sequence[Record], doc: Document, out: Path, formats: tuple[str, ...]):
+        self.records = list(records)
+        self.doc = doc
+        self.out = out
+        self.figures_dir = out / "figures"
+        self.formats = formats
+        self.missing: list[str] = []
+        self.land = aggregate.landscape_records(records)
+        self.tune = aggregate.landscape_records(records, TUNE)
+        self.evaluation, fallbacks = evaluation_records(records)
+        self.problems = aggregate.problems_in(self.land)
+        self.labels = aggregate.labels_in(self.land)
+        self.by_problem_label = aggregate.group_by(self.evaluation, "problem", "label")
+        for problem, label in fallbacks:
+            self.missing.append(f"{problem} × {label}: no test-phase records (the run stopped before the"
+                                " best config was re-run on fresh seeds); its best tuning config is shown.")
+
+    def save(self, fig, stem: str, caption: str) -> None:
+        paths = save(fig, self.figures_dir, stem, self.formats)
+        self.doc.figure(paths, caption, self.out)
+
+    # -------------------------------------------------------------------------------------------
+    def build(self, results_dir: Path) -> None:
+        doc = self.doc
+        mnist = [r for r in self.records if aggregate.is_mnist_record(r)]
+        if not self.records:
+            doc.text(f"Nothing is there: `{results_dir / 'results.jsonl'}` holds no records. Run"
+                     " `landscape-bench run --out DIR` (or let a running suite finish a job) and build"
+                     " the report again.")
+            self.missing.append("no records at all")
+            self.section_missing()
+            return
+        self.section_summary(results_dir, mnist)
+        if self.land:
+            self.section_tables()
+            self.section_contours()
+            self.section_gaps()
+            self.section_schedules()
+            self.section_sensitivity()
+            self.section_ecdf()
+            self.section_profiles()
+            self.section_tuning_budget()
+            self.section_basins()
+            self.section_cost()
+        else:
+            self.missing.append("no landscape records (only the MNIST track, or nothing finished)")
+        self.section_mnist(mnist)
+        self.section_missing()
+
+    # -------------------------------------------------------------------------------------------
+    def section_summary(self, results_dir: Path, mnist: list[Record]) -> None:
+        doc = self.doc
+        doc.heading("Summary")
+        first = self.land[0] if self.land else self.records[0]
+        items = [f"results: `{results_dir}` ({len(self.records)} records: {len(self.tune)} tuning,"
+                 f" {len(aggregate.landscape_records(self.records, TEST))} test,"
+                 f" {len(mnist)} MNIST)",
+                 f"landscapes: {', '.join(self.problems) or 'none'}",
+                 f"optimizer labels: {', '.join(self.labels) or 'none'}"]
+        if self.land:
+            items.append(f"budget: {first['steps']} steps; targets {', '.join(f'{t:g}' for t in first['targets'])};"
+                         f" success target {first['success_target']:g}; dtype {first.get('dtype')}")
+        device = first.get("device")
+        if device:
+            items.append("device: " + ", ".join(f"{k} {v}" for k, v in device.items()))
+        versions = first.get("versions")
+        if versions:
+            items.append("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+        if first.get("created"):
+            items.append(f"created: {first['created']}")
+        doc.bullets(items)
+        doc.text("Tables and comparisons use the phase `test` records: the best config of each search"
+                 " (highest success rate on the tuning seeds, ties by median steps-to-target, then median"
+                 " final gap) re-run on fresh seeds. Steps count gradient evaluations.")
+
+    # 8 --------------------------------------------------------------------------------------------
+    def section_tables(self) -> None:
+        doc = self.doc
+        doc.heading("Results per landscape")
+        for problem in self.problems:
+            rows = []
+            for label in self.labels:
+                group = self.by_problem_label.get((problem, label))
+                if group is None:
+                    rows.append([label, "absent", None, None, None, None, None, ""])
+                    continue
+                runs = aggregate.pooled_runs(group)
+                solved = runs.solved_at[:, aggregate.target_index(group[0])]
+                success = solved[np.isfinite(solved)]
+                config = ", ".join(f"{k}={v:.4g}" for k, v in group[0]["config"].items()
+                                   if not (k == "warmup_steps" and v == 0))
+                rows.append([label, group[0]["phase"], aggregate.success_rate(group), aggregate.ert(group),
+                             float(np.median(success)) if success.size else float("nan"),
+                             float(np.median(runs.final_gap)), f"{int((runs.status == 2).sum())}/{runs.count}",
+                             config])
+                if runs.count and (runs.status == 2).all():
+                    self.missing.append(f"{problem} × {label}: every run diverged.")
+            target = self._success_target(problem)
+            doc.heading(problem, 3)
+            doc.table(["label", "phase", f"success rate (f − f* ≤ {target:g})", "ERT (evaluations)",
+                       "median steps-to-target (successes)", "median final gap", "diverged",
+                       "best config"], rows)
+
+    def _success_target(self, problem: str) -> float:
+        for record in self.land:
+            if aggregate.problem_name(record) == problem:
+                return float(record["success_target"])
+        return float("nan")
+
+    # 1 --------------------------------------------------------------------------------------------
+    def section_contours(self) -> None:
+        doc = self.doc
+        doc.heading("Landscapes and trajectories")
+        two_d = [p for p in self.problems if self._records_of(p)[0]["dim"] == 2]
+        if not two_d:
+            doc.text("No 2-D landscape in these results: contours are drawn for 2-D landscapes only.")
+            return
+        doc.text(f"Filled contours of log10(f − f* + 1e-12); the first {TRAJECTORIES_SHOWN} starts of"
+                 " each label's selected config (test runs), a dot at the start and a cross at the last"
+                 " iterate; white stars are the certified global minima.")
+        for problem in two_d:
+            first = self._records_of(problem)[0]
+            instance = min(r["instance"] for r in self._records_of(problem))
+            trajectories = {}
+            for label in self.labels:
+                group = [r for r in self.by_problem_label.get((problem, label), [])
+                         if r["instance"] == instance and r.get("trajectory") is not None]
+                if group:
+                    trajectories[label] = aggregate.as_float(group[0]["trajectory"])[:TRAJECTORIES_SHOWN]
+            if not trajectories:
+                self.missing.append(f"{problem}: no trajectories recorded, the contour shows no paths"
+                                    " (set `trajectory_every` in the suite).")
+            fig, axes = subplots(1, 1, height_each=5.0)
+            try:
+                figures.plot_contour(first["landscape"], trajectories, instance=instance,
+                                     minimizers=np.asarray(first["minimizers"], float)
+                                     if instance == first["instance"] else None, ax=axes[0, 0])
+            except InputError as error:  # a landscape this version does not know
+                self.missing.append(f"{problem}: cannot draw the contour ({error}).")
+                continue
+            self.save(fig, f"contour_{_slug(problem)}", f"{problem}: contours and trajectories.")
+
+    def _records_of(self, problem: str) -> list[Record]:
+        return [r for r in self.land if aggregate.problem_name(r) == problem]
+
+    # 2 --------------------------------------------------------------------------------------------
+    def section_gaps(self) -> None:
+        doc = self.doc
+        doc.heading("Gap against step")
+        curves = {p: {label: aggregate.median_gap_curve(self.by_problem_label.get((p, label), []))
+                      for label in self.labels} for p in self.problems}
+        if not any(c is not None for per in curves.values() for c in per.values()):
+            doc.text("No trajectories were recorded, so there is no gap-against-step curve; set"
+                     " `trajectory_every` in the suite to record them.")
+            self.missing.append("no trajectories recorded: gap-against-step curves are missing.")
+            return
+        cols = 2 if len(self.problems) > 1 else 1
+        rows = -(-len(self.problems) // cols)
+        fig, axes = subplots(rows, cols, height_each=3.0)
+        for ax, problem in zip(axes.flat, self.problems):
+            figures.plot_gap_vs_step(curves[problem], ax=ax, title=problem, legend=False)
+        for ax in axes.flat[len(self.problems):]:
+            ax.set_visible(False)
+        _figure_legend(fig, self.labels)
+        doc.text("Median f − f* over the test runs (all instances, seeds and starts) at the recorded"
+                 " steps, quartiles shaded; f is recomputed in float64 at the stored iterates."
+                 f" A gap of 0 is drawn at {figures.GAP_FLOOR:g}; diverged runs count as +∞, and a triangle at"
+                 " the top marks the step from which at least half of a label's runs had diverged (median"
+                 " +∞).")
+        self.save(fig, "gap_vs_step", "Gap f − f* against the step, median and quartiles over runs.")
+
+    # 3 --------------------------------------------------------------------------------------------
+    def section_schedules(self) -> None:
+        doc = self.doc
+        doc.heading("Learning-rate schedules")
+        panels = []
+        for label in self.labels:
+            chosen = [r for r in self.evaluation if r["label"] == label]
+            tuned = [r for r in self.tune if r["label"] == label]
+            first = (chosen or tuned)[0]
+            try:
+                import optimizers
+
+                schedule = optimizers.get_schedule(first["schedule"])
+                keys = {"learning_rate", "warmup_steps", *schedule.defaults}
+                unique = {tuple(sorted((k, v) for k, v in r["config"].items() if k in keys)): r
+                          for r in tuned}
+                steps = int(first["steps"])
+                curves = [figures.learning_rate_curve(r["family"], r["schedule"], r["config"], steps)
+                          for r in unique.values()]
+                best = (figures.learning_rate_curve(first["family"], first["schedule"], chosen[0]["config"],
+                                                    steps) if chosen else None)
+            except InputError as error:
+                self.missing.append(f"{label}: schedule curve not drawn ({error}).")
+                continue
+            panels.append((label, curves, best))
+        if not panels:
+            doc.text("No schedule could be drawn.")
+            return
+        cols = 2 if len(panels) > 1 else 1
+        fig, axes = subplots(-(-len(panels) // cols), cols, height_each=2.8)
+        for ax, (label, curves, best) in zip(axes.flat, panels):
+            figures.plot_learning_rates(label, curves, best, ax=ax)
+            ax.legend(loc="best", fontsize="x-small", frameon=False)
+        for ax in axes.flat[len(panels):]:
+            ax.set_visible(False)
+        self.save(fig, "learning_rates", "Learning rate against the update step: every searched config"
+                  " (faint, distinct schedule parameters only) and the selected one (bold).")
+
+    # 4 --------------------------------------------------------------------------------------------
+    def section_sensitivity(self) -> None:
+        doc = self.doc
+        doc.heading("Hyperparameter sensitivity")
+        doc.text("Success rate and median final gap of every config of the search (tuning seeds, all"
+                 " instances). Where more hyperparameters vary than the two axes show, each cell shows"
+                 " the best value over the others. Grey cells (∞): at least half the runs diverged, so the"
+                 " median final gap is +∞.")
+        summaries = aggregate.config_summaries(self.tune, TUNE)
+        if not summaries:
+            doc.text("No tuning records.")
+            self.missing.append("no tuning-phase records: sensitivity plots are missing.")
+            return
+        for problem in self.problems:
+            per_label = {label: [s for s in summaries if s.problem == problem and s.label == label]
+                         for label in self.labels}
+            per_label = {k: v for k, v in per_label.items() if v}
+            if not per_label:
+                continue
+            fig, axes = subplots(len(per_label), 2, width=9.0, height_each=3.0)
+            for row, (label, items) in zip(axes, per_label.items()):
+                _sensitivity_row(row, label, items)
+            fig.suptitle(problem)
+            self.save(fig, f"sensitivity_{_slug(problem)}", f"{problem}: sensitivity to the hyperparameters.")
+
+    # 5 --------------------------------------------------------------------------------------------
+    def section_ecdf(self) -> None:
+        doc = self.doc
+        doc.heading("Runtime distributions (ECDF)")
+        ecdfs = aggregate.runtime_ecdf(self.evaluation)
+        fig, axes = subplots(1, 1, height_each=4.2)
+        figures.plot_runtime_ecdf(ecdfs, ax=axes[0, 0])
+        doc.text("Fraction of (run, target) pairs solved within a budget, over every (landscape, target)"
+                 " pair with targets 1e-1 … 1e-8 (COCO); 90% bootstrap bands over the runs. A label"
+                 " absent from a landscape counts as solving nothing there.")
+        self.save(fig, "runtime_ecdf", "Runtime ECDFs per label.")
+
+    # 6 --------------------------------------------------------------------------------------------
+    def section_profiles(self) -> None:
+        doc = self.doc
+        doc.heading("Performance profiles")
+        profile = aggregate.performance_profile(self.evaluation)
+        fig, axes = subplots(1, 1, height_each=4.2)
+        figures.plot_performance_profile(profile, ax=axes[0, 0])
+        doc.text("Dolan–Moré profiles of ERT at the success target: ρ(1) is the fraction of landscapes"
+                 " where a label is the fastest; ρ(τ) the fraction it solves within τ times the best ERT."
+                 " Landscapes no label solves count against every label.")
+        unsolved = [p for p in profile.problems
+                    if not any(np.isfinite(profile.ratios[(p, label)]) for label in profile.rho)]
+        if unsolved:
+            self.missing.append(f"no label reached the success target on: {', '.join(unsolved)}.")
+        self.save(fig, "performance_profile", "Performance profiles across landscapes.")
+
+    # tuning budget -------------------------------------------------------------------------------
+    def section_tuning_budget(self) -> None:
+        curves = aggregate.tuning_budget_curves(self.tune)
+        if not curves:
+            return
+        doc = self.doc
+        doc.heading("Success against tuning budget")
+        doc.text("For a budget of b configs drawn at random without replacement from the computed grid,"
+                 " the success rate (tuning seeds) of the one the selection rule would pick; median and"
+                 " quartiles over 200 draws. A flat curve means a small search finds as good a config.")
+        problems = [p for p in self.problems if any(k[0] == p for k in curves)]
+        cols = 2 if len(problems) > 1 else 1
+        fig, axes = subplots(-(-len(problems) // cols), cols, height_each=2.8)
+        for ax, problem in zip(axes.flat, problems):
+            figures.plot_tuning_budget({label: c for (p, label), c in curves.items() if p == problem},
+                                       ax=ax, title=problem, legend=False)
+        for ax in axes.flat[len(problems):]:
+            ax.set_visible(False)
+        _figure_legend(fig, [lab for lab in self.labels if any(k[1] == lab for k in curves)])
+        self.save(fig, "tuning_budget", "Success rate of the selected config against the tuning budget.")
+
+    # 7 --------------------------------------------------------------------------------------------
+    def section_basins(self) -> None:
+        doc = self.doc
+        several = [p for p in self.problems
+                   if len(self._records_of(p)[0]["minimizers"]) > 1 and self._records_of(p)[0]["dim"] == 2]
+        if not several:
+            return
+        doc.heading("Basins of attraction")
+        doc.text("Each start point of the selected config (tuning and test seeds, first instance),"
+                 " coloured by the global minimum its run ends nearest to; grey crosses diverged.")
+        for problem in several:
+            labels = [lab for lab in self.labels if (problem, lab) in self.by_problem_label]
+            if not labels:
+                continue
+            cols = min(3, len(labels))
+            fig, axes = subplots(-(-len(labels) // cols), cols, width=3.2 * cols + 1.5, height_each=3.0)
+            for ax, label in zip(axes.flat, labels):
+                chosen = self.by_problem_label[(problem, label)]
+                instance = min(r["instance"] for r in chosen)
+                config = chosen[0]["config"]
+                group = [r for r in self.land if aggregate.problem_name(r) == problem and r["label"] == label
+                         and r["instance"] == instance and r["config"] == config]
+                x0 = np.concatenate([aggregate.as_float(r["x0"]) for r in group])
+                basin = np.concatenate([np.asarray(r["runs"]["basin"], int) for r in group])
+                box = None
+                try:
+                    import landscapes
+
+                    box = landscapes.get_landscape(group[0]["landscape"]).start_box(2)
+                except InputError:
+                    pass
+                figures.plot_basin_map(x0, basin, aggregate.as_float(group[0]["minimizers"]), box=box,
+                                       ax=ax, title=label, legend=ax is axes.flat[len(labels) - 1])
+            for ax in axes.flat[len(labels):]:
+                ax.set_visible(False)
+            fig.suptitle(problem)
+            self.save(fig, f"basins_{_slug(problem)}", f"{problem}: which minimum each start reaches.")
+
+    # 8 (cost) -----------------------------------------------------------------------------------
+    def section_cost(self) -> None:
+        doc = self.doc
+        doc.heading("Cost")
+        rows, seen = [], set()
+        for record in self.land:
+            key = (aggregate.problem_name(record), record["label"], record["phase"])
+            if key in seen or not record.get("cost"):
+                continue
+            seen.add(key)
+            cost = record["cost"]
+            rows.append([*key, cost.get("compile_seconds"), cost.get("run_seconds"), cost.get("runs"),
+                         cost.get("steps_per_second"), cost.get("flops_per_step"),
+                         cost.get("roofline_fraction")])
+        if not rows:
+            doc.text("No cost data in these records.")
+            return
+        doc.text("One row per compiled job (all configs × instances × seeds × starts of a landscape and"
+                 " label run as one program). steps/s counts run-steps (every run advances one step).")
+        doc.table(["landscape", "label", "phase", "compile s", "run s", "runs", "steps/s", "FLOPs/step",
+                   "roofline fraction"], rows)
+
+    # 9 --------------------------------------------------------------------------------------------
+    def section_mnist(self, mnist: list[Record]) -> None:
+        if not mnist:
+            self.missing.append("no MNIST track in these results (the suite has no [mnist] section or it"
+                                " was skipped).")
+            return
+        doc = self.doc
+        doc.heading("MNIST track")
+        histories = {_mnist_label(r): r["history"] for r in mnist if isinstance(r.get("history"), Mapping)}
+        summary = [[_mnist_label(r), r.get("test_accuracy"), r.get("test_loss"),
+                    r.get("best_cv_score", r.get("mean_test_score")),
+                    ", ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                              for k, v in (r.get("best_params") or r.get("config") or {}).items())]
+                   for r in mnist if r.get("test_accuracy") is not None]
+        if summary:
+            doc.table(["label", "test accuracy", "test loss", "best CV score", "selected config"], summary)
+        if histories:
+            fig, axes = subplots(1, 3, width=11.0, height_each=3.4)
+            figures.plot_mnist_history(histories, "loss", ax=axes[0, 0], legend=False)
+            figures.plot_mnist_history(histories, "accuracy", ax=axes[0, 1], legend=False)
+            figures.plot_mnist_history(histories, "learning_rate", ax=axes[0, 2], legend=False)
+            handles, labels = axes[0, 1].get_legend_handles_labels()
+            legend_outside(fig, handles, labels)
+            self.save(fig, "mnist_history", "MNIST refit of the selected config: loss and accuracy (train"
+                      " solid, test dashed) and learning rate against the epoch.")
+        else:
+            self.missing.append("MNIST: no per-epoch history in the records.")
+        header, rows = _cv_table(mnist)
+        if rows:
+            doc.heading("Cross-validation (cv_results_)", 3)
+            doc.table(header, rows)
+        else:
+            self.missing.append("MNIST: no cross-validation rows in the records.")
+
+    # 11 -------------------------------------------------------------------------------------------
+    def section_missing(self) -> None:
+        doc = self.doc
+        for problem in self.problems:
+            absent = [label for label in self.labels if (problem, label) not in self.by_problem_label]
+            if absent:
+                self.missing.insert(0, f"{problem}: no records for {', '.join(absent)}.")
+        doc.heading("What is missing")
+        if self.missing:
+            doc.bullets(list(dict.fromkeys(self.missing)), "missing")
+        else:
+            doc.text("Nothing: every landscape has every label, trajectories and a test phase.")
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+def _figure_legend(fig, labels: Sequence[str]) -> None:
+    from matplotlib.lines import Line2D
+
+    from reports.style import color_for, linestyle_for
+
+    handles = [Line2D([], [], color=color_for(lab), linestyle=linestyle_for(lab), linewidth=2) for lab in labels]
+    legend_outside(fig, handles, list(labels))
+
+
+def _varying(items: Sequence[aggregate.ConfigSummary]) -> list[str]:
+    names = sorted({k for s in items for k in s.config})
+    varying = [n for n in names if len({s.config.get(n) for s in items}) > 1]
+    # learning rate and momentum first: the two axes the tutorial asks about
+    return sorted(varying, key=lambda n: (n != "learning_rate", n != "momentum", n))
+
+
+def _sensitivity_row(row, label: str, items: Sequence[aggregate.ConfigSummary]) -> None:
+    varying = _varying(items)
+    rate_ax, gap_ax = row
+    if not varying:
+        for ax in row:
+            figures._empty(ax, f"{label}: one config only")
+            ax.set_title(label, fontsize="medium")
+        return
+    if len(varying) == 1:
+        name = varying[0]
+        xs = sorted({s.config[name] for s in items})
+        rates = [max(s.success_rate for s in items if s.config[name] == x) for x in xs]
+        gaps = [min(s.median_final_gap for s in items if s.config[name] == x) for x in xs]
+        figures.plot_sensitivity_curve(xs, {label: rates}, x_name=name, value_name="success rate",
+                                       ax=rate_ax, title=label)
+        rate_ax.set_ylim(-0.02, 1.02)
+        figures.plot_sensitivity_curve(xs, {label: gaps}, x_name=name, value_name="median final f − f*",
+                                       log_y=True, ax=gap_ax, title=label)
+        return
+    x_name, y_name = varying[0], varying[1]
+    xs = sorted({s.config[x_name] for s in items})
+    ys = sorted({s.config[y_name] for s in items})
+    rates = np.full((len(ys), len(xs)), np.nan)
+    gaps = np.full((len(ys), len(xs)), np.nan)
+    for s in items:
+        i, j = ys.index(s.config[y_name]), xs.index(s.config[x_name])
+        rates[i, j] = np.fmax(rates[i, j], s.success_rate)
+        gaps[i, j] = np.fmin(gaps[i, j], s.median_final_gap)
+    others = f" (best over {', '.join(varying[2:])})" if len(varying) > 2 else ""
+    figures.plot_sensitivity_heatmap(xs, ys, rates, x_name=x_name, y_name=y_name, value_name="success rate",
+                                     vmin=0.0, vmax=1.0, ax=rate_ax, title=f"{label}{others}")
+    figures.plot_sensitivity_heatmap(xs, ys, gaps, x_name=x_name, y_name=y_name,
+                                     value_name="median final f − f*", log_values=True, ax=gap_ax,
+                                     title=f"{label}{others}")
+
+
+def _mnist_label(record: Record) -> str:
+    if record.get("label"):
+        return str(record["label"])
+    return f"{record.get('family', 'mnist')}/{record.get('schedule', '?')}"
+
+
+def _cv_table(mnist: Sequence[Record]) -> tuple[list[str], list[list[Any]]]:
+    """cv_results_ rows: from records holding a ``cv_results`` dict, or one ``mnist_cv`` record per row."""
+    rows: list[dict[str, Any]] = []
+    for record in mnist:
+        cv = record.get("cv_results")
+        if isinstance(cv, Mapping) and cv.get("params") is not None:
+            for i, params in enumerate(cv["params"]):
+                rows.append({"label": _mnist_label(record), "params": params,
+                             **{k: v[i] for k, v in cv.items() if k != "params" and not k.startswith("param_")
+                                and isinstance(v, (list, tuple)) and i < len(v)}})
+        elif str(record.get("kind")) == "mnist_cv":
+            rows.append({"label": _mnist_label(record), **record})
+    if not rows:
+        return [], []
+    splits = sorted({k for r in rows for k in r if k.startswith("split") and k.endswith("_test_score")},
+                    key=lambda k: int("".join(c for c in k if c.isdigit()) or 0))
+    header = ["label", "params", *splits, "mean_test_score", "std_test_score", "rank_test_score"]
+    table = []
+    for r in rows:
+        params = r.get("params") or {}
+        text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+        table.append([r["label"], text, *[r.get(k) for k in splits], r.get("mean_test_score"),
+                      r.get("std_test_score"), r.get("rank_test_score")])
+    return header, table

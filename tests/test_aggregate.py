@@ -1,0 +1,108 @@
+"""bench.aggregate against hand-computed values on tiny records."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_reports_data import STEPS, make_record, mnist_records, synthetic_records
+
+from bench import aggregate
+
+
+def tiny(steps_to_success, diverged=None, label="sgd/constant", landscape="beale", config_index=0,
+         lr=0.01, phase="test"):
+    return make_record(landscape, label, {"learning_rate": lr}, config_index, phase,
+                       steps_to_success=steps_to_success, diverged=diverged, trajectory=False)
+
+
+def test_ert_by_hand():
+    # successes at 20 and 60 steps, one budget failure, one divergence: (20 + 60 + 100 + 100) / 2
+    record = tiny([20, 60, None, 35], diverged=[False, False, False, True])
+    assert aggregate.ert(record) == pytest.approx((20 + 60 + STEPS + STEPS) / 2)
+    assert aggregate.success_rate(record) == 0.5
+    assert aggregate.ert(tiny([None, None])) == math.inf
+    table = aggregate.ert_table([record])
+    assert table[("beale", "sgd/constant", 1e-4)] == pytest.approx(140.0)
+    assert table[("beale", "sgd/constant", 1e-8)] == math.inf
+
+
+def test_config_summaries_and_mnist_ignored():
+    records = synthetic_records() + mnist_records()
+    summaries = aggregate.config_summaries(records)
+    assert len(summaries) == 2 * (2 + 4)
+    good = [s for s in summaries if s.config["learning_rate"] == 1e-2 and s.problem == "beale"]
+    assert all(s.success_rate == 0.75 for s in good)
+    assert aggregate.problems_in(records) == ["himmelblau", "beale"]
+
+
+def test_runtime_ecdf_monotone_in_unit_interval():
+    ecdfs = aggregate.runtime_ecdf(synthetic_records(drop=(("beale", "momentum/constant"),)))
+    assert set(ecdfs) == {"sgd/constant", "momentum/constant"}
+    for ecdf in ecdfs.values():
+        assert np.all(np.diff(ecdf.fraction) >= 0)
+        for values in (ecdf.fraction, ecdf.low, ecdf.high):
+            assert np.all((values >= 0) & (values <= 1))
+        assert np.all(ecdf.low <= ecdf.fraction + 1e-12) and np.all(ecdf.fraction <= ecdf.high + 1e-12)
+        assert ecdf.pairs == 2 * 8
+    # test runs solve 4 of 8 targets in 3 of 4 runs on each landscape: 3/8 of the pairs at full budget;
+    # momentum is absent on beale, so it reaches half of that
+    assert ecdfs["sgd/constant"].fraction[-1] == pytest.approx(3 / 8)
+    assert ecdfs["momentum/constant"].fraction[-1] == pytest.approx(3 / 16)
+
+
+def test_performance_profile_rho_at_one_is_fraction_best():
+    fast = tiny([10, 10], label="a/constant", landscape="beale")
+    slow = tiny([40, 40], label="b/constant", landscape="beale")
+    fast2 = tiny([10, 10], label="b/constant", landscape="himmelblau")
+    slow2 = tiny([20, None], label="a/constant", landscape="himmelblau")
+    profile = aggregate.performance_profile([fast, slow, fast2, slow2])
+    assert profile.ratios[("beale", "b/constant")] == pytest.approx(4.0)
+    assert profile.ratios[("himmelblau", "a/constant")] == pytest.approx((20 + STEPS) / 1 / 10)
+    index = int(np.searchsorted(profile.taus, 1.0))
+    assert profile.rho["a/constant"][index] == 0.5 and profile.rho["b/constant"][index] == 0.5
+    assert profile.rho["b/constant"][-1] == 1.0
+    assert all(np.all(np.diff(r) >= 0) for r in profile.rho.values())
+
+
+def test_selection_key_matches_runner():
+    from bench import runner
+
+    records = aggregate.landscape_records(synthetic_records(), "tune")
+    for group in aggregate.group_by(records, "problem", "label", "config_index").values():
+        assert aggregate.selection_key(group) == runner.selection_key(group)
+
+
+def test_tuning_budget_curve_reaches_the_best_config():
+    curves = aggregate.tuning_budget_curves(synthetic_records(), resamples=50)
+    curve = curves[("beale", "momentum/constant")]
+    assert list(curve.budgets) == [1, 2, 3, 4]
+    assert curve.median[-1] == 0.75 == curve.q25[-1]  # all four configs drawn: always the best
+    assert np.all(curve.q25 <= curve.median) and np.all(curve.median <= curve.q75)
+    assert curve.q25[0] == 0.25  # one config drawn: sometimes a bad one (1 of 4 runs succeeds)
+
+
+def test_gap_trajectories_recompute_f():
+    record = synthetic_records()[0]  # himmelblau: paths end on a minimizer
+    steps, gaps = aggregate.gap_trajectories(record)
+    assert list(steps) == [0, 20, 40, 60, 80, 100]
+    assert np.all(np.isnan(gaps[2]))  # the diverged run
+    finite = gaps[[0, 1, 3]]
+    assert np.all(finite[:, -1] < 1e-8) and np.all(finite[:, 0] > finite[:, -1])
+    curve = aggregate.median_gap_curve([record])
+    assert curve.runs == 4 and curve.median[-1] < 1e-8
+
+
+def test_landscape_function_matches_instance_np_fn():
+    import landscapes
+    from landscapes.instances import instance_np_fn, make_instance
+
+    points = np.random.default_rng(0).uniform(-2, 2, (5, 2))
+    for name, instance in (("beale", 0), ("himmelblau", 1), ("rosenbrock", 2)):
+        land = landscapes.get_landscape(name)
+        expected = [instance_np_fn(land, make_instance(land, instance, 2))(p) for p in points]
+        np.testing.assert_allclose(aggregate.landscape_function(name, instance, 2)(points), expected)
+    # an N-D formula that does not broadcast over a second axis falls back to a loop
+    values = aggregate.landscape_function("dixon_price", 0, 3)(np.ones((2, 3)))
+    assert values.shape == (2,)
