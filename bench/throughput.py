@@ -1,0 +1,153 @@
+"""Throughput of the engine and of the two ways people usually run the same work, side by side.
+
+The headline workload (DESIGN.md): Beale, SGD + Nesterov, 4,096 configs x 2,000 steps, float32, with
+the in-carry metrics. ``sweep_rate`` times the engine; ``python_loop_rate`` a Python loop over a
+jitted optax step (what a Keras-style script does); ``per_config_scan_rate`` one jitted ``lax.scan``
+per config. All three count optimizer steps per second on the same landscape, optimizer and configs,
+so their ratios are same-run speedups. The two baselines are timed on a subset of the configs (the
+Python loop would take minutes on all of them); their rate per step does not depend on the count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import landscapes
+import optimizers
+from bench.engine import Problem, compiled_sweep, make_batch, step_flops, to_metrics
+from bench.environment import peak_flops
+from bench.runner import OptimizerBuilder
+from optimizers.spaces import LogUniform, Uniform, random_configs
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    landscape: str = "beale"
+    family: str = "nesterov"
+    schedule: str = "constant"
+    runs: int = 4096
+    steps: int = 2000
+    dtype: str = "float32"
+    unroll: int = 8
+    seed: int = 0
+
+    def problem(self) -> Problem:
+        return Problem(landscapes.get_landscape(self.landscape),
+                       OptimizerBuilder(self.family, self.schedule), self.steps,
+                       dtype=self.dtype, unroll=self.unroll)
+
+    def batch(self, runs: int | None = None) -> dict[str, Any]:
+        """Random configs (lr log-uniform in [1e-4, 1e-2], momentum uniform in [0, 0.95] where the
+        family has one, the rest at defaults) and random starts in the landscape's start box."""
+        runs = self.runs if runs is None else runs
+        landscape = landscapes.get_landscape(self.landscape)
+        space = {"learning_rate": LogUniform(1e-4, 1e-2)}
+        if "momentum" in optimizers.config_defaults(self.family, self.schedule):
+            space["momentum"] = Uniform(0.0, 0.95)
+        configs = random_configs(space, runs, self.seed)
+        full = optimizers.complete_config(self.family, self.schedule, configs)
+        box = landscape.start_box()
+        x0 = np.random.default_rng(self.seed).uniform(box[:, 0], box[:, 1], (runs, len(box)))
+        return make_batch(self.problem(), full, x0, landscape.minimum(),
+                          landscape.minimizer_array())
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def sweep_rate(work: Workload, repeats: int = 5) -> dict[str, Any]:
+    """The engine on the whole workload: compile (AOT) apart, median of ``repeats`` timed runs."""
+    problem = work.problem()
+    batch = jax.device_put(work.batch())
+    start = time.perf_counter()
+    executable = compiled_sweep(problem).lower(batch).compile()
+    compile_seconds = time.perf_counter() - start
+    out = jax.block_until_ready(executable(batch))  # warm-up
+    seconds = _median_seconds(lambda: executable(batch), repeats)
+    metrics = to_metrics(out, work.steps)
+    flops = step_flops(problem, jax.tree.map(lambda a: a[:256], batch))
+    rate = work.runs * work.steps / seconds
+    peak = peak_flops(work.dtype)
+    return dict(method="engine: jit(vmap(scan))", runs=work.runs, steps=work.steps,
+                unroll=work.unroll, compile_seconds=compile_seconds, median_seconds=seconds,
+                steps_per_second=rate, flops_per_step=flops, peak_flops=peak,
+                roofline_fraction=None if flops is None else rate * flops / peak,
+                success_rate=float(metrics.reached[:, 5].mean()),
+                diverged_fraction=float(metrics.diverged.mean()),
+                median_final_gap=float(np.nanmedian(np.where(metrics.diverged, np.nan,
+                                                             metrics.final_gap))))
+
+
+def _single_config(batch, i):
+    return {k: (v[i] if not isinstance(v, dict) else {n: a[i] for n, a in v.items()})
+            for k, v in batch.items()}
+
+
+def python_loop_rate(work: Workload, configs: int = 2, steps: int = 300) -> dict[str, Any]:
+    """A Python loop over a jitted optax step, one config at a time (value and gradient each step)."""
+    landscape = landscapes.get_landscape(work.landscape)
+    batch = work.batch(configs)
+    value_and_grad = jax.value_and_grad(landscape.fn)
+
+    @jax.jit
+    def step(x, state, hparams):
+        value, grad = value_and_grad(x)
+        updates, state = optimizers.make_optimizer(work.family, work.schedule, hparams).update(
+            grad, state, x)
+        return optax.apply_updates(x, updates), state, value
+
+    def run_all():
+        for i in range(configs):
+            run = _single_config(batch, i)
+            hparams = {k: jnp.asarray(v) for k, v in run["hparams"].items()}
+            x = jnp.asarray(run["x0"])
+            state = optimizers.make_optimizer(work.family, work.schedule, hparams).init(x)
+            for _ in range(steps):
+                x, state, value = step(x, state, hparams)
+            jax.block_until_ready(x)
+        return x
+
+    run_all()  # compile and warm up
+    seconds = _median_seconds(run_all, 3)
+    return dict(method="Python loop over a jitted optax step", runs=configs, steps=steps,
+                median_seconds=seconds, steps_per_second=configs * steps / seconds)
+
+
+def per_config_scan_rate(work: Workload, configs: int = 32) -> dict[str, Any]:
+    """One jitted ``lax.scan`` (the engine's own, metrics included) called once per config."""
+    problem = work.problem()
+    batch = work.batch(configs)
+    fn = compiled_sweep(problem)
+    singles = [jax.device_put(jax.tree.map(lambda a: a[i:i + 1], batch)) for i in range(configs)]
+    jax.block_until_ready(fn(singles[0]))  # compile once: the shape is the same for every config
+
+    def run_all():
+        return [fn(s) for s in singles]
+
+    seconds = _median_seconds(run_all, 3)
+    return dict(method="one jitted scan per config", runs=configs, steps=work.steps,
+                median_seconds=seconds, steps_per_second=configs * work.steps / seconds)
+
+
+def compare(work: Workload, *, loop_configs: int = 2, loop_steps: int = 300,
+            scan_configs: int = 32, repeats: int = 5) -> dict[str, Any]:
+    """The engine and both baselines in one run, with the same-run speedup ratios."""
+    engine = sweep_rate(work, repeats)
+    loop = python_loop_rate(work, loop_configs, loop_steps)
+    scan = per_config_scan_rate(work, scan_configs)
+    return dict(engine=engine, python_loop=loop, per_config_scan=scan,
+                speedup_vs_python_loop=engine["steps_per_second"] / loop["steps_per_second"],
+                speedup_vs_per_config_scan=engine["steps_per_second"] / scan["steps_per_second"])

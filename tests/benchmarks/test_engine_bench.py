@@ -1,0 +1,124 @@
+"""pytest-benchmark suite of the engine, per landscape x optimizer entry of the default suite, plus
+the same-run baselines (a Python loop over a jitted step; one jitted scan per config).
+
+`pytest tests/benchmarks --benchmark-only` times them; the default `pytest` run executes each once
+with timing disabled, on smaller shapes, so they cannot rot. Compilation happens outside the timed
+callable (AOT), `jax.block_until_ready` inside it; metrics go into `benchmark.extra_info`.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+import landscapes
+from bench.engine import Problem, compiled_sweep, make_batch, step_flops, to_metrics
+from bench.environment import peak_flops
+from bench.runner import OptimizerBuilder, start_points
+from bench.suites import load_suite
+from bench.throughput import Workload, per_config_scan_rate, python_loop_rate
+
+DEFAULT = load_suite("default")
+CASES = [(land, opt) for land in DEFAULT.landscapes for opt in DEFAULT.optimizers]
+
+
+def _sizes(benchmark):
+    """Full default-suite shapes when timing; a smoke-test size when timing is disabled."""
+    if benchmark.disabled:
+        # unroll 1 compiles several times faster: the smoke run checks behaviour, not speed.
+        return dict(steps=50, seeds=(0,), starts=2, max_configs=4, unroll=1)
+    return dict(steps=DEFAULT.steps, seeds=DEFAULT.seeds, starts=DEFAULT.starts, max_configs=None,
+                unroll=DEFAULT.unroll)
+
+
+@pytest.mark.parametrize("land, opt", CASES, ids=[f"{l.name}-{o.label}" for l, o in CASES])
+def test_engine(benchmark, land, opt):
+    sizes = _sizes(benchmark)
+    landscape = landscapes.get_landscape(land.name)
+    configs = opt.configs()
+    if sizes["max_configs"]:
+        configs = {k: v[: sizes["max_configs"]] for k, v in configs.items()}
+    n_configs = len(next(iter(configs.values())))
+    starts = np.concatenate([start_points(landscape, land.dim, s, sizes["starts"])
+                             for s in sizes["seeds"]])
+    problem = Problem(landscape, OptimizerBuilder(opt.family, opt.schedule), sizes["steps"],
+                      DEFAULT.targets, DEFAULT.dtype, unroll=sizes["unroll"])
+    hparams = {k: np.repeat(v, len(starts)) for k, v in configs.items()}
+    batch = jax.device_put(make_batch(problem, hparams, np.tile(starts, (n_configs, 1)),
+                                      landscape.minimum(land.dim), landscape.minimizer_array(land.dim)))
+    import time
+
+    began = time.perf_counter()
+    executable = compiled_sweep(problem).lower(batch).compile()
+    compile_seconds = time.perf_counter() - began
+    benchmark.group = land.name
+    out = benchmark(lambda: jax.block_until_ready(executable(batch)))
+    metrics = to_metrics(out, problem.steps)
+    runs = len(starts) * n_configs
+    median = benchmark.stats.stats.median if benchmark.stats else None
+    flops = step_flops(problem, batch)
+    index = int(np.argmin(np.abs(np.log10(DEFAULT.targets) - np.log10(DEFAULT.success_target))))
+    reached = metrics.reached[:, index]
+    benchmark.extra_info.update(
+        landscape=land.name, label=opt.label, runs=runs, steps=problem.steps,
+        compile_seconds=compile_seconds,
+        success_rate=float(reached.mean()),
+        median_steps_to_target=float(np.median(metrics.steps_to_target[reached, index]))
+        if reached.any() else None,
+        median_final_gap=float(np.nanmedian(np.where(metrics.diverged, np.nan, metrics.final_gap)))
+        if not metrics.diverged.all() else None,
+        diverged_fraction=float(metrics.diverged.mean()),
+        flops_per_step=flops)
+    if median:
+        rate = runs * problem.steps / median
+        benchmark.extra_info["steps_per_second"] = rate
+        if flops:
+            benchmark.extra_info["roofline_fraction"] = rate * flops / peak_flops(DEFAULT.dtype)
+    assert metrics.final_gap.shape == (runs,)
+    assert not np.any(metrics.reached & metrics.diverged[:, None])
+
+
+def _headline(benchmark) -> Workload:
+    if benchmark.disabled:
+        return Workload(runs=64, steps=50, unroll=1)
+    return Workload(runs=4096, steps=2000)
+
+
+@pytest.fixture(scope="module")
+def headline_rates():
+    """The baselines, measured once per session and shared by the speedup benchmark."""
+    return {}
+
+
+def test_headline_engine_vs_baselines(benchmark, headline_rates):
+    """Beale, SGD+Nesterov, 4,096 configs x 2,000 steps, float32, metrics in the carry."""
+    work = _headline(benchmark)
+    problem = work.problem()
+    batch = jax.device_put(work.batch())
+    import time
+
+    began = time.perf_counter()
+    executable = compiled_sweep(problem).lower(batch).compile()
+    compile_seconds = time.perf_counter() - began
+    benchmark.group = "headline"
+    out = benchmark(lambda: jax.block_until_ready(executable(batch)))
+    metrics = to_metrics(out, work.steps)
+    loop = python_loop_rate(work, configs=2, steps=50 if benchmark.disabled else 300)
+    scan = per_config_scan_rate(work, configs=4 if benchmark.disabled else 32)
+    flops = step_flops(problem, jax.tree.map(lambda a: a[:256], batch))
+    benchmark.extra_info.update(
+        landscape=work.landscape, label=f"{work.family}/{work.schedule}", runs=work.runs,
+        steps=work.steps, compile_seconds=compile_seconds, flops_per_step=flops,
+        success_rate=float(metrics.reached[:, 5].mean()),
+        python_loop_steps_per_second=loop["steps_per_second"],
+        per_config_scan_steps_per_second=scan["steps_per_second"])
+    if benchmark.stats:
+        rate = work.runs * work.steps / benchmark.stats.stats.median
+        benchmark.extra_info.update(
+            steps_per_second=rate,
+            roofline_fraction=rate * flops / peak_flops(work.dtype) if flops else None,
+            speedup_vs_python_loop=rate / loop["steps_per_second"],
+            speedup_vs_per_config_scan=rate / scan["steps_per_second"])
+    assert loop["steps_per_second"] > 0 and scan["steps_per_second"] > 0
+    assert metrics.reached.shape == (work.runs, 8)
