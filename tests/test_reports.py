@@ -1,0 +1,216 @@
+"""Figures, the report page, comparisons and the benchmark table on small synthetic results."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_reports_data import mnist_records, synthetic_records, write_results
+
+import reports
+from bench import aggregate
+from landscapes.errors import InputError
+from reports import figures
+from reports.style import color_for
+
+LABELS = ["sgd/constant", "momentum/constant"]
+
+
+def _saved(ax, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    ax.figure.savefig(path)
+    assert path.stat().st_size > 1000
+    return path
+
+
+def _legend_texts(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend else []
+
+
+def test_color_for_is_a_fixed_function_of_the_label():
+    assert color_for("nesterov/time_based") == color_for("nesterov/time_based")
+    assert len({color_for(f"{f}/constant") for f in ("sgd", "momentum", "nesterov", "adam", "lion")}) == 5
+    assert color_for("nesterov/constant") != color_for("nesterov/time_based")
+    assert re.fullmatch(r"#[0-9a-f]{6}", color_for("my-own-optimizer"))
+
+
+def test_contour_draws_trajectories_and_minima(tmp_path):
+    record = synthetic_records()[0]
+    ax = figures.plot_contour("himmelblau", {"sgd/constant": aggregate.as_float(record["trajectory"])},
+                              resolution=40)
+    assert ax.get_xlabel() == "x₁" and ax.get_title() == "himmelblau"
+    assert {"sgd/constant", "certified minimum", "start"} <= set(_legend_texts(ax))
+    _saved(ax, tmp_path, "contour")
+
+
+def test_gap_vs_step_lines_and_missing_trajectories(tmp_path):
+    records = synthetic_records()
+    curves = {label: aggregate.median_gap_curve([r for r in records if r["label"] == label
+                                                 and r["phase"] == "test" and r["landscape"] == "beale"])
+              for label in LABELS}
+    ax = figures.plot_gap_vs_step(curves)
+    assert ax.get_ylabel() == "f(x) − f*" and "gradient evaluations" in ax.get_xlabel()
+    assert ax.get_yscale() == "log" and _legend_texts(ax) == LABELS
+    assert len([line for line in ax.get_lines() if line.get_label() in LABELS]) == 2
+    _saved(ax, tmp_path, "gap")
+    empty = figures.plot_gap_vs_step({"sgd/constant": None})
+    assert "no trajectories recorded" in " ".join(t.get_text() for t in empty.texts)
+    _saved(empty, tmp_path, "gap_empty")
+
+
+def test_learning_rate_curves(tmp_path):
+    curve = figures.learning_rate_curve("nesterov", "time_based", {"learning_rate": 0.1, "decay": 0.01}, 50)
+    np.testing.assert_allclose(curve, 0.1 / (1 + 0.01 * np.arange(50)), rtol=1e-6)
+    ax = figures.plot_learning_rates("nesterov/time_based", [curve, curve / 2], curve)
+    assert ax.get_ylabel() == "learning rate" and len(ax.get_lines()) == 3
+    _saved(ax, tmp_path, "lr")
+
+
+def test_sensitivity_heatmap_and_curve(tmp_path):
+    grid = np.array([[0.0, 0.5], [1.0, np.nan]])
+    ax = figures.plot_sensitivity_heatmap([1e-3, 1e-2], [0.5, 0.9], grid, x_name="learning_rate",
+                                          y_name="momentum", value_name="success rate")
+    assert ax.get_xlabel() == "learning rate" and ax.get_ylabel() == "momentum"
+    assert "∞" in [t.get_text() for t in ax.texts]
+    _saved(ax, tmp_path, "heat")
+    ax = figures.plot_sensitivity_curve([1e-3, 1e-2], {"sgd/constant": [np.inf, np.inf]},
+                                        x_name="learning_rate", value_name="median final f − f*", log_y=True)
+    assert len(ax.get_lines()) == 1
+    _saved(ax, tmp_path, "curve_all_diverged")
+
+
+def test_ecdf_and_profile_figures(tmp_path):
+    records = synthetic_records()
+    ax = figures.plot_runtime_ecdf(aggregate.runtime_ecdf(records, bootstrap=20))
+    assert "budget" in ax.get_xlabel() and _legend_texts(ax) == LABELS
+    _saved(ax, tmp_path, "ecdf")
+    ax = figures.plot_performance_profile(aggregate.performance_profile(records))
+    assert ax.get_ylabel() == "fraction of landscapes ρ(τ)" and _legend_texts(ax) == LABELS
+    assert len(ax.get_lines()) == 2
+    _saved(ax, tmp_path, "profile")
+
+
+def test_basin_map_and_tuning_budget(tmp_path):
+    record = synthetic_records()[0]
+    ax = figures.plot_basin_map(aggregate.as_float(record["x0"]), np.asarray(record["runs"]["basin"]),
+                                aggregate.as_float(record["minimizers"]), title="sgd/constant")
+    assert "diverged" in _legend_texts(ax) and "x₁" in ax.get_xlabel()
+    _saved(ax, tmp_path, "basins")
+    curves = aggregate.tuning_budget_curves(synthetic_records(), resamples=20)
+    ax = figures.plot_tuning_budget({label: c for (p, label), c in curves.items() if p == "beale"})
+    assert ax.get_xlabel() == "tuning budget (configs tried)" and _legend_texts(ax) == LABELS
+    _saved(ax, tmp_path, "budget")
+
+
+def test_mnist_and_comparison_figures(tmp_path):
+    history = mnist_records()[0]["history"]
+    ax = figures.plot_mnist_history({"nesterov/time_based": history}, "accuracy")
+    assert ax.get_xlabel() == "epoch" and len(ax.get_lines()) == 2
+    _saved(ax, tmp_path, "mnist")
+    rows = [dict(problem="beale", label="sgd/constant", ert_ratio=0.5),
+            dict(problem="beale", label="momentum/constant", ert_ratio=float("nan"))]
+    ax = figures.plot_comparison(rows, "ert_ratio", xlabel="ERT ratio B / A")
+    assert ax.get_xlabel() == "ERT ratio B / A" and len(ax.patches) == 2
+    _saved(ax, tmp_path, "comparison")
+
+
+def _links_resolve(page: Path) -> list[str]:
+    text = page.read_text(encoding="utf-8")
+    links = re.findall(r'(?:src|href)="([^"#]+)"', text)
+    for link in links:
+        assert (page.parent / link).is_file(), link
+    return links
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    records = synthetic_records(drop=(("beale", "momentum/constant"),),
+                                all_diverged=(("himmelblau", "momentum/constant"),)) + mnist_records()
+    # PNG only to keep the suite fast; the SVG links are checked on the comparison page
+    return reports.build_report(write_results(root / "results", records), root / "out", formats=("png",))
+
+
+def test_report_page_links_resolve_and_sections_present(full_report):
+    links = _links_resolve(full_report)
+    images = [link for link in links if link.endswith(".png")]
+    assert len(images) >= 8
+    markdown = (full_report.parent / "report.md").read_text(encoding="utf-8")
+    for heading in ("Results per landscape", "Landscapes and trajectories", "Gap against step",
+                    "Learning-rate schedules", "Hyperparameter sensitivity", "Runtime distributions",
+                    "Performance profiles", "Basins of attraction", "Cost", "MNIST track",
+                    "Cross-validation", "What is missing"):
+        assert f"# {heading}" in markdown or f"## {heading}" in markdown, heading
+    for image in re.findall(r"\]\(([^)]+\.png)\)", markdown):
+        assert (full_report.parent / image).is_file()
+
+
+def test_report_states_what_is_missing(full_report):
+    markdown = (full_report.parent / "report.md").read_text(encoding="utf-8")
+    missing = markdown.split("What is missing")[1]
+    assert "beale: no records for momentum/constant" in missing
+    assert "himmelblau × momentum/constant: every run diverged" in missing
+    assert "| momentum/constant | absent |" in markdown
+
+
+def test_report_without_trajectories_or_test_phase(tmp_path):
+    records = [r for r in synthetic_records(trajectory=False) if r["phase"] == "tune"]
+    page = reports.build_report(write_results(tmp_path / "results", records), tmp_path / "out",
+                                formats=("png",))
+    _links_resolve(page)
+    text = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "no trajectories recorded" in text
+    assert "no test-phase records" in text
+    assert "no MNIST track" in text
+
+
+def test_empty_results_say_nothing_is_there(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "results.jsonl").write_text("")
+    page = reports.build_report(tmp_path / "results", tmp_path / "out")
+    assert "Nothing is there" in page.read_text(encoding="utf-8")
+    assert (tmp_path / "out" / "report.md").is_file()
+
+
+def test_unknown_schema_and_missing_dir_raise_input_error(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "results.jsonl").write_text(json.dumps({"schema": "other/9"}) + "\n")
+    with pytest.raises(InputError):
+        reports.build_report(tmp_path / "results", tmp_path / "out")
+    with pytest.raises(InputError):
+        reports.build_report(tmp_path / "nothing", tmp_path / "out")
+
+
+def test_compare_runs(tmp_path):
+    a = write_results(tmp_path / "a", synthetic_records())
+    slower = synthetic_records(drop=(("beale", "sgd/constant"),))
+    for record in slower:
+        record["cost"] = dict(record["cost"], steps_per_second=5e5)
+    b = write_results(tmp_path / "b", slower)
+    page = reports.compare_runs(a, b, tmp_path / "cmp")
+    assert {Path(link).suffix for link in _links_resolve(page)} == {".png", ".svg"}
+    markdown = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8")
+    assert "| himmelblau | sgd/constant |" in markdown and "0.5" in markdown
+    assert "beale × sgd/constant: only in A" in markdown
+
+
+def test_benchmark_report(tmp_path):
+    def bench_file(name, median, steps):
+        data = {"benchmarks": [{"name": "test_beale_sgd", "group": "engine", "stats": {"median": median},
+                                "extra_info": {"compile_seconds": 1.2, "steps_to_target": steps}}]}
+        path = tmp_path / name
+        path.write_text(json.dumps(data))
+        return path
+
+    page = reports.benchmark_report([bench_file("a.json", 2e-3, 40), bench_file("b.json", 1e-3, 38)],
+                                    tmp_path / "bench")
+    markdown = (tmp_path / "bench" / "benchmarks.md").read_text(encoding="utf-8")
+    assert "| test_beale_sgd | engine | 2 ms | 1 ms | 0.5 |" in markdown
+    assert "steps_to_target A" in markdown and "| 40 | 38 |" in markdown
+    assert page.is_file()
+    with pytest.raises(InputError):
+        reports.benchmark_report([tmp_path / "missing.json"], tmp_path / "bench")
