@@ -1,0 +1,94 @@
+"""One-off measurements for docs/mnist.md: ``python -m bench.mnist.measure [accuracy|cost|all]``.
+
+(a) ``accuracy``: a default-sized grid search on the offline 5k subset, refit of the best, test accuracy.
+(b) ``cost``: training cost per config of the vmapped program (C configs in one call) versus a sequential
+    Python loop over the single-config program (same model, data, epochs, keys); both AOT-compiled
+    outside the timing, medians of ``repeats`` runs, ratio from the same process.
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from bench.jax_setup import configure_jax
+from bench.mnist.data import load_mnist
+from bench.mnist.model import MLPSpec
+from bench.mnist.section import run_mnist_section
+from bench.mnist.train import TrainOptions, compile_runs, prepare_runs
+
+ACCURACY_SPEC: dict[str, Any] = {
+    "family": "nesterov", "schedule": "time_based", "hidden": [128, 128], "epochs": 20, "batch_size": 64,
+    "folds": 3, "search": "grid", "seed": 0,
+    "space": {"learning_rate": [0.05, 0.1], "momentum": 0.9, "initializer": ["lecun_uniform", "glorot_uniform"]},
+}
+
+
+def measure_accuracy() -> dict[str, Any]:
+    records = run_mnist_section(ACCURACY_SPEC, None)
+    best = records[-1]
+    return {"spec": ACCURACY_SPEC, "best_params": best["best_params"], "best_cv_score": best["best_cv_score"],
+            "test_accuracy": best["test_accuracy"], "timings": best["timings"]}
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure_cost(n_configs: int = 8, epochs: int = 2, hidden: tuple[int, ...] = (128, 128), n_train: int = 2000,
+                 repeats: int = 3) -> dict[str, Any]:
+    data = load_mnist()
+    x, y = data.x_train[:n_train], data.y_train[:n_train]
+    spec = MLPSpec.from_hidden(hidden)
+    options = TrainOptions(epochs=epochs, batch_size=64)
+    rates = np.geomspace(0.01, 0.2, n_configs)
+
+    def batch_for(lrs):
+        return prepare_runs(spec, "nesterov", "time_based", options, {"learning_rate": lrs, "momentum": 0.9}, x, y,
+                            initializers=["glorot_uniform"] * len(lrs), seeds=[0] * len(lrs))
+
+    vmapped = batch_for(rates)
+    singles = [batch_for(rates[i:i + 1]) for i in range(n_configs)]
+    start = time.perf_counter()
+    vmapped_program = compile_runs(vmapped)
+    vmapped_compile = time.perf_counter() - start
+    start = time.perf_counter()
+    single_program = compile_runs(singles[0])  # one compiled program serves every single config
+    single_compile = time.perf_counter() - start
+    jax.block_until_ready(vmapped_program(*vmapped[5:]))  # warm-up
+    jax.block_until_ready(single_program(*singles[0][5:]))
+    t_vmapped = _median_time(lambda: jax.block_until_ready(vmapped_program(*vmapped[5:])), repeats)
+    t_sequential = _median_time(
+        lambda: [jax.block_until_ready(single_program(*b[5:])) for b in singles], repeats)
+    return {"n_configs": n_configs, "epochs": epochs, "hidden": list(hidden), "n_train": n_train, "batch_size": 64,
+            "repeats": repeats, "vmapped_s": t_vmapped, "sequential_s": t_sequential,
+            "vmapped_per_config_s": t_vmapped / n_configs, "sequential_per_config_s": t_sequential / n_configs,
+            "ratio_vmapped_over_sequential": t_vmapped / t_sequential,
+            "compile_s": {"vmapped": vmapped_compile, "single": single_compile}}
+
+
+def main(argv: list[str]) -> None:
+    configure_jax()
+    which = argv[0] if argv else "all"
+    out: dict[str, Any] = {"device": str(jax.devices()[0]), "jax": jax.__version__}
+    if which in ("cost", "all"):
+        out["cost"] = measure_cost()
+    if which in ("accuracy", "all"):
+        out["accuracy"] = measure_accuracy()
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
