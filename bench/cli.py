@@ -45,13 +45,13 @@ def cmd_run(args) -> int:
         sharding = runs_sharding()
     started = time.perf_counter()
     with ResultsDir(out) as results:
-        progress = _progress_printer(2 * len(runner.plan_jobs(suite)))
+        sections = [] if args.skip_mnist else runner.mnist_sections(suite)
+        progress = _progress_printer(2 * len(runner.plan_jobs(suite)) + len(sections))
         try:
             counts = runner.run_suite(suite, results, progress=progress, sharding=sharding)
-            if suite.mnist and not args.skip_mnist:
-                from bench.mnist_section import run_mnist
-
-                counts["records"] += run_mnist(suite, results)
+            if sections:
+                counts["records"] += runner.run_mnist(suite, results, progress=progress,
+                                                      model_dir=out / "models")
         finally:
             progress.close()
     seconds = time.perf_counter() - started

@@ -229,3 +229,46 @@ def rerun_record(record: Mapping[str, Any]) -> dict[str, Any]:
               tuple(settings["seeds"]))
     (new,) = execute(job)
     return dict(new, config_index=record["config_index"])
+
+
+def mnist_sections(suite: Suite) -> list[dict[str, Any]]:
+    """The suite's ``[mnist]`` table or ``[[mnist]]`` tables, as a list of section specs."""
+    if not suite.mnist:
+        return []
+    return [dict(s) for s in (suite.mnist if isinstance(suite.mnist, list) else [suite.mnist])]
+
+
+def run_mnist(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] | None = None,
+              model_dir=None) -> int:
+    """Run the suite's MNIST sections not yet in ``out``; one ``kind = "mnist"`` record each.
+
+    The record holds the search in scikit-learn's ``cv_results_`` shape, the best config, the refit's
+    per-epoch history and its test accuracy (see ``bench.mnist.section``).
+    """
+    from bench.mnist.section import run_mnist_section
+
+    done = out.record_ids()
+    written = 0
+    for spec in mnist_sections(suite):
+        identity = dict(kind="mnist", spec=spec)
+        record_id = stable_hash(identity)
+        label = f"{spec.get('family', 'nesterov')}/{spec.get('schedule', 'time_based')}"
+        if progress:
+            progress(f"MNIST MLP x {label}")
+        if record_id in done:
+            continue
+        rows = run_mnist_section(spec, model_dir)
+        cv_rows = [r for r in rows if r["kind"] == "mnist_cv"]
+        (best,) = [r for r in rows if r["kind"] == "mnist_best"]
+        cv_keys = [k for k in cv_rows[0] if k == "params" or k.startswith(("split", "mean_", "std_",
+                                                                          "rank_"))]
+        cv_results = {k: [r[k] for r in cv_rows] for k in cv_keys}
+        record = {k: v for k, v in best.items() if k not in ("kind", "date")}
+        record.update(schema=SCHEMA, record_id=record_id, kind="mnist", suite=suite.name,
+                      identity=identity, label=f"{best['family']}/{best['schedule']}",
+                      config=best["best_params"], cv_results=cv_results,
+                      optimizer_configs=[r["optimizer_config"] for r in cv_rows],
+                      run_status=[r["run_status"] for r in cv_rows], **environment.stamp("float32"))
+        out.append([record])
+        written += 1
+    return written

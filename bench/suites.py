@@ -140,8 +140,9 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         raise InputError(f"{where}: add at least one [[optimizer]] table with a 'family'")
     opt_entries = tuple(_optimizer_entry(o, i, where) for i, o in enumerate(opts))
     mnist = doc.get("mnist")
-    if mnist is not None and not isinstance(mnist, dict):
-        raise InputError(f"{where}: [mnist] must be a table")
+    if mnist is not None and not (isinstance(mnist, dict) or (
+            isinstance(mnist, list) and all(isinstance(m, dict) for m in mnist))):
+        raise InputError(f"{where}: mnist must be a [mnist] table or [[mnist]] tables")
     chunk = doc.get("chunk_size")
     return Suite(
         name=str(doc.get("name", default_name)),
