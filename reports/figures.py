@@ -198,7 +198,10 @@ def plot_sensitivity_heatmap(x_values: Sequence[float], y_values: Sequence[float
             value = grid[i, j]
             text = "∞" if not np.isfinite(value) else (f"{value:.0e}" if log_values else f"{value:.2f}")
             if grid.size <= 64:
-                ax.text(j, i, text, ha="center", va="center", fontsize=6, color="white")
+                # dark text on light cells, white on dark ones, so every number stays readable
+                r, g, b, _ = image.cmap(image.norm(shown[i, j])) if np.isfinite(shown[i, j]) else (0, 0, 0, 1)
+                ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7, color=ink)
     return ax
 
 
