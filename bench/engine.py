@@ -60,7 +60,7 @@ class Problem:
     dtype: str = "float32"
     transformed: bool = False
     trajectory_every: int = 0
-    unroll: int = 8
+    unroll: int = 2
 
 
 class Batch(dict):
@@ -78,11 +78,25 @@ def _objective(problem: Problem, run: Mapping[str, Any]) -> Callable:
     return problem.landscape.fn
 
 
+FORWARD_MODE_MAX_DIM = 4
+
+
+def _gradient(objective: Callable, dim: int) -> Callable:
+    """The gradient of f; forward mode (one JVP per coordinate) in low dimensions.
+
+    Reverse mode turns every ``x[i]`` of a formula into a pad in the backward pass, and XLA's CPU
+    backend then recomputes the forward pass inside each pad's fusion. For dim <=
+    FORWARD_MODE_MAX_DIM, ``jacfwd`` costs dim JVPs that fuse into one pass; beyond it reverse mode's
+    single backward pass is cheaper.
+    """
+    return jax.jacfwd(objective) if dim <= FORWARD_MODE_MAX_DIM else jax.grad(objective)
+
+
 def _make_step(problem: Problem, run: Mapping[str, Any]):
     """The initial carry and the step function of one run (shared by the sweep and the FLOP count)."""
     dtype = jnp.dtype(problem.dtype)
     objective = _objective(problem, run)
-    value_and_grad = jax.value_and_grad(objective)
+    gradient = _gradient(objective, run["x0"].shape[-1])
     optimizer = problem.build(run["hparams"])
     targets = jnp.asarray(problem.targets, dtype)
     f_star = run["f_star"]
@@ -92,6 +106,7 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
     x0 = run["x0"]
     carry = dict(
         x=x0,
+        value=objective(x0),
         opt_state=optimizer.init(x0),
         first_hit=jnp.full(targets.shape, never, jnp.int32),
         best_gap=jnp.asarray(jnp.inf, dtype),
@@ -99,8 +114,11 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
     )
 
     def step(carry, k):
-        x = carry["x"]
-        value, grad = value_and_grad(x)
+        # f(x_k) was computed at the end of the previous step and is read from the carry: the
+        # metric updates then read a stored value instead of each recomputing the landscape inside
+        # its own fusion (XLA's CPU backend duplicates cheap producers into every consumer).
+        x, value = carry["x"], carry["value"]
+        grad = gradient(x)
         gap = value - f_star
         if noise:
             # Stochastic gradient; the metrics use the exact value computed above.
@@ -110,14 +128,16 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
         # A non-finite iterate makes the next value non-finite, and the last iterate is checked
         # after the scan, so checking the value alone here catches every divergence, cheaply.
         hit_now = (gap <= targets) & (carry["first_hit"] == never)  # NaN never hits
+        new_x = optax.apply_updates(x, updates)
         new = dict(
-            x=optax.apply_updates(x, updates),
+            x=new_x,
+            value=objective(new_x),
             opt_state=opt_state,
             first_hit=jnp.where(hit_now, k, carry["first_hit"]),
             best_gap=jnp.fmin(carry["best_gap"], gap),
             diverged=carry["diverged"] | ~jnp.isfinite(value),
         )
-        return new, (x if problem.trajectory_every else None)
+        return new, None
 
     return carry, step, objective
 
@@ -127,11 +147,10 @@ def _single_run(problem: Problem, run: Mapping[str, Any]) -> dict[str, jax.Array
     carry, step, objective = _make_step(problem, run)
     targets = jnp.asarray(problem.targets, problem.dtype)
     never = problem.steps + 1
-    carry, trajectory = jax.lax.scan(step, carry, jnp.arange(problem.steps, dtype=jnp.int32),
-                                     unroll=min(problem.unroll, max(problem.steps, 1)))
-    # The scan evaluated f at x_0 .. x_{steps-1}; x_steps needs one more evaluation.
+    carry, trajectory = _scan_steps(problem, step, carry)
+    # The scan checked f at x_0 .. x_{steps-1}; f(x_steps) is already in the carry.
     x_final = carry["x"]
-    final_value = objective(x_final)
+    final_value = carry["value"]
     final_gap = final_value - run["f_star"]
     diverged = carry["diverged"] | ~jnp.isfinite(final_value) | ~jnp.all(jnp.isfinite(x_final))
     hit_final = (final_gap <= targets) & (carry["first_hit"] == never)
@@ -147,30 +166,70 @@ def _single_run(problem: Problem, run: Mapping[str, Any]) -> dict[str, jax.Array
         diverged=diverged,
     )
     if problem.trajectory_every:
-        kept = trajectory[:: problem.trajectory_every]
-        out["trajectory"] = jnp.concatenate([kept, x_final[None]], axis=0)
+        out["trajectory"] = jnp.concatenate([trajectory, x_final[None]], axis=0)
     return out
+
+
+def _scan_steps(problem: Problem, step, carry):
+    """Run ``problem.steps`` steps; with trajectories, keep x every ``trajectory_every`` steps only.
+
+    Storing every step and slicing afterwards would keep the whole history in memory (which cost
+    the prototype most of its speed); an outer scan over blocks emits one iterate per block instead.
+    """
+
+    def steps(carry, start, count):
+        ks = start + jnp.arange(count, dtype=jnp.int32)
+        carry, _ = jax.lax.scan(lambda c, k: (step(c, k)[0], None), carry, ks,
+                                unroll=max(1, min(problem.unroll, count)))
+        return carry
+
+    every = problem.trajectory_every
+    if not every:
+        return steps(carry, 0, problem.steps), None
+    blocks, rest = divmod(problem.steps, every)
+
+    def block(carry, b):
+        return steps(carry, b * every, every), carry["x"]
+
+    carry, kept = jax.lax.scan(block, carry, jnp.arange(blocks, dtype=jnp.int32))
+    if rest:
+        kept = jnp.concatenate([kept, carry["x"][None]], axis=0)
+        carry = steps(carry, blocks * every, rest)
+    return carry, kept
+
+
+_STEP_FLOPS: dict[Any, float | None] = {}
 
 
 def step_flops(problem: Problem, batch: Mapping[str, Any]) -> float | None:
     """XLA's cost-analysis FLOPs of ONE optimizer step of one run (metrics included).
 
     XLA counts a while loop's body once, whatever its trip count, so the sweep's own figure is not a
-    per-step count; compiling a single vmapped step gives one directly.
+    per-step count; a single vmapped step gives one directly. Cached per problem and per-run shapes:
+    it depends on the program, not on the values.
     """
+    one = jax.tree.map(lambda a: np.asarray(a)[:1], batch)
+    key = (problem, str(jax.tree.map(lambda a: (a.shape, str(a.dtype)), one)))
+    if key not in _STEP_FLOPS:
+        _STEP_FLOPS[key] = _count_step_flops(problem, one)
+    return _STEP_FLOPS[key]
 
+
+def _count_step_flops(problem: Problem, one: Mapping[str, Any]) -> float | None:
     def one_step(run):
         carry, step, _ = _make_step(problem, run)
         return step(carry, jnp.int32(0))[0]
 
     try:
-        analysis = jax.jit(jax.vmap(one_step)).lower(batch).compile().cost_analysis()
+        # The lowered (pre-optimization) module's analysis: no compile needed, which matters when
+        # a suite has dozens of programs and compilation dominates its wall time.
+        analysis = jax.jit(jax.vmap(one_step)).lower(one).cost_analysis()
     except Exception:  # cost analysis is optional on some backends; the figure is then unknown
         return None
     if isinstance(analysis, (list, tuple)):
         analysis = analysis[0] if analysis else {}
     flops = (analysis or {}).get("flops")
-    return None if flops is None or flops <= 0 else float(flops) / len(batch["x0"])
+    return None if flops is None or flops <= 0 else float(flops)
 
 
 @functools.lru_cache(maxsize=256)

@@ -17,12 +17,33 @@ def default_cache_dir() -> Path:
     return Path(base) / "landscape-bench" / "jax"
 
 
-def configure_jax(cache_dir: str | os.PathLike | None = None, *, enable_cache: bool = True) -> None:
-    """Enable float64 (runs still choose their dtype explicitly) and the persistent compilation cache.
+def default_cpu_devices() -> int:
+    """How many CPU devices to expose (``$LANDSCAPE_BENCH_CPU_DEVICES``, else one per core, up to 8)."""
+    env = os.environ.get("LANDSCAPE_BENCH_CPU_DEVICES")
+    if env:
+        return max(1, int(env))
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def configure_jax(cache_dir: str | os.PathLike | None = None, *, enable_cache: bool = True,
+                  cpu_devices: int | None = None) -> None:
+    """Enable float64 (runs still choose their dtype explicitly), one CPU device per core and the
+    persistent compilation cache.
+
+    Several CPU devices let the runs axis be sharded so each core runs its own share of the sweep
+    start to finish: on the 2-core CI machine that was 1.3-1.9x the throughput of one device whose
+    every small kernel is split over both cores. It only takes effect before JAX starts its backend,
+    and never overrides an explicit ``--xla_force_host_platform_device_count``.
 
     Called by the command line and the test suite, never at import time.
     """
     jax.config.update("jax_enable_x64", True)
+    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        try:
+            jax.config.update("jax_num_cpu_devices",
+                              default_cpu_devices() if cpu_devices is None else cpu_devices)
+        except (AttributeError, RuntimeError, ValueError):
+            pass  # an older JAX, or the backend already started: keep what it has
     if enable_cache and os.environ.get("LANDSCAPE_BENCH_NO_CACHE") != "1":
         path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         try:

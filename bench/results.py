@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from landscapes.errors import InputError
 
 SCHEMA = "landscape-bench/results/1"
@@ -31,8 +33,15 @@ def stable_hash(payload: Any, length: int = 16) -> str:
 
 def to_jsonable(value: Any) -> Any:
     """numpy scalars/arrays -> Python lists and numbers; non-finite floats -> None (valid JSON)."""
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        value = value.tolist()
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f":  # vectorised: records hold large per-run arrays
+            finite = np.isfinite(value)
+            if not finite.all():
+                value = value.astype(object)
+                value[~finite] = None
+        return value.tolist()
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):

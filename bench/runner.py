@@ -26,6 +26,7 @@ from bench.suites import LandscapeEntry, OptimizerEntry, Suite
 from landscapes.instances import instance_minimizers, make_instance
 
 TUNE, TEST = "tune", "test"
+MAX_PADDING_FACTOR = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +107,7 @@ def execute(job: Job, *, sharding=None, pad_to: int = 0) -> list[dict[str, Any]]
     batch = make_batch(problem, hparams, x0, landscape.minimum(dim), minimizers, key=key, **extra)
     metrics, cost = run_batch(problem, batch, chunk_size=suite.chunk_size, sharding=sharding,
                               pad_to=pad_to)
-    flops = step_flops(problem, jax.tree.map(lambda a: a[:min(len(a), 256)], batch))
+    flops = step_flops(problem, batch)
     cost_record = environment.cost_record(cost, flops, suite.dtype)
     stamp = environment.stamp(suite.dtype)
     records = []
@@ -129,7 +130,9 @@ def execute(job: Job, *, sharding=None, pad_to: int = 0) -> list[dict[str, Any]]
                           basin=metrics.basin[rows], status=metrics.status[rows],
                           final_x=metrics.final_x[rows]),
                 cost=cost_record, **stamp)
-            if metrics.trajectory is not None:
+            if metrics.trajectory is not None and job.phase == TEST:
+                # Trajectories of the tuned configs only: they are what the figures draw, and
+                # storing them for every config of a grid would multiply the file size by ~100.
                 record["trajectory"] = metrics.trajectory[rows]
             records.append(record)
     return records
@@ -202,9 +205,12 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
         if all(i in done for i in test.record_ids()):
             counts["skipped"] += 1
             continue
-        # Same shape as the tuning batch where that is larger: reuses its compiled program.
+        # Padded to the tuning batch's shape, it reuses that compiled program: cheaper than a
+        # compile unless the tuning batch is much larger.
         tune_runs = tune.n_configs * len(land.instances) * len(suite.seeds) * suite.starts
-        test_records = execute(test, sharding=sharding, pad_to=tune_runs)
+        test_runs = len(land.instances) * len(suite.test_seeds) * suite.starts
+        pad_to = tune_runs if tune_runs <= MAX_PADDING_FACTOR * test_runs else 0
+        test_records = execute(test, sharding=sharding, pad_to=pad_to)
         out.append(test_records)
         counts["ran"] += 1
         counts["records"] += len(test_records)

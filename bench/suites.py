@@ -150,7 +150,7 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         steps=steps, targets=targets, success_target=success_target, dtype=dtype, seeds=seeds,
         test_seeds=test_seeds, starts=starts, landscapes=land, optimizers=opt_entries,
         trajectory_every=_int(doc, "trajectory_every", where, 0, low=0, high=steps),
-        unroll=_int(doc, "unroll", where, 8, low=1, high=256),
+        unroll=_int(doc, "unroll", where, 2, low=1, high=256),
         chunk_size=None if chunk is None else _int(doc, "chunk_size", where, 0, low=1),
         mnist=mnist, source=source)
 

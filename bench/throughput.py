@@ -35,7 +35,7 @@ class Workload:
     runs: int = 4096
     steps: int = 2000
     dtype: str = "float32"
-    unroll: int = 8
+    unroll: int = 2
     seed: int = 0
 
     def problem(self) -> Problem:
