@@ -92,6 +92,12 @@ def _gradient(objective: Callable, dim: int) -> Callable:
     return jax.jacfwd(objective) if dim <= FORWARD_MODE_MAX_DIM else jax.grad(objective)
 
 
+def _hit_dtype(steps: int):
+    """The narrowest integer that holds the budget: the per-target first-hit counters are most of
+    the carry, and at a million runs a GPU sweep is bound by the carry's memory traffic."""
+    return jnp.int16 if steps + 1 <= np.iinfo(np.int16).max else jnp.int32
+
+
 def _make_step(problem: Problem, run: Mapping[str, Any]):
     """The initial carry and the step function of one run (shared by the sweep and the FLOP count)."""
     dtype = jnp.dtype(problem.dtype)
@@ -100,7 +106,8 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
     optimizer = problem.build(run["hparams"])
     targets = jnp.asarray(problem.targets, dtype)
     f_star = run["f_star"]
-    never = jnp.int32(problem.steps + 1)  # sentinel: censored at the budget when reported
+    hit_dtype = _hit_dtype(problem.steps)
+    never = jnp.asarray(problem.steps + 1, hit_dtype)  # sentinel: censored at the budget later
     noise = problem.landscape.noise_scale
 
     x0 = run["x0"]
@@ -108,7 +115,7 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
         x=x0,
         value=objective(x0),
         opt_state=optimizer.init(x0),
-        first_hit=jnp.full(targets.shape, never, jnp.int32),
+        first_hit=jnp.full(targets.shape, never, hit_dtype),
         best_gap=jnp.asarray(jnp.inf, dtype),
         diverged=jnp.asarray(False),
     )
@@ -133,7 +140,7 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
             x=new_x,
             value=objective(new_x),
             opt_state=opt_state,
-            first_hit=jnp.where(hit_now, k, carry["first_hit"]),
+            first_hit=jnp.where(hit_now, k.astype(hit_dtype), carry["first_hit"]),
             best_gap=jnp.fmin(carry["best_gap"], gap),
             diverged=carry["diverged"] | ~jnp.isfinite(value),
         )
@@ -154,7 +161,7 @@ def _single_run(problem: Problem, run: Mapping[str, Any]) -> dict[str, jax.Array
     final_gap = final_value - run["f_star"]
     diverged = carry["diverged"] | ~jnp.isfinite(final_value) | ~jnp.all(jnp.isfinite(x_final))
     hit_final = (final_gap <= targets) & (carry["first_hit"] == never)
-    first_hit = jnp.where(hit_final, problem.steps, carry["first_hit"])
+    first_hit = jnp.where(hit_final, problem.steps, carry["first_hit"]).astype(jnp.int32)
     distances = jnp.linalg.norm(run["minimizers"] - x_final, axis=-1)
     out = dict(
         first_hit=first_hit,
@@ -220,15 +227,20 @@ def _count_step_flops(problem: Problem, one: Mapping[str, Any]) -> float | None:
         carry, step, _ = _make_step(problem, run)
         return step(carry, jnp.int32(0))[0]
 
-    try:
-        # The lowered (pre-optimization) module's analysis: no compile needed, which matters when
-        # a suite has dozens of programs and compilation dominates its wall time.
-        analysis = jax.jit(jax.vmap(one_step)).lower(one).cost_analysis()
-    except Exception:  # cost analysis is optional on some backends; the figure is then unknown
-        return None
-    if isinstance(analysis, (list, tuple)):
-        analysis = analysis[0] if analysis else {}
-    flops = (analysis or {}).get("flops")
+    lowered = jax.jit(jax.vmap(one_step)).lower(one)
+    flops = None
+    # The lowered (pre-optimization) module's analysis needs no compile, which matters when a suite
+    # has dozens of programs; some backends (GPU) only analyse the compiled module.
+    for analyse in (lowered.cost_analysis, lambda: lowered.compile().cost_analysis()):
+        try:
+            analysis = analyse()
+        except Exception:  # cost analysis is optional on some backends
+            continue
+        if isinstance(analysis, (list, tuple)):
+            analysis = analysis[0] if analysis else {}
+        flops = (analysis or {}).get("flops")
+        if flops:
+            break
     return None if flops is None or flops <= 0 else float(flops)
 
 

@@ -66,7 +66,7 @@ def engine_scaling(quick: bool) -> list[dict[str, Any]]:
 
     rows = []
     sizes = [4096, 65536] if quick else [4096, 1 << 20]
-    unrolls = [1, 8] if quick else [1, 2, 4, 8, 16]
+    unrolls = [1, 8] if quick else [2, 8, 16, 32]
     for runs in sizes:
         for unroll in unrolls:
             row = sweep_rate(Workload(runs=runs, steps=2000, unroll=unroll), repeats=5)

@@ -24,6 +24,7 @@ import optimizers
 from bench.engine import Problem, compiled_sweep, make_batch, step_flops, to_metrics
 from bench.environment import peak_flops
 from bench.runner import OptimizerBuilder
+from bench.sharding import runs_sharding
 from optimizers.spaces import LogUniform, Uniform, random_configs
 
 
@@ -68,13 +69,27 @@ def _median_seconds(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
+def compile_sharded(problem: Problem, batch: dict[str, Any]):
+    """Place ``batch`` with its runs sharded over every device (as ``landscape-bench run`` does,
+    when the runs divide evenly) and AOT-compile the sweep for it.
+
+    Returns (executable, placed batch, compile seconds, device count).
+    """
+    sharding = runs_sharding()
+    runs = len(batch["x0"])
+    if sharding is not None and runs % len(sharding.device_set) == 0:
+        batch, devices = jax.device_put(batch, sharding), len(sharding.device_set)
+    else:
+        batch, devices = jax.device_put(batch), 1
+    start = time.perf_counter()
+    executable = compiled_sweep(problem).lower(batch).compile()
+    return executable, batch, time.perf_counter() - start, devices
+
+
 def sweep_rate(work: Workload, repeats: int = 5) -> dict[str, Any]:
     """The engine on the whole workload: compile (AOT) apart, median of ``repeats`` timed runs."""
     problem = work.problem()
-    batch = jax.device_put(work.batch())
-    start = time.perf_counter()
-    executable = compiled_sweep(problem).lower(batch).compile()
-    compile_seconds = time.perf_counter() - start
+    executable, batch, compile_seconds, devices = compile_sharded(problem, work.batch())
     out = jax.block_until_ready(executable(batch))  # warm-up
     seconds = _median_seconds(lambda: executable(batch), repeats)
     metrics = to_metrics(out, work.steps)
@@ -82,7 +97,7 @@ def sweep_rate(work: Workload, repeats: int = 5) -> dict[str, Any]:
     rate = work.runs * work.steps / seconds
     peak = peak_flops(work.dtype)
     return dict(method="engine: jit(vmap(scan))", runs=work.runs, steps=work.steps,
-                unroll=work.unroll, compile_seconds=compile_seconds, median_seconds=seconds,
+                unroll=work.unroll, devices=devices, compile_seconds=compile_seconds, median_seconds=seconds,
                 steps_per_second=rate, flops_per_step=flops, peak_flops=peak,
                 roofline_fraction=None if flops is None else rate * flops / peak,
                 success_rate=float(metrics.reached[:, 5].mean()),

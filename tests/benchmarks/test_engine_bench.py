@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import landscapes
-from bench.engine import Problem, compiled_sweep, make_batch, step_flops, to_metrics
+from bench.engine import Problem, make_batch, step_flops, to_metrics
 from bench.environment import peak_flops
 from bench.runner import OptimizerBuilder, start_points
 from bench.suites import load_suite
-from bench.throughput import Workload, per_config_scan_rate, python_loop_rate
+from bench.throughput import Workload, compile_sharded, per_config_scan_rate, python_loop_rate
 
 DEFAULT = load_suite("default")
 CASES = [(land, opt) for land in DEFAULT.landscapes for opt in DEFAULT.optimizers]
@@ -45,13 +45,9 @@ def test_engine(benchmark, land, opt):
     problem = Problem(landscape, OptimizerBuilder(opt.family, opt.schedule), sizes["steps"],
                       DEFAULT.targets, DEFAULT.dtype, unroll=sizes["unroll"])
     hparams = {k: np.repeat(v, len(starts)) for k, v in configs.items()}
-    batch = jax.device_put(make_batch(problem, hparams, np.tile(starts, (n_configs, 1)),
-                                      landscape.minimum(land.dim), landscape.minimizer_array(land.dim)))
-    import time
-
-    began = time.perf_counter()
-    executable = compiled_sweep(problem).lower(batch).compile()
-    compile_seconds = time.perf_counter() - began
+    executable, batch, compile_seconds, _ = compile_sharded(problem, make_batch(
+        problem, hparams, np.tile(starts, (n_configs, 1)), landscape.minimum(land.dim),
+        landscape.minimizer_array(land.dim)))
     benchmark.group = land.name
     out = benchmark(lambda: jax.block_until_ready(executable(batch)))
     metrics = to_metrics(out, problem.steps)
@@ -85,22 +81,11 @@ def _headline(benchmark) -> Workload:
     return Workload(runs=4096, steps=2000)
 
 
-@pytest.fixture(scope="module")
-def headline_rates():
-    """The baselines, measured once per session and shared by the speedup benchmark."""
-    return {}
-
-
-def test_headline_engine_vs_baselines(benchmark, headline_rates):
+def test_headline_engine_vs_baselines(benchmark):
     """Beale, SGD+Nesterov, 4,096 configs x 2,000 steps, float32, metrics in the carry."""
     work = _headline(benchmark)
     problem = work.problem()
-    batch = jax.device_put(work.batch())
-    import time
-
-    began = time.perf_counter()
-    executable = compiled_sweep(problem).lower(batch).compile()
-    compile_seconds = time.perf_counter() - began
+    executable, batch, compile_seconds, devices = compile_sharded(problem, work.batch())
     benchmark.group = "headline"
     out = benchmark(lambda: jax.block_until_ready(executable(batch)))
     metrics = to_metrics(out, work.steps)
@@ -109,6 +94,7 @@ def test_headline_engine_vs_baselines(benchmark, headline_rates):
     flops = step_flops(problem, jax.tree.map(lambda a: a[:256], batch))
     benchmark.extra_info.update(
         landscape=work.landscape, label=f"{work.family}/{work.schedule}", runs=work.runs,
+        devices=devices, unroll=work.unroll,
         steps=work.steps, compile_seconds=compile_seconds, flops_per_step=flops,
         success_rate=float(metrics.reached[:, 5].mean()),
         python_loop_steps_per_second=loop["steps_per_second"],
