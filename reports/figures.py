@@ -167,6 +167,11 @@ def plot_learning_rates(label: str, curves: Sequence[np.ndarray], best: np.ndarr
 
 
 # 4 ------------------------------------------------------------------------------------------------
+# Cell labels beyond this many make the figure unreadable and its layout slow (text extents dominated
+# the default suite's report time); the colour bar carries the values then.
+MAX_ANNOTATED_CELLS = 24
+
+
 def plot_sensitivity_heatmap(x_values: Sequence[float], y_values: Sequence[float], grid: np.ndarray, *,
                              x_name: str, y_name: str, value_name: str, log_values: bool = False,
                              vmin: float | None = None, vmax: float | None = None, ax=None,
@@ -197,7 +202,7 @@ def plot_sensitivity_heatmap(x_values: Sequence[float], y_values: Sequence[float
         for j in range(grid.shape[1]):
             value = grid[i, j]
             text = "∞" if not np.isfinite(value) else (f"{value:.0e}" if log_values else f"{value:.2f}")
-            if grid.size <= 64:
+            if grid.size <= MAX_ANNOTATED_CELLS:
                 # dark text on light cells, white on dark ones, so every number stays readable
                 r, g, b, _ = image.cmap(image.norm(shown[i, j])) if np.isfinite(shown[i, j]) else (0, 0, 0, 1)
                 ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"

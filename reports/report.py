@@ -79,8 +79,11 @@ class _Builder:
             self.missing.append(f"{problem} × {label}: no test-phase records (the run stopped before the"
                                 " best config was re-run on fresh seeds); its best tuning config is shown.")
 
-    def save(self, fig, stem: str, caption: str) -> None:
-        paths = save(fig, self.figures_dir, stem, self.formats)
+    def save(self, fig, stem: str, caption: str, *, raster_only: bool = False) -> None:
+        # raster_only: the large per-landscape grids, whose vector versions cost most of the
+        # report's time (and megabytes) while nobody scales a 10-panel heatmap grid up.
+        formats = tuple(f for f in self.formats if f == "png") if raster_only else self.formats
+        paths = save(fig, self.figures_dir, stem, formats or self.formats)
         self.doc.figure(paths, caption, self.out)
 
     # -------------------------------------------------------------------------------------------
@@ -294,7 +297,8 @@ class _Builder:
             for row, (label, items) in zip(axes, per_label.items()):
                 _sensitivity_row(row, label, items)
             fig.suptitle(problem)
-            self.save(fig, f"sensitivity_{_slug(problem)}", f"{problem}: sensitivity to the hyperparameters.")
+            self.save(fig, f"sensitivity_{_slug(problem)}", f"{problem}: sensitivity to the hyperparameters.",
+                      raster_only=True)
 
     # 5 --------------------------------------------------------------------------------------------
     def section_ecdf(self) -> None:

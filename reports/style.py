@@ -100,7 +100,7 @@ def save(fig: Figure, directory: Path, stem: str, formats: tuple[str, ...] = ("p
     paths = {}
     for fmt in formats:
         path = directory / f"{stem}.{fmt}"
-        fig.savefig(path, bbox_inches="tight", dpi=DPI)
+        fig.savefig(path, dpi=DPI)  # constrained layout already fits; "tight" would lay out again
         paths[fmt] = path
     plt.close(fig)
     return paths
