@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from landscapes import LANDSCAPES, InputError, Landscape, get_landscape
-from landscapes.instances import (apply_instance, instance_minimizers, instance_np_fn, make_instance,
+from landscapes.instances import (MAX_STRETCH, apply_instance, instance_minimizers, instance_np_fn, make_instance,
                                   stack_instances)
 
 VALUE_TOLERANCE = 1e-10
@@ -196,7 +196,7 @@ def test_instances_are_deterministic_and_well_formed(compiled):
         assert np.all(np.abs(first.shift) <= 0.1 * width + 1e-12)
         singular = np.linalg.svd(first.matrix, compute_uv=False)
         assert np.linalg.det(first.matrix) > 0
-        assert singular.min() >= 1 - 1e-12 and singular.max() <= 10 + 1e-9
+        assert singular.min() >= 1 / MAX_STRETCH - 1e-12 and singular.max() <= 1 + 1e-9
         if not landscape.conditionable:
             np.testing.assert_allclose(first.matrix @ first.matrix.T, np.eye(compiled.dim),
                                        atol=1e-12)
