@@ -46,9 +46,11 @@ def cmd_run(args) -> int:
     started = time.perf_counter()
     with ResultsDir(out) as results:
         sections = [] if args.skip_mnist else runner.mnist_sections(suite)
-        progress = _progress_printer(2 * len(runner.plan_jobs(suite)) + len(sections))
+        progress = _progress_printer(2 * len(runner.plan_jobs(suite)) + len(sections)
+                                     + len(suite.landscapes) * len(suite.references))
         try:
             counts = runner.run_suite(suite, results, progress=progress, sharding=sharding)
+            counts["records"] += runner.run_references(suite, results, progress=progress)
             if sections:
                 counts["records"] += runner.run_mnist(suite, results, progress=progress,
                                                       model_dir=out / "models")

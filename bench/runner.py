@@ -173,6 +173,27 @@ def plan_jobs(suite: Suite) -> list[tuple[LandscapeEntry, OptimizerEntry]]:
     return [(land, opt) for land in suite.landscapes for opt in suite.optimizers]
 
 
+def run_references(suite: Suite, out: ResultsDir, *,
+                   progress: Callable[[str], None] | None = None) -> int:
+    """The suite's scipy reference rows not yet in ``out``, on the same starts as the test phase."""
+    from bench.reference import reference_records
+
+    done = out.record_ids()
+    written = 0
+    for land in suite.landscapes:
+        landscape = landscapes.get_landscape(land.name)
+        starts = np.concatenate([start_points(landscape, land.dim, s, suite.starts)
+                                 for s in suite.test_seeds])
+        for method in suite.references:
+            if progress:
+                progress(f"{land.name} x scipy {method} (reference)")
+            fresh = reference_records(suite, land, method, starts, done)
+            if fresh:
+                out.append(fresh)
+                written += len(fresh)
+    return written
+
+
 def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] | None = None,
               sharding=None) -> dict[str, int]:
     """Run every job not already in ``out`` (resume), appending and fsyncing records per job.

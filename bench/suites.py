@@ -20,13 +20,16 @@ import numpy as np
 import landscapes
 import optimizers
 from bench.engine import COCO_TARGETS
+from bench.reference import check_methods
 from landscapes.errors import InputError, unknown_name
-from optimizers.spaces import Grid, LogUniform, Uniform, grid_configs, random_configs
+from optimizers.spaces import (MAX_GRID_CONFIGS, Grid, LogUniform, Uniform, grid_configs,
+                               random_configs)
 
 SUITE_KEYS = {"name", "description", "steps", "targets", "success_target", "dtype", "seeds",
               "test_seeds", "starts", "instances", "trajectory_every", "landscapes", "optimizer",
-              "mnist", "unroll", "chunk_size"}
+              "mnist", "unroll", "chunk_size", "references"}
 DEFAULT_GRID_POINTS = 5
+MAX_SEED = 2**32 - 1  # the runner keys its random streams with uint32 seeds
 OPTIMIZER_KEYS = {"family", "schedule", "search", "trials", "seed", "space", "label"}
 
 
@@ -81,6 +84,7 @@ class Suite:
     chunk_size: int | None
     mnist: Mapping[str, Any] | None
     source: str  # where the suite was read from
+    references: tuple[str, ...] = ()  # scipy.optimize methods run as reference rows
 
     def settings(self) -> dict[str, Any]:
         """The settings shared by every job: part of every record's identity."""
@@ -126,8 +130,8 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
     dtype = doc.get("dtype", "float32")
     if dtype not in ("float32", "float64"):
         raise InputError(f"{where}: dtype must be 'float32' or 'float64'; got {dtype!r}")
-    seeds = tuple(_ints(doc, "seeds", where, (0,), low=0))
-    test_seeds = tuple(_ints(doc, "test_seeds", where, (1000,), low=0))
+    seeds = tuple(_ints(doc, "seeds", where, (0,), low=0, high=MAX_SEED))
+    test_seeds = tuple(_ints(doc, "test_seeds", where, (1000,), low=0, high=MAX_SEED))
     starts = _int(doc, "starts", where, 8, low=1, high=1_000_000)
     default_instances = tuple(_ints(doc, "instances", where, (0,), low=0))
     entries = doc.get("landscapes", [])
@@ -152,7 +156,7 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         trajectory_every=_int(doc, "trajectory_every", where, 0, low=0, high=steps),
         unroll=_int(doc, "unroll", where, 2, low=1, high=256),
         chunk_size=None if chunk is None else _int(doc, "chunk_size", where, 0, low=1),
-        mnist=mnist, source=source)
+        mnist=mnist, source=source, references=check_methods(doc.get("references", [])))
 
 
 def _landscape_entry(entry: Any, default_instances, where: str) -> LandscapeEntry:
@@ -199,7 +203,10 @@ def _optimizer_entry(entry: Any, index: int, where: str) -> OptimizerEntry:
     out = OptimizerEntry(family, schedule, search,
                          _int(entry, "trials", here, 32, low=1, high=10_000_000),
                          _int(entry, "seed", here, 0, low=0), space, label)
-    out.configs()  # validate the values now, before anything compiles
+    try:
+        out.configs()  # validate the values now, before anything compiles
+    except InputError as error:
+        raise InputError(f"{here}: {error}") from None
     return out
 
 
@@ -208,11 +215,11 @@ def _dimension(value: Any, where: str, search: str) -> Any:
     if isinstance(value, bool):
         raise InputError(f"{where}: expected a number, a list or a distribution table; got {value!r}")
     if isinstance(value, (int, float)):
-        return float(value)
+        return _as_float(value, where)
     if isinstance(value, list):
         if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             raise InputError(f"{where}: a list of values must hold numbers only; got {value!r}")
-        return Grid(tuple(float(v) for v in value))
+        return Grid(tuple(_as_float(v, where) for v in value))
     if isinstance(value, dict):
         _no_unknown_keys(value, {"log_uniform", "uniform", "num"}, where)
         kinds = [k for k in ("log_uniform", "uniform") if k in value]
@@ -222,11 +229,16 @@ def _dimension(value: Any, where: str, search: str) -> Any:
         if (not isinstance(bounds, list) or len(bounds) != 2
                 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)):
             raise InputError(f"{where}: {kinds[0]} needs [low, high]; got {bounds!r}")
-        dimension = (LogUniform if kinds[0] == "log_uniform" else Uniform)(*map(float, bounds))
+        try:  # the bounds' own checks, with the key in front
+            dimension = (LogUniform if kinds[0] == "log_uniform" else Uniform)(
+                *(_as_float(b, where) for b in bounds))
+        except InputError as error:
+            raise InputError(f"{where}: {error}") from None
         if search == "grid":
             num = value.get("num")
-            if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-                raise InputError(f"{where}: grid search over a {kinds[0]} range needs num = N >= 1")
+            if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= MAX_GRID_CONFIGS:
+                raise InputError(f"{where}: grid search over a {kinds[0]} range needs num = N"
+                                 f" in [1, {MAX_GRID_CONFIGS}]; got {num!r}")
             return dimension.grid(num)
         return dimension
     raise InputError(f"{where}: expected a number, a list or a distribution table; got {value!r}")
@@ -248,18 +260,29 @@ def _int(doc, key, where, default, *, low=None, high=None) -> int:
     return value
 
 
-def _ints(doc, key, where, default, *, low=0) -> list[int]:
+def _ints(doc, key, where, default, *, low=0, high=None) -> list[int]:
     value = doc.get(key, list(default))
     if (not isinstance(value, list) or not value
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value)):
-        raise InputError(f"{where}: {key} must be a non-empty list of integers >= {low}; got {value!r}")
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= low
+                       and (high is None or v <= high) for v in value)):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise InputError(f"{where}: {key} must be a non-empty list of integers {bound}; got {value!r}")
     if len(set(value)) != len(value):
         raise InputError(f"{where}: {key} has repeated values: {value!r}")
     return value
 
 
+def _as_float(value: int | float, where: str) -> float:
+    try:  # TOML integers are unbounded in tomllib; float() of a huge one overflows
+        return float(value)
+    except OverflowError:
+        raise InputError(f"{where}: {value!r:.40} is too large for a float") from None
+
+
 def _float(doc, key, where, default, *, positive=False) -> float:
     value = doc.get(key, default)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = _as_float(value, f"{where}: {key}")
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise InputError(f"{where}: {key} must be a finite number; got {value!r}")
     if positive and value <= 0:

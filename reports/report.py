@@ -245,6 +245,8 @@ class _Builder:
             chosen = [r for r in self.evaluation if r["label"] == label]
             tuned = [r for r in self.tune if r["label"] == label]
             first = (chosen or tuned)[0]
+            if first.get("reference"):
+                continue  # scipy's methods have no learning rate
             try:
                 import optimizers
 

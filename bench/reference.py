@@ -1,0 +1,177 @@
+"""Reference rows: scipy.optimize's methods on the same landscapes, instances, starts and targets.
+
+On a smooth landscape a quasi-Newton method is what a reader would pick instead of SGD, so every
+table and figure that compares optimizers shows these rows beside them, labelled "(reference)".
+They run on the suite's fresh ``test_seeds`` starts, like the tuned configs they are compared with,
+in float64 with the jitted objective and ``jax.grad`` as the gradient (and a JAX Hessian-vector
+product for trust-krylov). Cost is counted in evaluations: one call of f (with its gradient where
+the method uses one) is one evaluation, the unit of the engine's steps; steps-to-target is the
+index of the first evaluation whose value is within the target, censored at the suite's budget.
+
+scipy's solvers are sequential Python loops, so these rows cannot be vmapped: they run one start at
+a time, which is why a suite lists the methods it wants rather than getting all of them.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.optimize
+
+import landscapes
+from bench import environment
+from bench.results import SCHEMA, stable_hash
+from landscapes.errors import InputError, unknown_name
+from landscapes.instances import apply_instance, instance_minimizers, make_instance
+
+GRADIENT_METHODS = ("L-BFGS-B", "BFGS", "CG", "trust-krylov")
+METHODS = (*GRADIENT_METHODS, "Nelder-Mead")
+REFERENCE_FAMILY = "scipy"
+
+
+def reference_label(method: str) -> str:
+    return f"scipy/{method} (reference)"
+
+
+def check_methods(methods) -> tuple[str, ...]:
+    """The suite's ``references`` list, checked: unknown methods list the close names."""
+    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+        raise InputError(f"references must be a list of scipy method names ({', '.join(METHODS)})")
+    for method in methods:
+        if method not in METHODS:
+            raise unknown_name("scipy reference method", method, METHODS)
+    return tuple(methods)
+
+
+class _Jitted:
+    """f, f with its gradient, and a Hessian-vector product, jitted once per (landscape, instance)."""
+
+    def __init__(self, objective):
+        self.value = jax.jit(objective)
+        self.value_and_grad = jax.jit(jax.value_and_grad(objective))
+        self.hessp = jax.jit(lambda x, p: jax.jvp(jax.grad(objective), (x,), (p,))[1])
+
+
+class _Counted:
+    """f (and its gradient) in float64, recording every value it returns, in call order."""
+
+    def __init__(self, jitted: _Jitted, with_gradient: bool):
+        self.values: list[float] = []
+        self._with_gradient = with_gradient
+        self._value_and_grad = jitted.value_and_grad
+        self._value = jitted.value
+        self.hessp = jitted.hessp
+
+    def __call__(self, x):
+        x = jnp.asarray(x, jnp.float64)
+        if self._with_gradient:
+            value, grad = self._value_and_grad(x)
+            self.values.append(float(value))
+            return float(value), np.asarray(grad, np.float64)
+        value = float(self._value(x))
+        self.values.append(value)
+        return value
+
+
+def _minimize(method: str, counted: _Counted, x0: np.ndarray, budget: int):
+    options: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
+    if method == "Nelder-Mead":
+        options = dict(maxfev=budget, xatol=1e-12, fatol=1e-14)
+    elif method == "L-BFGS-B":
+        options = dict(maxfun=budget, maxiter=budget, ftol=1e-16, gtol=1e-12)
+        kwargs["jac"] = True
+    elif method == "trust-krylov":
+        # A gradient tolerance near float64's floor made it iterate to the budget after converging.
+        options = dict(maxiter=budget, gtol=1e-8)
+        kwargs.update(jac=True, hessp=lambda x, p: np.asarray(counted.hessp(
+            jnp.asarray(x, jnp.float64), jnp.asarray(p, jnp.float64))))
+    else:  # BFGS, CG
+        options = dict(maxiter=budget, gtol=1e-12)
+        kwargs["jac"] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # precision-loss and non-finite warnings are data here
+        with np.errstate(all="ignore"):
+            return scipy.optimize.minimize(counted, x0, method=method, options=options, **kwargs)
+
+
+def run_reference(landscape, dim: int, instance_id: int, method: str, starts: np.ndarray,
+                  steps: int, targets) -> dict[str, Any]:
+    """One method from every start on one instance: the per-run arrays of a results record."""
+    instance = make_instance(landscape, instance_id, dim)
+    if instance_id == 0:
+        objective = landscape.fn
+    else:
+        objective = apply_instance(landscape, jnp.asarray(instance.shift), jnp.asarray(instance.matrix))
+    minimizers = instance_minimizers(landscape, instance)
+    f_star = landscape.minimum(dim)
+    targets = np.asarray(targets, float)
+    jitted = _Jitted(objective)
+    rows: dict[str, list] = {k: [] for k in ("steps_to_target", "reached", "final_gap", "best_gap",
+                                             "distance", "basin", "status", "final_x",
+                                             "evaluations", "gradient_evaluations", "iterations")}
+    for x0 in starts:
+        counted = _Counted(jitted, method in GRADIENT_METHODS)
+        result = _minimize(method, counted, np.asarray(x0, np.float64), steps)
+        values = np.asarray(counted.values[:steps + 1], float)  # the budget, as for the engine
+        gaps = values - f_star
+        x = np.asarray(result.x, float)
+        final_gap = float(jitted.value(jnp.asarray(x, jnp.float64))) - f_star
+        finite = np.isfinite(gaps)
+        # A non-finite trial point of a line search or trust region is not the iterate path: the
+        # run diverged only if where it ended is non-finite.
+        diverged = bool(not np.isfinite(final_gap) or not np.isfinite(x).all())
+        hits = [np.flatnonzero(finite & (gaps <= tau)) for tau in targets]
+        reached = np.array([h.size > 0 and not diverged for h in hits])
+        first = np.array([h[0] if h.size else steps for h in hits])
+        distances = np.linalg.norm(minimizers - x, axis=1)
+        rows["steps_to_target"].append(np.where(reached, first, steps))
+        rows["reached"].append(reached)
+        rows["final_gap"].append(final_gap)
+        rows["best_gap"].append(float(np.nanmin(gaps)) if finite.any() else float("nan"))
+        rows["distance"].append(float("nan") if diverged else float(distances.min()))
+        rows["basin"].append(-1 if diverged else int(distances.argmin()))
+        rows["status"].append(2 if diverged else (0 if reached[-1] else 1))
+        rows["final_x"].append(x)
+        rows["evaluations"].append(len(counted.values))
+        rows["gradient_evaluations"].append(int(getattr(result, "njev", 0) or 0))
+        rows["iterations"].append(int(getattr(result, "nit", 0) or 0))
+    return {k: np.asarray(v) for k, v in rows.items()}, minimizers, f_star
+
+
+def reference_records(suite, entry, method: str, starts: np.ndarray,
+                      done: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
+    """The reference records of one (landscape entry, method): one per instance, phase "test";
+    instances whose record id is in ``done`` are skipped (resume)."""
+    landscape = landscapes.get_landscape(entry.name)
+    records = []
+    for instance_id in entry.instances:
+        identity = dict(kind="reference", method=method, landscape=entry.name, dim=entry.dim,
+                        instance=instance_id, steps=suite.steps, targets=list(suite.targets),
+                        seeds=list(suite.test_seeds), starts=suite.starts)
+        if stable_hash(identity) in done:
+            continue
+        began = time.perf_counter()
+        runs, minimizers, f_star = run_reference(landscape, entry.dim, instance_id, method, starts,
+                                                 suite.steps, suite.targets)
+        seconds = time.perf_counter() - began
+        evaluations = int(runs["evaluations"].sum())
+        records.append(dict(
+            schema=SCHEMA, record_id=stable_hash(identity), suite=suite.name, phase="test",
+            reference=True, landscape=entry.name, dim=entry.dim, instance=instance_id,
+            family=REFERENCE_FAMILY, schedule=method, label=reference_label(method), config={},
+            config_index=0, steps=suite.steps, targets=list(suite.targets),
+            success_target=suite.success_target, dtype="float64", seeds=list(suite.test_seeds),
+            starts=suite.starts, f_star=f_star, minimizers=minimizers, x0=starts,
+            identity=identity, runs=runs,
+            cost=dict(compile_seconds=None, run_seconds=seconds, runs=len(starts), steps=suite.steps,
+                      evaluations=evaluations,
+                      steps_per_second=evaluations / seconds if seconds > 0 else None,
+                      flops_per_step=None, peak_flops=None, roofline_fraction=None),
+            **environment.stamp("float64")))
+    return records

@@ -1,0 +1,69 @@
+"""scipy reference rows: same starts and targets, evaluations counted, marked as references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+import landscapes
+from bench import runner
+from bench.reference import METHODS, reference_label, run_reference
+from bench.results import ResultsDir, read_results
+from bench.suites import parse_suite
+from landscapes.errors import InputError
+
+TARGETS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_solves_booth_from_every_start(method):
+    booth = landscapes.get_landscape("booth")
+    starts = np.array([[-5.0, 5.0], [2.0, -3.0]])
+    runs, minimizers, f_star = run_reference(booth, 2, 0, method, starts, 2000, TARGETS)
+    assert runs["status"].tolist() == [0, 0]  # converged to the finest target
+    assert np.all(runs["distance"] < 1e-3)
+    assert np.all(runs["evaluations"] >= runs["steps_to_target"][:, -1] + 1)
+
+
+def test_steps_to_target_is_the_first_evaluation_within_the_target():
+    beale = landscapes.get_landscape("beale")
+    x0 = np.array([1.0, 1.0])
+    runs, _, _ = run_reference(beale, 2, 0, "L-BFGS-B", x0[None], 2000, TARGETS)
+    values = []
+
+    def counted(x):
+        value = beale.np_fn(x)
+        values.append(value)
+        return value
+
+    # Replay the same method, recording numpy's values of the formula in scipy's call order.
+    import jax
+
+    grad = jax.jit(jax.grad(beale.fn))
+    scipy.optimize.minimize(lambda x: (counted(x), np.asarray(grad(x))), x0, jac=True,
+                            method="L-BFGS-B", options=dict(maxfun=2000, maxiter=2000, ftol=1e-16,
+                                                            gtol=1e-12))
+    gaps = np.asarray(values)
+    expected = [int(np.flatnonzero(gaps <= tau)[0]) for tau in TARGETS]
+    assert runs["steps_to_target"][0].tolist() == expected
+
+
+def test_unknown_method_lists_close_names():
+    with pytest.raises(InputError, match="L-BFGS-B"):
+        parse_suite('references = ["LBFGS"]\nlandscapes = ["beale"]\n[[optimizer]]\nfamily = "sgd"')
+
+
+def test_suite_writes_marked_resumable_reference_records(tmp_path):
+    suite = parse_suite('steps = 200\nstarts = 3\nreferences = ["BFGS", "Nelder-Mead"]\n'
+                        'landscapes = [{ name = "himmelblau", instances = [0, 1] }]\n'
+                        '[[optimizer]]\nfamily = "sgd"\n[optimizer.space]\nlearning_rate = [0.01]')
+    with ResultsDir(tmp_path) as results:
+        assert runner.run_references(suite, results) == 4
+        assert runner.run_references(suite, results) == 0  # resumed
+    records = read_results(tmp_path)
+    assert {r["label"] for r in records} == {reference_label("BFGS"), reference_label("Nelder-Mead")}
+    for record in records:
+        assert record["reference"] and record["phase"] == "test" and "(reference)" in record["label"]
+        assert len(record["runs"]["final_gap"]) == 3
+        assert all(s in (0, 1, 2) for s in record["runs"]["status"])
