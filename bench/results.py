@@ -75,8 +75,12 @@ class ResultsDir:
             raise InputError(f"another landscape-bench run is writing to {str(self.path)!r};"
                              " wait for it to finish or use another --out") from None
         self._lock_fd = fd
+        try:  # refuse a corrupted or foreign file before touching it or computing anything
+            self.records()
+        except InputError:
+            self.close()
+            raise
         self._drop_truncated_tail()
-        self.records()  # refuse a corrupted or foreign file before computing anything
 
     def close(self) -> None:
         if self._lock_fd is not None:
@@ -128,13 +132,16 @@ class ResultsDir:
                 continue
             try:
                 record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (ValueError, RecursionError):  # JSON, UTF-8, int-digit limit, deep nesting
                 raise InputError(f"{self.file}: line {number} is corrupted (not JSON); move the file"
                                  " away or repair it, nothing was overwritten") from None
             if not isinstance(record, dict) or record.get("schema") != SCHEMA:
                 found = record.get("schema") if isinstance(record, dict) else type(record).__name__
                 raise InputError(f"{self.file}: line {number} has schema {found!r}, this version reads"
                                  f" {SCHEMA!r}; use a new --out directory or the matching version")
+            if not isinstance(record.get("record_id"), str):
+                raise InputError(f"{self.file}: line {number} is corrupted (no record_id); move the file"
+                                 " away or repair it, nothing was overwritten")
             yield record
 
     def record_ids(self) -> set[str]:

@@ -15,6 +15,8 @@ from landscapes.errors import InputError
 # JAX runs and the scipy ground truth evaluate the very same expression (STYLE.md rule 3).
 Formula = Callable[[Any, Any], Any]
 Box = tuple[tuple[float, float], ...]
+# Instances carry a dim x dim matrix per instance (800 MB at 10,000): past this a run cannot fit.
+MAX_DIM = 10_000
 
 
 def safe_sqrt(q, xp):
@@ -92,12 +94,12 @@ class Landscape:
         if self.dim is not None:
             if dim is not None and dim != self.dim:
                 raise InputError(
-                    f"landscape {self.name!r} is {self.dim}-dimensional; got dim={dim}"
+                    f"landscape {self.name!r} is {self.dim}-dimensional; got dim={dim!r}"
                     f" (leave dim out or use {self.dim})")
             return self.dim
         dim = self.default_dim if dim is None else dim
-        if not isinstance(dim, (int, np.integer)) or dim < 2:
-            raise InputError(f"landscape {self.name!r} needs an integer dim >= 2; got {dim!r}")
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or not 2 <= dim <= MAX_DIM:
+            raise InputError(f"landscape {self.name!r} needs an integer dim >= 2 and <= {MAX_DIM}; got {dim!r}")
         return int(dim)
 
     def fn(self, x):

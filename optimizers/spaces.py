@@ -19,6 +19,7 @@ import numpy as np
 from landscapes.errors import InputError
 
 Batch = dict[str, np.ndarray]
+MAX_GRID_CONFIGS = 1_000_000  # a grid past this would exhaust memory before anything runs
 
 
 def _check_bounds(kind: str, low: float, high: float, positive: bool) -> None:
@@ -28,6 +29,8 @@ def _check_bounds(kind: str, low: float, high: float, positive: bool) -> None:
         raise InputError(f"{kind} needs low > 0; got low={low}")
     if not low <= high:
         raise InputError(f"{kind} needs low <= high; got ({low}, {high})")
+    if not math.isfinite(high - low):  # numpy's uniform/linspace overflow on such a span
+        raise InputError(f"{kind} bounds are too far apart (high - low overflows); got ({low}, {high})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +127,13 @@ def grid_configs(space: Mapping[str, Any]) -> Batch:
     scalar. The last name in sorted order varies fastest (``itertools.product`` order).
     """
     names = sorted(space)
+    if not names:  # nothing to search: one config of defaults
+        return {}
     axes = [_grid_values(name, space[name]) for name in names]
+    size = math.prod(len(axis) for axis in axes)
+    if size > MAX_GRID_CONFIGS:
+        raise InputError(f"the grid has {size} configs ({' x '.join(str(len(a)) for a in axes)});"
+                         f" at most {MAX_GRID_CONFIGS} are allowed, use random search or fewer values")
     combos = np.array(list(itertools.product(*axes)), dtype=np.float64).reshape(-1, len(names))
     return {name: np.ascontiguousarray(combos[:, i]) for i, name in enumerate(names)}
 
