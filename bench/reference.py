@@ -14,6 +14,7 @@ a time, which is why a suite lists the methods it wants rather than getting all 
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from typing import Any
@@ -27,7 +28,8 @@ import landscapes
 from bench import environment
 from bench.results import SCHEMA, stable_hash
 from landscapes.errors import InputError, unknown_name
-from landscapes.instances import apply_instance, instance_minimizers, make_instance
+from landscapes.instances import (apply_instance, instance_minimizers, instance_np_fn,
+                                  make_instance)
 
 GRADIENT_METHODS = ("L-BFGS-B", "BFGS", "CG", "trust-krylov")
 METHODS = (*GRADIENT_METHODS, "Nelder-Mead")
@@ -48,10 +50,17 @@ def check_methods(methods) -> tuple[str, ...]:
     return tuple(methods)
 
 
-class _Jitted:
-    """f, f with its gradient, and a Hessian-vector product, jitted once per (landscape, instance)."""
+class _BudgetSpent(Exception):
+    """Raised by the objective once the evaluation budget is used: scipy's own iteration limits
+    count iterations, not evaluations, and a line search can spend thousands."""
 
-    def __init__(self, objective):
+
+class _Jitted:
+    """f, f with its gradient, and a Hessian-vector product, jitted once per (landscape, instance);
+    f alone also in numpy (no dispatch cost), for the derivative-free method's many calls."""
+
+    def __init__(self, objective, numpy_objective):
+        self.numpy_value = numpy_objective
         self.value = jax.jit(objective)
         self.value_and_grad = jax.jit(jax.value_and_grad(objective))
         self.hessp = jax.jit(lambda x, p: jax.jvp(jax.grad(objective), (x,), (p,))[1])
@@ -60,22 +69,28 @@ class _Jitted:
 class _Counted:
     """f (and its gradient) in float64, recording every value it returns, in call order."""
 
-    def __init__(self, jitted: _Jitted, with_gradient: bool):
+    def __init__(self, jitted: _Jitted, with_gradient: bool, budget: int):
         self.values: list[float] = []
+        self.best_x: np.ndarray | None = None
+        self._best = np.inf
+        self._budget = budget
         self._with_gradient = with_gradient
         self._value_and_grad = jitted.value_and_grad
-        self._value = jitted.value
+        self._value = jitted.numpy_value
         self.hessp = jitted.hessp
 
     def __call__(self, x):
-        x = jnp.asarray(x, jnp.float64)
+        if len(self.values) > self._budget:
+            raise _BudgetSpent
         if self._with_gradient:
-            value, grad = self._value_and_grad(x)
-            self.values.append(float(value))
-            return float(value), np.asarray(grad, np.float64)
-        value = float(self._value(x))
+            value, grad = self._value_and_grad(jnp.asarray(x, jnp.float64))
+            value, grad = float(value), np.asarray(grad, np.float64)
+        else:
+            value, grad = float(self._value(np.asarray(x, np.float64))), None
         self.values.append(value)
-        return value
+        if value < self._best:
+            self._best, self.best_x = value, np.array(x, np.float64)
+        return value if grad is None else (value, grad)
 
 
 def _minimize(method: str, counted: _Counted, x0: np.ndarray, budget: int):
@@ -97,30 +112,39 @@ def _minimize(method: str, counted: _Counted, x0: np.ndarray, budget: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # precision-loss and non-finite warnings are data here
         with np.errstate(all="ignore"):
-            return scipy.optimize.minimize(counted, x0, method=method, options=options, **kwargs)
+            try:
+                return scipy.optimize.minimize(counted, x0, method=method, options=options,
+                                               **kwargs).x
+            except _BudgetSpent:  # out of evaluations: the best point seen is where it ended
+                return counted.best_x
+
+
+@functools.lru_cache(maxsize=64)
+def _jitted_instance(landscape, dim: int, instance_id: int) -> _Jitted:
+    """Shared by every method and start on one instance, so each compiles once."""
+    if instance_id == 0:
+        return _Jitted(landscape.fn, landscape.np_fn)
+    instance = make_instance(landscape, instance_id, dim)
+    return _Jitted(apply_instance(landscape, jnp.asarray(instance.shift), jnp.asarray(instance.matrix)),
+                   instance_np_fn(landscape, instance))
 
 
 def run_reference(landscape, dim: int, instance_id: int, method: str, starts: np.ndarray,
                   steps: int, targets) -> dict[str, Any]:
     """One method from every start on one instance: the per-run arrays of a results record."""
     instance = make_instance(landscape, instance_id, dim)
-    if instance_id == 0:
-        objective = landscape.fn
-    else:
-        objective = apply_instance(landscape, jnp.asarray(instance.shift), jnp.asarray(instance.matrix))
+    jitted = _jitted_instance(landscape, dim, instance_id)
     minimizers = instance_minimizers(landscape, instance)
     f_star = landscape.minimum(dim)
     targets = np.asarray(targets, float)
-    jitted = _Jitted(objective)
     rows: dict[str, list] = {k: [] for k in ("steps_to_target", "reached", "final_gap", "best_gap",
                                              "distance", "basin", "status", "final_x",
-                                             "evaluations", "gradient_evaluations", "iterations")}
+                                             "evaluations", "gradient_evaluations")}
     for x0 in starts:
-        counted = _Counted(jitted, method in GRADIENT_METHODS)
-        result = _minimize(method, counted, np.asarray(x0, np.float64), steps)
+        counted = _Counted(jitted, method in GRADIENT_METHODS, steps)
+        x = np.asarray(_minimize(method, counted, np.asarray(x0, np.float64), steps), float)
         values = np.asarray(counted.values[:steps + 1], float)  # the budget, as for the engine
         gaps = values - f_star
-        x = np.asarray(result.x, float)
         final_gap = float(jitted.value(jnp.asarray(x, jnp.float64))) - f_star
         finite = np.isfinite(gaps)
         # A non-finite trial point of a line search or trust region is not the iterate path: the
@@ -139,8 +163,7 @@ def run_reference(landscape, dim: int, instance_id: int, method: str, starts: np
         rows["status"].append(2 if diverged else (0 if reached[-1] else 1))
         rows["final_x"].append(x)
         rows["evaluations"].append(len(counted.values))
-        rows["gradient_evaluations"].append(int(getattr(result, "njev", 0) or 0))
-        rows["iterations"].append(int(getattr(result, "nit", 0) or 0))
+        rows["gradient_evaluations"].append(len(counted.values) if method in GRADIENT_METHODS else 0)
     return {k: np.asarray(v) for k, v in rows.items()}, minimizers, f_star
 
 
