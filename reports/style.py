@@ -33,6 +33,13 @@ SCHEDULE_SHADES: dict[str, tuple[float, str]] = {
 }
 _FALLBACK = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
              "#17becf", "#393b79", "#637939", "#843c39")
+# scipy reference rows ("scipy/METHOD (reference)"): dark neutrals outside the families' hues, drawn
+# dotted, so a reference never shares a colour with an optimizer and reads as a reference at a glance.
+REFERENCE_COLORS: dict[str, str] = {
+    "L-BFGS-B": "#000000", "BFGS": "#5a5a5a", "CG": "#7b5a2e", "Nelder-Mead": "#4b2e83",
+    "trust-krylov": "#2e5a5a",
+}
+REFERENCE_LINESTYLE = ":"
 DIVERGED_COLOR = "#9e9e9e"
 FIGURE_WIDTH = 7.0  # inches: readable at README width (~700 px at 100 dpi)
 DPI = 110
@@ -52,6 +59,8 @@ def _shade(color: str, change: float) -> str:
 def color_for(label: str) -> str:
     """The colour of ``label`` ("family/schedule[...]") in every figure: a fixed function of the label."""
     family, schedule = _split(label)
+    if family == "scipy":
+        return REFERENCE_COLORS.get(schedule.removesuffix(" (reference)"), "#000000")
     if family in FAMILY_COLORS:
         change = SCHEDULE_SHADES.get(schedule, (0.0, "-"))[0] if schedule in SCHEDULE_SHADES else (
             (zlib.crc32(schedule.encode()) % 5 - 2) * 0.08)
@@ -61,7 +70,9 @@ def color_for(label: str) -> str:
 
 def linestyle_for(label: str):
     """The line style of ``label``: one per schedule, so shades of one family stay apart."""
-    _, schedule = _split(label)
+    family, schedule = _split(label)
+    if family == "scipy":
+        return REFERENCE_LINESTYLE
     return SCHEDULE_SHADES.get(schedule, (0.0, "-"))[1]
 
 
@@ -100,7 +111,8 @@ def save(fig: Figure, directory: Path, stem: str, formats: tuple[str, ...] = ("p
     paths = {}
     for fmt in formats:
         path = directory / f"{stem}.{fmt}"
-        fig.savefig(path, dpi=DPI)  # constrained layout already fits; "tight" would lay out again
+        # "tight" keeps figure-level legends placed outside the axes inside the image.
+        fig.savefig(path, bbox_inches="tight", dpi=DPI)
         paths[fmt] = path
     plt.close(fig)
     return paths

@@ -214,3 +214,16 @@ def test_benchmark_report(tmp_path):
     assert page.is_file()
     with pytest.raises(InputError):
         reports.benchmark_report([tmp_path / "missing.json"], tmp_path / "bench")
+
+
+def test_reference_rows_never_share_a_colour_with_an_optimizer():
+    from reports.style import color_for, linestyle_for
+    from bench.reference import METHODS, reference_label
+    import optimizers
+
+    optimizer_colours = {color_for(f"{family}/{schedule}") for family in optimizers.FAMILIES
+                         for schedule in optimizers.SCHEDULES}
+    reference_colours = [color_for(reference_label(m)) for m in METHODS]
+    assert len(set(reference_colours)) == len(METHODS)
+    assert not optimizer_colours & set(reference_colours)
+    assert all(linestyle_for(reference_label(m)) == ":" for m in METHODS)
