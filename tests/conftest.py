@@ -6,6 +6,16 @@ configure_jax()
 
 import pytest
 
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """The plain `pytest` run executes each benchmark once, untimed (so they cannot rot);
+    `--benchmark-only` or `--benchmark-enable` time them. Set here rather than in addopts, where
+    `--benchmark-disable` would make `--benchmark-only` an error."""
+    if not (config.getoption("benchmark_only", False) or config.getoption("benchmark_enable", False)):
+        config.option.benchmark_disable = True
+
+
 TINY_SUITE = """
 name = "tiny"
 steps = 120
