@@ -84,16 +84,9 @@ class Choice:
 
 
 @dataclasses.dataclass(frozen=True)
-class Grid:
-    """An explicit list of values for grid search (sampled like :class:`Choice` in random search)."""
-
-    values: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "values", _as_values(type(self).__name__, self.values))
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.choice(np.asarray(self.values, dtype=np.float64), size=n)
+class Grid(Choice):
+    """An explicit list of values for grid search; a :class:`Choice` with another name, sampled the
+    same way in random search."""
 
     def grid(self, n: int | None = None) -> "Grid":
         return self
