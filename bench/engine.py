@@ -120,13 +120,15 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
         diverged=jnp.asarray(False),
     )
 
+    counted_gap = _gap_counter(problem, run["x0"].shape[-1], dtype)
+
     def step(carry, k):
         # f(x_k) was computed at the end of the previous step and is read from the carry: the
         # metric updates then read a stored value instead of each recomputing the landscape inside
         # its own fusion (XLA's CPU backend duplicates cheap producers into every consumer).
         x, value = carry["x"], carry["value"]
         grad = gradient(x)
-        gap = value - f_star
+        gap = counted_gap(x, value - f_star)
         if noise:
             # Stochastic gradient; the metrics use the exact value computed above.
             grad = grad + noise * jax.random.normal(jax.random.fold_in(run["key"], k), grad.shape,
@@ -149,10 +151,29 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
     return carry, step, objective
 
 
+def _gap_counter(problem: Problem, dim: int, dtype):
+    """(x, gap) -> the gap that counts for targets and the best gap.
+
+    Where f* is the minimum over the box only (``Landscape.bounded_domain``), a point outside the
+    box counts as +inf: its value may lie below f*, and a run that escaped must not "succeed". The
+    check costs 2 * dim comparisons a step, so landscapes without the flag skip it.
+    """
+    if not problem.landscape.bounded_domain:
+        return lambda x, gap: gap
+    box = jnp.asarray(problem.landscape.box(dim), dtype)
+
+    def counted(x, gap):
+        inside = jnp.all((x >= box[:, 0]) & (x <= box[:, 1]))
+        return jnp.where(inside, gap, jnp.inf)
+
+    return counted
+
+
 def _single_run(problem: Problem, run: Mapping[str, Any]) -> dict[str, jax.Array]:
     """One run, written for one start point; the engine vmaps it over the runs axis."""
     carry, step, objective = _make_step(problem, run)
     targets = jnp.asarray(problem.targets, problem.dtype)
+    counted_gap = _gap_counter(problem, run["x0"].shape[-1], problem.dtype)
     never = problem.steps + 1
     carry, trajectory = _scan_steps(problem, step, carry)
     # The scan checked f at x_0 .. x_{steps-1}; f(x_steps) is already in the carry.
@@ -160,13 +181,13 @@ def _single_run(problem: Problem, run: Mapping[str, Any]) -> dict[str, jax.Array
     final_value = carry["value"]
     final_gap = final_value - run["f_star"]
     diverged = carry["diverged"] | ~jnp.isfinite(final_value) | ~jnp.all(jnp.isfinite(x_final))
-    hit_final = (final_gap <= targets) & (carry["first_hit"] == never)
+    hit_final = (counted_gap(x_final, final_gap) <= targets) & (carry["first_hit"] == never)
     first_hit = jnp.where(hit_final, problem.steps, carry["first_hit"]).astype(jnp.int32)
     distances = jnp.linalg.norm(run["minimizers"] - x_final, axis=-1)
     out = dict(
         first_hit=first_hit,
         final_gap=final_gap,
-        best_gap=jnp.fmin(carry["best_gap"], final_gap),
+        best_gap=jnp.fmin(carry["best_gap"], counted_gap(x_final, final_gap)),
         final_x=x_final,
         distance=jnp.where(diverged, jnp.nan, jnp.min(distances)),
         basin=jnp.where(diverged, -1, jnp.argmin(distances)).astype(jnp.int32),

@@ -128,6 +128,7 @@ def _mccormick(x, xp):
 # grad = 0 gives cos(x1 + x2) = -1/2 and x1 - x2 = 1 exactly, so x* = (1/2 - pi/3, -1/2 - pi/3).
 mccormick = Landscape(
     name="mccormick",
+    bounded_domain=True,
     formula=_mccormick,
     dim=2,
     bounds=((-1.5, 4.0), (-3.0, 4.0)),

@@ -71,6 +71,9 @@ class Landscape:
         transform would expose values below f* (a minimum on the box edge like Eggholder's, or a
         function unbounded below outside the box like McCormick or Hölder table), or where it would
         defeat the point of the landscape (conditioning a quadratic changes its condition number).
+      bounded_domain: True where f* is the minimum over the box only and the function goes lower
+        outside it (Eggholder, Hölder table, McCormick, Michalewicz): the engine then counts a
+        point outside the box as reaching no target, so a run that escapes cannot "succeed".
     """
 
     name: str
@@ -88,6 +91,7 @@ class Landscape:
     shiftable: bool = True
     rotatable: bool = True
     conditionable: bool = True
+    bounded_domain: bool = False
 
     def resolve_dim(self, dim: int | None = None) -> int:
         """The dimension to use; raises InputError when ``dim`` does not fit this landscape."""

@@ -105,6 +105,7 @@ def _holder_table(x, xp):
 _HOLDER = (8.055023475736563, 9.664590019241272)
 holder_table = Landscape(
     name="holder_table",
+    bounded_domain=True,
     formula=_holder_table,
     dim=2,
     bounds=((-10.0, 10.0), (-10.0, 10.0)),
@@ -129,6 +130,7 @@ def _eggholder(x, xp):
 
 eggholder = Landscape(
     name="eggholder",
+    bounded_domain=True,
     formula=_eggholder,
     dim=2,
     bounds=((-512.0, 512.0), (-512.0, 512.0)),
@@ -191,6 +193,7 @@ def _michalewicz(x, xp):
 
 michalewicz = Landscape(
     name="michalewicz",
+    bounded_domain=True,
     formula=_michalewicz,
     dim=2,
     bounds=((0.0, math.pi), (0.0, math.pi)),

@@ -73,3 +73,16 @@ def test_float32_and_float64_runs_of_one_suite_are_both_recorded():
     gap32 = np.asarray(records["float32"]["runs"]["final_gap"], float)
     gap64 = np.asarray(records["float64"]["runs"]["final_gap"], float)
     assert np.all(gap64 <= 1e-20) and np.all(gap32 <= 1e-6)  # float32 stops at its own rounding
+
+
+def test_escaping_the_box_of_a_bounded_domain_landscape_is_no_success():
+    mccormick = landscapes.get_landscape("mccormick")
+    assert mccormick.bounded_domain
+    outside = np.array([[-3.0, -4.0]])  # left of the box [-1.5, 4] x [-3, 4]
+    assert mccormick.np_fn(outside[0]) < mccormick.minimum()  # lower than f* out there
+    metrics = _run(mccormick, outside, 1e-9, steps=5, dtype="float64")
+    assert metrics.final_gap[0] < 0  # recorded as measured
+    assert not metrics.reached[0].any() and metrics.status[0] == Status.BUDGET
+    assert np.isinf(metrics.best_gap[0])  # no point inside the box was seen
+    inside = mccormick.minimizer_array() + 0.01
+    assert _run(mccormick, inside, 0.1, steps=300, dtype="float64").reached[0].all()
