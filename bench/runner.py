@@ -200,11 +200,10 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
 
     Returns counts: jobs run, jobs skipped (already complete), records written.
     """
-    done = out.record_ids()
     counts = dict(ran=0, skipped=0, records=0)
-    existing: dict[str, dict] = {}
-    for record in out.records():
-        existing[record["record_id"]] = record
+    # One parse of the results file serves both the resume check and the tuned-config lookup.
+    existing = {record["record_id"]: record for record in out.records()}
+    done = existing.keys()
     for land, opt in plan_jobs(suite):
         tune = Job(suite, land, opt, TUNE, opt.configs(), suite.seeds)
         ids = tune.record_ids()
