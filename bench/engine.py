@@ -92,10 +92,62 @@ def _gradient(objective: Callable, dim: int) -> Callable:
     return jax.jacfwd(objective) if dim <= FORWARD_MODE_MAX_DIM else jax.grad(objective)
 
 
-def _hit_dtype(steps: int):
-    """The narrowest integer that holds the budget: the per-target first-hit counters are most of
-    the carry, and at a million runs a GPU sweep is bound by the carry's memory traffic."""
-    return jnp.int16 if steps + 1 <= np.iinfo(np.int16).max else jnp.int32
+class _TargetLevels:
+    """Steps-to-target of every target from a histogram of ``levels``, packed into a few integers.
+
+    The targets are nested (gap <= 1e-8 implies gap <= 1e-7 ...), so with the best gap so far the
+    number of targets reached, the level, only grows, and target j is first hit after exactly as many
+    steps as were spent below its level. Each step therefore adds 1 to the field of its level in a
+    histogram whose fields (each wide enough for the budget: 11 bits for 2,000 steps) are packed into
+    int64 words, one scalar per word (2 for COCO's 8 targets). Against one counter per target
+    (a compare, a test and a select per target each step) this made the headline sweep 1.12-1.14x
+    faster on the 2-core CPU, same-process A/B, identical results (docs/performance.md).
+    """
+
+    def __init__(self, targets: tuple[float, ...], steps: int):
+        t = np.asarray(targets, np.float64)
+        self.count = len(t)
+        self.descending = np.sort(t)[::-1]  # level l is reached when best <= descending[l - 1]
+        # rank_j: targets at least t_j; target j is reached <=> level >= rank_j.
+        self.rank = np.array([int((t >= tj).sum()) for tj in t])
+        self.bits = max(1, int(steps).bit_length())  # a field counts 0 .. steps
+        wide = bool(jax.config.jax_enable_x64)
+        self.dtype = jnp.int64 if wide else jnp.int32
+        self.per_word = (63 if wide else 31) // self.bits  # never the sign bit
+        if self.per_word == 0:
+            raise ValueError(f"steps={steps} is too large a budget to count (at most 2**31 - 1)")
+        # Fields for levels 0 .. count - 1; at level == count every target is reached already.
+        self.words = max(1, -(-self.count // self.per_word))
+
+    def _increment(self, level: int, word: int) -> int:
+        """What a step at ``level`` adds to ``word``."""
+        if level >= self.count or level // self.per_word != word:
+            return 0
+        return 1 << (self.bits * (level % self.per_word))
+
+    def init(self) -> tuple[jax.Array, ...]:
+        return tuple(jnp.zeros((), self.dtype) for _ in range(self.words))
+
+    def add(self, words: tuple[jax.Array, ...], best: jax.Array, targets: jax.Array):
+        """Count one step at the level of ``best`` (NaN reaches no level)."""
+        new = []
+        for w, word in enumerate(words):
+            increment = jnp.asarray(self._increment(0, w), self.dtype)
+            for level in range(1, self.count + 1):  # nested conditions: the last true one wins
+                if self._increment(level, w) != self._increment(level - 1, w):
+                    increment = jnp.where(best <= targets[level - 1],
+                                          jnp.asarray(self._increment(level, w), self.dtype),
+                                          increment)
+            new.append(word + increment)
+        return tuple(new)
+
+    def first_hits(self, words: tuple[jax.Array, ...]) -> jax.Array:
+        """(count,) steps taken before each target was reached; ``steps`` if it never was."""
+        mask = (1 << self.bits) - 1
+        spent = [(words[level // self.per_word] >> (self.bits * (level % self.per_word))) & mask
+                 for level in range(self.count)]
+        below = jnp.cumsum(jnp.stack([jnp.zeros((), self.dtype), *spent]))
+        return below[jnp.asarray(self.rank)]
 
 
 def _make_step(problem: Problem, run: Mapping[str, Any]):
@@ -104,10 +156,9 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
     objective = _objective(problem, run)
     gradient = _gradient(objective, run["x0"].shape[-1])
     optimizer = problem.build(run["hparams"])
-    targets = jnp.asarray(problem.targets, dtype)
+    levels = _TargetLevels(problem.targets, problem.steps)
+    descending = jnp.asarray(levels.descending, dtype)
     f_star = run["f_star"]
-    hit_dtype = _hit_dtype(problem.steps)
-    never = jnp.asarray(problem.steps + 1, hit_dtype)  # sentinel: censored at the budget later
     noise = problem.landscape.noise_scale
 
     x0 = run["x0"]
@@ -115,7 +166,7 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
         x=x0,
         value=objective(x0),
         opt_state=optimizer.init(x0),
-        first_hit=jnp.full(targets.shape, never, hit_dtype),
+        levels=levels.init(),
         best_gap=jnp.asarray(jnp.inf, dtype),
         diverged=jnp.asarray(False),
     )
@@ -136,14 +187,14 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
         updates, opt_state = optimizer.update(grad, carry["opt_state"], x)
         # A non-finite iterate makes the next value non-finite, and the last iterate is checked
         # after the scan, so checking the value alone here catches every divergence, cheaply.
-        hit_now = (gap <= targets) & (carry["first_hit"] == never)  # NaN never hits
         new_x = optax.apply_updates(x, updates)
+        best = jnp.fmin(carry["best_gap"], gap)  # fmin skips NaN: a NaN gap reaches no target
         new = dict(
             x=new_x,
             value=objective(new_x),
             opt_state=opt_state,
-            first_hit=jnp.where(hit_now, k.astype(hit_dtype), carry["first_hit"]),
-            best_gap=jnp.fmin(carry["best_gap"], gap),
+            levels=levels.add(carry["levels"], best, descending),
+            best_gap=best,
             diverged=carry["diverged"] | ~jnp.isfinite(value),
         )
         return new, None
@@ -174,15 +225,16 @@ def _single_run(problem: Problem, run: Mapping[str, Any]) -> dict[str, jax.Array
     carry, step, objective = _make_step(problem, run)
     targets = jnp.asarray(problem.targets, problem.dtype)
     counted_gap = _gap_counter(problem, run["x0"].shape[-1], problem.dtype)
-    never = problem.steps + 1
     carry, trajectory = _scan_steps(problem, step, carry)
     # The scan checked f at x_0 .. x_{steps-1}; f(x_steps) is already in the carry.
     x_final = carry["x"]
     final_value = carry["value"]
     final_gap = final_value - run["f_star"]
     diverged = carry["diverged"] | ~jnp.isfinite(final_value) | ~jnp.all(jnp.isfinite(x_final))
-    hit_final = (counted_gap(x_final, final_gap) <= targets) & (carry["first_hit"] == never)
-    first_hit = jnp.where(hit_final, problem.steps, carry["first_hit"]).astype(jnp.int32)
+    in_loop = _TargetLevels(problem.targets, problem.steps).first_hits(carry["levels"])
+    # Not reached in the loop: reached at the last iterate (steps) or never (steps + 1, censored).
+    at_end = jnp.where(counted_gap(x_final, final_gap) <= targets, problem.steps, problem.steps + 1)
+    first_hit = jnp.where(in_loop < problem.steps, in_loop, at_end).astype(jnp.int32)
     distances = jnp.linalg.norm(run["minimizers"] - x_final, axis=-1)
     out = dict(
         first_hit=first_hit,
