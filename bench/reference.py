@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
+from threadpoolctl import ThreadpoolController
 
 import landscapes
 from bench import environment
@@ -55,14 +56,37 @@ class _BudgetSpent(Exception):
     count iterations, not evaluations, and a line search can spend thousands."""
 
 
+@functools.cache
+def _blas_threads():
+    """One controller of the loaded BLAS libraries (scanning them costs ~2 ms; limiting, 20 us)."""
+    return ThreadpoolController()
+
+
+def _packed_value_and_grad(objective):
+    """x -> [f(x), *grad f(x)] as one array: one output buffer to copy back instead of two."""
+
+    def packed(x):
+        value, grad = jax.value_and_grad(objective)(x)
+        return jnp.concatenate([value[None], grad])
+
+    return packed
+
+
 class _Jitted:
     """f, f with its gradient, and a Hessian-vector product, jitted once per (landscape, instance);
-    f alone also in numpy (no dispatch cost), for the derivative-free method's many calls."""
+    f alone also in numpy (no dispatch cost), for the derivative-free method's many calls.
+
+    The jitted functions are called with scipy's numpy float64 arrays as they are: wrapping them in
+    ``jnp.asarray`` first was a separate ``device_put`` outside the jitted call's C++ fast path, and
+    with the two outputs' conversions it was ~165 us of an evaluation's ~180 us; the packed
+    ``value_and_grad`` is ~15 us. It compiles the same ops into one program, and gives the same
+    bits as the unpacked one (checked in tests/test_reference.py).
+    """
 
     def __init__(self, objective, numpy_objective):
         self.numpy_value = numpy_objective
         self.value = jax.jit(objective)
-        self.value_and_grad = jax.jit(jax.value_and_grad(objective))
+        self.value_and_grad = jax.jit(_packed_value_and_grad(objective))
         self.hessp = jax.jit(lambda x, p: jax.jvp(jax.grad(objective), (x,), (p,))[1])
 
 
@@ -83,8 +107,8 @@ class _Counted:
         if len(self.values) > self._budget:
             raise _BudgetSpent
         if self._with_gradient:
-            value, grad = self._value_and_grad(jnp.asarray(x, jnp.float64))
-            value, grad = float(value), np.asarray(grad, np.float64)
+            packed = np.asarray(self._value_and_grad(np.asarray(x, np.float64)))
+            value, grad = float(packed[0]), packed[1:]
         else:
             value, grad = float(self._value(np.asarray(x, np.float64))), None
         self.values.append(value)
@@ -105,7 +129,7 @@ def _minimize(method: str, counted: _Counted, x0: np.ndarray, budget: int):
         # A gradient tolerance near float64's floor made it iterate to the budget after converging.
         options = dict(maxiter=budget, gtol=1e-8)
         kwargs.update(jac=True, hessp=lambda x, p: np.asarray(counted.hessp(
-            jnp.asarray(x, jnp.float64), jnp.asarray(p, jnp.float64))))
+            np.asarray(x, np.float64), np.asarray(p, np.float64))))
     else:  # BFGS, CG
         options = dict(maxiter=budget, gtol=1e-12)
         kwargs["jac"] = True
@@ -132,6 +156,15 @@ def _jitted_instance(landscape, dim: int, instance_id: int) -> _Jitted:
 def run_reference(landscape, dim: int, instance_id: int, method: str, starts: np.ndarray,
                   steps: int, targets) -> dict[str, Any]:
     """One method from every start on one instance: the per-run arrays of a results record."""
+    # L-BFGS-B's (and numpy's 2x2) BLAS calls are tiny, but OpenBLAS's threads wake for them and
+    # fight JAX's: with one BLAS thread 50 L-BFGS-B runs took 0.07 s instead of 0.6-2.4 s on the
+    # 2-core machine. Tiny calls run on one thread anyway, so the results are the same bits.
+    with _blas_threads().limit(limits=1, user_api="blas"):
+        return _run_reference(landscape, dim, instance_id, method, starts, steps, targets)
+
+
+def _run_reference(landscape, dim: int, instance_id: int, method: str, starts: np.ndarray,
+                   steps: int, targets) -> dict[str, Any]:
     instance = make_instance(landscape, instance_id, dim)
     jitted = _jitted_instance(landscape, dim, instance_id)
     minimizers = instance_minimizers(landscape, instance)
@@ -145,7 +178,7 @@ def run_reference(landscape, dim: int, instance_id: int, method: str, starts: np
         x = np.asarray(_minimize(method, counted, np.asarray(x0, np.float64), steps), float)
         values = np.asarray(counted.values[:steps + 1], float)  # the budget, as for the engine
         gaps = values - f_star
-        final_gap = float(jitted.value(jnp.asarray(x, jnp.float64))) - f_star
+        final_gap = float(jitted.value(x)) - f_star
         finite = np.isfinite(gaps)
         # A non-finite trial point of a line search or trust region is not the iterate path: the
         # run diverged only if where it ended is non-finite.

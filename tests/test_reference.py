@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.optimize
 
 import landscapes
-from bench import runner
+from bench import reference, runner
 from bench.reference import METHODS, reference_label, run_reference
 from bench.results import ResultsDir, read_results
 from bench.suites import parse_suite
 from landscapes.errors import InputError
+from landscapes.instances import instance_fn, make_instance
 
 TARGETS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 
@@ -67,3 +69,50 @@ def test_suite_writes_marked_resumable_reference_records(tmp_path):
         assert record["reference"] and record["phase"] == "test" and "(reference)" in record["label"]
         assert len(record["runs"]["final_gap"]) == 3
         assert all(s in (0, 1, 2) for s in record["runs"]["status"])
+
+
+class _PlainCounted(reference._Counted):
+    """The objective as it was before the fast path: ``jnp.asarray``, then the unpacked jitted
+    ``value_and_grad`` and a conversion of each output."""
+
+    def __init__(self, objective, budget):
+        import jax
+
+        jitted = reference._Jitted(objective, None)
+        super().__init__(jitted, True, budget)
+        self._plain = jax.jit(jax.value_and_grad(objective))
+
+    def __call__(self, x):
+        import jax.numpy as jnp
+
+        if len(self.values) > self._budget:
+            raise reference._BudgetSpent
+        value, grad = self._plain(jnp.asarray(x, jnp.float64))
+        value, grad = float(value), np.asarray(grad, np.float64)
+        self.values.append(value)
+        if value < self._best:
+            self._best, self.best_x = value, np.array(x, np.float64)
+        return value, grad
+
+
+@pytest.mark.parametrize("name,dim,instance_id", [("beale", 2, 0), ("beale", 2, 1),
+                                                   ("rosenbrock", 3, 2), ("rastrigin", 2, 1),
+                                                   ("branin", 2, 2), ("himmelblau", 2, 1)])
+def test_packed_gradient_path_replays_the_plain_one_bitwise(name, dim, instance_id):
+    # The fast objective (numpy argument, one packed output) must give scipy the same bits as the
+    # plain jitted value_and_grad, or the reference rows would change with the speed-up.
+    landscape = landscapes.get_landscape(name)
+    jitted = reference._jitted_instance(landscape, dim, instance_id)
+    instance = make_instance(landscape, instance_id, dim)
+    objective = landscape.fn if instance_id == 0 else instance_fn(landscape, instance)
+    x0s = np.random.default_rng(0).uniform(*landscape.start_box(dim).T, size=(3, dim))
+    for method in ("L-BFGS-B", "BFGS"):
+        for x0 in x0s:
+            fast = reference._Counted(jitted, True, 300)
+            plain = _PlainCounted(objective, 300)
+            x_fast = reference._minimize(method, fast, x0.copy(), 300)
+            x_plain = reference._minimize(method, plain, x0.copy(), 300)
+            assert len(fast.values) > 5
+            assert np.asarray(fast.values).tobytes() == np.asarray(plain.values).tobytes()
+            assert np.asarray(x_fast).tobytes() == np.asarray(x_plain).tobytes()
+            assert (float(jitted.value(x_fast)) == float(jitted.value(jnp.asarray(x_plain))))
