@@ -82,8 +82,41 @@ def test_keep_best_returns_the_best_epochs_params(digits) -> None:
     val_loss = np.asarray(result.history["val_loss"])
     np.testing.assert_array_equal(best, np.nanargmin(val_loss, axis=1))
     idx, count = pad_indices([val] * 3)
-    loss, _ = evaluate_runs(SPEC, result.params, x, y, idx, count)
+    loss, accuracy = evaluate_runs(SPEC, result.params, x, y, idx, count)
     np.testing.assert_allclose(loss, val_loss[np.arange(3), best], rtol=1e-5)
+    # the in-program score of the returned (best) params is that epoch's entry and matches a separate pass
+    np.testing.assert_array_equal(result.val_loss, val_loss[np.arange(3), best])
+    np.testing.assert_allclose(result.val_loss, loss, rtol=1e-5)
+    np.testing.assert_array_equal(result.val_accuracy, accuracy)
+
+
+def test_val_metrics_of_returned_params_without_keep_best(digits) -> None:
+    # Without keep_best the returned params are the last epoch run's: an early-stopped run's come from
+    # its stopping epoch, not the (NaN) last one.
+    x, y = digits
+    val = np.arange(300, 400)
+    stopping = TrainOptions(epochs=3, batch_size=32, patience=1, monitor="loss", min_delta=1e9)
+    result = fit(digits, stopping, HP, val_sets=[val] * 3, x_eval=x, y_eval=y)
+    np.testing.assert_array_equal(result.epochs_run, [2, 2, 2])
+    np.testing.assert_array_equal(result.val_accuracy, result.history["val_accuracy"][:, 1])
+    idx, count = pad_indices([val] * 3)
+    loss, accuracy = evaluate_runs(SPEC, result.params, x, y, idx, count)
+    np.testing.assert_allclose(result.val_loss, loss, rtol=1e-5)
+    np.testing.assert_array_equal(result.val_accuracy, accuracy)
+    assert np.all(np.isnan(fit(digits, TrainOptions(epochs=3, batch_size=32), HP).val_loss))  # no validation rows
+
+
+def test_init_runs_draws_each_run_from_its_own_key() -> None:
+    # One program for mixed initializers: row r is init_params(first half of split(fold_in(key(seed), fold))).
+    from bench.mnist.model import init_params
+
+    names, seeds, folds = ["he_normal", "lecun_uniform", "he_normal", "zeros"], [0, 1, 2, 1], [0, 1, 2, 0]
+    params, keys = train.init_runs(SPEC, names, seeds, folds)
+    for row, (name, seed, fold) in enumerate(zip(names, seeds, folds)):
+        init_key, train_key = jax.random.split(jax.random.fold_in(jax.random.key(seed), fold))
+        for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(init_params(init_key, SPEC, name))):
+            np.testing.assert_array_equal(got[row], want)
+        np.testing.assert_array_equal(jax.random.key_data(keys[row]), jax.random.key_data(train_key))
 
 
 def test_divergence_is_a_status(digits) -> None:

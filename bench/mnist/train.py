@@ -37,7 +37,7 @@ import numpy as np
 import optax
 
 import optimizers
-from bench.mnist.model import MLPSpec, Params, accuracy, apply, init_params, per_example_loss
+from bench.mnist.model import MLPSpec, Params, accuracy, apply, check_initializer, init_params, per_example_loss
 from landscapes.errors import InputError
 
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
@@ -102,7 +102,10 @@ class TrainResult(NamedTuple):
 
     ``params`` are the final params, or the best epoch's with ``keep_best``. ``history`` maps each of
     ``HISTORY_KEYS`` to an (R, epochs) array; entries after a run stopped are NaN. ``best_epoch`` is the
-    0-based epoch of the best monitored value (-1 if not tracked).
+    0-based epoch of the best monitored value (-1 if not tracked). ``val_loss``/``val_accuracy`` (R,)
+    are the validation metrics of the returned ``params`` — the history entry of the epoch those params
+    come from (the last epoch run, or the best one with ``keep_best``), so scoring a run needs no
+    second program; NaN without validation rows.
     """
 
     params: Params
@@ -110,6 +113,8 @@ class TrainResult(NamedTuple):
     epochs_run: jax.Array
     best_epoch: jax.Array
     status: jax.Array
+    val_loss: jax.Array
+    val_accuracy: jax.Array
 
 
 def learning_rate_fn(schedule: optimizers.Schedule, hparams: Mapping[str, Any], steps_per_epoch: int,
@@ -226,7 +231,12 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
     status = jnp.where(diverged, RunStatus.DIVERGED,
                        jnp.where(epochs_run < options.epochs, RunStatus.EARLY_STOPPED, RunStatus.COMPLETED))
     chosen = _select(best_epoch >= 0, best_params, params) if options.keep_best else params
-    return TrainResult(chosen, history, epochs_run, best_epoch, status.astype(jnp.int32))
+    # The epoch the returned params come from: a stopped run's params froze after its last epoch run.
+    source = jnp.maximum(epochs_run - 1, 0)
+    if options.keep_best:
+        source = jnp.where(best_epoch >= 0, best_epoch, source)
+    return TrainResult(chosen, history, epochs_run, best_epoch, status.astype(jnp.int32),
+                       history["val_loss"][source], history["val_accuracy"][source])
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "family_name", "schedule_name", "options", "steps_per_epoch"))
@@ -291,22 +301,28 @@ def init_runs(spec: MLPSpec, initializers: Sequence[str], seeds: Sequence[int], 
     folds = list(folds) if folds is not None else [0] * len(seeds)
     if not (len(initializers) == len(seeds) == len(folds)):
         raise InputError("initializers, seeds and folds need one entry per run")
-    base = jax.vmap(lambda s, f: jax.random.fold_in(jax.random.key(s), f))(
-        jnp.asarray(seeds, jnp.uint32), jnp.asarray(folds, jnp.uint32))
+    names = tuple(check_initializer(str(name)) for name in initializers)
+    return _init_runs(spec, names, np.asarray(seeds, np.uint32), np.asarray(folds, np.uint32))
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "initializers"))
+def _init_runs(spec: MLPSpec, initializers: tuple[str, ...], seeds: jax.Array, folds: jax.Array
+               ) -> tuple[Params, jax.Array]:
+    # ONE small program for all runs (it was a dozen eager ops plus a program per initializer, each
+    # traced and lowered in every process): a vmapped draw per distinct initializer over its rows,
+    # then the rows put back in run order.
+    base = jax.vmap(lambda s, f: jax.random.fold_in(jax.random.key(s), f))(seeds, folds)
     init_keys, train_keys = jax.vmap(lambda k: tuple(jax.random.split(k)))(base)
-    stacked: list[Params | None] = [None] * len(seeds)
-    for name in dict.fromkeys(initializers):  # one vmapped init per distinct initializer
-        rows = [i for i, init in enumerate(initializers) if init == name]
-        group = _init_group(spec, name)(init_keys[np.asarray(rows)])
-        for position, row in enumerate(rows):
-            stacked[row] = jax.tree.map(lambda leaf, p=position: leaf[p], group)
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *stacked)
+    groups, order = [], []
+    for name in dict.fromkeys(initializers):
+        rows = np.array([i for i, init in enumerate(initializers) if init == name])
+        groups.append(jax.vmap(lambda k, n=name: init_params(k, spec, n, jnp.float32))(init_keys[rows]))
+        order.extend(rows.tolist())
+    params = jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *groups)
+    if order != sorted(order):
+        inverse = np.argsort(np.asarray(order))
+        params = jax.tree.map(lambda leaf: leaf[inverse], params)
     return params, train_keys
-
-
-@functools.lru_cache(maxsize=64)
-def _init_group(spec: MLPSpec, initializer: str):
-    return jax.jit(jax.vmap(lambda k: init_params(k, spec, initializer, jnp.float32)))
 
 
 def steps_per_epoch(n_train_max: int, batch_size: int) -> int:
