@@ -301,28 +301,24 @@ def init_runs(spec: MLPSpec, initializers: Sequence[str], seeds: Sequence[int], 
     folds = list(folds) if folds is not None else [0] * len(seeds)
     if not (len(initializers) == len(seeds) == len(folds)):
         raise InputError("initializers, seeds and folds need one entry per run")
-    names = tuple(check_initializer(str(name)) for name in initializers)
-    return _init_runs(spec, names, np.asarray(seeds, np.uint32), np.asarray(folds, np.uint32))
+    names = [check_initializer(str(name)) for name in initializers]
+    if not names:
+        raise InputError("init_runs needs at least one run")
+    # One run per call of a single-run program: its compile does not depend on the number of runs, so
+    # a search and its refit share it (vmapping over runs compiled a program per run count, 3-9 s each
+    # on a 2-core CPU). The draws are the same numbers: each run's comes from its own key.
+    drawn = [_init_one(spec, name)(np.uint32(seed), np.uint32(fold)) for name, seed, fold in zip(names, seeds, folds)]
+    params = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *[p for p, _ in drawn])
+    keys = jax.random.wrap_key_data(np.stack([np.asarray(jax.random.key_data(k)) for _, k in drawn]))
+    return params, keys
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "initializers"))
-def _init_runs(spec: MLPSpec, initializers: tuple[str, ...], seeds: jax.Array, folds: jax.Array
-               ) -> tuple[Params, jax.Array]:
-    # ONE small program for all runs (it was a dozen eager ops plus a program per initializer, each
-    # traced and lowered in every process): a vmapped draw per distinct initializer over its rows,
-    # then the rows put back in run order.
-    base = jax.vmap(lambda s, f: jax.random.fold_in(jax.random.key(s), f))(seeds, folds)
-    init_keys, train_keys = jax.vmap(lambda k: tuple(jax.random.split(k)))(base)
-    groups, order = [], []
-    for name in dict.fromkeys(initializers):
-        rows = np.array([i for i, init in enumerate(initializers) if init == name])
-        groups.append(jax.vmap(lambda k, n=name: init_params(k, spec, n, jnp.float32))(init_keys[rows]))
-        order.extend(rows.tolist())
-    params = jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *groups)
-    if order != sorted(order):
-        inverse = np.argsort(np.asarray(order))
-        params = jax.tree.map(lambda leaf: leaf[inverse], params)
-    return params, train_keys
+@functools.lru_cache(maxsize=64)
+def _init_one(spec: MLPSpec, initializer: str):
+    def draw(seed: jax.Array, fold: jax.Array) -> tuple[Params, jax.Array]:
+        init_key, train_key = jax.random.split(jax.random.fold_in(jax.random.key(seed), fold))
+        return init_params(init_key, spec, initializer, jnp.float32), train_key
+    return jax.jit(draw)
 
 
 def steps_per_epoch(n_train_max: int, batch_size: int) -> int:
