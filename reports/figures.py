@@ -139,6 +139,30 @@ def learning_rate_curve(family: str, schedule: str, config: Mapping[str, float],
     return np.broadcast_to(np.asarray(rate, dtype=np.float64), (steps,)).copy()
 
 
+def learning_rate_curves(family: str, schedule: str, configs: Sequence[Mapping[str, float]],
+                         steps: int) -> np.ndarray:
+    """The learning rates of several configs of one (family, schedule), (len(configs), steps): one
+    compiled evaluation for all of them (a curve per config cost one compilation per config)."""
+    if not configs:
+        return np.zeros((0, steps))
+    import jax
+    import jax.numpy as jnp
+
+    import optimizers
+
+    full = [optimizers.complete_config(family, schedule, dict(c)) for c in configs]
+    dtype = np.float64 if _x64() else np.float32
+    # every hyperparameter a column (C, 1), broadcast against the steps (steps,) by the schedule's
+    # elementwise formula
+    hparams = {k: np.asarray([f[k] for f in full], dtype=dtype)[:, None] for k in full[0]}
+    @jax.jit
+    def rates(h):
+        return optimizers.learning_rate_fn(schedule, h)(jnp.arange(steps))
+
+    out = np.asarray(rates(hparams), dtype=np.float64)
+    return np.broadcast_to(out, (len(configs), steps)).copy()
+
+
 def _x64() -> bool:
     import jax
 
@@ -175,8 +199,11 @@ MAX_ANNOTATED_CELLS = 24
 def plot_sensitivity_heatmap(x_values: Sequence[float], y_values: Sequence[float], grid: np.ndarray, *,
                              x_name: str, y_name: str, value_name: str, log_values: bool = False,
                              vmin: float | None = None, vmax: float | None = None, ax=None,
-                             title: str | None = None):
-    """A heatmap of ``grid[i_y, i_x]`` with one cell per grid value; NaN cells are hatched grey."""
+                             title: str | None = None, colorbar: bool = True):
+    """A heatmap of ``grid[i_y, i_x]`` with one cell per grid value; NaN cells are hatched grey.
+
+    ``colorbar=False`` leaves the colour bar to the caller (one bar shared by a column of heatmaps
+    drawn with the same ``vmin``/``vmax``, the image is ``ax.images[0]``)."""
     ax = new_axes(ax)
     grid = np.asarray(grid, dtype=np.float64)
     shown = grid.copy()
@@ -189,8 +216,8 @@ def plot_sensitivity_heatmap(x_values: Sequence[float], y_values: Sequence[float
     ax.set_facecolor(DIVERGED_COLOR)
     image = ax.imshow(masked, origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
                       interpolation="nearest")
-    ax.figure.colorbar(image, ax=ax, label=f"log10({value_name})" if log_values else value_name,
-                       pad=0.02)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label=heatmap_value_label(value_name, log_values), pad=0.02)
     ax.set_xticks(range(len(x_values)), [f"{v:.3g}" for v in x_values], rotation=45, ha="right",
                   fontsize="small")
     ax.set_yticks(range(len(y_values)), [f"{v:.3g}" for v in y_values], fontsize="small")
@@ -208,6 +235,11 @@ def plot_sensitivity_heatmap(x_values: Sequence[float], y_values: Sequence[float
                 ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
                 ax.text(j, i, text, ha="center", va="center", fontsize=7, color=ink)
     return ax
+
+
+def heatmap_value_label(value_name: str, log_values: bool) -> str:
+    """The colour bar label of a sensitivity heatmap."""
+    return f"log10({value_name})" if log_values else value_name
 
 
 def plot_sensitivity_curve(x_values: Sequence[float], series: Mapping[str, Sequence[float]], *,

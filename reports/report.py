@@ -255,10 +255,10 @@ class _Builder:
                 unique = {tuple(sorted((k, v) for k, v in r["config"].items() if k in keys)): r
                           for r in tuned}
                 steps = int(first["steps"])
-                curves = [figures.learning_rate_curve(r["family"], r["schedule"], r["config"], steps)
-                          for r in unique.values()]
-                best = (figures.learning_rate_curve(first["family"], first["schedule"], chosen[0]["config"],
-                                                    steps) if chosen else None)
+                configs = [r["config"] for r in unique.values()] + ([chosen[0]["config"]] if chosen else [])
+                rates = figures.learning_rate_curves(first["family"], first["schedule"], configs, steps)
+                curves = list(rates[:len(unique)])
+                best = rates[-1] if chosen else None
             except InputError as error:
                 self.missing.append(f"{label}: schedule curve not drawn ({error}).")
                 continue
@@ -282,8 +282,9 @@ class _Builder:
         doc.heading("Hyperparameter sensitivity")
         doc.text("Success rate and median final gap of every config of the search (tuning seeds, all"
                  " instances). Where more hyperparameters vary than the two axes show, each cell shows"
-                 " the best value over the others. Grey cells (∞): at least half the runs diverged, so the"
-                 " median final gap is +∞.")
+                 " the best value over the others; the heatmaps of a column share one colour scale, the bar"
+                 " above it. Grey cells (∞): at least half the runs diverged, so the median final gap is"
+                 " +∞.")
         summaries = aggregate.config_summaries(self.tune, TUNE)
         if not summaries:
             doc.text("No tuning records.")
@@ -292,12 +293,10 @@ class _Builder:
         for problem in self.problems:
             per_label = {label: [s for s in summaries if s.problem == problem and s.label == label]
                          for label in self.labels}
-            per_label = {k: v for k, v in per_label.items() if v}
-            if not per_label:
+            rows = [_sensitivity_data(label, items) for label, items in per_label.items() if items]
+            if not rows:
                 continue
-            fig, axes = subplots(len(per_label), 2, width=9.0, height_each=3.0)
-            for row, (label, items) in zip(axes, per_label.items()):
-                _sensitivity_row(row, label, items)
+            fig = _sensitivity_figure(rows)
             fig.suptitle(problem)
             self.save(fig, f"sensitivity_{_slug(problem)}", f"{problem}: sensitivity to the hyperparameters.",
                       raster_only=True)
@@ -480,25 +479,21 @@ def _varying(items: Sequence[aggregate.ConfigSummary]) -> list[str]:
     return sorted(varying, key=lambda n: (n != "learning_rate", n != "momentum", n))
 
 
-def _sensitivity_row(row, label: str, items: Sequence[aggregate.ConfigSummary]) -> None:
+SUCCESS = "success rate"
+FINAL_GAP = "median final f − f*"
+
+
+def _sensitivity_data(label: str, items: Sequence[aggregate.ConfigSummary]) -> dict[str, Any]:
+    """One row of the sensitivity figure: what varies, and the best success rate / final gap per cell."""
     varying = _varying(items)
-    rate_ax, gap_ax = row
     if not varying:
-        for ax in row:
-            figures._empty(ax, f"{label}: one config only")
-            ax.set_title(label, fontsize="medium")
-        return
+        return {"label": label, "kind": "single"}
     if len(varying) == 1:
         name = varying[0]
         xs = sorted({s.config[name] for s in items})
         rates = [max(s.success_rate for s in items if s.config[name] == x) for x in xs]
         gaps = [min(s.median_final_gap for s in items if s.config[name] == x) for x in xs]
-        figures.plot_sensitivity_curve(xs, {label: rates}, x_name=name, value_name="success rate",
-                                       ax=rate_ax, title=label)
-        rate_ax.set_ylim(-0.02, 1.02)
-        figures.plot_sensitivity_curve(xs, {label: gaps}, x_name=name, value_name="median final f − f*",
-                                       log_y=True, ax=gap_ax, title=label)
-        return
+        return {"label": label, "kind": "curve", "name": name, "xs": xs, "rates": rates, "gaps": gaps}
     x_name, y_name = varying[0], varying[1]
     xs = sorted({s.config[x_name] for s in items})
     ys = sorted({s.config[y_name] for s in items})
@@ -509,11 +504,63 @@ def _sensitivity_row(row, label: str, items: Sequence[aggregate.ConfigSummary]) 
         rates[i, j] = np.fmax(rates[i, j], s.success_rate)
         gaps[i, j] = np.fmin(gaps[i, j], s.median_final_gap)
     others = f" (best over {', '.join(varying[2:])})" if len(varying) > 2 else ""
-    figures.plot_sensitivity_heatmap(xs, ys, rates, x_name=x_name, y_name=y_name, value_name="success rate",
-                                     vmin=0.0, vmax=1.0, ax=rate_ax, title=f"{label}{others}")
-    figures.plot_sensitivity_heatmap(xs, ys, gaps, x_name=x_name, y_name=y_name,
-                                     value_name="median final f − f*", log_values=True, ax=gap_ax,
-                                     title=f"{label}{others}")
+    return {"label": label, "kind": "heatmap", "x_name": x_name, "y_name": y_name, "xs": xs, "ys": ys,
+            "rates": rates, "gaps": gaps, "title": f"{label}{others}"}
+
+
+def _sensitivity_figure(rows: Sequence[dict[str, Any]]):
+    """One figure per landscape: a row per label (success rate left, median final gap right). The
+    heatmaps of a column share one colour scale, drawn once as a bar above the column (one bar per
+    heatmap was a third of the figure's Axes and most of its draw time)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    heat = [row for row in rows if row["kind"] == "heatmap"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.concatenate([np.log10(np.clip(r["gaps"], figures.GAP_FLOOR, None)).ravel() for r in heat]
+                              ) if heat else np.zeros(0)
+    logs = logs[np.isfinite(logs)]
+    low, high = (float(logs.min()), float(logs.max())) if logs.size else (-1.0, 0.0)
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    bar = 1 if heat else 0
+    height = 2.9 * len(rows) + 0.7 * bar
+    fig, axes = subplots(len(rows) + bar, 2, width=9.0, height_each=height / (len(rows) + bar),
+                         margins={"bottom": 0.95, "hspace": 1.15, "wspace": 1.0},
+                         gridspec_kw={"height_ratios": [0.07] * bar + [1.0] * len(rows)})
+    if heat:
+        for cax, norm, cmap, name, log in ((axes[0, 0], Normalize(0.0, 1.0), "viridis", SUCCESS, False),
+                                           (axes[0, 1], Normalize(low, high), "viridis_r", FINAL_GAP, True)):
+            fig.colorbar(ScalarMappable(norm, cmap), cax=cax, orientation="horizontal",
+                         label=figures.heatmap_value_label(name, log) + " (heatmaps)")
+            cax.xaxis.set_label_position("top")
+    for (rate_ax, gap_ax), row in zip(axes[bar:], rows):
+        _sensitivity_row((rate_ax, gap_ax), row, gap_range=(low, high))
+    return fig
+
+
+def _sensitivity_row(axes, row: dict[str, Any], gap_range: tuple[float, float]) -> None:
+    rate_ax, gap_ax = axes
+    label = row["label"]
+    if row["kind"] == "single":
+        for ax in axes:
+            figures._empty(ax, f"{label}: one config only")
+            ax.set_title(label, fontsize="medium")
+        return
+    if row["kind"] == "curve":
+        name, xs = row["name"], row["xs"]
+        figures.plot_sensitivity_curve(xs, {label: row["rates"]}, x_name=name, value_name=SUCCESS,
+                                       ax=rate_ax, title=label)
+        rate_ax.set_ylim(-0.02, 1.02)
+        figures.plot_sensitivity_curve(xs, {label: row["gaps"]}, x_name=name, value_name=FINAL_GAP,
+                                       log_y=True, ax=gap_ax, title=label)
+        return
+    common = dict(x_name=row["x_name"], y_name=row["y_name"], colorbar=False, title=row["title"])
+    figures.plot_sensitivity_heatmap(row["xs"], row["ys"], row["rates"], value_name=SUCCESS,
+                                     vmin=0.0, vmax=1.0, ax=rate_ax, **common)
+    figures.plot_sensitivity_heatmap(row["xs"], row["ys"], row["gaps"], value_name=FINAL_GAP,
+                                     log_values=True, vmin=gap_range[0], vmax=gap_range[1], ax=gap_ax,
+                                     **common)
 
 
 def _mnist_label(record: Record) -> str:

@@ -9,6 +9,7 @@ from a hash of their name.
 from __future__ import annotations
 
 import colorsys
+import re
 import zlib
 from pathlib import Path
 
@@ -18,7 +19,9 @@ matplotlib.use("Agg")  # reports are written to files, never shown; no display n
 
 import matplotlib.colors as mcolors  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import LogFormatterSciNotation, NullLocator  # noqa: E402
 
 # Hues of tab10 without its grey (grey means "diverged" in basin maps).
 FAMILY_COLORS: dict[str, str] = {
@@ -76,20 +79,134 @@ def linestyle_for(label: str):
     return SCHEDULE_SHADES.get(schedule, (0.0, "-"))[1]
 
 
+# Fixed layout, in inches. A layout engine ("constrained") or bbox_inches="tight" measures every tick
+# label of every Axes several times per saved file (most of the report's build time went there); these
+# margins hold the tick labels, axis labels and titles of the report's figures instead, and ``save``
+# only measures the few things whose size it cannot know in advance (legends outside the axes, a
+# suptitle) and grows the canvas to hold them.
+MARGINS: dict[str, float] = {"left": 0.85, "right": 0.3, "bottom": 0.62, "top": 0.38, "wspace": 0.85,
+                             "hspace": 0.85}
+# rc settings for the Axes of report figures: a title at a fixed height above the axes (an automatic
+# title position measures the x tick labels of every Axes at every draw; no figure puts ticks on top).
+AXES_RC = {"axes.titley": 1.0}
+PAD = 0.08  # inches between a measured legend and the canvas edge
+
+
 def new_axes(ax=None, width: float = FIGURE_WIDTH, height: float = 4.2):
     """``ax`` itself, or the Axes of a new figure (the caller saves and closes it)."""
     if ax is not None:
         return ax
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    return fig.add_subplot()
+    fig, axes = subplots(1, 1, width=width, height_each=height)
+    return axes[0, 0]
 
 
-def subplots(rows: int, cols: int, width: float = FIGURE_WIDTH, height_each: float = 3.0,
-             **kwargs):
-    """A figure with a grid of Axes, not registered with pyplot (no global state to leak)."""
-    fig = Figure(figsize=(width, max(height_each * rows, 2.5)), dpi=DPI, layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False, **kwargs)
+def subplots(rows: int, cols: int, width: float = FIGURE_WIDTH, height_each: float = 3.0, *,
+             margins: dict[str, float] | None = None, tight: bool = False, **kwargs):
+    """A figure with a grid of Axes, not registered with pyplot (no global state to leak).
+
+    The layout is fixed: ``margins`` (inches: left, right, bottom, top, and wspace/hspace between
+    panels) override :data:`MARGINS`. ``tight=True`` is for figures whose tick labels have no size known
+    in advance (long category names): ``save`` then crops to the drawn extent (one extra layout pass).
+    """
+    fig = Figure(figsize=(width, max(height_each * rows, 2.5)), dpi=DPI)
+    with matplotlib.rc_context(AXES_RC):
+        axes = fig.subplots(rows, cols, squeeze=False, **kwargs)
+    fig._report_margins = {**MARGINS, **(margins or {})}  # read by apply_margins and save
+    fig._report_tight = tight
+    apply_margins(fig)
     return fig, axes
+
+
+def apply_margins(fig: Figure) -> None:
+    """Place the grid of ``fig`` by its margins in inches (see :func:`subplots`)."""
+    m = getattr(fig, "_report_margins", None)
+    if m is None or not fig.axes:
+        return
+    spec = next((ax.get_subplotspec() for ax in fig.axes if ax.get_subplotspec() is not None), None)
+    if spec is None:
+        return
+    rows, cols = spec.get_topmost_subplotspec().get_gridspec().get_geometry()
+    width, height = fig.get_size_inches()
+    inner_w = max(width - m["left"] - m["right"], 0.5)
+    inner_h = max(height - m["bottom"] - m["top"], 0.5)
+    # subplots_adjust's wspace/hspace are fractions of the mean Axes width/height
+    mean_w = max((inner_w - (cols - 1) * m["wspace"]) / cols, 0.2)
+    mean_h = max((inner_h - (rows - 1) * m["hspace"]) / rows, 0.2)
+    fig.subplots_adjust(left=m["left"] / width, right=1.0 - m["right"] / width,
+                        bottom=m["bottom"] / height, top=1.0 - m["top"] / height,
+                        wspace=m["wspace"] / mean_w, hspace=m["hspace"] / mean_h)
+
+
+def fit(fig: Figure) -> None:
+    """Grow the canvas of a fixed-layout figure so its outside legends and suptitle fit; the Axes keep
+    their size in inches. Measures only those few texts, never the tick labels."""
+    m = getattr(fig, "_report_margins", None)
+    if m is None:
+        return
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()
+    dpi = fig.dpi
+    width, height = fig.get_size_inches()
+    right = bottom = top = 0.0
+    for legend in fig.legends:  # below the grid (legend_outside fitted its columns to the width)
+        bottom = max(bottom, legend.get_window_extent(renderer).height / dpi + PAD)
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible():
+            right = max(right, legend.get_window_extent(renderer).x1 / dpi - width + PAD)
+    if fig._suptitle is not None and fig._suptitle.get_text():
+        top = fig._suptitle.get_window_extent(renderer).height / dpi + PAD
+        fig._suptitle.set_y(1.0 - PAD / (height + top))
+        fig._suptitle.set_va("top")
+    right = max(right, 0.0)
+    if right or bottom or top:
+        m["right"] += right
+        m["bottom"] += bottom
+        m["top"] += top
+        fig.set_size_inches(width + right, height + bottom + top)
+        if fig._suptitle is not None:
+            fig._suptitle.set_y(1.0 - PAD / (height + bottom + top))
+        for legend in fig.legends:
+            legend.set_bbox_to_anchor((0.5, PAD / (height + bottom + top)), transform=fig.transFigure)
+        apply_margins(fig)
+
+
+class _UnicodeLogFormatter(LogFormatterSciNotation):
+    """LogFormatterSciNotation's labels as plain text ("10⁻⁴", "2×10⁻¹") instead of mathtext: the
+    same look, without a mathtext parse per label and size (a large part of the draw time)."""
+
+    _SUPERSCRIPT = str.maketrans("-−0123456789", "⁻⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+    _PATTERN = re.compile(r"\$\\mathdefault\{(?:([^{}$]+?)\\times)?(\d+)\^\{([^$]+?)\}\}\$")
+
+    def __call__(self, x, pos=None):
+        text = super().__call__(x, pos)
+        match = self._PATTERN.fullmatch(text)
+        if match is None:
+            plain = re.fullmatch(r"\$\\mathdefault\{([-−]?[0-9.]+)\}\$", text)
+            return plain.group(1) if plain else text
+        coefficient, base, exponent = match.groups()
+        exponent = exponent.replace("\\ ", "").replace("{", "").replace("}", "").replace("\\mathdefault", "")
+        if not re.fullmatch(r"[-−]?\d+", exponent):
+            return text
+        return (f"{coefficient}×" if coefficient else "") + base + exponent.translate(self._SUPERSCRIPT)
+
+
+def lighten_ticks(fig: Figure) -> None:
+    """Plain-text log tick labels; no minor ticks on log axes spanning two decades or more (there
+    the decades are labelled, and unlabelled minor ticks were hundreds of Tick objects per figure)."""
+    for ax in fig.axes:
+        for axis, limits in ((ax.xaxis, ax.get_xlim), (ax.yaxis, ax.get_ylim)):
+            if axis.get_scale() != "log":
+                continue
+            for setter, formatter in ((axis.set_major_formatter, axis.get_major_formatter()),
+                                      (axis.set_minor_formatter, axis.get_minor_formatter())):
+                if type(formatter) is LogFormatterSciNotation:
+                    setter(_UnicodeLogFormatter(base=formatter._base, labelOnlyBase=formatter.labelOnlyBase,
+                                                minor_thresholds=formatter.minor_thresholds))
+            low, high = sorted(abs(v) for v in limits())
+            if low > 0 and high / low >= 100.0:
+                axis.set_minor_locator(NullLocator())
 
 
 def legend_outside(ax_or_fig, handles=None, labels=None, title: str | None = None):
@@ -99,20 +216,37 @@ def legend_outside(ax_or_fig, handles=None, labels=None, title: str | None = Non
     if not handles:
         return None
     if isinstance(ax_or_fig, Figure):
-        return ax_or_fig.legend(handles, labels, loc="outside lower center",
-                                ncol=min(len(handles), 4), title=title, frameon=False, fontsize="small")
+        fig = ax_or_fig
+        if not hasattr(fig.canvas, "get_renderer"):
+            FigureCanvasAgg(fig)
+        # as many columns (up to 4) as fit the figure's width: a legend box is laid out once, so
+        # a legend that is too wide is made again with fewer columns
+        for ncol in range(min(len(handles), 4), 0, -1):
+            legend = fig.legend(handles, labels, loc="outside lower center", ncol=ncol, title=title,
+                                frameon=False, fontsize="small")
+            width = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi
+            if ncol == 1 or width <= fig.get_size_inches()[0] - 2 * PAD:
+                return legend
+            legend.remove()
     return ax_or_fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0),
                             borderaxespad=0.0, frameon=False, title=title, fontsize="small")
 
 
 def save(fig: Figure, directory: Path, stem: str, formats: tuple[str, ...] = ("png", "svg")) -> dict[str, Path]:
-    """Write ``fig`` as DIRECTORY/STEM.png (and .svg) and close it; returns the paths by format."""
+    """Write ``fig`` as DIRECTORY/STEM.png (and .svg) and close it; returns the paths by format.
+
+    A figure from :func:`subplots` keeps its fixed layout (grown by :func:`fit` for outside legends);
+    any other figure, or one made with ``tight=True``, is cropped to its drawn extent instead.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    lighten_ticks(fig)
+    measured = getattr(fig, "_report_margins", None) is not None and not getattr(fig, "_report_tight", False)
+    if measured:
+        fit(fig)
     paths = {}
     for fmt in formats:
         path = directory / f"{stem}.{fmt}"
-        # "tight" keeps figure-level legends placed outside the axes inside the image.
-        fig.savefig(path, bbox_inches="tight", dpi=DPI)
+        fig.savefig(path, dpi=DPI, **({} if measured else {"bbox_inches": "tight"}))
         paths[fmt] = path
     plt.close(fig)
     return paths

@@ -227,3 +227,93 @@ def test_reference_rows_never_share_a_colour_with_an_optimizer():
     assert len(set(reference_colours)) == len(METHODS)
     assert not optimizer_colours & set(reference_colours)
     assert all(linestyle_for(reference_label(m)) == ":" for m in METHODS)
+
+
+def test_learning_rate_curves_match_one_curve_per_config():
+    configs = [{"learning_rate": 0.1, "period": 50.0, "warmup_steps": 5.0}, {"learning_rate": 0.05}]
+    batch = figures.learning_rate_curves("nesterov", "sgdr", configs, 300)
+    assert batch.shape == (2, 300)
+    for row, config in zip(batch, configs):
+        np.testing.assert_allclose(row, figures.learning_rate_curve("nesterov", "sgdr", config, 300),
+                                   rtol=1e-6)
+    assert figures.learning_rate_curves("sgd", "constant", [], 10).shape == (0, 10)
+
+
+def test_log_tick_labels_are_plain_text():
+    from matplotlib.figure import Figure
+
+    from reports.style import lighten_ticks
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.plot([1, 2], [1e-6, 1e2])
+    ax.set_yscale("log")
+    lighten_ticks(fig)
+    formatter = ax.yaxis.get_major_formatter()
+    assert formatter(1e-4) == "10⁻⁴" and formatter(1e2) == "10²"
+    assert len(ax.yaxis.get_minor_locator()()) == 0  # 8 decades: decades labelled, no minor ticks
+
+
+def _drawn_outside_canvas(fig) -> list[str]:
+    """Texts and legends (with the Axes' tick labels) that the fixed layout put off the canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    width, height = canvas.get_width_height()
+    out = []
+    for artist in [*fig.legends, *fig.texts, *fig.axes]:
+        if not artist.get_visible():
+            continue
+        # an Axes' tight box holds its drawn tick labels, axis labels, title and legend
+        box = artist.get_tightbbox(renderer) if hasattr(artist, "get_subplotspec") else \
+            artist.get_window_extent(renderer)
+        if box.x0 < -1 or box.y0 < -1 or box.x1 > width + 1 or box.y1 > height + 1:
+            name = artist.get_title() if hasattr(artist, "get_title") else type(artist).__name__
+            out.append(f"{name}: {box.bounds} outside {width}x{height}")
+    return out
+
+
+def test_every_report_figure_fits_its_canvas(tmp_path, monkeypatch):
+    """The layout is fixed (no layout engine, no tight crop): every label, tick label and legend of
+    every figure the report saves must still be inside the image."""
+    from reports import report, style
+
+    problems = {}
+    real_save = style.save
+
+    def checking_save(fig, directory, stem, formats=("png", "svg")):
+        style.lighten_ticks(fig)
+        style.fit(fig)
+        problems[stem] = _drawn_outside_canvas(fig)
+        return real_save(fig, directory, stem, formats)
+
+    monkeypatch.setattr(report, "save", checking_save)
+    records = synthetic_records() + mnist_records()
+    reports.build_report(write_results(tmp_path / "results", records), tmp_path / "out", formats=("png",))
+    assert {"gap_vs_step", "runtime_ecdf", "mnist_history"} <= set(problems)
+    assert any(stem.startswith("sensitivity_") for stem in problems)
+    assert {stem: bad for stem, bad in problems.items() if bad} == {}
+
+
+def test_figure_legend_fits_the_width_with_fewer_columns():
+    from matplotlib.lines import Line2D
+
+    from reports.style import fit, legend_outside, subplots
+
+    fig, axes = subplots(2, 2)
+    labels = [f"a-rather-long-optimizer-name/number-{i} (reference)" for i in range(7)]
+    legend = legend_outside(fig, [Line2D([], []) for _ in labels], labels)
+    assert legend._ncols < 4
+    fit(fig)
+    assert _drawn_outside_canvas(fig) == []
+
+
+def test_sensitivity_writes_one_figure_per_landscape(full_report):
+    figures_dir = full_report.parent / "figures"
+    markdown = (full_report.parent / "report.md").read_text(encoding="utf-8")
+    problems = {r["landscape"] for r in synthetic_records()}
+    assert {p.stem for p in figures_dir.glob("sensitivity_*.png")} == {f"sensitivity_{p}" for p in problems}
+    assert not list(figures_dir.glob("sensitivity_*.svg"))
+    assert markdown.count("sensitivity to the hyperparameters.*") == len(problems)  # one caption each
