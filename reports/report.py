@@ -24,6 +24,7 @@ from reports.style import legend_outside, save, subplots
 
 Record = Mapping[str, Any]
 TRAJECTORIES_SHOWN = 3  # starts per label drawn on a contour
+MAX_VECTOR_AXES = 4  # figures with more visible Axes (panels and colour bars) get no SVG
 
 
 def evaluation_records(records: Sequence[Record]) -> tuple[list[Record], list[tuple[str, str]]]:
@@ -81,7 +82,9 @@ class _Builder:
 
     def save(self, fig, stem: str, caption: str, *, raster_only: bool = False) -> None:
         # raster_only: the large per-landscape grids, whose vector versions cost most of the
-        # report's time (and megabytes) while nobody scales a 10-panel heatmap grid up.
+        # report's time (and megabytes) while nobody scales a 10-panel heatmap grid up; any grid of
+        # more than MAX_VECTOR_AXES panels is written as PNG only for the same reason.
+        raster_only = raster_only or sum(ax.get_visible() for ax in fig.axes) > MAX_VECTOR_AXES
         formats = tuple(f for f in self.formats if f == "png") if raster_only else self.formats
         paths = save(fig, self.figures_dir, stem, formats or self.formats)
         self.doc.figure(paths, caption, self.out)

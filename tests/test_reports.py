@@ -317,3 +317,13 @@ def test_sensitivity_writes_one_figure_per_landscape(full_report):
     assert {p.stem for p in figures_dir.glob("sensitivity_*.png")} == {f"sensitivity_{p}" for p in problems}
     assert not list(figures_dir.glob("sensitivity_*.svg"))
     assert markdown.count("sensitivity to the hyperparameters.*") == len(problems)  # one caption each
+
+
+def test_grids_of_many_panels_are_written_as_png_only(tmp_path, monkeypatch):
+    from reports import report
+
+    monkeypatch.setattr(report, "MAX_VECTOR_AXES", 1)  # the synthetic grids have 2 panels
+    reports.build_report(write_results(tmp_path / "results", synthetic_records()), tmp_path / "out")
+    figures_dir = tmp_path / "out" / "figures"
+    assert (figures_dir / "gap_vs_step.png").is_file() and not (figures_dir / "gap_vs_step.svg").exists()
+    assert (figures_dir / "runtime_ecdf.svg").is_file()  # one panel: still a vector version
