@@ -141,7 +141,9 @@ def cmd_rerun(args) -> int:
 
         raise unknown_name("record id", args.record_id, records)
     old = records[args.record_id]
-    new = rerun_record(old)
+    from bench.sharding import runs_sharding
+
+    new = rerun_record(old, sharding=runs_sharding())
     same = to_jsonable(old["runs"]) == to_jsonable(new["runs"])
     print(f"record {args.record_id}: {old['landscape']} instance {old['instance']} {old['family']}/"
           f"{old['schedule']} {old['config']}")

@@ -441,13 +441,13 @@ def run_batch(problem: Problem, batch: Mapping[str, Any], *, chunk_size: int | N
         huge sweeps; every chunk is padded to one shape so one executable serves them all.
       sharding: a ``jax.sharding.Sharding`` of the runs axis (see ``bench.sharding``); each chunk is
         padded to a multiple of the device count and trimmed after.
-      pad_to: pad a smaller batch up to this many runs, to reuse a program compiled for that shape
-        (a few wasted runs cost far less than a compile).
+      pad_to: pad a smaller batch (or chunk) up to this many runs, to reuse a program compiled for
+        that shape (a few wasted runs cost far less than a compile); at most ``chunk_size``.
     """
     runs = len(batch["x0"])
     size = runs if chunk_size is None else min(chunk_size, runs)
     multiple = 1 if sharding is None else len(sharding.device_set)
-    padded = -(-max(size, pad_to if chunk_size is None else 0) // multiple) * multiple
+    padded = -(-max(size, pad_to) // multiple) * multiple
     parts, compile_seconds, run_seconds = [], 0.0, 0.0
     for start in range(0, runs, size):
         chunk = jax.tree.map(lambda a: np.asarray(a[start:start + size]), batch)
