@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from bench.results import SCHEMA, ResultsDir, read_results, stable_hash, to_jsonable
@@ -75,3 +76,21 @@ def test_stable_hash_ignores_key_order_and_numpy_types():
 
     assert stable_hash({"a": 1.0, "b": [1, 2]}) == stable_hash({"b": np.array([1, 2]), "a": np.float64(1)})
     assert to_jsonable({"x": np.float32(float("inf"))}) == {"x": None}
+
+
+def test_orjson_and_json_writers_give_the_same_numbers():
+    """The fast writer (orjson) and the json fallback read back identically, float32 included."""
+    import json as _json
+
+    from bench import results as R
+
+    record = dict(schema=R.SCHEMA, record_id="abc", nested={"b": 1, "a": (1.5, float("nan"))},
+                  f32=np.array([0.1, np.nan, np.inf, -2.5e-8], np.float32),
+                  f64=np.array([[1 / 3, -np.inf]]), ints=np.arange(3, dtype=np.int16),
+                  flags=np.array([True, False]), scalar=np.float32(0.1), count=np.int64(7),
+                  strided=np.arange(6.0)[::2])
+    fast = R.encode_record(record)
+    slow = (_json.dumps(R.to_jsonable(record), sort_keys=True) + "\n").encode()
+    assert fast.endswith(b"\n")
+    assert _json.loads(fast) == _json.loads(slow)
+    assert _json.loads(fast)["f32"][0] == float(np.float32(0.1))  # the float64 of the float32
