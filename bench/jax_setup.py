@@ -17,6 +17,11 @@ def default_cache_dir() -> Path:
     return Path(base) / "landscape-bench" / "jax"
 
 
+def cache_enabled() -> bool:
+    """Whether the on-disk caches are in use (``LANDSCAPE_BENCH_NO_CACHE=1`` turns them off)."""
+    return os.environ.get("LANDSCAPE_BENCH_NO_CACHE") != "1"
+
+
 def default_cpu_devices() -> int:
     """How many CPU devices to expose (``$LANDSCAPE_BENCH_CPU_DEVICES``, else one per core, up to 8)."""
     env = os.environ.get("LANDSCAPE_BENCH_CPU_DEVICES")
@@ -44,7 +49,7 @@ def configure_jax(cache_dir: str | os.PathLike | None = None, *, enable_cache: b
                               default_cpu_devices() if cpu_devices is None else cpu_devices)
         except (AttributeError, RuntimeError, ValueError):
             pass  # an older JAX, or the backend already started: keep what it has
-    if enable_cache and os.environ.get("LANDSCAPE_BENCH_NO_CACHE") != "1":
+    if enable_cache and cache_enabled():
         path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         try:
             path.mkdir(parents=True, exist_ok=True)
