@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 import traceback
@@ -61,12 +62,12 @@ def agreement() -> dict[str, Any]:
                 same_status=bool(np.array_equal(on_device.status, on_cpu.status)))
 
 
-def engine_scaling(quick: bool) -> list[dict[str, Any]]:
+def engine_scaling(quick: bool, unrolls: list[int] | None = None) -> list[dict[str, Any]]:
     from bench.throughput import Workload, sweep_rate
 
     rows = []
     sizes = [4096, 65536] if quick else [4096, 1 << 20]
-    unrolls = [1, 8] if quick else [2, 8, 16, 32]
+    unrolls = unrolls or ([1, 8] if quick else [8, 16, 32, 64])
     for runs in sizes:
         for unroll in unrolls:
             row = sweep_rate(Workload(runs=runs, steps=2000, unroll=unroll), repeats=5)
@@ -98,17 +99,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test on CPU)")
     parser.add_argument("--skip", nargs="*", default=[], help="parts to skip: agreement engine"
                         " baselines mnist")
+    parser.add_argument("--unrolls", nargs="*", type=int, default=None,
+                        help="scan unroll factors of the engine scaling (default 8 16 32 64)")
     args = parser.parse_args(argv)
     configure_jax(cpu_devices=1)
     results: dict[str, Any] = dict(
         date=time.strftime("%Y-%m-%d"), host=platform.node(), jax=jax.__version__,
         devices=[str(d) for d in jax.devices()], device_kind=jax.devices()[0].device_kind,
-        platform=jax.devices()[0].platform)
+        platform=jax.devices()[0].platform, xla_flags=os.environ.get("XLA_FLAGS", ""))
     print(f"[gpu_check] devices: {results['devices']}", flush=True)
     if "agreement" not in args.skip:
         _guard("agreement", agreement, results)
     if "engine" not in args.skip:
-        _guard("engine", lambda: engine_scaling(args.quick), results)
+        _guard("engine", lambda: engine_scaling(args.quick, args.unrolls), results)
     best_unroll = 2
     rows = results.get("engine")
     if isinstance(rows, list) and rows:
