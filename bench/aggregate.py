@@ -21,6 +21,7 @@ Records of the MNIST track (``kind`` starting with ``"mnist"``) are ignored here
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -75,6 +76,10 @@ def as_float(values: Any) -> np.ndarray:
     """JSON values as float64, ``null`` (a stored non-finite number) as NaN."""
     if values is None:
         return np.array(np.nan)
+    try:  # numpy reads None as NaN when converting straight to float64 (half the time of the below)
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
     array = np.asarray(values, dtype=object)
     return np.where(array == None, np.nan, array).astype(np.float64)  # noqa: E711 (elementwise)
 
@@ -109,22 +114,54 @@ class Runs:
         return len(self.status)
 
 
+def _record_arrays(record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One record's runs parsed: reached (R, T) bool, steps-to-target (R, T) float (NaN for null),
+    final gap (R,) with inf where not finite, status (R,) int."""
+    runs = record["runs"]
+    reached = np.asarray(runs["reached"], dtype=bool).reshape(len(runs["status"]), -1)
+    steps = as_float(runs["steps_to_target"]).reshape(reached.shape)
+    gap = as_float(runs["final_gap"]).reshape(-1)
+    return (reached, steps, np.where(np.isfinite(gap), gap, np.inf),
+            np.asarray(runs["status"], dtype=int).reshape(-1))
+
+
+class _ParsedRuns:
+    """The per-record arrays of :func:`_record_arrays`, parsed once per record for the duration of one
+    aggregation (``config_summaries`` and ``tuning_budget_curves`` pool every config's records
+    several times: rate, selection key, medians). Keyed by ``id(record)``; the records themselves are
+    held, so an id cannot be reused while the cache lives."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[int, tuple] = {}
+        self._held: list[Record] = []
+
+    def arrays(self, record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        key = id(record)
+        if key not in self._arrays:
+            self._arrays[key] = _record_arrays(record)
+            self._held.append(record)
+        return self._arrays[key]
+
+    def pooled(self, records: Sequence[Record]) -> tuple[Runs, np.ndarray, np.ndarray]:
+        """(Runs as :func:`pooled_runs`, reached (R, T), steps-to-target (R, T) as stored)."""
+        return _pool(records, [self.arrays(r) for r in records])
+
+
+def _pool(records: Sequence[Record], parsed: Sequence[tuple]) -> tuple[Runs, np.ndarray, np.ndarray]:
+    reached = np.concatenate([p[0] for p in parsed])
+    steps = np.concatenate([p[1] for p in parsed])
+    runs = Runs(np.where(reached, steps, np.inf), np.concatenate([p[2] for p in parsed]),
+                np.concatenate([p[3] for p in parsed]),
+                np.concatenate([np.full(len(p[2]), float(r["steps"])) for r, p in zip(records, parsed)]),
+                np.asarray(records[0]["targets"], dtype=np.float64))
+    return runs, reached, steps
+
+
 def pooled_runs(records: Sequence[Record]) -> Runs:
     """Every run of ``records`` stacked (records must share their targets)."""
     if not records:
         return Runs(np.zeros((0, 0)), np.zeros(0), np.zeros(0, int), np.zeros(0), np.zeros(0))
-    solved, gaps, status, budget = [], [], [], []
-    for record in records:
-        runs = record["runs"]
-        reached = np.asarray(runs["reached"], dtype=bool).reshape(len(runs["status"]), -1)
-        steps = as_float(runs["steps_to_target"]).reshape(reached.shape)
-        solved.append(np.where(reached, steps, np.inf))
-        gap = as_float(runs["final_gap"]).reshape(-1)
-        gaps.append(np.where(np.isfinite(gap), gap, np.inf))
-        status.append(np.asarray(runs["status"], dtype=int).reshape(-1))
-        budget.append(np.full(len(gap), float(record["steps"])))
-    return Runs(np.concatenate(solved), np.concatenate(gaps), np.concatenate(status),
-                np.concatenate(budget), np.asarray(records[0]["targets"], dtype=np.float64))
+    return _pool(records, [_record_arrays(r) for r in records])[0]
 
 
 def success_rate(records: Record | Sequence[Record], target: float | None = None) -> float:
@@ -180,12 +217,14 @@ def config_summaries(records: Iterable[Record], phase: str = TUNE) -> list[Confi
     """Success rate, median final gap and more for every config of ``phase``."""
     out = []
     groups = group_by(landscape_records(records, phase), "problem", "label", "config_index")
+    parsed = _ParsedRuns()
     for (problem, label, index), group in groups.items():
-        runs = pooled_runs(group)
+        runs = parsed.pooled(group)[0]
         solved = runs.solved_at[:, target_index(group[0])]
         successes = solved[np.isfinite(solved)]
         out.append(ConfigSummary(
-            problem, label, int(index), dict(group[0]["config"]), success_rate(group),
+            problem, label, int(index), dict(group[0]["config"]),
+            float(np.isfinite(solved).mean()) if runs.count else float("nan"),
             float(np.median(runs.final_gap)) if runs.count else float("nan"),
             float(np.median(successes)) if successes.size else float("nan"),
             runs.count, int((runs.status == 2).sum())))
@@ -195,12 +234,15 @@ def config_summaries(records: Iterable[Record], phase: str = TUNE) -> list[Confi
 def selection_key(records: Sequence[Record]) -> tuple[float, float, float]:
     """The tuning criterion of ``bench.runner.selection_key`` (lower is better), in numpy only:
     the highest success rate, then the lower median steps-to-target, then the lower median final gap."""
+    runs, reached, steps = _pool(records, [_record_arrays(r) for r in records])
+    return _selection_key(records, runs, reached, steps)
+
+
+def _selection_key(records: Sequence[Record], runs: Runs, reached: np.ndarray,
+                   steps: np.ndarray) -> tuple[float, float, float]:
     index = target_index(records[0])
-    reached = np.concatenate([np.asarray(r["runs"]["reached"], bool)[:, index] for r in records])
-    steps = np.concatenate([as_float(r["runs"]["steps_to_target"])[:, index] for r in records])
-    gaps = np.concatenate([as_float(r["runs"]["final_gap"]).reshape(-1) for r in records])
-    gaps = np.where(np.isfinite(gaps), gaps, np.inf)
-    return (-float(reached.mean()), float(np.median(steps)), float(np.median(gaps)))
+    return (-float(reached[:, index].mean()), float(np.median(steps[:, index])),
+            float(np.median(runs.final_gap)))
 
 
 # -- runtime ECDF --------------------------------------------------------------------------------
@@ -310,10 +352,15 @@ def tuning_budget_curves(records: Iterable[Record], budgets: Sequence[int] | Non
     the best by :func:`selection_key`, report its success rate; median and quartiles over resamples."""
     rng = np.random.default_rng(seed)
     out = {}
+    parsed = _ParsedRuns()
     for (problem, label), group in group_by(landscape_records(records, TUNE), "problem", "label").items():
         by_config = group_by(group, "config_index")
-        keys = [selection_key(by_config[c]) for c in sorted(by_config)]
-        rates = np.array([success_rate(by_config[c]) for c in sorted(by_config)])
+        keys, rates = [], []
+        for c in sorted(by_config):  # each config's runs pooled once, for its key and its rate
+            runs, reached, steps = parsed.pooled(by_config[c])
+            keys.append(_selection_key(by_config[c], runs, reached, steps))
+            rates.append(float(np.isfinite(runs.solved_at[:, target_index(by_config[c][0])]).mean()))
+        rates = np.array(rates)
         order = np.array(sorted(range(len(keys)), key=lambda i: keys[i]))  # rank of each config
         rank = np.empty(len(keys), int)
         rank[order] = np.arange(len(keys))
@@ -343,13 +390,73 @@ def trajectory_steps(record: Record) -> np.ndarray:
     return np.concatenate([np.arange(0, steps, every), [steps]])[:points].astype(np.float64)
 
 
-def landscape_function(landscape: str, instance: int = 0, dim: int | None = None):
-    """points (N, dim) -> f (N,) in float64 numpy: the landscape's ``np_fn``, through its instance."""
+class _ColumnNumpy:
+    """numpy for a formula evaluated on many points at once: ``x`` is (dim, N), one column per point.
+
+    The formulas (``Landscape.formula(x, xp)``) are written for one point, a 1-D ``x``; indexing
+    (``x[0]``, ``x[1:]``), ``x.shape[0]`` and elementwise operations carry over to columns unchanged,
+    but a reduction without an axis (``xp.sum(x**2)``) would sum over every point, and an index
+    vector (``xp.arange(1, d + 1)``) must broadcast against the rows. Here reductions default to the
+    coordinate axis 0 and ``arange`` returns a column; everything else is numpy's.
+    """
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+    @staticmethod
+    def sum(a, axis=0, **kwargs):
+        return np.sum(a, axis=axis, **kwargs)
+
+    @staticmethod
+    def prod(a, axis=0, **kwargs):
+        return np.prod(a, axis=axis, **kwargs)
+
+    @staticmethod
+    def mean(a, axis=0, **kwargs):
+        return np.mean(a, axis=axis, **kwargs)
+
+    @staticmethod
+    def max(a, axis=0, **kwargs):
+        return np.max(a, axis=axis, **kwargs)
+
+    @staticmethod
+    def min(a, axis=0, **kwargs):
+        return np.min(a, axis=axis, **kwargs)
+
+    @staticmethod
+    def arange(*args, **kwargs):
+        return np.arange(*args, **kwargs)[:, None]
+
+
+COLUMN_NUMPY = _ColumnNumpy()
+
+
+def formula_on_points(land, points: np.ndarray) -> np.ndarray:
+    """``land.formula`` on every row of ``points`` (N, dim) in one numpy evaluation, float64 (N,).
+
+    The columns are a transposed view of the rows, so a reduction over the coordinates runs over
+    contiguous memory as the one-point evaluation does (the same summation order). Values agree with
+    the one-point ``np_fn`` to the last bit or two (numpy's vectorised sin/cos/pow kernels round
+    differently from its scalar ones by up to an ulp or so).
+    """
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        values = land.formula(points.T, COLUMN_NUMPY)
+    return np.broadcast_to(np.asarray(values, dtype=np.float64), (len(points),))
+
+
+@functools.lru_cache(maxsize=64)
+def _instance(landscape: str, instance: int, dim: int | None):
     import landscapes
     from landscapes.instances import make_instance
 
     land = landscapes.get_landscape(landscape)
-    inst = make_instance(land, int(instance), dim)
+    return land, make_instance(land, int(instance), dim)
+
+
+def landscape_function(landscape: str, instance: int = 0, dim: int | None = None):
+    """points (N, dim) -> f (N,) in float64 numpy: the landscape's ``np_fn``, through its instance."""
+    land, inst = _instance(landscape, int(instance), dim)
     centre = land.box(inst.dim).mean(axis=1)
 
     def single(z: np.ndarray) -> float:
@@ -364,14 +471,13 @@ def landscape_function(landscape: str, instance: int = 0, dim: int | None = None
         good = points[finite]
         if inst.instance_id != 0:
             good = centre + (good - centre - inst.shift) @ inst.matrix.T
-        # Most formulas index x[0], x[1] and broadcast over a trailing axis; check a few points against
-        # the one-point evaluation and fall back to a loop for those that do not.
+        # Every registered formula evaluates on columns (tests check it against the one-point
+        # evaluation); one point is still checked here, and a formula that disagrees (one added
+        # later that reduces in another way) is evaluated point by point instead.
         try:
-            with np.errstate(all="ignore"):
-                fast = np.asarray(land.formula(good.T.copy(), np), dtype=np.float64)
-            ok = fast.shape == (len(good),) and all(
-                np.allclose(fast[i], float(land.np_fn(good[i])), rtol=1e-9, equal_nan=True)
-                for i in range(min(3, len(good))))
+            fast = formula_on_points(land, good)
+            ok = len(good) == 0 or np.allclose(fast[0], float(land.np_fn(good[0])), rtol=1e-9,
+                                               equal_nan=True)
         except (ValueError, IndexError, TypeError):
             ok = False
         if not ok:

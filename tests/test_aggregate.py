@@ -103,6 +103,84 @@ def test_landscape_function_matches_instance_np_fn():
         land = landscapes.get_landscape(name)
         expected = [instance_np_fn(land, make_instance(land, instance, 2))(p) for p in points]
         np.testing.assert_allclose(aggregate.landscape_function(name, instance, 2)(points), expected)
-    # an N-D formula that does not broadcast over a second axis falls back to a loop
+    # an N-D formula with an index vector (arange) evaluates on several points too
     values = aggregate.landscape_function("dixon_price", 0, 3)(np.ones((2, 3)))
     assert values.shape == (2,)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("landscapes").LANDSCAPES))
+def test_formula_on_points_matches_point_by_point(name):
+    # every registered landscape evaluates on a grid of points in one numpy call, with the values of
+    # its one-point np_fn (N-D ones in several dimensions, a minimizer included)
+    import landscapes
+
+    land = landscapes.LANDSCAPES[name]
+    rng = np.random.default_rng(1)
+    for dim in [land.dim] if land.dim else [2, 3, 10]:
+        box = land.box(dim)
+        points = rng.uniform(box[:, 0], box[:, 1], size=(64, dim))
+        points[0] = land.minimizer_array(dim)[0]
+        expected = np.array([float(land.np_fn(p)) for p in points])
+        np.testing.assert_allclose(aggregate.formula_on_points(land, points), expected,
+                                   rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, dim, instance", [("rastrigin", 2, 0), ("rosenbrock", 10, 0),
+                                                  ("rosenbrock", 2, 3), ("sphere", 4, 1)])
+def test_landscape_function_evaluates_in_one_call(name, dim, instance, monkeypatch):
+    # rastrigin and rosenbrock used to fail the vectorised path (a sum over every point) and were
+    # evaluated point by point; now only the one spot-check point goes through np_fn
+    from landscapes.core import Landscape
+
+    function = aggregate.landscape_function(name, instance, dim)
+    points = np.random.default_rng(2).uniform(-2, 2, (300, dim))
+    expected = np.array([function.single(p) for p in points])
+    calls = []
+    original = Landscape.np_fn
+    monkeypatch.setattr(Landscape, "np_fn", lambda self, x: calls.append(1) or original(self, x))
+    np.testing.assert_allclose(function(points), expected, rtol=1e-12, atol=1e-12)
+    assert len(calls) <= 1
+
+
+def _reference_config_summaries(records):
+    # the composition config_summaries had before it pooled each config once
+    out = []
+    groups = aggregate.group_by(aggregate.landscape_records(records, "tune"), "problem", "label",
+                                "config_index")
+    for (problem, label, index), group in groups.items():
+        runs = aggregate.pooled_runs(group)
+        solved = runs.solved_at[:, aggregate.target_index(group[0])]
+        successes = solved[np.isfinite(solved)]
+        out.append(aggregate.ConfigSummary(
+            problem, label, int(index), dict(group[0]["config"]), aggregate.success_rate(group),
+            float(np.median(runs.final_gap)), float(np.median(successes)) if successes.size else math.nan,
+            runs.count, int((runs.status == 2).sum())))
+    return out
+
+
+def test_config_summaries_and_tuning_curves_equal_the_unshared_computation():
+    records = synthetic_records() + mnist_records()
+    assert repr(aggregate.config_summaries(records)) == repr(_reference_config_summaries(records))
+    # the tuning curves rank configs by selection_key and report success_rate, each pooled once now
+    curves = aggregate.tuning_budget_curves(records, resamples=40, seed=3)
+    rng = np.random.default_rng(3)
+    for (problem, label), group in aggregate.group_by(aggregate.landscape_records(records, "tune"),
+                                                      "problem", "label").items():
+        by_config = aggregate.group_by(group, "config_index")
+        keys = [aggregate.selection_key(by_config[c]) for c in sorted(by_config)]
+        rates = np.array([aggregate.success_rate(by_config[c]) for c in sorted(by_config)])
+        order = np.array(sorted(range(len(keys)), key=lambda i: keys[i]))
+        rank = np.empty(len(keys), int)
+        rank[order] = np.arange(len(keys))
+        medians = []
+        for size in range(1, len(keys) + 1):
+            picks = np.argsort(rng.random((40, len(keys))), axis=1)[:, :size]
+            best = np.take_along_axis(picks, np.argmin(rank[picks], axis=1)[:, None], axis=1)[:, 0]
+            medians.append(np.quantile(rates[best], 0.5))
+        np.testing.assert_array_equal(curves[(problem, label)].median, medians)
+
+
+def test_as_float_reads_null_as_nan():
+    np.testing.assert_array_equal(aggregate.as_float([[1.0, None], [None, 2]]), [[1.0, np.nan], [np.nan, 2.0]])
+    assert aggregate.as_float([[1.0, None], [None, 2]]).dtype == np.float64
+    assert np.isnan(aggregate.as_float(None)) and aggregate.as_float([]).shape == (0,)
