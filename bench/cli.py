@@ -48,13 +48,16 @@ def cmd_run(args) -> int:
         sections = [] if args.skip_mnist else runner.mnist_sections(suite)
         progress = _progress_printer(2 * len(runner.plan_jobs(suite)) + len(sections)
                                      + len(suite.landscapes) * len(suite.references))
+        # The scipy references run in a worker process while the sweeps run here.
+        references = runner.BackgroundReferences(suite, results.record_ids())
         try:
             counts = runner.run_suite(suite, results, progress=progress, sharding=sharding)
-            counts["records"] += runner.run_references(suite, results, progress=progress)
+            counts["records"] += references.collect(results, progress=progress)
             if sections:
                 counts["records"] += runner.run_mnist(suite, results, progress=progress,
                                                       model_dir=out / "models")
         finally:
+            references.close()
             progress.close()
     seconds = time.perf_counter() - started
     print(f"suite {suite.name!r}: {counts['ran']} jobs run, {counts['skipped']} already done"

@@ -203,18 +203,94 @@ def run_references(suite: Suite, out: ResultsDir, *,
 
     done = out.record_ids()
     written = 0
+    for land, method, starts in _reference_tasks(suite):
+        if progress:
+            progress(f"{land.name} x scipy {method} (reference)")
+        fresh = reference_records(suite, land, method, starts, done)
+        if fresh:
+            out.append(fresh)
+            written += len(fresh)
+    return written
+
+
+def _reference_tasks(suite: Suite):
+    """(landscape entry, method, test starts) of every reference row, in the serial order."""
     for land in suite.landscapes:
         landscape = landscapes.get_landscape(land.name)
         starts = np.concatenate([start_points(landscape, land.dim, s, suite.starts)
                                  for s in suite.test_seeds])
         for method in suite.references:
+            yield land, method, starts
+
+
+def _reference_worker_init() -> None:
+    from bench.jax_setup import configure_jax
+
+    configure_jax()
+
+
+class BackgroundReferences:
+    """The suite's scipy reference rows, computed in one worker process while the sweeps run.
+
+    scipy's solvers are sequential Python, so they cannot join the vmapped sweeps; in-process they
+    added ~12 s to a default run after the sweeps. The sweeps spend much of their time in Python
+    (tracing and lowering) on one core, so a second process fills the other core with the
+    references. The records are the same as ``run_references`` writes (they are computed by the
+    same function, in float64 on the CPU) and are appended by this process, in the serial order,
+    after the sweeps; if the worker cannot start or dies, the remaining rows are computed here.
+    """
+
+    def __init__(self, suite: Suite, done: set[str] | frozenset[str] = frozenset()):
+        from bench.reference import reference_records
+
+        self.suite = suite
+        self.tasks = list(_reference_tasks(suite))
+        self.done = frozenset(done)
+        self.futures = []
+        self.pool = None
+        if not self.tasks:
+            return
+        try:
+            import concurrent.futures
+            import multiprocessing
+
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_reference_worker_init)
+            self.futures = [self.pool.submit(reference_records, suite, land, method, starts,
+                                             self.done)
+                            for land, method, starts in self.tasks]
+        except Exception:  # no worker (restricted environment): computed in-process in collect()
+            self.close()
+            self.futures = []
+
+    def collect(self, out: ResultsDir, *, progress: Callable[[str], None] | None = None) -> int:
+        """Append every reference record not yet in ``out``; returns how many were written."""
+        from bench.reference import reference_records
+
+        written = 0
+        for index, (land, method, starts) in enumerate(self.tasks):
             if progress:
                 progress(f"{land.name} x scipy {method} (reference)")
-            fresh = reference_records(suite, land, method, starts, done)
+            fresh = None
+            if index < len(self.futures):
+                try:
+                    fresh = self.futures[index].result()
+                except Exception:  # a worker that died: do this and the rest here
+                    self.close()
+                    self.futures = []
+            if fresh is None:
+                fresh = reference_records(self.suite, land, method, starts, self.done)
             if fresh:
                 out.append(fresh)
                 written += len(fresh)
-    return written
+        self.close()
+        return written
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
 
 
 def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] | None = None,

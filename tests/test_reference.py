@@ -116,3 +116,28 @@ def test_packed_gradient_path_replays_the_plain_one_bitwise(name, dim, instance_
             assert np.asarray(fast.values).tobytes() == np.asarray(plain.values).tobytes()
             assert np.asarray(x_fast).tobytes() == np.asarray(x_plain).tobytes()
             assert (float(jitted.value(x_fast)) == float(jitted.value(jnp.asarray(x_plain))))
+
+
+def test_background_references_write_the_serial_records(tmp_path):
+    """The worker-process path writes the same reference records, in the same order, as the
+    in-process one (``created`` aside), and a record already present is not redone."""
+    from dataclasses import replace
+
+    from bench.results import ResultsDir
+    from bench.runner import BackgroundReferences, run_references
+    from bench.suites import load_suite
+
+    suite = load_suite("quick")
+    suite = replace(suite, references=("L-BFGS-B", "Nelder-Mead"), landscapes=suite.landscapes[:2])
+    with ResultsDir(tmp_path / "serial") as out:
+        serial_count = run_references(suite, out)
+        serial = out.records()
+    with ResultsDir(tmp_path / "background") as out:
+        out.append(serial[:1])
+        background = BackgroundReferences(suite, out.record_ids())
+        assert background.pool is not None  # a spawn worker started here
+        written = background.collect(out)
+        parallel = out.records()
+    assert serial_count == len(serial) and written == len(serial) - 1
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("created", "cost")}  # noqa: E731
+    assert [strip(r) for r in parallel] == [strip(r) for r in serial]
