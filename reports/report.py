@@ -8,6 +8,7 @@ a landscape, no trajectories, all runs diverged, no test phase, no MNIST track) 
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,13 @@ from bench.results import read_results
 from landscapes.errors import InputError
 from reports import figures
 from reports.document import Document
-from reports.style import legend_outside, save, subplots
+from reports.style import legend_outside, save, save_pickled, subplots
 
 Record = Mapping[str, Any]
 TRAJECTORIES_SHOWN = 3  # starts per label drawn on a contour
 MAX_VECTOR_AXES = 4  # figures with more visible Axes (panels and colour bars) get no SVG
+DRAW_WORKERS = 2  # processes drawing figures while the sections go on (0: draw each figure in turn)
+PARALLEL_MIN_RECORDS = 1000  # below this the figures are few and small: drawing here is quicker
 
 
 def evaluation_records(records: Sequence[Record]) -> tuple[list[Record], list[tuple[str, str]]]:
@@ -46,25 +49,105 @@ def evaluation_records(records: Sequence[Record]) -> tuple[list[Record], list[tu
 
 
 def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
-                 formats: tuple[str, ...] = ("png", "svg")) -> Path:
+                 formats: tuple[str, ...] = ("png", "svg"), workers: int | None = None) -> Path:
     """Write the report of ``results_dir`` into ``out_dir``; returns the path of report.html.
+
+    ``workers``: processes that draw the figures while the next sections are computed. By default
+    :data:`DRAW_WORKERS` (at most the CPU count) for results of :data:`PARALLEL_MIN_RECORDS` records
+    or more, none below (a worker costs a second or so to start); 0 or 1 draws each figure in this
+    process. The files are the same either way; a pool that cannot start or breaks leaves its
+    figures to this process.
 
     Raises InputError when ``results_dir`` holds no results file or one of another schema.
     """
     results_dir, out = Path(results_dir), Path(out_dir)
     records = read_results(results_dir)
+    if workers is None:
+        workers = min(DRAW_WORKERS, os.cpu_count() or 1) if len(records) >= PARALLEL_MIN_RECORDS else 0
     suites = sorted({str(r.get("suite")) for r in records if r.get("suite")})
     doc = Document(f"landscape-bench report: {', '.join(suites) or results_dir.name}")
-    builder = _Builder(records, doc, out, formats)
-    builder.build(results_dir)
+    drawer = _Drawer(workers)
+    try:
+        drawer.start()
+        builder = _Builder(records, doc, out, formats, drawer)
+        builder.build(results_dir)
+        drawer.finish()
+    finally:
+        drawer.close()
     return doc.write(out, "report")
+
+
+def _warm() -> None:
+    """A no-op run in each worker at start, so they import matplotlib while the first sections are
+    computed."""
+
+
+class _Drawer:
+    """Saves figures: in this process (``workers`` <= 1), or pickled and drawn by a pool of
+    ``workers`` spawned processes. A figure whose pool job cannot be submitted or fails is drawn
+    here from its pickle by :meth:`finish`, so every file is written whatever becomes of the pool."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = None
+        self.jobs: list[tuple[bytes, Path, str, tuple[str, ...], Any]] = []
+
+    def start(self) -> None:
+        if self.workers <= 1:
+            return
+        try:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            for _ in range(self.workers):
+                self.pool.submit(_warm)
+        except Exception:  # noqa: BLE001 (no pool, for whatever reason: draw here)
+            self.close()
+
+    def save(self, fig, directory: Path, stem: str, formats: tuple[str, ...]) -> dict[str, Path]:
+        if self.pool is None:
+            return save(fig, directory, stem, formats)
+        try:
+            payload = pickle.dumps(fig)
+        except Exception:  # noqa: BLE001 (a figure that does not pickle is drawn here)
+            return save(fig, directory, stem, formats)
+        from matplotlib import pyplot as plt
+
+        plt.close(fig)
+        future = None
+        try:
+            future = self.pool.submit(save_pickled, payload, str(directory), stem, formats)
+        except Exception:  # noqa: BLE001 (a broken pool: finish draws it)
+            self.close()
+        self.jobs.append((payload, directory, stem, formats, future))
+        return {fmt: directory / f"{stem}.{fmt}" for fmt in formats}
+
+    def finish(self) -> None:
+        """Wait for the pool's figures; draw here any it did not."""
+        jobs, self.jobs = self.jobs, []
+        for payload, directory, stem, formats, future in jobs:
+            if future is not None:
+                try:
+                    future.result()
+                    continue
+                except Exception:  # noqa: BLE001 (the worker failed or died: draw it here)
+                    pass
+            save_pickled(payload, str(directory), stem, formats)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
 
 
 class _Builder:
     """Holds what the sections share; each ``section_*`` adds blocks and notes what it could not show."""
 
-    def __init__(self, records: Sequence[Record], doc: Document, out: Path, formats: tuple[str, ...]):
+    def __init__(self, records: Sequence[Record], doc: Document, out: Path, formats: tuple[str, ...],
+                 drawer: _Drawer | None = None):
         self.records = list(records)
+        self.drawer = drawer or _Drawer(0)
         self.doc = doc
         self.out = out
         self.figures_dir = out / "figures"
@@ -86,7 +169,7 @@ class _Builder:
         # more than MAX_VECTOR_AXES panels is written as PNG only for the same reason.
         raster_only = raster_only or sum(ax.get_visible() for ax in fig.axes) > MAX_VECTOR_AXES
         formats = tuple(f for f in self.formats if f == "png") if raster_only else self.formats
-        paths = save(fig, self.figures_dir, stem, formats or self.formats)
+        paths = self.drawer.save(fig, self.figures_dir, stem, formats or self.formats)
         self.doc.figure(paths, caption, self.out)
 
     # -------------------------------------------------------------------------------------------

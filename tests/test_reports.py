@@ -291,7 +291,8 @@ def test_every_report_figure_fits_its_canvas(tmp_path, monkeypatch):
 
     monkeypatch.setattr(report, "save", checking_save)
     records = synthetic_records() + mnist_records()
-    reports.build_report(write_results(tmp_path / "results", records), tmp_path / "out", formats=("png",))
+    reports.build_report(write_results(tmp_path / "results", records), tmp_path / "out", formats=("png",),
+                         workers=0)
     assert {"gap_vs_step", "runtime_ecdf", "mnist_history"} <= set(problems)
     assert any(stem.startswith("sensitivity_") for stem in problems)
     assert {stem: bad for stem, bad in problems.items() if bad} == {}
@@ -327,3 +328,57 @@ def test_grids_of_many_panels_are_written_as_png_only(tmp_path, monkeypatch):
     figures_dir = tmp_path / "out" / "figures"
     assert (figures_dir / "gap_vs_step.png").is_file() and not (figures_dir / "gap_vs_step.svg").exists()
     assert (figures_dir / "runtime_ecdf.svg").is_file()  # one panel: still a vector version
+
+
+def test_parallel_and_serial_builds_write_the_same_files(tmp_path, full_report):
+    # figures drawn by two spawned workers: the same files, the same page as drawn in this process
+    results = full_report.parent.parent / "results"
+    serial = reports.build_report(results, tmp_path / "serial", formats=("png", "svg"), workers=0)
+    parallel = reports.build_report(results, tmp_path / "parallel", formats=("png", "svg"), workers=2)
+    files = {p.relative_to(serial.parent) for p in serial.parent.rglob("*")}
+    assert files == {p.relative_to(parallel.parent) for p in parallel.parent.rglob("*")}
+    assert any(str(f).endswith(".svg") for f in files) and len(files) > 10
+    assert all((parallel.parent / f).stat().st_size > 0 for f in files)
+    assert (serial.parent / "report.md").read_text() == (parallel.parent / "report.md").read_text()
+
+
+@pytest.mark.parametrize("failure", ["start", "jobs"])
+def test_a_pool_that_fails_leaves_its_figures_to_this_process(tmp_path, full_report, monkeypatch, failure):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    submitted = []
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            if failure == "start":
+                raise OSError("no processes here")
+
+        def submit(self, fn, *args, **kwargs):
+            submitted.append(fn)
+            future = Future()
+            future.set_exception(BrokenProcessPool("a worker died"))
+            return future
+
+        def shutdown(self, **kwargs):
+            pass
+
+    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor", Broken)
+    page = reports.build_report(full_report.parent.parent / "results", tmp_path / "out",
+                                formats=("png",), workers=2)
+    expected = {p.name for p in (full_report.parent / "figures").iterdir()}
+    assert {p.name for p in (page.parent / "figures").iterdir()} == expected
+    _links_resolve(page)
+    assert (len(submitted) > len(expected)) == (failure == "jobs")  # every figure went to the pool
+
+
+def test_drawing_workers_do_not_import_jax():
+    # a spawned worker imports reports.style (and the package) to unpickle and draw a figure
+    import subprocess
+    import sys
+
+    code = ("import sys, pickle, tempfile; from reports.style import subplots, save_pickled;"
+            "fig, axes = subplots(1, 1); axes[0, 0].plot([1, 2]); "
+            "save_pickled(pickle.dumps(fig), tempfile.mkdtemp(), 'f', ('png',)); print('jax' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
