@@ -382,3 +382,17 @@ def test_drawing_workers_do_not_import_jax():
             "save_pickled(pickle.dumps(fig), tempfile.mkdtemp(), 'f', ('png',)); print('jax' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_default_workers_only_for_large_results_on_idle_cpus(monkeypatch):
+    from reports import report
+
+    monkeypatch.setattr(report.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(report.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    assert report.default_workers(4264) == 2
+    assert report.default_workers(50) == 0  # small results: drawing here is quicker
+    monkeypatch.setattr(report.os, "getloadavg", lambda: (1.6, 1.0, 1.0))
+    assert report.default_workers(4264) == 0  # another job holds the cores: the pool would be slower
+    monkeypatch.setattr(report.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(report.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert report.default_workers(4264) == 0
