@@ -20,7 +20,7 @@ import numpy as np
 import landscapes
 import optimizers
 from bench import environment
-from bench.engine import Problem, make_batch, run_batch, step_flops
+from bench.engine import Problem, make_batch, precompile, run_batch, step_flops
 from bench.results import SCHEMA, ResultsDir, stable_hash
 from bench.suites import LandscapeEntry, OptimizerEntry, Suite
 from landscapes.instances import instance_minimizers, make_instance
@@ -99,10 +99,9 @@ def run_chunk(suite: Suite, sharding=None) -> int | None:
     return CPU_CHUNK_PER_DEVICE * devices
 
 
-def execute(job: Job, *, sharding=None, pad_to: int = 0, chunk_size: int | None = None
-            ) -> list[dict[str, Any]]:
-    """Run a job as one batch (in chunks of ``chunk_size`` runs, each padded to ``pad_to``) and turn
-    it into one record per (instance, config)."""
+def _problem_and_batch(job: Job):
+    """The compiled problem and the batch of a job (runs axis: instance, config, (seed, start)),
+    with what ``execute`` needs to cut the results into records."""
     suite, entry = job.suite, job.landscape
     landscape = landscapes.get_landscape(entry.name)
     dim = entry.dim
@@ -128,6 +127,40 @@ def execute(job: Job, *, sharding=None, pad_to: int = 0, chunk_size: int | None 
         extra = dict(shift=np.concatenate([tile(i.shift, per_instance) for i in instances]),
                      matrix=np.concatenate([tile(i.matrix, per_instance) for i in instances]))
     batch = make_batch(problem, hparams, x0, landscape.minimum(dim), minimizers, key=key, **extra)
+    return problem, batch, (starts, instances, moved, per_record, n_conf)
+
+
+def _precompile_ahead(jobs, *, chunk_size, sharding):
+    """Compile the programs of ``jobs`` one after another in a background thread (XLA compiles
+    without the GIL), so each job's compile overlaps the previous jobs' tracing, running and
+    writing. Returns the executor; ``_executable``'s per-program lock makes the job itself wait
+    for a compile in flight instead of starting a second one."""
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="precompile")
+
+    def compile_job(job):
+        try:
+            problem, batch, _ = _problem_and_batch(job)
+            precompile(problem, batch, chunk_size=chunk_size, sharding=sharding,
+                       pad_to=chunk_size or 0)
+        except Exception:  # the job compiles (and reports any error) itself
+            pass
+
+    for job in jobs:
+        pool.submit(compile_job, job)
+    return pool
+
+
+def execute(job: Job, *, sharding=None, pad_to: int = 0, chunk_size: int | None = None
+            ) -> list[dict[str, Any]]:
+    """Run a job as one batch (in chunks of ``chunk_size`` runs, each padded to ``pad_to``) and turn
+    it into one record per (instance, config)."""
+    problem, batch, parts = _problem_and_batch(job)
+    starts, instances, moved, per_record, n_conf = parts
+    suite, entry = job.suite, job.landscape
+    landscape = landscapes.get_landscape(entry.name)
+    dim = entry.dim
     metrics, cost = run_batch(problem, batch, chunk_size=chunk_size, sharding=sharding,
                               pad_to=pad_to)
     flops = step_flops(problem, batch)
@@ -304,38 +337,51 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
     # One parse of the results file serves both the resume check and the tuned-config lookup.
     existing = {record["record_id"]: record for record in out.records()}
     done = existing.keys()
-    for land, opt in plan_jobs(suite):
-        tune = Job(suite, land, opt, TUNE, opt.configs(), suite.seeds)
-        ids = tune.record_ids()
-        if progress:
-            progress(f"{land.name} x {opt.label}: {tune.n_configs} configs")
-        if all(i in done for i in ids):
-            counts["skipped"] += 1
-            tune_records = [existing[i] for i in ids]
-        else:
-            tune_records = execute(tune, sharding=sharding, chunk_size=chunk, pad_to=chunk or 0)
-            out.append(tune_records)
-            counts["ran"] += 1
-            counts["records"] += len(tune_records)
-        best = best_config(tune_records)
-        test = Job(suite, land, opt, TEST, {k: np.array([v]) for k, v in best.items()},
-                   suite.test_seeds)
-        if progress:
-            progress(f"{land.name} x {opt.label}: best config on fresh seeds")
-        if all(i in done for i in test.record_ids()):
-            counts["skipped"] += 1
-            continue
-        if chunk:  # the tuning phase's chunk shape: its compiled program serves this phase too
-            pad_to = chunk
-        else:  # one call: padded to the tuning batch's shape unless that is much larger
-            tune_runs = tune.n_configs * len(land.instances) * len(suite.seeds) * suite.starts
-            test_runs = len(land.instances) * len(suite.test_seeds) * suite.starts
-            pad_to = tune_runs if tune_runs <= MAX_PADDING_FACTOR * test_runs else 0
-        test_records = execute(test, sharding=sharding, chunk_size=chunk, pad_to=pad_to)
-        out.append(test_records)
-        counts["ran"] += 1
-        counts["records"] += len(test_records)
+    tunes = [Job(suite, land, opt, TUNE, opt.configs(), suite.seeds)
+             for land, opt in plan_jobs(suite)]
+    ahead = _precompile_ahead([job for job in tunes if not all(i in done for i in job.record_ids())],
+                              chunk_size=chunk, sharding=sharding)
+    try:
+        for tune in tunes:
+            _run_pair(suite, tune, out, existing, counts, chunk, sharding, progress)
+    finally:
+        ahead.shutdown(wait=True, cancel_futures=True)
     return counts
+
+
+def _run_pair(suite, tune, out, existing, counts, chunk, sharding, progress) -> None:
+    """A (landscape, optimizer entry)'s tuning job, then its best config on the test seeds."""
+    done = existing.keys()
+    land, opt = tune.landscape, tune.optimizer
+    ids = tune.record_ids()
+    if progress:
+        progress(f"{land.name} x {opt.label}: {tune.n_configs} configs")
+    if all(i in done for i in ids):
+        counts["skipped"] += 1
+        tune_records = [existing[i] for i in ids]
+    else:
+        tune_records = execute(tune, sharding=sharding, chunk_size=chunk, pad_to=chunk or 0)
+        out.append(tune_records)
+        counts["ran"] += 1
+        counts["records"] += len(tune_records)
+    best = best_config(tune_records)
+    test = Job(suite, land, opt, TEST, {k: np.array([v]) for k, v in best.items()},
+               suite.test_seeds)
+    if progress:
+        progress(f"{land.name} x {opt.label}: best config on fresh seeds")
+    if all(i in done for i in test.record_ids()):
+        counts["skipped"] += 1
+        return
+    if chunk:  # the tuning phase's chunk shape: its compiled program serves this phase too
+        pad_to = chunk
+    else:  # one call: padded to the tuning batch's shape unless that is much larger
+        tune_runs = tune.n_configs * len(land.instances) * len(suite.seeds) * suite.starts
+        test_runs = len(land.instances) * len(suite.test_seeds) * suite.starts
+        pad_to = tune_runs if tune_runs <= MAX_PADDING_FACTOR * test_runs else 0
+    test_records = execute(test, sharding=sharding, chunk_size=chunk, pad_to=pad_to)
+    out.append(test_records)
+    counts["ran"] += 1
+    counts["records"] += len(test_records)
 
 
 def rerun_record(record: Mapping[str, Any], *, sharding=None) -> dict[str, Any]:

@@ -44,3 +44,34 @@ def test_a_run_gives_the_same_bits_alone_and_in_a_large_batch():
     for field in ("steps_to_target", "final_gap", "best_gap", "final_x", "distance", "basin"):
         np.testing.assert_array_equal(getattr(alone, field), getattr(whole, field)[700:732],
                                       err_msg=field)
+
+
+def test_precompile_serves_run_batch_and_hands_it_the_compile_time(monkeypatch):
+    """A program compiled ahead from shapes (in a background thread, as run_suite does) is the one
+    the job then runs: no second compile, and the job's cost still reports the compile time."""
+    import threading
+
+    from bench import engine
+    from bench.throughput import Workload
+
+    work = Workload(runs=300, steps=30, unroll=1, seed=7)
+    problem, batch = work.problem(), work.batch()
+    sharding = runs_sharding()
+    lowered = []
+    real = engine.compiled_sweep
+
+    def counting(p):
+        lowered.append(p)
+        return real(p)
+
+    monkeypatch.setattr(engine, "compiled_sweep", counting)
+    thread = threading.Thread(target=engine.precompile, args=(problem, batch),
+                              kwargs=dict(chunk_size=256, sharding=sharding, pad_to=256))
+    thread.start()
+    thread.join()
+    metrics, cost = run_batch(problem, batch, chunk_size=256, sharding=sharding, pad_to=256)
+    assert len(lowered) == 1 and cost.compile_seconds > 0
+    _, again = run_batch(problem, batch, chunk_size=256, sharding=sharding, pad_to=256)
+    assert len(lowered) == 1 and again.compile_seconds == 0
+    plain, _ = run_batch(problem, batch, chunk_size=256, pad_to=256)  # unsharded: its own program
+    np.testing.assert_array_equal(metrics.steps_to_target, plain.steps_to_target)
