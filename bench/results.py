@@ -66,9 +66,10 @@ def _float64_arrays(value: Any) -> Any:
         return float(value)
     if isinstance(value, Mapping):
         return {str(k): _float64_arrays(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (np.ndarray, np.generic, Mapping,
+                                                               list, tuple)) for v in value):
         return [_float64_arrays(v) for v in value]
-    return value
+    return value  # plain numbers and strings, and lists of them, as they are
 
 
 def encode_record(record: Mapping[str, Any]) -> bytes:

@@ -75,8 +75,11 @@ class Job:
                     config=self.config(index), phase=self.phase)
 
     def record_ids(self) -> list[str]:
-        return [stable_hash(self.identity(i, c)) for i in self.landscape.instances
-                for c in range(self.n_configs)]
+        """Ids in record order (instance, config); hashed once per job, they are asked for often."""
+        if "_ids" not in self.__dict__:
+            self.__dict__["_ids"] = [stable_hash(self.identity(i, c))
+                                     for i in self.landscape.instances for c in range(self.n_configs)]
+        return list(self.__dict__["_ids"])
 
 
 def run_chunk(suite: Suite, sharding=None) -> int | None:
@@ -167,12 +170,13 @@ def execute(job: Job, *, sharding=None, pad_to: int = 0, chunk_size: int | None 
     cost_record = environment.cost_record(cost, flops, suite.dtype)
     stamp = environment.stamp(suite.dtype)
     records = []
+    ids = iter(job.record_ids())
     for ii, instance in enumerate(instances):
         for c in range(n_conf):
             rows = slice((ii * n_conf + c) * per_record, (ii * n_conf + c + 1) * per_record)
             identity = job.identity(instance.instance_id, c)
             record = dict(
-                schema=SCHEMA, record_id=stable_hash(identity), suite=suite.name,
+                schema=SCHEMA, record_id=next(ids), suite=suite.name,
                 phase=job.phase, landscape=entry.name, dim=dim, instance=instance.instance_id,
                 family=job.optimizer.family, schedule=job.optimizer.schedule,
                 label=job.optimizer.label, config=job.config(c), config_index=c,
