@@ -199,11 +199,15 @@ MAX_ANNOTATED_CELLS = 24
 def plot_sensitivity_heatmap(x_values: Sequence[float], y_values: Sequence[float], grid: np.ndarray, *,
                              x_name: str, y_name: str, value_name: str, log_values: bool = False,
                              vmin: float | None = None, vmax: float | None = None, ax=None,
-                             title: str | None = None, colorbar: bool = True):
+                             title: str | None = None, colorbar: bool = True, x_labels: bool = True,
+                             y_labels: bool = True):
     """A heatmap of ``grid[i_y, i_x]`` with one cell per grid value; NaN cells are hatched grey.
 
     ``colorbar=False`` leaves the colour bar to the caller (one bar shared by a column of heatmaps
-    drawn with the same ``vmin``/``vmax``, the image is ``ax.images[0]``)."""
+    drawn with the same ``vmin``/``vmax``, the image is ``ax.images[0]``). ``x_labels=False`` /
+    ``y_labels=False``: no ticks, tick labels or axis label on that axis, for a heatmap
+    whose neighbour in a grid (same values on that axis, aligned) carries them; tick labels were
+    most of a sensitivity grid's draw time."""
     ax = new_axes(ax)
     grid = np.asarray(grid, dtype=np.float64)
     shown = grid.copy()
@@ -218,11 +222,17 @@ def plot_sensitivity_heatmap(x_values: Sequence[float], y_values: Sequence[float
                       interpolation="nearest")
     if colorbar:
         ax.figure.colorbar(image, ax=ax, label=heatmap_value_label(value_name, log_values), pad=0.02)
-    ax.set_xticks(range(len(x_values)), [f"{v:.3g}" for v in x_values], rotation=45, ha="right",
-                  fontsize="small")
-    ax.set_yticks(range(len(y_values)), [f"{v:.3g}" for v in y_values], fontsize="small")
-    ax.set_xlabel(x_name.replace("_", " "))
-    ax.set_ylabel(y_name.replace("_", " "))
+    if x_labels:
+        ax.set_xticks(range(len(x_values)), [f"{v:.3g}" for v in x_values], rotation=45, ha="right",
+                      fontsize="small")
+        ax.set_xlabel(x_name.replace("_", " "))
+    else:  # no ticks either: the cells mark the values, and each Tick costs as much as its label
+        ax.set_xticks([])
+    if y_labels:
+        ax.set_yticks(range(len(y_values)), [f"{v:.3g}" for v in y_values], fontsize="small")
+        ax.set_ylabel(y_name.replace("_", " "))
+    else:
+        ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize="medium")
     for i in range(grid.shape[0]):
@@ -242,20 +252,25 @@ def heatmap_value_label(value_name: str, log_values: bool) -> str:
     return f"log10({value_name})" if log_values else value_name
 
 
-def plot_sensitivity_curve(x_values: Sequence[float], series: Mapping[str, Sequence[float]], *,
-                           x_name: str, value_name: str, log_y: bool = False, ax=None,
-                           title: str | None = None):
-    """A value against one hyperparameter (log x), one line per label; NaN/inf values not drawn."""
+def plot_sensitivity_curve(x_values: Sequence[float] | Mapping[str, Sequence[float]],
+                           series: Mapping[str, Sequence[float]], *, x_name: str, value_name: str,
+                           log_y: bool = False, ax=None, title: str | None = None):
+    """A value against one hyperparameter (log x), one line per label; NaN/inf values not drawn.
+
+    ``x_values``: the hyperparameter's values, shared by every series or per label (a mapping)."""
     ax = new_axes(ax)
+    every_x = []
     for label, values in series.items():
+        xs = x_values[label] if isinstance(x_values, Mapping) else x_values
+        every_x.extend(xs)
         values = np.asarray(values, dtype=np.float64)
         if log_y:
             values = np.where(np.isfinite(values), np.clip(values, GAP_FLOOR, None), np.nan)
-        ax.plot(x_values, values, marker="o", color=color_for(label), linestyle=linestyle_for(label),
+        ax.plot(xs, values, marker="o", color=color_for(label), linestyle=linestyle_for(label),
                 label=label)
     ax.set_xscale("log")
-    if len(x_values):
-        ax.set_xlim(min(x_values) / 1.3, max(x_values) * 1.3)
+    if every_x:
+        ax.set_xlim(min(every_x) / 1.3, max(every_x) * 1.3)
     if log_y:
         finite = [np.isfinite(np.asarray(v, dtype=np.float64)).any() for v in series.values()]
         _log_y(ax, any(finite))

@@ -117,6 +117,32 @@ def subplots(rows: int, cols: int, width: float = FIGURE_WIDTH, height_each: flo
     return fig, axes
 
 
+def stacked(heights, gaps, cols: int = 1, width: float = FIGURE_WIDTH, *,
+            margins: dict[str, float] | None = None):
+    """A figure of rows of ``cols`` Axes, fixed layout as :func:`subplots`: row i is ``heights[i]``
+    inches tall and ``gaps[i]`` inches above row i + 1. Each gap is a grid row holding no Axes, so it
+    can be as tall as what hangs below its row needs (rotated tick labels and an axis label, or only
+    the next row's title) instead of one spacing for all. Returns the figure and a (rows, cols)
+    array of Axes."""
+    import numpy as np
+
+    heights, gaps = list(heights), list(gaps)
+    if len(gaps) != max(len(heights) - 1, 0):
+        raise ValueError(f"{len(heights)} rows need {len(heights) - 1} gaps, got {len(gaps)}")
+    m = {**MARGINS, **(margins or {}), "hspace": 0.0}
+    ratios = [size for pair in zip(heights, [*gaps, None]) for size in pair if size is not None]
+    ratios = [max(float(r), 1e-3) for r in ratios]
+    fig = Figure(figsize=(width, sum(ratios) + m["top"] + m["bottom"]), dpi=DPI)
+    grid = fig.add_gridspec(len(ratios), cols, height_ratios=ratios)
+    with matplotlib.rc_context(AXES_RC):
+        axes = np.array([[fig.add_subplot(grid[2 * i, j]) for j in range(cols)] for i in range(len(heights))],
+                        dtype=object).reshape(len(heights), cols)
+    fig._report_margins = m
+    fig._report_tight = False
+    apply_margins(fig)
+    return fig, axes
+
+
 def apply_margins(fig: Figure) -> None:
     """Place the grid of ``fig`` by its margins in inches (see :func:`subplots`)."""
     m = getattr(fig, "_report_margins", None)

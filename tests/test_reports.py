@@ -396,3 +396,47 @@ def test_default_workers_only_for_large_results_on_idle_cpus(monkeypatch):
     monkeypatch.setattr(report.os, "cpu_count", lambda: 1)
     monkeypatch.setattr(report.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert report.default_workers(4264) == 0
+
+
+def _heatmap_row(label, xs, ys):
+    grid = np.linspace(0.0, 1.0, len(xs) * len(ys)).reshape(len(ys), len(xs))
+    return {"label": label, "kind": "heatmap", "x_name": "learning_rate", "y_name": "momentum", "xs": xs,
+            "ys": ys, "rates": grid, "gaps": grid + 1.0, "title": label}
+
+
+def test_sensitivity_grid_labels_each_axis_once():
+    """One-hyperparameter labels share a row; a heatmap's y tick labels are on the left panel of its
+    row only, its x tick labels only where no heatmap with the same x values is right below."""
+    from reports import report
+
+    lrs = [1e-3, 1e-2, 1e-1]
+    curve = {"kind": "curve", "name": "learning_rate", "xs": lrs, "rates": [0.0, 0.5, 1.0],
+             "gaps": [1.0, 0.1, 0.01]}
+    rows = [{**curve, "label": "sgd/constant"},
+            _heatmap_row("momentum/constant", lrs, [0.5, 0.9]),
+            _heatmap_row("nesterov/constant", lrs, [0.5, 0.9, 0.99]),
+            {**curve, "label": "adam/constant", "xs": [1e-4, 1e-3], "rates": [0.2, 0.3], "gaps": [0.5, 0.4]},
+            _heatmap_row("nesterov/sgdr", [1e-2, 1e-1], [0.9])]
+    fig = report._sensitivity_figure(rows)
+    panels = np.array([ax for ax in fig.axes if ax.get_subplotspec() is not None]).reshape(-1, 2)
+    bars, curves, upper, lower, last = panels
+    assert {line.get_label() for line in curves[0].get_lines()} == {"sgd/constant", "adam/constant"}
+    assert curves[0].get_xlim()[0] < 1e-4 < 1e-1 < curves[0].get_xlim()[1]  # both labels' values
+    assert [t.get_text() for t in curves[0].get_legend().get_texts()] == ["sgd/constant", "adam/constant"]
+
+    def tick_labels(axis):
+        return [t.get_text() for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+
+    assert upper[0].get_title() == "momentum/constant" and lower[0].get_title() == "nesterov/constant"
+    assert tick_labels(upper[0].xaxis) == [] and upper[0].get_xlabel() == ""  # lower one labels them
+    assert tick_labels(lower[0].xaxis) == ["0.001", "0.01", "0.1"] and lower[0].get_xlabel() == "learning rate"
+    assert tick_labels(last[0].xaxis) == ["0.01", "0.1"]  # other x values: labelled anew
+    for left, right in (upper, lower, last):
+        assert tick_labels(left.yaxis) and left.get_ylabel() == "momentum"
+        assert tick_labels(right.yaxis) == [] and right.get_ylabel() == ""
+    # the gap under a row without x tick labels is smaller than under one with them
+    def gap(top, bottom):
+        return (top.get_position().y0 - bottom.get_position().y1) * fig.get_size_inches()[1]
+
+    assert gap(upper[0], lower[0]) < gap(lower[0], last[0])
+
