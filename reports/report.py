@@ -456,25 +456,34 @@ class _Builder:
     # 7 --------------------------------------------------------------------------------------------
     def section_basins(self) -> None:
         doc = self.doc
-        several = [p for p in self.problems
-                   if len(self._records_of(p)[0]["minimizers"]) > 1 and self._records_of(p)[0]["dim"] == 2]
+        land = aggregate.group_by(self.land, "problem", "label")
+        first: dict[str, Record] = {}  # each landscape's first record
+        for (problem, _), group in land.items():
+            first.setdefault(problem, group[0])
+        several = [p for p in self.problems if len(first[p]["minimizers"]) > 1 and first[p]["dim"] == 2]
         if not several:
             return
         doc.heading("Basins of attraction")
         doc.text("Each start point of the selected config (tuning and test seeds, first instance),"
                  " coloured by the global minimum its run ends nearest to; grey crosses diverged.")
+        from matplotlib.ticker import MaxNLocator
+
         for problem in several:
             labels = [lab for lab in self.labels if (problem, lab) in self.by_problem_label]
             if not labels:
                 continue
             cols = min(3, len(labels))
-            fig, axes = subplots(-(-len(labels) // cols), cols, width=3.2 * cols + 1.5, height_each=3.0)
+            rows = -(-len(labels) // cols)
+            # one start box for every panel: shared axes, tick labels on the outer panels only (they
+            # were most of the draw time), so the panels can sit closer
+            fig, axes = subplots(rows, cols, width=2.95 * cols + 0.95, height_each=3.0,
+                                 sharex=True, sharey=True, margins={"wspace": 0.2, "hspace": 0.62})
             for ax, label in zip(axes.flat, labels):
                 chosen = self.by_problem_label[(problem, label)]
                 instance = min(r["instance"] for r in chosen)
                 config = chosen[0]["config"]
-                group = [r for r in self.land if aggregate.problem_name(r) == problem and r["label"] == label
-                         and r["instance"] == instance and r["config"] == config]
+                group = [r for r in land.get((problem, label), ())
+                         if r["instance"] == instance and r["config"] == config]
                 x0 = np.concatenate([aggregate.as_float(r["x0"]) for r in group])
                 basin = np.concatenate([np.asarray(r["runs"]["basin"], int) for r in group])
                 box = None
@@ -488,6 +497,11 @@ class _Builder:
                                        ax=ax, title=label, legend=ax is axes.flat[len(labels) - 1])
             for ax in axes.flat[len(labels):]:
                 ax.set_visible(False)
+            _label_outer(axes)
+            for axis in (axes[0, 0].xaxis, axes[0, 0].yaxis):  # shared by every panel: set once
+                # a few ticks are plenty to place a start in its box (tick objects were created
+                # per panel and tick: the bulk of the draw time)
+                axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
             fig.suptitle(problem)
             self.save(fig, f"basins_{_slug(problem)}", f"{problem}: which minimum each start reaches.")
 
@@ -564,6 +578,23 @@ class _Builder:
 # -- helpers -----------------------------------------------------------------------------------------
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+def _label_outer(axes: np.ndarray) -> None:
+    """Tick labels and axis labels of a grid of shared Axes only where no visible panel is left of
+    (y) or below (x) the panel; unlike ``Axes.label_outer`` a panel above a hidden one keeps its x
+    labels."""
+    rows, cols = axes.shape
+    for (i, j), ax in np.ndenumerate(axes):
+        if not ax.get_visible():
+            continue
+        below = i + 1 < rows and axes[i + 1, j].get_visible()
+        ax.xaxis.set_tick_params(labelbottom=not below)
+        if below:
+            ax.set_xlabel("")
+        ax.yaxis.set_tick_params(labelleft=j == 0)
+        if j:
+            ax.set_ylabel("")
 
 
 def _figure_legend(fig, labels: Sequence[str]) -> None:

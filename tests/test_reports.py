@@ -440,3 +440,20 @@ def test_sensitivity_grid_labels_each_axis_once():
 
     assert gap(upper[0], lower[0]) < gap(lower[0], last[0])
 
+
+def test_basin_grid_labels_only_outer_panels():
+    from reports import report
+    from reports.style import subplots
+
+    fig, axes = subplots(3, 3, sharex=True, sharey=True)
+    for ax in axes.flat:
+        ax.set_xlabel("x₁ of the start"), ax.set_ylabel("x₂ of the start")
+    for ax in axes.flat[7:]:
+        ax.set_visible(False)
+    report._label_outer(axes)
+    xlabelled = {(i, j) for (i, j), ax in np.ndenumerate(axes) if ax.get_visible() and ax.get_xlabel()}
+    ylabelled = {(i, j) for (i, j), ax in np.ndenumerate(axes) if ax.get_visible() and ax.get_ylabel()}
+    assert xlabelled == {(2, 0), (1, 1), (1, 2)}  # the bottom panel of each column, hidden ones aside
+    assert ylabelled == {(0, 0), (1, 0), (2, 0)}
+    assert axes[1, 2].xaxis.get_tick_params()["labelbottom"]
+    assert not axes[0, 2].xaxis.get_tick_params()["labelbottom"]
