@@ -650,6 +650,7 @@ SENSITIVITY_MIN_PANEL = 0.8
 SENSITIVITY_BAR = 0.11  # the shared colour bars
 GAP_BELOW_BARS = 0.75  # their tick labels, and the first row's title
 GAP_BELOW_LABELS = 1.15  # a row's x tick labels (rotated) and axis label, and the next row's title
+GAP_BELOW_CURVES = 0.85  # a row of curves: its log tick labels are level, not rotated
 GAP_BELOW_BARE = 0.42  # a heatmap whose x tick labels the aligned heatmap below carries: the title only
 
 
@@ -680,6 +681,7 @@ def _sensitivity_figure(rows: Sequence[dict[str, Any]]):
     labels were most of the draw time; the cells line up, so nothing is lost)."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
+    from matplotlib.ticker import MaxNLocator
 
     panels = _sensitivity_panels(rows)
     heat = [row for row in panels if row["kind"] == "heatmap"]
@@ -701,7 +703,8 @@ def _sensitivity_figure(rows: Sequence[dict[str, Any]]):
         else:
             heights.append(SENSITIVITY_PANEL if row["kind"] == "curves" else SENSITIVITY_MIN_PANEL)
         if i + 1 < len(panels):
-            gaps.append(GAP_BELOW_BARE if bare[i] else GAP_BELOW_LABELS)
+            gaps.append(GAP_BELOW_BARE if bare[i] else GAP_BELOW_CURVES if row["kind"] == "curves"
+                        else GAP_BELOW_LABELS)
     fig, axes = style.stacked(heights, gaps, 2, width=SENSITIVITY_WIDTH,
                               margins={"bottom": 0.95, "wspace": 1.0})
     if heat:
@@ -710,6 +713,8 @@ def _sensitivity_figure(rows: Sequence[dict[str, Any]]):
             fig.colorbar(ScalarMappable(norm, cmap), cax=cax, orientation="horizontal",
                          label=figures.heatmap_value_label(name, log) + " (heatmaps)")
             cax.xaxis.set_label_position("top")
+            # at most ~6 labels: the default could print 8 two-decimal ones that ran into each other
+            cax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     for (rate_ax, gap_ax), row, no_x in zip(axes[bar:], panels, bare):
         _sensitivity_row((rate_ax, gap_ax), row, gap_range=(low, high), x_labels=not no_x)
     return fig
