@@ -153,13 +153,20 @@ class _TargetLevels:
         return below[jnp.asarray(self.rank)]
 
 
+@functools.lru_cache(maxsize=64)
+def _target_levels(targets: tuple[float, ...], steps: int, wide: bool) -> _TargetLevels:
+    """One ``_TargetLevels`` per (targets, budget, integer width), shared by the step and the
+    read-out after the loop (``wide``: whether 64-bit integers are on, which sets its words)."""
+    return _TargetLevels(targets, steps)
+
+
 def _make_step(problem: Problem, run: Mapping[str, Any]):
     """The initial carry and the step function of one run (shared by the sweep and the FLOP count)."""
     dtype = jnp.dtype(problem.dtype)
     objective = _objective(problem, run)
     gradient = _gradient(objective, run["x0"].shape[-1])
     optimizer = problem.build(run["hparams"])
-    levels = _TargetLevels(problem.targets, problem.steps)
+    levels = _target_levels(problem.targets, problem.steps, bool(jax.config.jax_enable_x64))
     descending = jnp.asarray(levels.descending, dtype)
     f_star = run["f_star"]
     noise = problem.landscape.noise_scale
@@ -234,7 +241,8 @@ def _single_run(problem: Problem, run: Mapping[str, Any]) -> dict[str, jax.Array
     final_value = carry["value"]
     final_gap = final_value - run["f_star"]
     diverged = carry["diverged"] | ~jnp.isfinite(final_value) | ~jnp.all(jnp.isfinite(x_final))
-    in_loop = _TargetLevels(problem.targets, problem.steps).first_hits(carry["levels"])
+    levels = _target_levels(problem.targets, problem.steps, bool(jax.config.jax_enable_x64))
+    in_loop = levels.first_hits(carry["levels"])
     # Not reached in the loop: reached at the last iterate (steps) or never (steps + 1, censored).
     at_end = jnp.where(counted_gap(x_final, final_gap) <= targets, problem.steps, problem.steps + 1)
     first_hit = jnp.where(in_loop < problem.steps, in_loop, at_end).astype(jnp.int32)
@@ -486,12 +494,12 @@ _COMPILE_LOCKS: dict[Any, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def _executable(problem: Problem, chunk, sharding):
+def _executable(problem: Problem, chunk, sharding, *, claim: bool = True):
     """AOT-compiled sweep for this problem and chunk shape; returns (executable, compile seconds).
 
     ``chunk`` may hold arrays or ``jax.ShapeDtypeStruct``s (``precompile``). The compile seconds
-    are reported to the first caller that uses the program, even when a background thread
-    compiled it, so a record's cost still says what its program cost to compile.
+    go to the first caller that ``claim``s the program (later ones get 0), so a job whose program
+    a background thread compiled (``claim=False``) still reports what it cost to compile.
     """
     signature = (problem, jax.tree.map(lambda a: (a.shape, str(a.dtype)), chunk), sharding)
     key = (problem, str(signature))
@@ -503,6 +511,8 @@ def _executable(problem: Problem, chunk, sharding):
             executable = compiled_sweep(problem).lower(chunk).compile()
             _EXECUTABLES[key] = [executable, time.perf_counter() - start]
         entry = _EXECUTABLES[key]
+        if not claim:
+            return entry[0], 0.0
         seconds, entry[1] = entry[1], 0.0
         return entry[0], seconds
 
@@ -522,10 +532,7 @@ def precompile(problem: Problem, batch: Mapping[str, Any], *, chunk_size: int | 
     abstract = jax.tree.map(
         lambda a: jax.ShapeDtypeStruct((padded, *np.shape(a)[1:]), np.asarray(a).dtype,
                                        sharding=sharding), batch)
-    entry_seconds = _executable(problem, abstract, sharding)[1]
-    # Hand the compile time back for the job's own first call to report.
-    signature = (problem, jax.tree.map(lambda a: (a.shape, str(a.dtype)), abstract), sharding)
-    _EXECUTABLES[(problem, str(signature))][1] += entry_seconds
+    _executable(problem, abstract, sharding, claim=False)  # the job's own call reports the time
 
 
 def run_batch(problem: Problem, batch: Mapping[str, Any], *, chunk_size: int | None = None,
