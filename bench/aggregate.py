@@ -390,6 +390,12 @@ def trajectory_steps(record: Record) -> np.ndarray:
     return np.concatenate([np.arange(0, steps, every), [steps]])[:points].astype(np.float64)
 
 
+def _over_coordinates(name: str):
+    """numpy's reduction ``name``, over axis 0 (the coordinates) unless told otherwise."""
+    reduce = getattr(np, name)
+    return staticmethod(lambda a, axis=0, **kwargs: reduce(a, axis=axis, **kwargs))
+
+
 class _ColumnNumpy:
     """numpy for a formula evaluated on many points at once: ``x`` is (dim, N), one column per point.
 
@@ -403,25 +409,11 @@ class _ColumnNumpy:
     def __getattr__(self, name: str):
         return getattr(np, name)
 
-    @staticmethod
-    def sum(a, axis=0, **kwargs):
-        return np.sum(a, axis=axis, **kwargs)
-
-    @staticmethod
-    def prod(a, axis=0, **kwargs):
-        return np.prod(a, axis=axis, **kwargs)
-
-    @staticmethod
-    def mean(a, axis=0, **kwargs):
-        return np.mean(a, axis=axis, **kwargs)
-
-    @staticmethod
-    def max(a, axis=0, **kwargs):
-        return np.max(a, axis=axis, **kwargs)
-
-    @staticmethod
-    def min(a, axis=0, **kwargs):
-        return np.min(a, axis=axis, **kwargs)
+    sum = _over_coordinates("sum")
+    prod = _over_coordinates("prod")
+    mean = _over_coordinates("mean")
+    max = _over_coordinates("max")
+    min = _over_coordinates("min")
 
     @staticmethod
     def arange(*args, **kwargs):

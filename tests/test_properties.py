@@ -409,13 +409,17 @@ def _check_damaged(directory: Path, damaged: bytes, original: bytes | None) -> N
     ResultsDir(directory).close()
 
 
+def _written(directory: Path, n: int) -> tuple[Path, bytes]:
+    """A results directory holding ``n`` records, and its file's bytes."""
+    ResultsDir(directory).append(_records(n))
+    return directory, (directory / RESULTS_FILE).read_bytes()
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.integers(1, 4), st.data())
 def test_truncated_results_are_repaired(n, data):
     with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        ResultsDir(directory).append(_records(n))
-        original = (directory / RESULTS_FILE).read_bytes()
+        directory, original = _written(Path(tmp), n)
         cut = data.draw(st.integers(0, len(original)))
         _check_damaged(directory, original[:cut], original)
 
@@ -424,9 +428,7 @@ def test_truncated_results_are_repaired(n, data):
 @given(st.integers(1, 4), st.data())
 def test_corrupted_results_are_refused_untouched(n, data):
     with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        ResultsDir(directory).append(_records(n))
-        original = (directory / RESULTS_FILE).read_bytes()
+        directory, original = _written(Path(tmp), n)
         start = data.draw(st.integers(0, len(original) - 1))
         junk = data.draw(st.one_of(st.binary(min_size=1, max_size=12),
                                    st.lists(st.sampled_from([b"\n", b"{", b"}", b'"', b"\xff", b"0",
