@@ -8,13 +8,21 @@ from pathlib import Path
 import jax
 
 
-def default_cache_dir() -> Path:
-    """A user-level cache directory (``$LANDSCAPE_BENCH_CACHE`` or ``$XDG_CACHE_HOME/landscape-bench``)."""
+def cache_root() -> Path:
+    """The user-level directory of every landscape-bench cache: ``$LANDSCAPE_BENCH_CACHE``, else
+    ``$XDG_CACHE_HOME/landscape-bench`` (``~/.cache/landscape-bench``). It holds JAX's persistent
+    compilation cache (``jax/``), the stored sweep programs (``programs/``) and the per-step FLOP
+    counts (``step_flops.json``); deleting it costs one cold run, never a result."""
     env = os.environ.get("LANDSCAPE_BENCH_CACHE")
     if env:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "landscape-bench" / "jax"
+    return Path(base) / "landscape-bench"
+
+
+def default_cache_dir() -> Path:
+    """JAX's persistent compilation cache: ``cache_root() / "jax"``."""
+    return cache_root() / "jax"
 
 
 def cache_enabled() -> bool:

@@ -186,7 +186,7 @@ def test_step_flops_are_stored_beside_the_compilation_cache(tmp_path, monkeypatc
 
     from bench import engine
 
-    monkeypatch.setenv("LANDSCAPE_BENCH_CACHE", str(tmp_path / "jax"))
+    monkeypatch.setenv("LANDSCAPE_BENCH_CACHE", str(tmp_path))
     problem = Problem(beale, NESTEROV, 20, dtype="float32")
     batch = make_batch(problem, _hparams(4), np.zeros((4, 2)), 0.0, beale.minimizer_array())
     engine._STEP_FLOPS.clear()

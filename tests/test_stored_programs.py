@@ -1,0 +1,149 @@
+"""Sweep programs stored on disk as serialized executables (``bench.engine._StoredPrograms``):
+a later process loads them without tracing, gets bitwise the same results, and anything the key
+cannot vouch for is compiled the ordinary way."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import optax
+import pytest
+
+import landscapes
+from bench import engine
+from bench.engine import Problem, make_batch, program_key, run_batch
+from bench.runner import OptimizerBuilder
+from bench.sharding import runs_sharding
+
+NESTEROV = OptimizerBuilder("nesterov", "time_based")
+
+
+def _batch(problem, landscape, runs=6):
+    x0 = np.random.default_rng(5).uniform(-1.5, 1.5, size=(runs, 2))
+    hparams = dict(learning_rate=np.geomspace(1e-3, 3e-2, runs), momentum=np.full(runs, 0.9),
+                   decay=np.zeros(runs), warmup_steps=np.zeros(runs))
+    return make_batch(problem, hparams, x0, 0.0, landscape.minimizer_array())
+
+
+def _fresh_process():
+    """What a new process starts with: no compiled program in memory."""
+    engine._EXECUTABLES.clear()
+    engine._COMPILE_LOCKS.clear()
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("LANDSCAPE_BENCH_CACHE", str(tmp_path))
+    monkeypatch.delenv("LANDSCAPE_BENCH_NO_CACHE", raising=False)
+    _fresh_process()
+    yield tmp_path / "programs"
+    _fresh_process()
+
+
+def _same(a, b):
+    for field in dataclasses.fields(a):
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        if x is None or y is None:
+            assert x is None and y is None, field.name
+        else:
+            np.testing.assert_array_equal(x, y, err_msg=field.name)
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_a_stored_program_loads_without_tracing_and_gives_the_same_bits(store, monkeypatch, sharded):
+    beale = landscapes.get_landscape("beale")
+    problem = Problem(beale, NESTEROV, 150, dtype="float32", trajectory_every=50)
+    batch = _batch(problem, beale)
+    sharding = runs_sharding() if sharded else None
+    compiled_first, _ = run_batch(problem, batch, sharding=sharding)
+    assert len(list(store.iterdir())) == 1
+    _fresh_process()
+    traced = []
+    original = engine.compiled_sweep
+    monkeypatch.setattr(engine, "compiled_sweep", lambda p: traced.append(p) or original(p))
+    loaded, cost = run_batch(problem, batch, sharding=sharding)
+    assert traced == []  # loaded from the store: nothing was traced or lowered
+    assert cost.compile_seconds > 0  # loading is this run's compile cost, and is reported
+    _same(compiled_first, loaded)
+
+
+def test_a_damaged_stored_program_is_compiled_again_and_rewritten(store):
+    beale = landscapes.get_landscape("beale")
+    problem = Problem(beale, NESTEROV, 120)
+    batch = _batch(problem, beale)
+    first, _ = run_batch(problem, batch)
+    (path,) = store.iterdir()
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 3])  # a crash mid-write of an older version, say
+    _fresh_process()
+    again, _ = run_batch(problem, batch)
+    _same(first, again)
+    assert path.read_bytes() != good[: len(good) // 3]  # replaced by a whole one
+
+
+def test_nothing_is_stored_when_the_caches_are_off(store, monkeypatch):
+    monkeypatch.setenv("LANDSCAPE_BENCH_NO_CACHE", "1")
+    beale = landscapes.get_landscape("beale")
+    problem = Problem(beale, NESTEROV, 110)
+    run_batch(problem, _batch(problem, beale))
+    assert not store.exists()
+
+
+def test_programs_from_outside_the_project_have_no_key(store):
+    beale = landscapes.get_landscape("beale")
+    shapes = "x"
+    assert program_key(Problem(beale, NESTEROV, 100), shapes) is not None
+    # A bare function as the optimizer: its code could change without the key noticing.
+    assert program_key(Problem(beale, lambda h: optax.sgd(h["learning_rate"]), 100), shapes) is None
+    # A landscape whose formula lives in user code (this test module).
+    def formula(x, xp):
+        return xp.sum(x ** 2)
+    mine = dataclasses.replace(beale, name="mine", formula=formula)
+    assert program_key(Problem(mine, NESTEROV, 100), shapes) is None
+    problem = Problem(mine, NESTEROV, 100)
+    run_batch(problem, _batch(problem, mine))  # still runs, through the ordinary path
+    assert not store.exists()
+
+
+def test_the_key_follows_everything_that_shapes_the_program(monkeypatch):
+    beale = landscapes.get_landscape("beale")
+    base = Problem(beale, NESTEROV, 100)
+    key = program_key(base, "s")
+    variants = [
+        program_key(dataclasses.replace(base, steps=101), "s"),
+        program_key(dataclasses.replace(base, dtype="float64"), "s"),
+        program_key(dataclasses.replace(base, targets=(1e-1, 1e-3)), "s"),
+        program_key(dataclasses.replace(base, transformed=True), "s"),
+        program_key(dataclasses.replace(base, trajectory_every=10), "s"),
+        program_key(dataclasses.replace(base, unroll=1), "s"),
+        program_key(dataclasses.replace(base, build=OptimizerBuilder("nesterov", "sgdr")), "s"),
+        program_key(dataclasses.replace(base, landscape=landscapes.get_landscape("noisy_beale")), "s"),
+        program_key(base, "t"),
+    ]
+    assert key not in variants and len(set(variants)) == len(variants)
+    quadratic = landscapes.make_quadratic(2, 10.0)
+    assert program_key(dataclasses.replace(base, landscape=quadratic), "s") != program_key(
+        dataclasses.replace(base, landscape=landscapes.make_quadratic(2, 1000.0)), "s")
+    # An edit to any source file of the project changes every key.
+    monkeypatch.setattr(engine, "source_fingerprint", lambda: "edited")
+    assert program_key(base, "s") != key
+
+
+def test_a_user_registered_family_is_not_stored():
+    from optimizers import register_family
+    from optimizers.core import OptimizerFamily
+
+    def build(hparams, learning_rate):
+        return optax.sgd(learning_rate)
+
+    import optimizers
+
+    family = OptimizerFamily("plain_mine", build, {"learning_rate": 0.01})
+    register_family(family)
+    try:
+        assert OptimizerBuilder("plain_mine", "constant").program_key() is None
+        assert OptimizerBuilder("sgd", "constant").program_key() is not None
+    finally:
+        optimizers.FAMILIES.pop("plain_mine", None)
+
