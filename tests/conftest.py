@@ -16,6 +16,22 @@ def pytest_configure(config):
         config.option.benchmark_disable = True
 
 
+@pytest.fixture
+def program_store(tmp_path, monkeypatch):
+    """An empty store of compiled programs (``bench.engine._StoredPrograms``) and none in memory, for
+    tests that count traces or compiles: a store filled by an earlier test session would serve them
+    without tracing. Yields the store's directory."""
+    from bench import engine
+
+    monkeypatch.setenv("LANDSCAPE_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("LANDSCAPE_BENCH_NO_CACHE", raising=False)
+    engine._EXECUTABLES.clear()
+    engine._COMPILE_LOCKS.clear()
+    yield tmp_path / "cache" / "programs"
+    engine._EXECUTABLES.clear()
+    engine._COMPILE_LOCKS.clear()
+
+
 TINY_SUITE = """
 name = "tiny"
 steps = 120

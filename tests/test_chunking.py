@@ -46,7 +46,7 @@ def test_a_run_gives_the_same_bits_alone_and_in_a_large_batch():
                                       err_msg=field)
 
 
-def test_precompile_serves_run_batch_and_hands_it_the_compile_time(monkeypatch):
+def test_precompile_serves_run_batch_and_hands_it_the_compile_time(monkeypatch, program_store):
     """A program compiled ahead from shapes (in a background thread, as run_suite does) is the one
     the job then runs: no second compile, and the job's cost still reports the compile time."""
     import threading

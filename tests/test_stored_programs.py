@@ -33,12 +33,8 @@ def _fresh_process():
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LANDSCAPE_BENCH_CACHE", str(tmp_path))
-    monkeypatch.delenv("LANDSCAPE_BENCH_NO_CACHE", raising=False)
-    _fresh_process()
-    yield tmp_path / "programs"
-    _fresh_process()
+def store(program_store):
+    return program_store
 
 
 def _same(a, b):
