@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from bench.programs import code_key, compile_stored, environment_key, shapes_key, write_whole
 from landscapes.core import Landscape
 from landscapes.instances import apply_instance
 
@@ -330,7 +331,8 @@ class _StoredFlops:
 
     @staticmethod
     def key(problem: Problem, shapes: str) -> str | None:
-        return program_key(problem, shapes)
+        key = program_key(problem, shapes)
+        return None if key is None else f"{environment_key()}|{key}"
 
     @classmethod
     def _load(cls) -> dict:
@@ -351,66 +353,14 @@ class _StoredFlops:
             return
         table = cls._load()
         table[key] = flops
-        _write_whole(path, json.dumps(table, sort_keys=True).encode())
-
-
-def _write_whole(path, data: bytes) -> None:
-    """Write, then rename: a crash never leaves half a file. An unwritable cache only costs the
-    recomputation, so errors are ignored."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    except OSError:
-        pass
-
-
-_OWN_PACKAGES = ("bench", "landscapes", "optimizers")
-_PLAIN = (bool, int, float, str, type(None))
-
-
-def code_key(fn: Any) -> str | None:
-    """A stable name for ``fn`` whose meaning :func:`source_fingerprint` covers: a named function
-    of this project's own modules, closing over plain values only (``make_quadratic``'s condition
-    number, say). None for anything else (user code, lambdas, closures over arrays): such programs
-    are neither stored nor their counts kept, because their code could change unseen."""
-    module = getattr(fn, "__module__", None) or ""
-    qualname = getattr(fn, "__qualname__", None) or ""
-    if module.split(".")[0] not in _OWN_PACKAGES or not qualname or "<lambda>" in qualname:
-        return None
-    values = [cell.cell_contents for cell in (getattr(fn, "__closure__", None) or ())]
-    if not all(isinstance(v, _PLAIN) for v in values):
-        return None
-    return f"{module}.{qualname}{values!r}" if values else f"{module}.{qualname}"
-
-
-@functools.lru_cache(maxsize=1)
-def source_fingerprint() -> str:
-    """A hash of every Python file of the project's own packages: any edit to a landscape, an
-    optimizer or the engine gives every stored program and count a new key."""
-    import hashlib
-    import importlib
-
-    digest = hashlib.sha256()
-    for package in _OWN_PACKAGES:
-        root = os.path.dirname(importlib.import_module(package).__file__)
-        for folder, dirs, files in sorted(os.walk(root)):
-            dirs.sort()
-            for name in sorted(f for f in files if f.endswith(".py")):
-                path = os.path.join(folder, name)
-                digest.update(os.path.relpath(path, root).encode() + b"\0")
-                with open(path, "rb") as handle:
-                    digest.update(handle.read())
-    return digest.hexdigest()
+        write_whole(path, json.dumps(table, sort_keys=True).encode())
 
 
 def program_key(problem: Problem, shapes: str) -> str | None:
-    """Everything that determines the compiled program of ``problem`` for inputs of ``shapes``
-    (a description of their shapes, dtypes and sharding), as one string; None when part of it has
-    no stable name (see :func:`code_key`). Covers: the project's source, the JAX, jaxlib and optax
-    versions, the backend and its version, XLA_FLAGS, float64 mode, the landscape's formula and the
-    fields the engine reads, the optimizer builder's own key, and every field of the problem."""
+    """Everything that determines the compiled program of ``problem`` for inputs of ``shapes``,
+    beyond :func:`bench.programs.environment_key`, as one string; None when part of it has no
+    stable name (see :func:`bench.programs.code_key`): the landscape's formula and the fields the
+    engine reads, the optimizer builder's own key, and every field of the problem."""
     land = problem.landscape
     formula = code_key(land.formula)
     bounds = code_key(land.bounds) if callable(land.bounds) else repr(land.bounds)
@@ -418,14 +368,9 @@ def program_key(problem: Problem, shapes: str) -> str | None:
     build = build_key() if callable(build_key) else None
     if formula is None or bounds is None or build is None:
         return None
-    import jaxlib
-
-    backend = jax.devices()[0].client
     return "|".join(map(str, (
-        source_fingerprint(), jax.__version__, jaxlib.__version__, optax.__version__,
-        backend.platform, backend.platform_version, os.environ.get("XLA_FLAGS", ""),
-        jax.config.jax_enable_x64, land.name, formula, land.noise_scale, land.bounded_domain,
-        bounds, build, problem.steps, problem.targets, problem.dtype, problem.transformed,
+        "sweep", land.name, formula, land.noise_scale, land.bounded_domain, bounds, build,
+        problem.steps, problem.targets, problem.dtype, problem.transformed,
         problem.trajectory_every, problem.unroll, shapes)))
 
 
@@ -550,97 +495,6 @@ class Cost:
         return self.runs * self.steps / self.run_seconds if self.run_seconds > 0 else float("nan")
 
 
-class _StoredPrograms:
-    """Compiled sweep programs kept on disk as serialized XLA executables, under :func:`program_key`.
-
-    JAX's persistent compilation cache skips XLA's compile, but each process still traces and lowers
-    every program to find its cache key: about 0.15-0.3 s per program on the 2-core CPU, 35 programs
-    in the default suite, contending for the GIL with the sweeps. A stored program is loaded without
-    tracing (jax.experimental.serialize_executable). Only programs compiled afresh are stored: an
-    executable that itself came from JAX's cache does not serialize into one that runs (jax 0.10,
-    CPU: "Function ... not found" at the first call), so the store's compiles bypass that cache.
-    Anything unusual (no stable key, a JAX without the bypass, constants hoisted out of the program,
-    an unreadable file) falls back to the ordinary jit path; a bad file is recompiled over.
-    """
-
-    @staticmethod
-    def _directory():
-        from bench.jax_setup import cache_enabled, cache_root
-
-        return cache_root() / "programs" if cache_enabled() else None
-
-    @staticmethod
-    def devices(sharding) -> list | None:
-        """The devices the program runs on, in order: the default device, or a mesh's devices;
-        None for another kind of sharding (not stored)."""
-        if sharding is None:
-            return [jax.devices()[0]]
-        mesh = getattr(sharding, "mesh", None)
-        return None if mesh is None else list(mesh.devices.flat)
-
-    @classmethod
-    def key(cls, problem: Problem, chunk, sharding) -> str | None:
-        devices = cls.devices(sharding)
-        if cls._directory() is None or _compilation_cache_off() is None or devices is None:
-            return None
-        placement = f"{sharding!r} on {[d.id for d in devices]}"
-        shapes = str(jax.tree.map(lambda a: (a.shape, str(a.dtype)), chunk))
-        text = program_key(problem, f"{shapes} {placement}")
-        if text is None:
-            return None
-        import hashlib
-
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    @classmethod
-    def load(cls, key: str | None, sharding):
-        if key is None:
-            return None
-        path = cls._directory() / key
-        try:
-            payload = path.read_bytes()
-        except OSError:
-            return None  # not stored yet
-        try:
-            import pickle
-
-            from jax.experimental.serialize_executable import deserialize_and_load
-
-            return deserialize_and_load(*pickle.loads(payload), execution_devices=cls.devices(sharding))
-        except Exception:  # noqa: BLE001 (a truncated or foreign file: compile it again)
-            return None
-
-    @classmethod
-    def compile(cls, key: str | None, jitted, chunk):
-        if key is None:
-            return jitted.lower(chunk).compile()
-        with _compilation_cache_off()(False):
-            executable = jitted.lower(chunk).compile()
-        # A deserialized executable gets no constant arguments (jax 0.10's TODO), so one that has
-        # some is not stored.
-        constants = getattr(getattr(executable, "_params", None), "const_args", None)
-        if constants is not None and len(constants) == 0:
-            import pickle
-
-            from jax.experimental.serialize_executable import serialize
-
-            try:
-                _write_whole(cls._directory() / key, pickle.dumps(serialize(executable)))
-            except Exception:  # noqa: BLE001 (not serializable here: keep it in memory only)
-                pass
-        return executable
-
-
-def _compilation_cache_off():
-    """JAX's thread-local switch of its persistent cache (private in jax 0.10; None if it moved)."""
-    try:
-        from jax._src import config as jax_config
-    except ImportError:
-        return None
-    state = getattr(jax_config, "enable_compilation_cache", None)
-    return state if callable(state) else None
-
-
 _EXECUTABLES: dict[Any, Any] = {}
 _COMPILE_LOCKS: dict[Any, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -660,10 +514,8 @@ def _executable(problem: Problem, chunk, sharding, *, claim: bool = True):
     with lock:  # one compile per program, however many threads ask for it
         if key not in _EXECUTABLES:
             start = time.perf_counter()
-            stored = _StoredPrograms.key(problem, chunk, sharding)
-            executable = _StoredPrograms.load(stored, sharding)
-            if executable is None:
-                executable = _StoredPrograms.compile(stored, compiled_sweep(problem), chunk)
+            stored = program_key(problem, shapes_key(chunk))
+            executable = compile_stored(stored, lambda: compiled_sweep(problem).lower(chunk), sharding)
             _EXECUTABLES[key] = [executable, time.perf_counter() - start]
         entry = _EXECUTABLES[key]
         if not claim:

@@ -20,7 +20,8 @@ import numpy as np
 import landscapes
 import optimizers
 from bench import environment
-from bench.engine import Problem, code_key, make_batch, precompile, run_batch, step_flops
+from bench.engine import Problem, make_batch, precompile, run_batch, step_flops
+from bench.programs import optimizer_key
 from bench.results import SCHEMA, ResultsDir, stable_hash
 from bench.suites import LandscapeEntry, OptimizerEntry, Suite
 from landscapes.instances import instance_minimizers, make_instance
@@ -41,14 +42,8 @@ class OptimizerBuilder:
         return optimizers.make_optimizer(self.family, self.schedule, hparams)
 
     def program_key(self) -> str | None:
-        """What the built optimizer's program depends on (``bench.engine.program_key``): the
-        registered family's and schedule's functions and defaults; None if either comes from
-        code outside the project (a user's registration, whose source the key cannot follow)."""
-        family, schedule = optimizers.get_family(self.family), optimizers.get_schedule(self.schedule)
-        build, fn = code_key(family.build), code_key(schedule.fn)
-        if build is None or fn is None:
-            return None
-        return f"{self.family}:{build}{dict(family.defaults)}/{self.schedule}:{fn}{dict(schedule.defaults)}"
+        """What the built optimizer's program depends on (``bench.programs.optimizer_key``)."""
+        return optimizer_key(self.family, self.schedule)
 
 
 def start_points(landscape, dim: int, seed: int, starts: int) -> np.ndarray:

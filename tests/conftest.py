@@ -18,18 +18,29 @@ def pytest_configure(config):
 
 @pytest.fixture
 def program_store(tmp_path, monkeypatch):
-    """An empty store of compiled programs (``bench.engine._StoredPrograms``) and none in memory, for
-    tests that count traces or compiles: a store filled by an earlier test session would serve them
-    without tracing. Yields the store's directory."""
+    """A fresh cache root, as on a new machine: an empty store of compiled programs
+    (``bench.programs``), an empty JAX cache and no program in memory. For tests that count traces
+    or compiles (a store filled by an earlier session would serve them without tracing) and tests
+    of the store (a program that JAX's cache serves is not stored). Yields the store's directory."""
+    import jax
+    from jax._src import compilation_cache  # private: JAX reads its cache settings once per process
+
     from bench import engine
+    from bench.jax_setup import default_cache_dir
 
     monkeypatch.setenv("LANDSCAPE_BENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("LANDSCAPE_BENCH_NO_CACHE", raising=False)
-    engine._EXECUTABLES.clear()
-    engine._COMPILE_LOCKS.clear()
+    previous = jax.config.jax_compilation_cache_dir
+
+    def fresh(cache_dir):
+        engine._EXECUTABLES.clear()
+        engine._COMPILE_LOCKS.clear()
+        jax.config.update("jax_compilation_cache_dir", cache_dir)
+        compilation_cache.reset_cache()
+
+    fresh(str(default_cache_dir()))
     yield tmp_path / "cache" / "programs"
-    engine._EXECUTABLES.clear()
-    engine._COMPILE_LOCKS.clear()
+    fresh(previous)
 
 
 TINY_SUITE = """

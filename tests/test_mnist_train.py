@@ -130,7 +130,7 @@ def test_divergence_is_a_status(digits) -> None:
     assert np.isnan(result.history["loss"][2, 0]) and np.isnan(result.history["loss"][2, 1:]).all()
 
 
-def test_search_traces_once_per_shape_group(digits, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_search_traces_once_per_shape_group(digits, monkeypatch: pytest.MonkeyPatch, program_store) -> None:
     traces = []
     original = train._trace_hook
     monkeypatch.setattr(train, "_trace_hook", lambda *args: traces.append(args[3]) or original(*args))

@@ -38,6 +38,7 @@ import optax
 
 import optimizers
 from bench.mnist.model import MLPSpec, Params, accuracy, apply, check_initializer, init_params, per_example_loss
+from bench.programs import compile_stored, optimizer_key, shapes_key
 from landscapes.errors import InputError
 
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
@@ -390,8 +391,13 @@ def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedu
 
 
 def compile_runs(batch: RunBatch):
-    """AOT-compile ``train_runs`` for ``batch``'s shapes (call the result with ``*batch[5:]``)."""
-    return train_runs.lower(*batch).compile()
+    """AOT-compile ``train_runs`` for ``batch``'s shapes (call the result with ``*batch[5:]``);
+    a program an earlier process stored is loaded without tracing (``bench.programs``)."""
+    optimizer = optimizer_key(batch.family_name, batch.schedule_name)
+    key = None if optimizer is None else "|".join(map(str, (
+        "mnist.train_runs", batch.spec, optimizer, batch.options, batch.steps_per_epoch,
+        shapes_key(tuple(batch[5:])))))
+    return compile_stored(key, lambda: train_runs.lower(*batch))
 
 
 def fit_runs(*args: Any, **kwargs: Any) -> TrainResult:

@@ -1,0 +1,201 @@
+"""Compiled programs kept across processes, as serialized XLA executables.
+
+JAX's persistent compilation cache skips XLA's compile, but each process still traces and lowers
+every program to find its cache key: 0.15-0.3 s per sweep program on the 2-core CPU, 35 of them in
+the default suite, contending for the GIL with the sweeps. ``compile_stored`` loads a program stored
+by an earlier process without tracing it (``jax.experimental.serialize_executable``).
+
+The key is text that names everything the program depends on; :func:`environment_key` gives the
+part common to every program (this project's source, the library versions, the backend, XLA_FLAGS,
+float64 mode) and :func:`code_key` a stable name for a function whose source that fingerprint
+covers. A caller that cannot vouch for its program (user code, a lambda) passes no key and gets the
+ordinary path, JAX's cache included.
+
+Only programs compiled afresh are stored: an executable that itself came from JAX's cache does not
+serialize into one that runs (jax 0.10, CPU: "Function ... not found" at the first call), and JAX
+can only switch its cache off for a whole process, so a compile JAX reports as a cache hit
+(``jax.monitoring``) is not stored. JAX's cache therefore lives in its own folder of the cache root
+(``xla/``), filled together with the store. Anything unusual (a JAX that reports no cache events,
+constants hoisted out of the program, an unreadable file) falls back to the ordinary path; a
+damaged file is deleted, and its program is then served by JAX's cache as before this store
+existed (deleting the whole cache root fills both again). Files come from the user's own cache
+directory, the same trust as JAX's own cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import os
+import pickle
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+
+OWN_PACKAGES = ("bench", "landscapes", "optimizers")
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def code_key(fn: Any) -> str | None:
+    """A stable name for ``fn`` whose meaning :func:`source_fingerprint` covers: a named function
+    of this project's own modules, closing over plain values only (``make_quadratic``'s condition
+    number, say). None for anything else (user code, lambdas, closures over arrays): such programs
+    are neither stored nor their counts kept, because their code could change unseen."""
+    module = getattr(fn, "__module__", None) or ""
+    qualname = getattr(fn, "__qualname__", None) or ""
+    if module.split(".")[0] not in OWN_PACKAGES or not qualname or "<lambda>" in qualname:
+        return None
+    values = [cell.cell_contents for cell in (getattr(fn, "__closure__", None) or ())]
+    if not all(isinstance(v, _PLAIN) for v in values):
+        return None
+    return f"{module}.{qualname}{values!r}" if values else f"{module}.{qualname}"
+
+
+def optimizer_key(family: str, schedule: str) -> str | None:
+    """What an optimizer's program depends on: the registered family's and schedule's functions
+    and defaults; None if either comes from code outside the project (a user's registration, whose
+    source the fingerprint does not follow)."""
+    import optimizers
+
+    family_record, schedule_record = optimizers.get_family(family), optimizers.get_schedule(schedule)
+    build, fn = code_key(family_record.build), code_key(schedule_record.fn)
+    if build is None or fn is None:
+        return None
+    return (f"{family}:{build}{dict(family_record.defaults)}"
+            f"/{schedule}:{fn}{dict(schedule_record.defaults)}")
+
+
+@functools.lru_cache(maxsize=1)
+def source_fingerprint() -> str:
+    """A hash of every Python file of the project's own packages: any edit to a landscape, an
+    optimizer or the engine gives every stored program and count a new key."""
+    digest = hashlib.sha256()
+    for package in OWN_PACKAGES:
+        root = os.path.dirname(importlib.import_module(package).__file__)
+        for folder, dirs, files in sorted(os.walk(root)):
+            dirs.sort()
+            for name in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(folder, name)
+                digest.update(os.path.relpath(path, root).encode() + b"\0")
+                with open(path, "rb") as handle:
+                    digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def environment_key() -> str:
+    """The part of every program's key outside its own arguments: the project's source, the JAX,
+    jaxlib and optax versions, the backend and its version, XLA_FLAGS and float64 mode."""
+    import jaxlib
+    import optax
+
+    backend = jax.devices()[0].client
+    return "|".join(map(str, (source_fingerprint(), jax.__version__, jaxlib.__version__,
+                              optax.__version__, backend.platform, backend.platform_version,
+                              os.environ.get("XLA_FLAGS", ""), jax.config.jax_enable_x64)))
+
+
+def shapes_key(arguments: Any) -> str:
+    """The shapes and dtypes of a tree of arrays (or ``jax.ShapeDtypeStruct``s)."""
+    return str(jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype)), arguments))
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write, then rename: a crash never leaves half a file. An unwritable cache only costs the
+    recomputation, so errors are ignored."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError:
+        pass
+
+
+def store_directory() -> Path | None:
+    """Where programs are stored (``cache_root()/programs``); None with the caches off."""
+    from bench.jax_setup import cache_enabled, cache_root
+
+    return cache_root() / "programs" if cache_enabled() else None
+
+
+def _devices(sharding) -> list | None:
+    """The devices the program runs on, in order: the default device, or a mesh's devices; None
+    for another kind of sharding (not stored)."""
+    if sharding is None:
+        return [jax.devices()[0]]
+    mesh = getattr(sharding, "mesh", None)
+    return None if mesh is None else list(mesh.devices.flat)
+
+
+_CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
+_hits = threading.local()  # JAX reports a persistent-cache hit in the compiling thread
+_listening = threading.Lock()
+_listener: list[Callable] = []
+
+
+def _count_hits(event: str, **_: Any) -> None:
+    if event == _CACHE_HIT_EVENT:
+        _hits.count = getattr(_hits, "count", 0) + 1
+
+
+def _hit_counter() -> bool:
+    """Listen for JAX's persistent-cache hits (once per process); False if JAX cannot report them."""
+    with _listening:
+        if not _listener:
+            try:
+                jax.monitoring.register_event_listener(_count_hits)
+            except (AttributeError, TypeError):
+                return False
+            _listener.append(_count_hits)
+    return True
+
+
+def stored_path(key: str | None, sharding=None) -> Path | None:
+    """The file of the program keyed ``key`` placed by ``sharding``; None where nothing is stored
+    (no key, caches off, an unsupported sharding or JAX)."""
+    directory, devices = store_directory(), _devices(sharding)
+    if key is None or directory is None or devices is None or not _hit_counter():
+        return None
+    text = f"{environment_key()}|{key}|{sharding!r} on {[d.id for d in devices]}"
+    return directory / hashlib.sha256(text.encode()).hexdigest()
+
+
+def compile_stored(key: str | None, lower: Callable[[], Any], sharding=None):
+    """``lower().compile()``, loaded from the store when an earlier process stored it under
+    ``key`` (plus :func:`environment_key` and the placement), else compiled afresh and stored.
+    ``key`` None: the ordinary path."""
+    path = stored_path(key, sharding)
+    if path is None:
+        return lower().compile()
+    try:
+        payload = path.read_bytes()
+    except OSError:
+        payload = None  # not stored yet
+    if payload is not None:
+        try:
+            from jax.experimental.serialize_executable import deserialize_and_load
+
+            return deserialize_and_load(*pickle.loads(payload), execution_devices=_devices(sharding))
+        except Exception:  # noqa: BLE001 (a truncated or foreign file: the ordinary path)
+            try:
+                path.unlink()
+            except OSError:
+                pass
+    hits = getattr(_hits, "count", 0)
+    executable = lower().compile()
+    from_jax_cache = getattr(_hits, "count", 0) != hits
+    # A deserialized executable gets no constant arguments (jax 0.10's TODO), so one that has some
+    # is not stored; nor one JAX's own cache served (see the module's docstring).
+    constants = getattr(getattr(executable, "_params", None), "const_args", None)
+    if not from_jax_cache and constants is not None and len(constants) == 0:
+        try:
+            from jax.experimental.serialize_executable import serialize
+
+            write_whole(path, pickle.dumps(serialize(executable)))
+        except Exception:  # noqa: BLE001 (not serializable here: keep it in memory only)
+            pass
+    return executable
