@@ -4,8 +4,9 @@
 ``compare_runs(run_a, run_b, out_dir)`` what changed between two runs; ``benchmark_report(json_paths,
 out_dir)`` the pytest-benchmark JSON (speed and the quality metrics of ``extra_info``) as a table.
 
-The names are imported on first use (PEP 562), so a process that only draws figures (the report's
-drawing workers import :mod:`reports.style`) never imports JAX through this package.
+The names are imported on first use (PEP 562), so a process that only builds some of a report's
+sections (the report's helper process imports :mod:`reports.report`) never imports JAX through this
+package.
 """
 
 from __future__ import annotations

@@ -7,8 +7,12 @@ a landscape, no trajectories, all runs diverged, no test phase, no MNIST track) 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-import pickle
+import subprocess
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,18 +21,24 @@ import numpy as np
 
 from bench import aggregate
 from bench.aggregate import TEST, TUNE
-from bench.results import read_results
-from landscapes.errors import InputError
 from reports import figures, style
 from reports.document import Document
-from reports.style import legend_outside, save, save_pickled, subplots
+from reports.style import legend_outside, save, subplots
+
+# This module imports no JAX at its top (bench.results and landscapes are imported where used): the
+# helper process that builds some sections imports it and must stay free of JAX.
 
 Record = Mapping[str, Any]
 TRAJECTORIES_SHOWN = 3  # starts per label drawn on a contour
 MAX_VECTOR_AXES = 4  # figures with more visible Axes (panels and colour bars) get no SVG
-DRAW_WORKERS = 2  # processes drawing figures while the sections go on (0: draw each figure in turn)
-PARALLEL_MIN_RECORDS = 1000  # below this the figures are few and small: drawing here is quicker
-PARALLEL_MIN_IDLE = 1.5  # idle CPUs (count minus load average) a pool needs to be worth starting
+# Sections a helper process builds, start to finish, while this process builds the others: the ones
+# that need no JAX (the contours, gap curves, schedules and basin maps evaluate landscapes or
+# schedules through JAX), about half of the default suite's build time.
+HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles", "tuning_budget")
+PARALLEL_MIN_BYTES = 4_000_000  # smaller results files: a helper's start costs more than it saves
+PARALLEL_MIN_IDLE = 1.5  # idle CPUs (now, not the load average) a helper needs to be worth starting
+IDLE_SAMPLE_SECONDS = 0.15  # how long /proc/stat is watched to tell how idle the CPUs are
+HELPER_TIMEOUT = 60.0  # seconds (at least) to wait for the helper once this process is done
 
 
 def evaluation_records(records: Sequence[Record]) -> tuple[list[Record], list[tuple[str, str]]]:
@@ -53,117 +63,187 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                  formats: tuple[str, ...] = ("png", "svg"), workers: int | None = None) -> Path:
     """Write the report of ``results_dir`` into ``out_dir``; returns the path of report.html.
 
-    ``workers``: processes that draw the figures while the next sections are computed; by default
-    :func:`default_workers` (none for small results or busy CPUs, where a pool is slower); 0 or 1
-    draws each figure in this process. The files are the same either way; a pool that cannot start or breaks leaves its
-    figures to this process.
+    ``workers``: processes building the sections. 2 or more: a helper process reads the results too
+    and builds :data:`HELPER_SECTIONS` (figures and tables) while this one builds the rest; by default
+    :func:`default_workers` (1 for small results or busy CPUs, where the helper is slower); 0 or 1
+    builds every section here. The files and the page are the same either way: the blocks are put
+    together in the sections' order, and the sections of a helper that fails, dies, times out or read
+    other records (a run appending meanwhile) are built here.
 
     Raises InputError when ``results_dir`` holds no results file or one of another schema.
     """
+    from bench.results import RESULTS_FILE, read_results
+
     results_dir, out = Path(results_dir), Path(out_dir)
-    records = read_results(results_dir)
+    file = (results_dir.parent if results_dir.is_file() else results_dir) / RESULTS_FILE
     if workers is None:
-        workers = default_workers(len(records))
-    suites = sorted({str(r.get("suite")) for r in records if r.get("suite")})
-    doc = Document(f"landscape-bench report: {', '.join(suites) or results_dir.name}")
-    drawer = _Drawer(workers)
+        workers = default_workers(file.stat().st_size if file.is_file() else 0)
+    helper = _Helper(file, out, formats) if workers >= 2 else None
     try:
-        drawer.start()
-        builder = _Builder(records, doc, out, formats, drawer)
-        builder.build(results_dir)
-        drawer.finish()
+        if helper is not None:
+            helper.start()
+        records = read_results(results_dir)
+        suites = sorted({str(r.get("suite")) for r in records if r.get("suite")})
+        doc = Document(f"landscape-bench report: {', '.join(suites) or results_dir.name}")
+        _Builder(records, doc, out, formats, results_dir=results_dir).build(helper)
     finally:
-        drawer.close()
+        if helper is not None:
+            helper.close()
     return doc.write(out, "report")
 
 
-def default_workers(records: int) -> int:
-    """Drawing workers for ``records`` records: :data:`DRAW_WORKERS` where the results are large and
-    the CPUs idle enough (CPU count minus the 1-minute load average at least
-    :data:`PARALLEL_MIN_IDLE`), else 0. On the shared 2-core machine the pool cut the default
-    suite's report from ~18 s to ~16 s when idle, but made it ~36 s instead of ~25 s while another job
-    held the cores (three busy processes on two cores)."""
+def idle_cpus(interval: float = IDLE_SAMPLE_SECONDS) -> float:
+    """CPUs idle now: the idle share of /proc/stat's CPU time over ``interval`` seconds times the CPU
+    count. Unlike the 1-minute load average it does not count a job that has just finished (a
+    ``landscape-bench run``'s own sweeps, right before its report). Where /proc/stat is missing: the
+    CPU count minus the load average, or 0."""
     cpus = os.cpu_count() or 1
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", "rb") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal (guest time is already in user)
+        busy = sum(fields[:3]) + sum(fields[5:8])
+        idle = sum(fields[3:5])
+        return idle, idle + busy
+
     try:
-        idle = cpus - os.getloadavg()[0]
+        idle0, total0 = sample()
+        time.sleep(interval)
+        idle1, total1 = sample()
+        if total1 > total0:
+            return cpus * (idle1 - idle0) / (total1 - total0)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return cpus - os.getloadavg()[0]
     except (AttributeError, OSError):  # no load average on this platform
-        idle = 0.0
-    if records < PARALLEL_MIN_RECORDS or cpus < 2 or idle < PARALLEL_MIN_IDLE:
-        return 0
-    return min(DRAW_WORKERS, cpus)
+        return 0.0
 
 
-def _warm() -> None:
-    """A no-op run in each worker at start, so they import matplotlib while the first sections are
-    computed."""
+def default_workers(results_bytes: int, idle: float | None = None) -> int:
+    """Processes building the sections for a results file of ``results_bytes`` bytes: 2 where it is
+    large (:data:`PARALLEL_MIN_BYTES`) and the CPUs idle enough (``idle``, by default
+    :func:`idle_cpus`, at least :data:`PARALLEL_MIN_IDLE`), else 1. On the shared 2-core machine the
+    helper cut the default suite's report (47 MB, 4,264 records) from ~19 s to ~11 s when idle; with
+    the other core busy the two processes would share one core and the helper's start and second
+    read of the results are lost time."""
+    cpus = os.cpu_count() or 1
+    if results_bytes < PARALLEL_MIN_BYTES or cpus < 2:
+        return 1
+    if idle is None:
+        idle = idle_cpus()
+    return 2 if idle >= PARALLEL_MIN_IDLE else 1
 
 
-class _Drawer:
-    """Saves figures: in this process (``workers`` <= 1), or pickled and drawn by a pool of
-    ``workers`` spawned processes. A figure whose pool job cannot be submitted or fails is drawn
-    here from its pickle by :meth:`finish`, so every file is written whatever becomes of the pool."""
+class _Helper:
+    """A second process (a fresh interpreter, so it imports no JAX and nothing of the caller's main
+    module) that reads the results file itself and builds :data:`HELPER_SECTIONS` into ``out``,
+    returning each section's document blocks and "missing" notes. :meth:`result` gives them, or
+    None where the helper failed, so the caller builds those sections itself."""
 
-    def __init__(self, workers: int):
-        self.workers = workers
-        self.pool = None
-        self.jobs: list[tuple[bytes, Path, str, tuple[str, ...], Any]] = []
+    def __init__(self, file: Path, out: Path, formats: tuple[str, ...],
+                 sections: Sequence[str] | None = None):
+        self.sections = tuple(HELPER_SECTIONS if sections is None else sections)
+        self.request = {"file": str(file), "out": str(out), "formats": list(formats),
+                        "sections": list(self.sections), "path": list(sys.path)}
+        self.process: subprocess.Popen | None = None
+        self.imported_jax: bool | None = None  # what the helper's reply said (the tests check it)
 
     def start(self) -> None:
-        if self.workers <= 1:
-            return
+        code = ("import sys, json; request = json.loads(sys.argv[1]); sys.path[:] = request['path'];"
+                " from reports.report import _helper_main; _helper_main(request)")
         try:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+            self.process = subprocess.Popen([sys.executable, "-c", code, json.dumps(self.request)],
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        except Exception:  # noqa: BLE001 (no helper, for whatever reason: build here)
+            self.process = None
 
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-            for _ in range(self.workers):
-                self.pool.submit(_warm)
-        except Exception:  # noqa: BLE001 (no pool, for whatever reason: draw here)
+    def result(self, records: Sequence[Record], timeout: float) -> dict[str, Any] | None:
+        """The helper's sections, by name, if it built them from the same records; else None."""
+        if self.process is None:
+            return None
+        try:
+            import pickle
+
+            reply, _ = self.process.communicate(timeout=timeout)
+            if self.process.returncode != 0:
+                return None
+            reply = pickle.loads(reply)
+            self.imported_jax = reply["jax"]
+            if reply["records"] != _fingerprint(records):
+                return None  # the file changed between the two reads
+            return reply["parts"]
+        except Exception:  # noqa: BLE001 (timed out, died, or garbled: build here)
+            return None
+        finally:
             self.close()
-
-    def save(self, fig, directory: Path, stem: str, formats: tuple[str, ...]) -> dict[str, Path]:
-        if self.pool is None:
-            return save(fig, directory, stem, formats)
-        try:
-            payload = pickle.dumps(fig)
-        except Exception:  # noqa: BLE001 (a figure that does not pickle is drawn here)
-            return save(fig, directory, stem, formats)
-        from matplotlib import pyplot as plt
-
-        plt.close(fig)
-        future = None
-        try:
-            future = self.pool.submit(save_pickled, payload, str(directory), stem, formats)
-        except Exception:  # noqa: BLE001 (a broken pool: finish draws it)
-            self.close()
-        self.jobs.append((payload, directory, stem, formats, future))
-        return {fmt: directory / f"{stem}.{fmt}" for fmt in formats}
-
-    def finish(self) -> None:
-        """Wait for the pool's figures; draw here any it did not."""
-        jobs, self.jobs = self.jobs, []
-        for payload, directory, stem, formats, future in jobs:
-            if future is not None:
-                try:
-                    future.result()
-                    continue
-                except Exception:  # noqa: BLE001 (the worker failed or died: draw it here)
-                    pass
-            save_pickled(payload, str(directory), stem, formats)
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.communicate()
+            self.process = None
+
+
+def _fingerprint(records: Sequence[Record]) -> str:
+    ids = "\n".join(str(r.get("record_id")) for r in records)
+    return f"{len(records)}:{hashlib.sha1(ids.encode()).hexdigest()}"
+
+
+def _read_records(file: Path) -> list[dict[str, Any]]:
+    """The records of a results file as :func:`bench.results.read_results` reads them (complete lines,
+    orjson with json for what it refuses), without its checks: the caller has checked the file. Here
+    because bench.results imports the landscapes, and with them JAX."""
+    import json as json_module
+
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover (orjson is optional)
+        orjson = None
+
+    def decode(line: bytes) -> Any:
+        if orjson is not None:
+            try:
+                return orjson.loads(line)
+            except ValueError:
+                pass
+        return json_module.loads(line)
+
+    lines = file.read_bytes().split(b"\n")[:-1]  # after the last newline: an unfinished write
+    return [decode(line) for line in lines if line.strip()]
+
+
+def _helper_main(request: dict[str, Any]) -> None:
+    """The helper process: build the requested sections, write the pickled reply to stdout."""
+    import pickle
+
+    reply_fd = os.dup(1)
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the reply
+    sys.stdout = sys.stderr
+    records = _read_records(Path(request["file"]))
+    builder = _Builder(records, Document(""), Path(request["out"]), tuple(request["formats"]))
+    parts = {}
+    for name in request["sections"]:
+        if name in builder.sections():
+            try:
+                parts[name] = builder.run_section(name)
+            except Exception:  # noqa: BLE001 (the caller builds it, and reports what fails there)
+                pass
+    reply = {"records": _fingerprint(records), "parts": parts, "jax": "jax" in sys.modules}
+    with os.fdopen(reply_fd, "wb") as handle:
+        pickle.dump(reply, handle)
 
 
 class _Builder:
     """Holds what the sections share; each ``section_*`` adds blocks and notes what it could not show."""
 
-    def __init__(self, records: Sequence[Record], doc: Document, out: Path, formats: tuple[str, ...],
-                 drawer: _Drawer | None = None):
+    def __init__(self, records: Sequence[Record], doc: Document, out: Path, formats: tuple[str, ...], *,
+                 results_dir: Path | None = None):
         self.records = list(records)
-        self.drawer = drawer or _Drawer(0)
+        self.results_dir = results_dir
+        self.mnist = [r for r in self.records if aggregate.is_mnist_record(r)]
         self.doc = doc
         self.out = out
         self.figures_dir = out / "figures"
@@ -185,40 +265,59 @@ class _Builder:
         # more than MAX_VECTOR_AXES panels is written as PNG only for the same reason.
         raster_only = raster_only or sum(ax.get_visible() for ax in fig.axes) > MAX_VECTOR_AXES
         formats = tuple(f for f in self.formats if f == "png") if raster_only else self.formats
-        paths = self.drawer.save(fig, self.figures_dir, stem, formats or self.formats)
+        paths = save(fig, self.figures_dir, stem, formats or self.formats)
         self.doc.figure(paths, caption, self.out)
 
     # -------------------------------------------------------------------------------------------
-    def build(self, results_dir: Path) -> None:
-        doc = self.doc
-        mnist = [r for r in self.records if aggregate.is_mnist_record(r)]
+    def sections(self) -> list[str]:
+        """The sections, in the page's order (``section_NAME``); "missing" always comes last and is
+        not listed (it reads what the others noted)."""
         if not self.records:
-            doc.text(f"Nothing is there: `{results_dir / 'results.jsonl'}` holds no records. Run"
-                     " `landscape-bench run --out DIR` (or let a running suite finish a job) and build"
-                     " the report again.")
-            self.missing.append("no records at all")
-            self.section_missing()
-            return
-        self.section_summary(results_dir, mnist)
-        if self.land:
-            self.section_tables()
-            self.section_contours()
-            self.section_gaps()
-            self.section_schedules()
-            self.section_sensitivity()
-            self.section_ecdf()
-            self.section_profiles()
-            self.section_tuning_budget()
-            self.section_basins()
-            self.section_cost()
-        else:
-            self.missing.append("no landscape records (only the MNIST track, or nothing finished)")
-        self.section_mnist(mnist)
+            return ["nothing"]
+        land = ["tables", "contours", "gaps", "schedules", "sensitivity", "ecdf", "profiles", "tuning_budget",
+                "basins", "cost"] if self.land else ["no_landscapes"]
+        return ["summary", *land, "mnist"]
+
+    def run_section(self, name: str) -> tuple[list[tuple], list[str]]:
+        """Build one section; returns (and takes out of the document and the notes) the blocks it
+        added and what it noted as missing."""
+        blocks, missing = len(self.doc.blocks), len(self.missing)
+        try:
+            getattr(self, f"section_{name}")()
+            return self.doc.blocks[blocks:], self.missing[missing:]
+        finally:
+            del self.doc.blocks[blocks:], self.missing[missing:]
+
+    def build(self, helper: _Helper | None = None) -> None:
+        """Every section in order; those ``helper`` builds (started already) are taken from it, or
+        built here where it gives none."""
+        names = self.sections()
+        remote = [n for n in names if helper is not None and n in helper.sections]
+        started = time.perf_counter()
+        parts = {name: self.run_section(name) for name in names if name not in remote}
+        if remote:
+            timeout = max(HELPER_TIMEOUT, 4 * (time.perf_counter() - started))
+            built = helper.result(self.records, timeout) or {}
+            for name in remote:
+                parts[name] = built[name] if name in built else self.run_section(name)
+        for name in names:
+            blocks, missing = parts[name]
+            self.doc.blocks += blocks
+            self.missing += missing
         self.section_missing()
 
+    def section_nothing(self) -> None:
+        self.doc.text(f"Nothing is there: `{self.results_dir / 'results.jsonl'}` holds no records. Run"
+                      " `landscape-bench run --out DIR` (or let a running suite finish a job) and build"
+                      " the report again.")
+        self.missing.append("no records at all")
+
+    def section_no_landscapes(self) -> None:
+        self.missing.append("no landscape records (only the MNIST track, or nothing finished)")
+
     # -------------------------------------------------------------------------------------------
-    def section_summary(self, results_dir: Path, mnist: list[Record]) -> None:
-        doc = self.doc
+    def section_summary(self) -> None:
+        doc, results_dir, mnist = self.doc, self.results_dir, self.mnist
         doc.heading("Summary")
         first = self.land[0] if self.land else self.records[0]
         items = [f"results: `{results_dir}` ({len(self.records)} records: {len(self.tune)} tuning,"
@@ -278,6 +377,8 @@ class _Builder:
 
     # 1 --------------------------------------------------------------------------------------------
     def section_contours(self) -> None:
+        from landscapes.errors import InputError
+
         doc = self.doc
         doc.heading("Landscapes and trajectories")
         two_d = [p for p in self.problems if self._records_of(p)[0]["dim"] == 2]
@@ -340,6 +441,8 @@ class _Builder:
 
     # 3 --------------------------------------------------------------------------------------------
     def section_schedules(self) -> None:
+        from landscapes.errors import InputError
+
         doc = self.doc
         doc.heading("Learning-rate schedules")
         panels = []
@@ -468,6 +571,8 @@ class _Builder:
                  " coloured by the global minimum its run ends nearest to; grey crosses diverged.")
         from matplotlib.ticker import MaxNLocator
 
+        from landscapes.errors import InputError
+
         for problem in several:
             labels = [lab for lab in self.labels if (problem, lab) in self.by_problem_label]
             if not labels:
@@ -528,7 +633,8 @@ class _Builder:
                    "roofline fraction"], rows)
 
     # 9 --------------------------------------------------------------------------------------------
-    def section_mnist(self, mnist: list[Record]) -> None:
+    def section_mnist(self) -> None:
+        mnist = self.mnist
         if not mnist:
             self.missing.append("no MNIST track in these results (the suite has no [mnist] section or it"
                                 " was skipped).")

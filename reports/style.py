@@ -277,11 +277,3 @@ def save(fig: Figure, directory: Path, stem: str, formats: tuple[str, ...] = ("p
     plt.close(fig)
     return paths
 
-
-def save_pickled(payload: bytes, directory: str, stem: str, formats: tuple[str, ...]) -> dict[str, str]:
-    """:func:`save` of a pickled figure: what a report's drawing worker runs (this module imports
-    matplotlib only, so a worker started with "spawn" stays free of JAX)."""
-    import pickle
-
-    paths = save(pickle.loads(payload), Path(directory), stem, formats)
-    return {fmt: str(path) for fmt, path in paths.items()}
