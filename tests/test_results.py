@@ -37,6 +37,19 @@ def test_truncated_last_line_is_dropped_and_redone(tmp_path):
     assert [r["record_id"] for r in read_results(tmp_path)] == ["r0", "r1"]
 
 
+def test_record_ids_while_writing_come_from_memory_and_match_the_file(tmp_path, monkeypatch):
+    with ResultsDir(tmp_path) as results:
+        results.append([_record(0)])
+    with ResultsDir(tmp_path) as results:
+        results.append([_record(1), _record(2)])
+        monkeypatch.setattr(ResultsDir, "_iter_records", lambda self: iter(()))  # no parse now
+        ids = results.record_ids()
+        ids.add("not written")  # a copy: the caller cannot change what the directory holds
+        assert results.record_ids() == {"r0", "r1", "r2"}
+    monkeypatch.undo()
+    assert {r["record_id"] for r in read_results(tmp_path)} == {"r0", "r1", "r2"}
+
+
 def test_corrupted_line_is_refused_and_left_alone(tmp_path):
     path = tmp_path / "results.jsonl"
     path.write_text(json.dumps(_record(0)) + "\n{not json\n" + json.dumps(_record(2)) + "\n")
