@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bench.programs import code_key, compile_stored, environment_key, shapes_key, write_whole
+from bench.programs import code_key, compile_stored, environment_key, named, shapes_key, write_whole
 from landscapes.core import Landscape
 from landscapes.instances import apply_instance
 
@@ -398,8 +398,12 @@ def _count_step_flops(problem: Problem, one: Mapping[str, Any]) -> float | None:
 
 @functools.lru_cache(maxsize=256)
 def compiled_sweep(problem: Problem) -> Callable:
-    """``jit(vmap(run))`` for ``problem``: traced once per (problem, batch shapes)."""
-    return jax.jit(jax.vmap(functools.partial(_single_run, problem)))
+    """``jit(vmap(run))`` for ``problem``: traced once per (problem, batch shapes). Named after its
+    program key (``bench.programs.named``) where it has one."""
+    def sweep(batch):
+        return jax.vmap(functools.partial(_single_run, problem))(batch)
+
+    return jax.jit(named(sweep, program_key(problem, "")))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,8 +14,9 @@ ordinary path, JAX's cache included.
 Only programs compiled afresh are stored: an executable that itself came from JAX's cache does not
 serialize into one that runs (jax 0.10, CPU: "Function ... not found" at the first call), and JAX
 can only switch its cache off for a whole process, so a compile JAX reports as a cache hit
-(``jax.monitoring``) is not stored. JAX's cache therefore lives in its own folder of the cache root
-(``xla/``), filled together with the store. Anything unusual (a JAX that reports no cache events,
+(``jax.monitoring``) is not stored. So that JAX's cache misses whenever the store does, a stored
+program is jitted under a name made from its key (:func:`named`); JAX's cache lives in its own folder
+of the cache root (``xla/``). Anything unusual (a JAX that reports no cache events,
 constants hoisted out of the program, an unreadable file) falls back to the ordinary path; a
 damaged file is deleted, and its program is then served by JAX's cache as before this store
 existed (deleting the whole cache root fills both again). Files come from the user's own cache
@@ -103,6 +104,25 @@ def shapes_key(arguments: Any) -> str:
     return str(jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype)), arguments))
 
 
+def named(fn: Callable, key: str | None) -> Callable:
+    """``fn`` under a name unique to ``key`` and :func:`environment_key`, to be jitted: the name is
+    the compiled module's, which is part of JAX's cache key, so JAX's cache misses exactly when the
+    store does (after an edit of the source or an upgrade) and the fresh compile can be stored. With
+    the same name, JAX's cache would serve the unchanged program forever and the store would stay
+    empty. ``key`` None: ``fn`` itself."""
+    if key is None:
+        return fn
+
+    @functools.wraps(fn)  # keeps the signature, which jit reads for static argument names
+    def program(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    digest = hashlib.sha256(f"{environment_key()}|{key}".encode()).hexdigest()[:16]
+    base = getattr(fn, "__name__", "program")
+    program.__name__ = program.__qualname__ = f"{base}_{digest}"
+    return program
+
+
 def write_whole(path: Path, data: bytes) -> None:
     """Write, then rename: a crash never leaves half a file. An unwritable cache only costs the
     recomputation, so errors are ignored."""
@@ -185,8 +205,9 @@ def compile_stored(key: str | None, lower: Callable[[], Any], sharding=None):
                 path.unlink()
             except OSError:
                 pass
+    lowered = lower()  # tracing may run (and cache) small eager programs: not counted
     hits = getattr(_hits, "count", 0)
-    executable = lower().compile()
+    executable = lowered.compile()
     from_jax_cache = getattr(_hits, "count", 0) != hits
     # A deserialized executable gets no constant arguments (jax 0.10's TODO), so one that has some
     # is not stored; nor one JAX's own cache served (see the module's docstring).

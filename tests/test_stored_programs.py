@@ -171,3 +171,18 @@ def test_a_program_served_by_jax_cache_is_not_stored(store):
     _fresh_process()
     third, _ = run_batch(problem, batch)  # and the next process still runs it correctly
     _same(first, third)
+
+
+def test_after_a_source_edit_the_program_is_stored_again(store, monkeypatch):
+    # JAX's cache still holds the unchanged program; the program's name carries its key, so JAX
+    # misses too and the fresh compile is stored (else the store would stay empty from then on).
+    beale = landscapes.get_landscape("beale")
+    problem = Problem(beale, NESTEROV, 140)
+    batch = _batch(problem, beale)
+    first, _ = run_batch(problem, batch)
+    assert len(list(store.iterdir())) == 1
+    monkeypatch.setattr(programs, "source_fingerprint", lambda: "edited")
+    _fresh_process()
+    again, _ = run_batch(problem, batch)
+    assert len(list(store.iterdir())) == 2
+    _same(first, again)

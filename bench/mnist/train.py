@@ -38,7 +38,7 @@ import optax
 
 import optimizers
 from bench.mnist.model import MLPSpec, Params, accuracy, apply, check_initializer, init_params, per_example_loss
-from bench.programs import compile_stored, optimizer_key, shapes_key
+from bench.programs import compile_stored, named, optimizer_key, shapes_key
 from landscapes.errors import InputError
 
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
@@ -394,10 +394,18 @@ def compile_runs(batch: RunBatch):
     """AOT-compile ``train_runs`` for ``batch``'s shapes (call the result with ``*batch[5:]``);
     a program an earlier process stored is loaded without tracing (``bench.programs``)."""
     optimizer = optimizer_key(batch.family_name, batch.schedule_name)
-    key = None if optimizer is None else "|".join(map(str, (
-        "mnist.train_runs", batch.spec, optimizer, batch.options, batch.steps_per_epoch,
-        shapes_key(tuple(batch[5:])))))
-    return compile_stored(key, lambda: train_runs.lower(*batch))
+    if optimizer is None:
+        return train_runs.lower(*batch).compile()
+    key = "|".join(map(str, ("mnist.train_runs", batch.spec, optimizer, batch.options,
+                             batch.steps_per_epoch, shapes_key(tuple(batch[5:])))))
+    return compile_stored(key, lambda: _named_train_runs(key).lower(*batch))
+
+
+@functools.lru_cache(maxsize=32)
+def _named_train_runs(key: str):
+    """``train_runs`` jitted under a name of its program key (``bench.programs.named``)."""
+    return jax.jit(named(train_runs.__wrapped__, key),
+                   static_argnames=("spec", "family_name", "schedule_name", "options", "steps_per_epoch"))
 
 
 def fit_runs(*args: Any, **kwargs: Any) -> TrainResult:
