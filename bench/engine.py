@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bench.programs import code_key, compile_stored, environment_key, named, shapes_key, write_whole
+from bench.programs import (code_key, compile_stored, environment_key, named, optimizer_key, shapes_key,
+                            write_whole)
 from landscapes.core import Landscape
 from landscapes.instances import apply_instance
 
@@ -65,6 +66,24 @@ class Problem:
     transformed: bool = False
     trajectory_every: int = 0
     unroll: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerBuilder:
+    """Hashable hparams -> optax transformation of a registered family and schedule, so equal
+    families share one compiled program (``bench.runner`` re-exports it)."""
+
+    family: str
+    schedule: str
+
+    def __call__(self, hparams):
+        import optimizers
+
+        return optimizers.make_optimizer(self.family, self.schedule, hparams)
+
+    def program_key(self) -> str | None:
+        """What the built optimizer's program depends on (``bench.programs.optimizer_key``)."""
+        return optimizer_key(self.family, self.schedule)
 
 
 class Batch(dict):

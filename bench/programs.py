@@ -70,20 +70,31 @@ def optimizer_key(family: str, schedule: str) -> str | None:
             f"/{schedule}:{fn}{dict(schedule_record.defaults)}")
 
 
+# The source that compiled programs are made of: what the sweep and the MNIST training programs
+# trace (tests/test_stored_programs.py checks that these modules import nothing else of ours). An
+# edit anywhere else (the command line, the runner, results, reports) keeps every stored program.
+PROGRAM_SOURCES = ("landscapes", "optimizers", "bench/engine.py", "bench/programs.py", "bench/jax_setup.py",
+                   "bench/mnist/model.py", "bench/mnist/train.py")
+
+
+def program_source_files() -> list[Path]:
+    """The Python files of :data:`PROGRAM_SOURCES`, sorted."""
+    root = Path(os.path.dirname(importlib.import_module("bench").__file__)).parent
+    files: list[Path] = []
+    for source in PROGRAM_SOURCES:
+        path = root / source
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return files
+
+
 @functools.lru_cache(maxsize=1)
 def source_fingerprint() -> str:
-    """A hash of every Python file of the project's own packages: any edit to a landscape, an
-    optimizer or the engine gives every stored program and count a new key."""
+    """A hash of the program sources (:data:`PROGRAM_SOURCES`): an edit to a landscape, an optimizer, the engine or the MNIST
+    model gives every stored program and count a new key."""
     digest = hashlib.sha256()
-    for package in OWN_PACKAGES:
-        root = os.path.dirname(importlib.import_module(package).__file__)
-        for folder, dirs, files in sorted(os.walk(root)):
-            dirs.sort()
-            for name in sorted(f for f in files if f.endswith(".py")):
-                path = os.path.join(folder, name)
-                digest.update(os.path.relpath(path, root).encode() + b"\0")
-                with open(path, "rb") as handle:
-                    digest.update(handle.read())
+    root = Path(os.path.dirname(importlib.import_module("bench").__file__)).parent
+    for path in program_source_files():
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

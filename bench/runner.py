@@ -20,8 +20,7 @@ import numpy as np
 import landscapes
 import optimizers
 from bench import environment
-from bench.engine import Problem, make_batch, precompile, run_batch, step_flops
-from bench.programs import optimizer_key
+from bench.engine import OptimizerBuilder, Problem, make_batch, precompile, run_batch, step_flops
 from bench.results import SCHEMA, ResultsDir, stable_hash
 from bench.suites import LandscapeEntry, OptimizerEntry, Suite
 from landscapes.instances import instance_minimizers, make_instance
@@ -29,21 +28,6 @@ from landscapes.instances import instance_minimizers, make_instance
 TUNE, TEST = "tune", "test"
 MAX_PADDING_FACTOR = 64
 CPU_CHUNK_PER_DEVICE = 256
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimizerBuilder:
-    """Hashable hparams -> optax transformation, so equal families share one compiled program."""
-
-    family: str
-    schedule: str
-
-    def __call__(self, hparams):
-        return optimizers.make_optimizer(self.family, self.schedule, hparams)
-
-    def program_key(self) -> str | None:
-        """What the built optimizer's program depends on (``bench.programs.optimizer_key``)."""
-        return optimizer_key(self.family, self.schedule)
 
 
 def start_points(landscape, dim: int, seed: int, starts: int) -> np.ndarray:

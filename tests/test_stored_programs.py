@@ -186,3 +186,28 @@ def test_after_a_source_edit_the_program_is_stored_again(store, monkeypatch):
     again, _ = run_batch(problem, batch)
     assert len(list(store.iterdir())) == 2
     _same(first, again)
+
+
+def test_program_sources_cover_everything_the_programs_import():
+    # A stored program is keyed by the hash of PROGRAM_SOURCES; a module they import from this
+    # project but that is not among them could change a program without changing its key.
+    import ast
+    from pathlib import Path
+
+    files = programs.program_source_files()
+    root = Path(programs.__file__).resolve().parents[1]
+    covered = {str(f.resolve().relative_to(root)) for f in files}
+    assert {"bench/engine.py", "bench/mnist/train.py", "landscapes/core.py",
+            "optimizers/families.py"} <= covered
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                if name.split(".")[0] not in programs.OWN_PACKAGES:
+                    continue
+                module = root.joinpath(*name.split("."))
+                candidates = [module.with_suffix(".py"), module / "__init__.py"]
+                assert any(str(c.relative_to(root)) in covered for c in candidates if c.exists()), (
+                    f"{path.relative_to(root)} imports {name}, which PROGRAM_SOURCES does not cover")
