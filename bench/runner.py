@@ -256,7 +256,8 @@ def _reference_worker_init() -> None:
 
 
 class BackgroundReferences:
-    """The suite's scipy reference rows, computed in one worker process while the sweeps run.
+    """The suite's scipy reference rows, computed in one worker process while the sweeps run, and
+    shared with this process once its sweeps are done (:meth:`collect`).
 
     scipy's solvers are sequential Python, so they cannot join the vmapped sweeps; in-process they
     added ~12 s to a default run after the sweeps. The sweeps spend much of their time in Python
@@ -274,6 +275,7 @@ class BackgroundReferences:
         self.done = frozenset(done)
         self.futures = []
         self.pool = None
+        self.computed_here = 0
         if not self.tasks:
             return
         try:
@@ -294,12 +296,22 @@ class BackgroundReferences:
         """Append every reference record not yet in ``out``; returns how many were written."""
         from bench.reference import reference_records
 
+        # The rows the worker has not started yet are shared: this process, done with the
+        # sweeps, takes them from the end while the worker goes on from the front (on the 2-core
+        # machine the worker finished ~6 s after the sweeps, this process waiting on it).
+        here: dict[int, list] = {}
+        for index in reversed(range(len(self.futures))):
+            if not self.futures[index].cancel():
+                break  # the worker has started it (and so every earlier one)
+            land, method, starts = self.tasks[index]
+            here[index] = reference_records(self.suite, land, method, starts, self.done)
+        self.computed_here = len(here)
         written = 0
         for index, (land, method, starts) in enumerate(self.tasks):
             if progress:
                 progress(f"{land.name} x scipy {method} (reference)")
-            fresh = None
-            if index < len(self.futures):
+            fresh = here.get(index)
+            if fresh is None and index < len(self.futures):
                 try:
                     fresh = self.futures[index].result()
                 except Exception:  # a worker that died: do this and the rest here
