@@ -320,7 +320,7 @@ def step_flops(problem: Problem, batch: Mapping[str, Any]) -> float | None:
     it depends on the program, not on the values.
     """
     one = jax.tree.map(lambda a: np.asarray(a)[:1], batch)
-    shapes = str(jax.tree.map(lambda a: (a.shape, str(a.dtype)), one))
+    shapes = shapes_key(one)
     key = (problem, shapes)
     if key not in _STEP_FLOPS:
         stored = _StoredFlops.key(problem, shapes)
@@ -530,15 +530,15 @@ def _executable(problem: Problem, chunk, sharding, *, claim: bool = True):
     go to the first caller that ``claim``s the program (later ones get 0), so a job whose program
     a background thread compiled (``claim=False``) still reports what it cost to compile.
     """
-    signature = (problem, jax.tree.map(lambda a: (a.shape, str(a.dtype)), chunk), sharding)
-    key = (problem, str(signature))
+    shapes = shapes_key(chunk)
+    key = (problem, shapes, sharding)
     with _LOCKS_GUARD:
         lock = _COMPILE_LOCKS.setdefault(key, threading.Lock())
     with lock:  # one compile per program, however many threads ask for it
         if key not in _EXECUTABLES:
             start = time.perf_counter()
-            stored = program_key(problem, shapes_key(chunk))
-            executable = compile_stored(stored, lambda: compiled_sweep(problem).lower(chunk), sharding)
+            executable = compile_stored(program_key(problem, shapes),
+                                        lambda: compiled_sweep(problem).lower(chunk), sharding)
             _EXECUTABLES[key] = [executable, time.perf_counter() - start]
         entry = _EXECUTABLES[key]
         if not claim:

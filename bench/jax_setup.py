@@ -11,8 +11,8 @@ import jax
 def cache_root() -> Path:
     """The user-level directory of every landscape-bench cache: ``$LANDSCAPE_BENCH_CACHE``, else
     ``$XDG_CACHE_HOME/landscape-bench`` (``~/.cache/landscape-bench``). It holds JAX's persistent
-    compilation cache (``xla/``), the stored programs (``programs/``, see ``bench.programs``) and the per-step FLOP
-    counts (``step_flops.json``); deleting it costs one cold run, never a result."""
+    compilation cache (``xla/``), the stored programs (``programs/``, see ``bench.programs``) and
+    the per-step FLOP counts (``step_flops.json``); deleting it costs one cold run, never a result."""
     env = os.environ.get("LANDSCAPE_BENCH_CACHE")
     if env:
         return Path(env)
@@ -21,8 +21,7 @@ def cache_root() -> Path:
 
 
 def default_cache_dir() -> Path:
-    """JAX's persistent compilation cache: ``cache_root() / "xla"`` (a new folder from the version
-    that stores programs: a JAX cache filled before would hit forever and keep them from being stored)."""
+    """JAX's persistent compilation cache: ``cache_root() / "xla"``."""
     return cache_root() / "xla"
 
 

@@ -220,7 +220,8 @@ def compile_stored(key: str | None, lower: Callable[[], Any], sharding=None):
     hits = getattr(_hits, "count", 0)
     executable = lowered.compile()
     from_jax_cache = getattr(_hits, "count", 0) != hits
-    # A deserialized executable gets no constant arguments (jax 0.10's TODO), so one that has some
+    # A deserialized executable gets no constant arguments (jax 0.10 leaves them out, as its
+    # source notes), so one that has some
     # is not stored; nor one JAX's own cache served (see the module's docstring).
     constants = getattr(getattr(executable, "_params", None), "const_args", None)
     if not from_jax_cache and constants is not None and len(constants) == 0:
