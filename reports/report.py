@@ -31,10 +31,11 @@ from reports.style import legend_outside, save, subplots
 Record = Mapping[str, Any]
 TRAJECTORIES_SHOWN = 3  # starts per label drawn on a contour
 MAX_VECTOR_AXES = 4  # figures with more visible Axes (panels and colour bars) get no SVG
-# Sections a helper process builds, start to finish, while this process builds the others: the ones
-# that need no JAX (the contours, gap curves, schedules and basin maps evaluate landscapes or
-# schedules through JAX), about half of the default suite's build time.
-HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles", "tuning_budget")
+# Sections a helper process builds, start to finish, while this process builds the others: some that
+# need no JAX (the contours, gap curves, schedules and basin maps evaluate landscapes or schedules
+# through JAX), chosen so both processes take about as long on the default suite (helper: its start
+# and read, ~2.3 s, then ~5.2 s of sections; here: the read, ~1.4 s, then ~6.5 s).
+HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles")
 PARALLEL_MIN_BYTES = 4_000_000  # smaller results files: a helper's start costs more than it saves
 PARALLEL_MIN_IDLE = 1.5  # idle CPUs (now, not the load average) a helper needs to be worth starting
 IDLE_SAMPLE_SECONDS = 0.15  # how long /proc/stat is watched to tell how idle the CPUs are
@@ -412,7 +413,10 @@ class _Builder:
             except InputError as error:  # a landscape this version does not know
                 self.missing.append(f"{problem}: cannot draw the contour ({error}).")
                 continue
-            self.save(fig, f"contour_{_slug(problem)}", f"{problem}: contours and trajectories.")
+            # PNG only: a filled contour's vector version was larger than the PNG (0.4-1.2 MB against
+            # 0.1-0.4 MB on the default suite) and took ~1.3 s of the report's 10 s to write.
+            self.save(fig, f"contour_{_slug(problem)}", f"{problem}: contours and trajectories.",
+                      raster_only=True)
 
     def _records_of(self, problem: str) -> list[Record]:
         return [r for r in self.land if aggregate.problem_name(r) == problem]

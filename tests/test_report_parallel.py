@@ -49,7 +49,7 @@ def test_two_processes_write_the_same_files_as_one(results, serial, tmp_path):
     assert set(got) == set(expected)
     assert any(name.endswith(".svg") for name in got) and len(got) > 10
     helper_figures = {"figures/sensitivity_beale.png", "figures/runtime_ecdf.png",
-                      "figures/tuning_budget.png", "figures/performance_profile.svg"}
+                      "figures/performance_profile.svg"}
     assert helper_figures <= set(got)
     for name in sorted(got):
         assert got[name] == expected[name], name  # PNG bytes, SVG less its volatile ids, the pages

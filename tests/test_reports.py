@@ -320,6 +320,12 @@ def test_sensitivity_writes_one_figure_per_landscape(full_report):
     assert markdown.count("sensitivity to the hyperparameters.*") == len(problems)  # one caption each
 
 
+def test_contours_are_written_as_png_only(full_report):
+    figures_dir = full_report.parent / "figures"
+    assert list(figures_dir.glob("contour_*.png"))
+    assert not list(figures_dir.glob("contour_*.svg"))
+
+
 def test_grids_of_many_panels_are_written_as_png_only(tmp_path, monkeypatch):
     from reports import report
 
