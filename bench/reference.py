@@ -57,7 +57,14 @@ class _BudgetSpent(Exception):
 
 @functools.cache
 def _blas_threads():
-    """One controller of the loaded BLAS libraries (scanning them costs ~2 ms; limiting, 20 us)."""
+    """One controller of the loaded BLAS libraries (scanning them costs ~2 ms; limiting, 20 us).
+
+    scipy.optimize is imported first: scipy ships its own OpenBLAS, loaded by that import, and a
+    controller made before it would limit numpy's only. Then scipy's threads spun beside every
+    L-BFGS-B run, as much CPU time again as the run itself (7 of the default suite's ~19 CPU-s of
+    references)."""
+    import scipy.optimize  # noqa: F401 (loads the library the controller must see)
+
     return ThreadpoolController()
 
 

@@ -144,3 +144,40 @@ def test_background_references_write_the_serial_records(tmp_path):
     assert 2 <= background.computed_here < len(background.tasks)
     strip = lambda r: {k: v for k, v in r.items() if k not in ("created", "cost")}  # noqa: E731
     assert [strip(r) for r in parallel] == [strip(r) for r in serial]
+
+
+_BLAS_PROBE = """
+import json
+import numpy as np
+import bench.reference as ref
+import landscapes
+from threadpoolctl import threadpool_info
+
+seen = []
+call = ref._Counted.__call__
+
+def probe(self, x):  # inside scipy's minimize, so scipy (and its own OpenBLAS) is loaded by now
+    if not seen:
+        seen.extend(sorted({(i["filepath"], i["num_threads"]) for i in threadpool_info()
+                            if i["user_api"] == "blas"}))
+    return call(self, x)
+
+ref._Counted.__call__ = probe
+ref.run_reference(landscapes.get_landscape("beale"), 2, 0, "L-BFGS-B", np.array([[1.0, 1.0]]), 50, (1e-1,))
+print(json.dumps(seen))
+"""
+
+
+def test_references_run_every_blas_library_on_one_thread():
+    """scipy loads its own OpenBLAS when scipy.optimize is first imported; a one-thread limit set
+    up before that import missed it, and its idle threads spun beside every L-BFGS-B run. A fresh
+    interpreter, because this test process has imported scipy long ago."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _BLAS_PROBE], capture_output=True, text=True,
+                         check=True, timeout=300)
+    libraries = json.loads(out.stdout.strip().splitlines()[-1])
+    assert any("scipy" in path for path, _ in libraries)
+    assert {threads for _, threads in libraries} == {1}, libraries
