@@ -50,6 +50,8 @@ def cmd_run(args) -> int:
                                      + len(suite.landscapes) * len(suite.references))
         # The scipy references run in a worker process while the sweeps run here.
         references = runner.BackgroundReferences(suite, results.record_ids())
+        runner.import_ahead((["bench.mnist.section"] if sections else [])
+                            + ([] if args.no_report else ["reports.report"]))
         try:
             counts = runner.run_suite(suite, results, progress=progress, sharding=sharding)
             counts["records"] += references.collect(results, progress=progress)

@@ -249,6 +249,30 @@ def _reference_tasks(suite: Suite):
             yield land, method, starts
 
 
+def import_ahead(modules: list[str]):
+    """Import ``modules`` in a background thread; returns the (daemon) thread.
+
+    What a run needs only at its end, it imports while the sweeps run: scikit-learn (the MNIST
+    search; ~2.5 s, with scipy.stats) and matplotlib (the report) were imported on one core after
+    the sweeps, the other core idle. The sweeps' thread waits in XLA, without the GIL, meanwhile.
+    A module that fails to import is left alone: the code that uses it imports it again and reports
+    the error there.
+    """
+    import importlib
+    import threading
+
+    def load():
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 (raised again, with its message, where it is used)
+                pass
+
+    thread = threading.Thread(target=load, name="import-ahead", daemon=True)
+    thread.start()
+    return thread
+
+
 def _reference_worker_init() -> None:
     from bench.jax_setup import configure_jax
 

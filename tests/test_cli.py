@@ -82,3 +82,15 @@ def test_rerun_of_the_same_command_resumes_without_duplicates(tiny_suite_path, t
     for record in resumed:
         assert json.dumps(_without_timings(record), sort_keys=True) == json.dumps(
             by_id[record["record_id"]], sort_keys=True)
+
+
+def test_import_ahead_imports_in_the_background_and_leaves_failures_to_the_user(monkeypatch):
+    from bench import runner
+
+    for name in ("calendar", "no_such_module_anywhere"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    thread = runner.import_ahead(["no_such_module_anywhere", "calendar"])
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert "calendar" in sys.modules  # imported after the one that failed
+    assert "no_such_module_anywhere" not in sys.modules
