@@ -102,11 +102,14 @@ def load_suite(name_or_path: str | None = None) -> Suite:
     """A built-in suite by name (``default``, ``quick``) or a TOML file by path."""
     name_or_path = name_or_path or "default"
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    # A built-in name wins over a folder of that name (``results/quick`` is where a run of the
+    # quick suite writes, so ``cd results && landscape-bench run quick`` must still mean the suite).
+    if path.suffix == ".toml" or path.is_file() or (path.exists() and name_or_path not in builtin_suites()):
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as error:
-            raise InputError(f"cannot read suite file {name_or_path!r} ({error.strerror})") from None
+            raise InputError(f"cannot read suite file {name_or_path!r} ({error.strerror}); give a"
+                             f" .toml file or a built-in suite ({', '.join(builtin_suites())})") from None
         source = str(path)
     else:
         if name_or_path not in builtin_suites():

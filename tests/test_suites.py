@@ -66,3 +66,12 @@ def test_bad_suites_are_one_line_errors(text, message):
 def test_unknown_builtin_suite_lists_close_names():
     with pytest.raises(InputError, match="quick"):
         load_suite("quik")
+
+
+def test_a_builtin_name_is_the_suite_even_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    (tmp_path / "quick").mkdir()  # e.g. inside results/, where a quick run writes results/quick
+    monkeypatch.chdir(tmp_path)
+    assert load_suite("quick").source == "builtin:quick"
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(InputError, match=r"cannot read suite file 'mine' .*built-in suite \(default, quick\)"):
+        load_suite("mine")
