@@ -106,6 +106,9 @@ class ResultsDir:
             self.path.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
+            if self.path.exists() and not self.path.is_dir():
+                raise InputError(f"output directory {str(self.path)!r} is a file, not a folder;"
+                                 " choose a folder with --out") from None
             raise InputError(f"output directory {str(self.path)!r} is not writable ({error.strerror});"
                              " choose another with --out") from None
         try:

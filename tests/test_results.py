@@ -107,3 +107,11 @@ def test_orjson_and_json_writers_give_the_same_numbers():
     assert fast.endswith(b"\n")
     assert _json.loads(fast) == _json.loads(slow)
     assert _json.loads(fast)["f32"][0] == float(np.float32(0.1))  # the float64 of the float32
+
+
+def test_an_output_path_that_is_a_file_says_so(tmp_path):
+    path = tmp_path / "results.txt"
+    path.write_text("keep me")
+    with pytest.raises(InputError, match="is a file, not a folder; choose a folder with --out"):
+        ResultsDir(path).open_for_writing()
+    assert path.read_text() == "keep me"
