@@ -43,9 +43,14 @@ def cmd_run(args) -> int:
         from bench.sharding import runs_sharding
 
         sharding = runs_sharding()
+    sections = [] if args.skip_mnist else runner.mnist_sections(suite, args.mnist_dir)
+    for spec in sections:  # before anything runs: a wrong path is found now, not minutes later
+        if spec.get("data_dir") is not None and not Path(spec["data_dir"]).exists():
+            raise InputError(f"MNIST data {spec['data_dir']!r} does not exist; give a folder with the"
+                             " IDX files or mnist.npz (--mnist-dir or $LANDSCAPE_BENCH_MNIST_DIR),"
+                             " or --skip-mnist")
     started = time.perf_counter()
     with ResultsDir(out) as results:
-        sections = [] if args.skip_mnist else runner.mnist_sections(suite)
         progress = _progress_printer(2 * len(runner.plan_jobs(suite)) + len(sections)
                                      + len(suite.landscapes) * len(suite.references))
         # The scipy references run in a worker process while the sweeps run here.
@@ -57,7 +62,8 @@ def cmd_run(args) -> int:
             counts["records"] += references.collect(results, progress=progress)
             if sections:
                 counts["records"] += runner.run_mnist(suite, results, progress=progress,
-                                                      model_dir=out / "models")
+                                                      model_dir=out / "models",
+                                                      data_dir=args.mnist_dir)
         finally:
             references.close()
             progress.close()
@@ -173,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="results directory (default: results/SUITE)")
     run.add_argument("--no-report", action="store_true", help="do not build the report afterwards")
     run.add_argument("--skip-mnist", action="store_true", help="skip the suite's MNIST section")
+    run.add_argument("--mnist-dir", metavar="DIR",
+                     help="MNIST data for the suite's MNIST section: the four IDX files (plain or .gz)"
+                          " or Keras's mnist.npz (default: $LANDSCAPE_BENCH_MNIST_DIR, else the"
+                          " embedded 5,000-image subset)")
     run.add_argument("--no-shard", action="store_true",
                      help="do not shard the runs axis over the available devices")
     run.set_defaults(func=cmd_run)

@@ -10,7 +10,9 @@ re-runs are the records marked ``phase = "test"`` that tables compare across fam
 from __future__ import annotations
 
 import dataclasses
+import os
 import zlib
+from pathlib import Path
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -435,25 +437,43 @@ def rerun_record(record: Mapping[str, Any], *, sharding=None) -> dict[str, Any]:
     return dict(new, config_index=record["config_index"])
 
 
-def mnist_sections(suite: Suite) -> list[dict[str, Any]]:
-    """The suite's ``[mnist]`` table or ``[[mnist]]`` tables, as a list of section specs."""
+def mnist_sections(suite: Suite, data_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """The suite's ``[mnist]`` table or ``[[mnist]]`` tables, as a list of section specs, each with
+    the MNIST data it will train on in ``data_dir``: the ``data_dir`` given here (``landscape-bench
+    run --mnist-dir``) for every section, else the section's own, else ``$LANDSCAPE_BENCH_MNIST_DIR``,
+    else None (the embedded 5k subset).
+
+    The spec is the record's identity, so the data decides whether a results directory already holds
+    a section: the same suite on other data is run again, not resumed. Directories named here or in
+    the environment are made absolute, so the same data is recognised from any working directory.
+    """
+    from bench.mnist.data import ENV_VAR
+
     if not suite.mnist:
         return []
-    return [dict(s) for s in (suite.mnist if isinstance(suite.mnist, list) else [suite.mnist])]
+    chosen = data_dir if data_dir is not None else os.environ.get(ENV_VAR) or None
+    specs = []
+    for section in (suite.mnist if isinstance(suite.mnist, list) else [suite.mnist]):
+        spec = dict(section)
+        if data_dir is not None or (spec.get("data_dir") is None and chosen is not None):
+            spec["data_dir"] = str(Path(chosen).resolve())
+        specs.append(spec)
+    return specs
 
 
 def run_mnist(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] | None = None,
-              model_dir=None) -> int:
+              model_dir=None, data_dir: str | os.PathLike | None = None) -> int:
     """Run the suite's MNIST sections not yet in ``out``; one ``kind = "mnist"`` record each.
 
     The record holds the search in scikit-learn's ``cv_results_`` shape, the best config, the refit's
-    per-epoch history and its test accuracy (see ``bench.mnist.section``).
+    per-epoch history and its test accuracy (see ``bench.mnist.section``). ``data_dir``: the MNIST
+    data of every section (see :func:`mnist_sections`).
     """
     from bench.mnist.section import run_mnist_section
 
     done = out.record_ids()
     written = 0
-    for spec in mnist_sections(suite):
+    for spec in mnist_sections(suite, data_dir):
         identity = dict(kind="mnist", spec=spec)
         record_id = stable_hash(identity)
         label = f"{spec.get('family', 'nesterov')}/{spec.get('schedule', 'time_based')}"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from bench import runner
-from bench.results import ResultsDir, read_results
+from bench.cli import main
+from bench.mnist.data import ENV_VAR
+from bench.results import ResultsDir, read_results, stable_hash
 from bench.suites import parse_suite
 
 SUITE = """
@@ -42,3 +47,51 @@ def test_mnist_section_is_one_resumable_record(tmp_path):
     assert record["config"]["learning_rate"] in (0.05, 0.1)
     assert len(record["history"]["test_accuracy"]) == 1
     assert 0.1 < record["test_accuracy"] <= 1.0
+
+
+def _tiny_npz(folder):
+    rng = np.random.default_rng(0)
+    labels = np.arange(120) % 10
+    images = (rng.random((120, 28, 28)) * 60 + labels[:, None, None] * 19).astype(np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "mnist.npz", x_train=images[:80], y_train=labels[:80], x_test=images[80:],
+             y_test=labels[80:])
+    return folder
+
+
+def test_the_data_is_part_of_a_sections_identity(tmp_path, monkeypatch):
+    suite = parse_suite(SUITE)
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    (embedded,) = runner.mnist_sections(suite)
+    assert "data_dir" not in embedded  # unchanged, so earlier results directories still resume
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "env"))
+    (from_env,) = runner.mnist_sections(suite)
+    assert from_env["data_dir"] == str((tmp_path / "env").resolve())
+    (from_option,) = runner.mnist_sections(suite, tmp_path / "option")  # the option wins
+    assert from_option["data_dir"] == str((tmp_path / "option").resolve())
+    ids = {stable_hash(dict(kind="mnist", spec=spec)) for spec in (embedded, from_env, from_option)}
+    assert len(ids) == 3
+
+
+def test_a_results_directory_is_not_resumed_on_other_mnist_data(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    suite = parse_suite(SUITE)
+    with ResultsDir(tmp_path / "out") as results:
+        assert runner.run_mnist(suite, results) == 1
+        monkeypatch.setenv(ENV_VAR, str(_tiny_npz(tmp_path / "data")))
+        assert runner.run_mnist(suite, results) == 1  # other data: run, not skipped as done
+        assert runner.run_mnist(suite, results) == 0
+    sources = [r["data"]["source"] for r in read_results(tmp_path / "out") if r.get("kind") == "mnist"]
+    assert len(sources) == 2 and not sources[0].startswith("npz:")
+    assert sources[1] == f"npz:{(tmp_path / 'data' / 'mnist.npz').resolve()}"
+
+
+def test_a_missing_mnist_dir_is_refused_before_anything_runs(tmp_path, capsys):
+    suite_file = tmp_path / "suite.toml"
+    suite_file.write_text(SUITE)
+    code = main(["run", str(suite_file), "--out", str(tmp_path / "out"), "--mnist-dir",
+                 str(tmp_path / "nope")])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "MNIST data" in err and "does not exist" in err and "--mnist-dir" in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
