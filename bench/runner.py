@@ -275,10 +275,12 @@ def import_ahead(modules: list[str]):
     return thread
 
 
-def _reference_worker_init() -> None:
+def _reference_worker_init(imports: tuple[str, ...] = (), import_dirs: tuple[str, ...] = ()) -> None:
     from bench.jax_setup import configure_jax
+    from bench.suites import import_modules
 
     configure_jax()
+    import_modules(imports, import_dirs)  # the suite's own landscapes, registered here too
 
 
 class BackgroundReferences:
@@ -310,7 +312,7 @@ class BackgroundReferences:
 
             self.pool = concurrent.futures.ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_reference_worker_init)
+                initializer=_reference_worker_init, initargs=(suite.imports, suite.import_dirs))
             self.futures = [self.pool.submit(reference_records, suite, land, method, starts,
                                              self.done)
                             for land, method, starts in self.tasks]
@@ -418,14 +420,18 @@ def _run_pair(suite, tune, out, existing, counts, chunk, sharding, progress) -> 
 def rerun_record(record: Mapping[str, Any], *, sharding=None) -> dict[str, Any]:
     """Recompute one record alone from its stored identity (for ``landscape-bench rerun``), in the
     chunk shape ``run_suite`` uses with the same devices, so the program is the same one."""
+    from bench.suites import import_modules
+
     ident = record["identity"]
     settings = ident["settings"]
+    import_modules(settings.get("imports", ()), where="rerun")  # the suite's own landscapes
     suite = Suite(name=record["suite"], description="", steps=settings["steps"],
                   targets=tuple(settings["targets"]), success_target=record["success_target"],
                   dtype=settings["dtype"], seeds=tuple(settings["seeds"]), test_seeds=(),
                   starts=settings["starts"],
                   landscapes=(), optimizers=(), trajectory_every=settings["trajectory_every"],
-                  unroll=settings["unroll"], chunk_size=None, mnist=None, source="rerun")
+                  unroll=settings["unroll"], chunk_size=None, mnist=None, source="rerun",
+                  imports=tuple(settings.get("imports", ())))
     land = LandscapeEntry(ident["landscape"], ident["dim"], (ident["instance"],))
     label = record.get("label", f"{ident['family']}/{ident['schedule']}")
     opt = OptimizerEntry(ident["family"], ident["schedule"], "grid", 1, 0,

@@ -8,7 +8,9 @@ here, before anything compiles, so a typo costs a one-line error rather than a h
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
+import sys
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -27,7 +29,7 @@ from optimizers.spaces import (MAX_GRID_CONFIGS, Grid, LogUniform, Uniform, grid
 
 SUITE_KEYS = {"name", "description", "steps", "targets", "success_target", "dtype", "seeds",
               "test_seeds", "starts", "instances", "trajectory_every", "landscapes", "optimizer",
-              "mnist", "unroll", "chunk_size", "references"}
+              "mnist", "unroll", "chunk_size", "references", "imports"}
 DEFAULT_GRID_POINTS = 5
 MAX_SEED = 2**32 - 1  # the runner keys its random streams with uint32 seeds
 OPTIMIZER_KEYS = {"family", "schedule", "search", "trials", "seed", "space", "label"}
@@ -85,12 +87,46 @@ class Suite:
     mnist: Mapping[str, Any] | None
     source: str  # where the suite was read from
     references: tuple[str, ...] = ()  # scipy.optimize methods run as reference rows
+    imports: tuple[str, ...] = ()  # the user's modules that register landscapes or optimizers
+    import_dirs: tuple[str, ...] = ()  # where they are looked for first (the suite file's folder)
 
     def settings(self) -> dict[str, Any]:
-        """The settings shared by every job: part of every record's identity."""
-        return dict(steps=self.steps, targets=list(self.targets), dtype=self.dtype,
-                    seeds=list(self.seeds), starts=self.starts,
-                    trajectory_every=self.trajectory_every, unroll=self.unroll)
+        """The settings shared by every job: part of every record's identity (``imports`` only
+        where there are some, so suites without them keep the ids they always had; a lone rerun
+        imports them again)."""
+        settings = dict(steps=self.steps, targets=list(self.targets), dtype=self.dtype,
+                        seeds=list(self.seeds), starts=self.starts,
+                        trajectory_every=self.trajectory_every, unroll=self.unroll)
+        if self.imports:
+            settings["imports"] = list(self.imports)
+        return settings
+
+    def load_imports(self) -> None:
+        """Import the suite's ``imports`` (again, in a worker process; a no-op where done)."""
+        import_modules(self.imports, self.import_dirs, f"suite {self.source}")
+
+
+def import_modules(names, dirs=(), where: str = "suite") -> None:
+    """Import the user's modules that register landscapes, optimizer families or schedules (a
+    suite's ``imports = ["my_landscapes"]``), looking in ``dirs`` (the suite file's folder) and the
+    working directory before ``sys.path``. A module that cannot be imported is a one-line
+    InputError naming it."""
+    extra = [d for d in (*dirs, str(Path.cwd())) if d not in sys.path]
+    sys.path[:0] = extra
+    try:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as error:
+                raise InputError(f"{where}: cannot import {name!r} ({error}); put {name}.py next to"
+                                 " the suite file or in the working directory, or on PYTHONPATH") from None
+            except Exception as error:  # noqa: BLE001 (the user's module failed: say which and how)
+                raise InputError(f"{where}: importing {name!r} failed:"
+                                 f" {type(error).__name__}: {error}") from None
+    finally:
+        for entry in extra:
+            if entry in sys.path:
+                sys.path.remove(entry)
 
 
 def builtin_suites() -> list[str]:
@@ -127,6 +163,11 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         raise InputError(f"suite {source}: malformed TOML: {error}") from None
     where = f"suite {source}"
     _no_unknown_keys(doc, SUITE_KEYS, where)
+    imports = doc.get("imports", [])
+    if not isinstance(imports, list) or not all(isinstance(m, str) and m for m in imports):
+        raise InputError(f"{where}: imports must be a list of module names, e.g. [\"my_landscapes\"]")
+    import_dirs = (str(Path(source).resolve().parent),) if Path(source).is_file() else ()
+    import_modules(imports, import_dirs, where)  # before any name below is looked up
     steps = _int(doc, "steps", where, 1000, low=1, high=10_000_000)
     targets = tuple(_floats(doc, "targets", where, COCO_TARGETS, positive=True))
     success_target = _float(doc, "success_target", where, 1e-6, positive=True)
@@ -159,7 +200,8 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         trajectory_every=_int(doc, "trajectory_every", where, 0, low=0, high=steps),
         unroll=_int(doc, "unroll", where, 2, low=1, high=256),
         chunk_size=None if chunk is None else _int(doc, "chunk_size", where, 0, low=1),
-        mnist=mnist, source=source, references=check_methods(doc.get("references", [])))
+        mnist=mnist, source=source, references=check_methods(doc.get("references", [])),
+        imports=tuple(imports), import_dirs=import_dirs)
 
 
 def _landscape_entry(entry: Any, default_instances, where: str) -> LandscapeEntry:

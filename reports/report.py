@@ -86,7 +86,9 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         records = read_results(results_dir)
         suites = sorted({str(r.get("suite")) for r in records if r.get("suite")})
         doc = Document(f"landscape-bench report: {', '.join(suites) or results_dir.name}")
-        _Builder(records, doc, out, formats, results_dir=results_dir).build(helper)
+        builder = _Builder(records, doc, out, formats, results_dir=results_dir)
+        builder.import_suite_modules()
+        builder.build(helper)
     finally:
         if helper is not None:
             helper.close()
@@ -264,6 +266,21 @@ class _Builder:
             self.missing.append(f"{problem} × {label}: no test-phase records (the run stopped before the"
                                 " best config was re-run on fresh seeds); its best tuning config is shown.")
 
+    def import_suite_modules(self) -> None:
+        """Import the modules the results' suite registered its own landscapes and optimizers with
+        (its ``imports``, kept in the records' identity), from the working directory or the path;
+        where that fails, the sections that evaluate them say so instead of the report failing."""
+        from bench.suites import import_modules
+        from landscapes.errors import InputError
+
+        names = sorted({name for r in self.records
+                        for name in (r.get("identity") or {}).get("settings", {}).get("imports", ())})
+        try:
+            import_modules(names, where="the results' suite")
+        except InputError as error:
+            self.missing.append(f"{error} (run the report from the suite's folder or with its modules"
+                                " on PYTHONPATH to draw its landscapes).")
+
     def save(self, fig, stem: str, caption: str, *, raster_only: bool = False) -> None:
         # raster_only: the large per-landscape grids, whose vector versions cost most of the
         # report's time (and megabytes) while nobody scales a 10-panel heatmap grid up; any grid of
@@ -425,8 +442,20 @@ class _Builder:
     def section_gaps(self) -> None:
         doc = self.doc
         doc.heading("Gap against step")
-        curves = {p: {label: aggregate.median_gap_curve(self.by_problem_label.get((p, label), []))
-                      for label in self.labels} for p in self.problems}
+        from landscapes.errors import InputError
+
+        curves, unknown = {}, []
+        for p in self.problems:
+            try:
+                curves[p] = {label: aggregate.median_gap_curve(self.by_problem_label.get((p, label), []))
+                             for label in self.labels}
+            except InputError as error:  # a landscape this process does not know (not imported)
+                curves[p] = {label: None for label in self.labels}
+                unknown.append(p)
+                self.missing.append(f"{p}: no gap-against-step curve ({error}).")
+        if len(unknown) == len(self.problems):
+            doc.text("No landscape of these results is known to this process; see what is missing.")
+            return
         if not any(c is not None for per in curves.values() for c in per.values()):
             doc.text("No trajectories were recorded, so there is no gap-against-step curve; set"
                      " `trajectory_every` in the suite to record them.")
