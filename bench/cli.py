@@ -109,6 +109,10 @@ def cmd_certify(args) -> int:
     from landscapes.ground_truth import certify, format_certificates
 
     configure_jax()
+    if args.imports:
+        from bench.suites import import_modules
+
+        import_modules(args.imports, where="certify --import")
     names = args.names or sorted(landscapes.LANDSCAPES)
     chosen = [landscapes.get_landscape(n) for n in names]  # all names checked before any work
     certificates = []
@@ -195,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     cert = sub.add_parser("certify", help="check stored minima against scipy.optimize (float64)")
     cert.add_argument("names", nargs="*", help="landscapes to certify (default: all)")
     cert.add_argument("--seed", type=int, default=0)
+    cert.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                      help="a module of yours that registers landscapes (repeatable; looked for in"
+                           " the working directory and on PYTHONPATH), as a suite's imports")
     cert.set_defaults(func=cmd_certify)
 
     rep = sub.add_parser("report", help="build the report of a results directory")

@@ -114,3 +114,12 @@ def test_the_report_without_the_users_module_says_what_is_missing(user_suite, tm
     assert main(["report", str(out)]) == 0  # from a folder without the module: no failure
     missing = (out / "report" / "report.md").read_text().split("## What is missing")[1]
     assert f"cannot import '{MODULE}'" in missing and f"{NAME}: cannot draw the contour" in missing
+
+
+def test_certify_imports_the_users_module(user_suite, monkeypatch, capsys):
+    monkeypatch.chdir(user_suite.parent)
+    assert main(["certify", "--import", MODULE, NAME]) == 0
+    table = capsys.readouterr().out
+    assert NAME in table and "certified" in table
+    assert main(["certify", "--import", "no_such_module_here", NAME]) == 2
+    assert "cannot import 'no_such_module_here'" in capsys.readouterr().err
