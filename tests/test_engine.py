@@ -158,6 +158,18 @@ def test_chunking_and_padding_do_not_change_results(beale, starts):
         np.testing.assert_array_equal(whole.steps_to_target, other.steps_to_target)
 
 
+def test_chunks_dispatched_ahead_come_back_in_order(beale, starts):
+    """run_batch dispatches chunk k + 1 before it fetches chunk k: every chunk's rows must land
+    where they belong, whatever the number of chunks."""
+    problem = Problem(beale, NESTEROV, 60)
+    batch = make_batch(problem, _hparams(len(starts)), starts, 0.0, beale.minimizer_array())
+    whole, _ = run_batch(problem, batch)
+    chunked, cost = run_batch(problem, batch, chunk_size=2)
+    assert -(-len(starts) // 2) >= 3 and cost.run_seconds > 0
+    for name in ("final_x", "steps_to_target", "final_gap", "best_gap", "status", "basin"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(chunked, name), err_msg=name)
+
+
 def test_new_hyperparameter_values_do_not_retrace(beale, starts):
     traces = []
 
