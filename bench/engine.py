@@ -595,10 +595,8 @@ def run_batch(problem: Problem, batch: Mapping[str, Any], *, chunk_size: int | N
         chunk = jax.device_put(chunk, sharding) if sharding is not None else jax.device_put(chunk)
         executable, seconds = _executable(problem, chunk, sharding)
         compile_seconds += seconds
-        if began is None:
+        if began is None:  # after the one compile: every chunk has the first one's shape
             began = time.perf_counter()
-        elif seconds:  # a compile between chunks (not in run_batch's use) is not run time
-            began += seconds
         out = executable(chunk)
         if pending is not None:
             parts.append(_fetched(*pending))

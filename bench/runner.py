@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import zlib
-from pathlib import Path
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import jax

@@ -101,10 +101,6 @@ class Suite:
             settings["imports"] = list(self.imports)
         return settings
 
-    def load_imports(self) -> None:
-        """Import the suite's ``imports`` (again, in a worker process; a no-op where done)."""
-        import_modules(self.imports, self.import_dirs, f"suite {self.source}")
-
 
 def import_modules(names, dirs=(), where: str = "suite") -> None:
     """Import the user's modules that register landscapes, optimizer families or schedules (a

@@ -270,11 +270,13 @@ class _Builder:
         """Import the modules the results' suite registered its own landscapes and optimizers with
         (its ``imports``, kept in the records' identity), from the working directory or the path;
         where that fails, the sections that evaluate them say so instead of the report failing."""
+        names = sorted({name for r in self.records
+                        for name in (r.get("identity") or {}).get("settings", {}).get("imports", ())})
+        if not names:
+            return
         from bench.suites import import_modules
         from landscapes.errors import InputError
 
-        names = sorted({name for r in self.records
-                        for name in (r.get("identity") or {}).get("settings", {}).get("imports", ())})
         try:
             import_modules(names, where="the results' suite")
         except InputError as error:
