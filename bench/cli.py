@@ -45,10 +45,10 @@ def cmd_run(args) -> int:
         sharding = runs_sharding()
     sections = [] if args.skip_mnist else runner.mnist_sections(suite, args.mnist_dir)
     for spec in sections:  # before anything runs: a wrong path is found now, not minutes later
-        if spec.get("data_dir") is not None and not Path(spec["data_dir"]).exists():
-            raise InputError(f"MNIST data {spec['data_dir']!r} does not exist; give a folder with the"
-                             " IDX files or mnist.npz (--mnist-dir or $LANDSCAPE_BENCH_MNIST_DIR),"
-                             " or --skip-mnist")
+        if spec.get("data_dir") is not None:
+            from bench.mnist.data import check_data_path
+
+            check_data_path(spec["data_dir"])
     started = time.perf_counter()
     with ResultsDir(out) as results:
         progress = _progress_printer(2 * len(runner.plan_jobs(suite)) + len(sections)

