@@ -77,12 +77,16 @@ PROGRAM_SOURCES = ("landscapes", "optimizers", "bench/engine.py", "bench/program
                    "bench/mnist/model.py", "bench/mnist/train.py")
 
 
+def _project_root() -> Path:
+    """The folder holding the ``bench`` package (and the other program sources)."""
+    return Path(os.path.dirname(importlib.import_module("bench").__file__)).parent
+
+
 def program_source_files() -> list[Path]:
     """The Python files of :data:`PROGRAM_SOURCES`, sorted."""
-    root = Path(os.path.dirname(importlib.import_module("bench").__file__)).parent
     files: list[Path] = []
     for source in PROGRAM_SOURCES:
-        path = root / source
+        path = _project_root() / source
         files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
     return files
 
@@ -92,7 +96,7 @@ def source_fingerprint() -> str:
     """A hash of the program sources (:data:`PROGRAM_SOURCES`): an edit to a landscape, an optimizer, the engine or the MNIST
     model gives every stored program and count a new key."""
     digest = hashlib.sha256()
-    root = Path(os.path.dirname(importlib.import_module("bench").__file__)).parent
+    root = _project_root()
     for path in program_source_files():
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
