@@ -61,8 +61,8 @@ def _blas_threads():
 
     scipy.optimize is imported first: scipy ships its own OpenBLAS, loaded by that import, and a
     controller made before it would limit numpy's only. Then scipy's threads spun beside every
-    L-BFGS-B run, as much CPU time again as the run itself (7 of the default suite's ~19 CPU-s of
-    references)."""
+    L-BFGS-B run, as much CPU time again as the run itself (the default suite's reference tasks took
+    25.5 CPU-s of process time instead of 14.8, docs/performance.md)."""
     import scipy.optimize  # noqa: F401 (loads the library the controller must see)
 
     return ThreadpoolController()

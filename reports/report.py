@@ -34,7 +34,7 @@ MAX_VECTOR_AXES = 4  # figures with more visible Axes (panels and colour bars) g
 # Sections a helper process builds, start to finish, while this process builds the others: some that
 # need no JAX (the contours, gap curves, schedules and basin maps evaluate landscapes or schedules
 # through JAX), chosen so both processes take about as long on the default suite (helper: its start
-# and read, ~2.3 s, then ~5.2 s of sections; here: the read, ~1.4 s, then ~6.5 s).
+# and read, ~2.3 s, then ~5.2 s of sections; here: the read, ~1.4 s, then ~7 s).
 HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles")
 PARALLEL_MIN_BYTES = 4_000_000  # smaller results files: a helper's start costs more than it saves
 PARALLEL_MIN_IDLE = 1.5  # idle CPUs (now, not the load average) a helper needs to be worth starting
