@@ -9,7 +9,10 @@ Writes DIR/gpu_check.json (and prints it). Measures, on whatever accelerator JAX
   * the MNIST MLP (784-512-512-10, 4,000 images, 20 epochs): 128 configs vmapped vs a sequential
     loop of the single-config program, per config;
   * a CPU-vs-device agreement check of one small sweep (float64), so the figures come from a
-    program that computes the same thing as on the CPU.
+    program that computes the same thing as on the CPU;
+  * with ``--variants``, the 4,096-run engine figure again under each of ``XLA_FLAG_VARIANTS``
+    (one subprocess each: XLA reads its flags once per process, and aborts the process on a flag
+    its version does not know, which is then recorded instead of losing the other figures).
 Nothing here is estimated: a figure that could not be measured is recorded as an error string.
 """
 
@@ -19,6 +22,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -62,11 +67,24 @@ def agreement() -> dict[str, Any]:
                 same_status=bool(np.array_equal(on_device.status, on_cpu.status)))
 
 
-def engine_scaling(quick: bool, unrolls: list[int] | None = None) -> list[dict[str, Any]]:
+# XLA flag sets tried by ``--variants`` on the 4,096-run sweep. At 4,096 runs an H100 holds about one
+# warp of runs per SM, so each scan iteration is short; whether the while loop's own cost (a kernel
+# launch and a device-to-host copy of the loop predicate per iteration) or the step's dependent
+# latency bounds it has not been measured. Command buffers with WHILE and CONDITIONAL run the loop
+# as a CUDA graph with device-side conditional nodes, without the host round trip: if the figure
+# moves, the loop's cost was a real share.
+XLA_FLAG_VARIANTS: dict[str, str] = {
+    "command_buffer_while": "--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL"
+                            " --xla_gpu_graph_min_graph_size=1",
+}
+
+
+def engine_scaling(quick: bool, unrolls: list[int] | None = None,
+                   sizes: list[int] | None = None) -> list[dict[str, Any]]:
     from bench.throughput import Workload, sweep_rate
 
     rows = []
-    sizes = [4096, 65536] if quick else [4096, 1 << 20]
+    sizes = sizes or ([4096, 65536] if quick else [4096, 1 << 20])
     unrolls = unrolls or ([1, 8] if quick else [8, 16, 32, 64])
     for runs in sizes:
         for unroll in unrolls:
@@ -93,6 +111,33 @@ def mnist(quick: bool) -> dict[str, Any]:
     return measure_cost(n_configs=128, epochs=20, hidden=(512, 512), n_train=4000, repeats=3)
 
 
+def flag_variants(variants: dict[str, str], out: Path, unrolls: list[int], sizes: list[int],
+                  quick: bool, timeout: float = 300.0) -> dict[str, Any]:
+    """The engine figures once per XLA flag set, each in a fresh interpreter (see the docstring)."""
+    found: dict[str, Any] = {}
+    for name, flags in variants.items():
+        where = out / "variants" / name
+        command = [sys.executable, "-m", "bench.gpu_check", "--out", str(where), "--skip",
+                   "agreement", "baselines", "mnist", "--unrolls", *map(str, unrolls),
+                   "--sizes", *map(str, sizes)] + (["--quick"] if quick else [])
+        env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            found[name] = dict(xla_flags=flags, error=f"timed out after {timeout:.0f} s")
+            continue
+        report = where / "gpu_check.json"
+        if done.returncode == 0 and report.exists():
+            found[name] = dict(xla_flags=flags, engine=json.loads(report.read_text()).get("engine"))
+        else:
+            found[name] = dict(xla_flags=flags, error=f"exit code {done.returncode}",
+                               stderr_tail=done.stderr[-1500:])
+        print(f"[gpu_check] variant {name}: {'error' if 'error' in found[name] else 'done'}",
+              flush=True)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=".", help="directory for gpu_check.json")
@@ -101,7 +146,17 @@ def main(argv: list[str] | None = None) -> int:
                         " baselines mnist")
     parser.add_argument("--unrolls", nargs="*", type=int, default=None,
                         help="scan unroll factors of the engine scaling (default 8 16 32 64)")
+    parser.add_argument("--sizes", nargs="*", type=int, default=None,
+                        help="run counts of the engine scaling (default 4096 1048576)")
+    parser.add_argument("--variants", nargs="*", default=None, metavar="NAME",
+                        help="also time the 4,096-run sweep under these XLA flag sets (no NAME:"
+                        f" all of {', '.join(XLA_FLAG_VARIANTS)}), one subprocess each")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.variants or ()) - set(XLA_FLAG_VARIANTS))
+    if unknown:  # before anything runs, so a typo costs no device time
+        parser.error(f"unknown variant {', '.join(unknown)}: choose from"
+                     f" {', '.join(XLA_FLAG_VARIANTS)}")
+    chosen = {n: XLA_FLAG_VARIANTS[n] for n in (args.variants or XLA_FLAG_VARIANTS)}
     configure_jax(cpu_devices=1)
     results: dict[str, Any] = dict(
         date=time.strftime("%Y-%m-%d"), host=platform.node(), jax=jax.__version__,
@@ -111,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if "agreement" not in args.skip:
         _guard("agreement", agreement, results)
     if "engine" not in args.skip:
-        _guard("engine", lambda: engine_scaling(args.quick, args.unrolls), results)
+        _guard("engine", lambda: engine_scaling(args.quick, args.unrolls, args.sizes), results)
     best_unroll = 2
     rows = results.get("engine")
     if isinstance(rows, list) and rows:
@@ -123,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         _guard("mnist", lambda: mnist(args.quick), results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.variants is not None:
+        _guard("variants", lambda: flag_variants(chosen, out, [16, 32] if not args.quick else [1],
+                                                 [4096] if not args.quick else [256],
+                                                 args.quick), results)
     text = json.dumps(results, indent=1, default=str)
     (out / "gpu_check.json").write_text(text)
     print(text)

@@ -1,0 +1,31 @@
+"""bench.gpu_check's XLA flag variants: each in its own interpreter, a flag XLA does not know is
+recorded as that variant's error and the other variants' figures are kept."""
+
+import json
+
+import pytest
+
+from bench import gpu_check
+
+
+def test_flag_variants_keep_figures_and_record_a_rejected_flag(tmp_path):
+    found = gpu_check.flag_variants(
+        {"unknown_flag": "--xla_no_such_flag_in_any_version=1",
+         "cpu_fast_math_off": "--xla_cpu_enable_fast_math=false"},
+        tmp_path, unrolls=[1], sizes=[64], quick=True)
+    assert found["unknown_flag"]["error"].startswith("exit code")
+    assert "xla_no_such_flag_in_any_version" in found["unknown_flag"]["stderr_tail"]
+    rows = found["cpu_fast_math_off"]["engine"]
+    assert [(r["runs"], r["unroll"]) for r in rows] == [(64, 1)]
+    assert rows[0]["steps_per_second"] > 0
+    child = json.loads((tmp_path / "variants" / "cpu_fast_math_off" / "gpu_check.json").read_text())
+    assert "--xla_cpu_enable_fast_math=false" in child["xla_flags"]
+
+
+def test_unknown_variant_is_refused_before_anything_runs(capsys, tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        gpu_check.main(["--out", str(tmp_path), "--variants", "comand_buffer_while"])
+    assert stop.value.code == 2
+    assert "unknown variant comand_buffer_while: choose from command_buffer_while" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "gpu_check.json").exists()
