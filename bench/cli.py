@@ -158,7 +158,9 @@ def cmd_rerun(args) -> int:
     old = records[args.record_id]
     from bench.sharding import runs_sharding
 
-    new = rerun_record(old, sharding=runs_sharding())
+    imports = sorted({name for r in records.values()
+                      for name in r["identity"].get("settings", {}).get("imports", ())})
+    new = rerun_record(old, sharding=runs_sharding(), imports=tuple(imports))
     same = to_jsonable(old["runs"]) == to_jsonable(new["runs"])
     print(f"record {args.record_id}: {old['landscape']} instance {old['instance']} {old['family']}/"
           f"{old['schedule']} {old['config']}")

@@ -417,12 +417,25 @@ def _run_pair(suite, tune, out, existing, counts, chunk, sharding, progress) -> 
     counts["records"] += len(test_records)
 
 
-def rerun_record(record: Mapping[str, Any], *, sharding=None) -> dict[str, Any]:
+def rerun_record(record: Mapping[str, Any], *, sharding=None,
+                 imports: tuple[str, ...] = ()) -> dict[str, Any]:
     """Recompute one record alone from its stored identity (for ``landscape-bench rerun``), in the
-    chunk shape ``run_suite`` uses with the same devices, so the program is the same one."""
+    chunk shape ``run_suite`` uses with the same devices, so the program is the same one.
+
+    A scipy reference record is recomputed from its stored starts; its identity holds no suite
+    settings, so ``imports`` (the modules its suite imported, from the other records) are imported
+    for a landscape of the user's own."""
     from bench.suites import import_modules
 
     ident = record["identity"]
+    if ident.get("kind") == "reference":
+        from bench.reference import run_reference
+
+        import_modules(imports, where="rerun")
+        runs, _, _ = run_reference(landscapes.get_landscape(ident["landscape"]), ident["dim"],
+                             ident["instance"], ident["method"], np.asarray(record["x0"], float),
+                             ident["steps"], ident["targets"])
+        return dict(record, runs=runs)
     settings = ident["settings"]
     import_modules(settings.get("imports", ()), where="rerun")  # the suite's own landscapes
     suite = Suite(name=record["suite"], description="", steps=settings["steps"],

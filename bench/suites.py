@@ -107,6 +107,13 @@ def import_modules(names, dirs=(), where: str = "suite") -> None:
     suite's ``imports = ["my_landscapes"]``), looking in ``dirs`` (the suite file's folder) and the
     working directory before ``sys.path``. A module that cannot be imported is a one-line
     InputError naming it."""
+    for name in names:
+        if (not isinstance(name, str) or name.endswith(".py")
+                or not all(part.isidentifier() for part in name.split("."))):
+            stem = Path(str(name)).name.removesuffix(".py")
+            raise InputError(f"{where}: {name!r} is not a module name; give the module's name"
+                             f" without folder or .py (e.g. {stem!r}), with its file beside the"
+                             " suite file, in the working directory or on PYTHONPATH")
     extra = [d for d in (*dirs, str(Path.cwd())) if d not in sys.path]
     sys.path[:0] = extra
     try:
@@ -114,8 +121,9 @@ def import_modules(names, dirs=(), where: str = "suite") -> None:
             try:
                 importlib.import_module(name)
             except ModuleNotFoundError as error:
-                raise InputError(f"{where}: cannot import {name!r} ({error}); put {name}.py next to"
-                                 " the suite file or in the working directory, or on PYTHONPATH") from None
+                beside = "next to the suite file, " if dirs else ""
+                raise InputError(f"{where}: cannot import {name!r} ({error}); put {name}.py"
+                                 f" {beside}in the working directory or on PYTHONPATH") from None
             except Exception as error:  # noqa: BLE001 (the user's module failed: say which and how)
                 raise InputError(f"{where}: importing {name!r} failed:"
                                  f" {type(error).__name__}: {error}") from None

@@ -81,6 +81,25 @@ def test_a_module_that_cannot_be_imported_is_one_line(tmp_path):
     sys.modules.pop("broken_module_here", None)
 
 
+@pytest.mark.parametrize("given, stem", [("my_landscapes.py", "my_landscapes"),
+                                         ("./my_landscapes.py", "my_landscapes"),
+                                         ("lib/my_landscapes", "my_landscapes")])
+def test_a_file_path_instead_of_a_module_name_says_so(given, stem):
+    from bench.suites import import_modules
+
+    with pytest.raises(InputError, match=rf"certify: '{given}' is not a module name; give the"
+                                         rf" module's name without folder or .py \(e.g. '{stem}'\)"):
+        import_modules([given], where="certify")
+
+
+def test_outside_a_suite_the_hint_does_not_mention_a_suite_file():
+    from bench.suites import import_modules
+
+    with pytest.raises(InputError) as error:
+        import_modules(["no_such_module_here"], where="rerun")
+    assert "suite file" not in str(error.value) and "working directory" in str(error.value)
+
+
 def test_run_rerun_and_report_with_the_users_landscape(user_suite, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", str(user_suite), "--out", str(out), "--no-shard"]) == 0
@@ -101,9 +120,16 @@ def test_run_rerun_and_report_with_the_users_landscape(user_suite, tmp_path, cap
     sys.path.insert(0, str(user_suite.parent))
     try:
         assert main(["rerun", str(out), tuned["record_id"]]) == 0
+        assert "reproduces" in capsys.readouterr().out
+        # The scipy reference row too: its identity has no suite settings, so the modules come
+        # from the other records of the directory.
+        sys.modules.pop(MODULE, None)
+        landscapes.LANDSCAPES.pop(NAME, None)
+        assert main(["rerun", str(out), reference["record_id"]]) == 0
     finally:
         sys.path.remove(str(user_suite.parent))
-    assert "reproduces" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "scipy/L-BFGS-B" in out_text and "reproduces the stored runs bitwise" in out_text
 
 
 def test_the_report_without_the_users_module_says_what_is_missing(user_suite, tmp_path):
