@@ -41,9 +41,13 @@ def get_landscape(name: str) -> Landscape:
 
 
 def register(landscape: Landscape, *, replace: bool = False) -> Landscape:
-    """Add ``landscape`` to the registry and return it (usable as a decorator-style one-liner)."""
+    """Add ``landscape`` to the registry and return it (usable as a decorator-style one-liner).
+
+    The record is checked first (:meth:`Landscape.check`: name, minimizers in the box, f(x*) == f*);
+    a problem is a one-line InputError and nothing is registered."""
     if not isinstance(landscape, Landscape):
         raise InputError(f"register() takes a Landscape, got {type(landscape).__name__}")
+    landscape.check()  # a wrong f* or minimizer would give negative gaps and false successes
     if landscape.name in LANDSCAPES and not replace:
         raise InputError(f"a landscape named {landscape.name!r} is already registered;"
                          " pick another name or pass replace=True")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,10 @@ Formula = Callable[[Any, Any], Any]
 Box = tuple[tuple[float, float], ...]
 # Instances carry a dim x dim matrix per instance (800 MB at 10,000): past this a run cannot fit.
 MAX_DIM = 10_000
+# |f(x*) - f*| at every stored minimizer, relative to max(1, |f*|): what registration, the
+# certification and the generated tests hold every landscape to.
+VALUE_TOLERANCE = 1e-10
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def safe_sqrt(q, xp):
@@ -136,6 +141,47 @@ class Landscape:
         """The global minimum value f*."""
         dim = self.resolve_dim(dim)
         return float(self.f_star(dim) if callable(self.f_star) else self.f_star)
+
+    def minimizer_errors(self, dim: int | None = None) -> tuple[float, float]:
+        """(how far the farthest minimizer lies outside the box, max |f(x*) - f*| / max(1, |f*|))
+        over every stored minimizer, in numpy float64."""
+        box, points, f_star = self.box(dim), self.minimizer_array(dim), self.minimum(dim)
+        outside = float(np.max(np.maximum(box[:, 0] - points, points - box[:, 1]).clip(0.0)))
+        value_error = max(abs(float(self.np_fn(x)) - f_star) for x in points) / max(1.0, abs(f_star))
+        return outside, value_error
+
+    def check(self, dim: int | None = None) -> None:
+        """The record's own consistency, cheaply (numpy, at the default dimension): a lower_snake_case
+        name, minimizers of the right length inside the box, and f(x*) == f* at every one of them.
+        Raises a one-line InputError saying what to fix. ``landscapes.register`` runs it, so a wrong
+        f* cannot give negative gaps and false successes; the certification against scipy
+        (``landscapes.ground_truth.certify``) is the full check."""
+        where = f"landscape {self.name!r}"
+        if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
+            fixed = re.sub(r"[^a-z0-9_]+", "_", str(self.name).lower()).strip("_") or "my_landscape"
+            raise InputError(f"{where}: the name must be lower_snake_case (e.g. {fixed!r})")
+        dim = self.resolve_dim(dim)
+        box, points = self.box(dim), self.minimizer_array(dim)
+        if box.shape != (dim, 2) or not np.all(box[:, 0] < box[:, 1]):
+            raise InputError(f"{where}: bounds must be {dim} (low, high) pairs with low < high, or"
+                             f" one pair for every coordinate; got {self.bounds!r}")
+        if points.ndim != 2 or points.shape[1] != dim or len(points) == 0:
+            raise InputError(f"{where}: minimizers must be points of length {dim} (the dim); got an"
+                             f" array of shape {points.shape}")
+        try:
+            outside, value_error = self.minimizer_errors(dim)
+        except Exception as error:  # noqa: BLE001 (the user's formula: say what went wrong)
+            raise InputError(f"{where}: formula(x, xp) failed at a minimizer with xp = numpy:"
+                             f" {type(error).__name__}: {error}; write it as formula(x, xp) over a"
+                             " 1-D array x, with xp.cos etc. for the array module") from None
+        if outside > 0:
+            raise InputError(f"{where}: a minimizer lies outside the bounds (by {outside:.3g});"
+                             " widen the bounds or fix the minimizer")
+        if not value_error <= VALUE_TOLERANCE:
+            values = ", ".join(f"{float(self.np_fn(x))!r}" for x in points[:3])
+            raise InputError(f"{where}: f_star = {self.minimum(dim)!r} but the formula gives"
+                             f" {values} at the minimizers (relative error {value_error:.3g}, limit"
+                             f" {VALUE_TOLERANCE:g}); fix f_star or the minimizers")
 
 
 def _as_box(bounds, dim: int) -> np.ndarray:

@@ -73,6 +73,41 @@ def test_registered_landscape_is_in_the_registry_and_certifies():
         LANDSCAPES.pop("user_paraboloid", None)
 
 
+def _paraboloid(**changes) -> Landscape:
+    fields = dict(name="user_paraboloid_checked", formula=_user_paraboloid, dim=2,
+                  bounds=((-3.0, 3.0), (-3.0, 3.0)), minimizers=((1.0, -0.5),), f_star=0.25,
+                  source="test")
+    return Landscape(**{**fields, **changes})
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(f_star=0.5), r"f_star = 0.5 but the formula gives 0.25 at the minimizers .*; fix f_star"
+                       r" or the minimizers"),
+    (dict(minimizers=((1.0, -0.5, 0.0),)), r"minimizers must be points of length 2 \(the dim\);"
+                                             r" got an array of shape \(1, 3\)"),
+    (dict(minimizers=((4.0, -0.5),)), r"a minimizer lies outside the bounds \(by 1\)"),
+    (dict(formula=lambda x: x[0] ** 2), r"formula\(x, xp\) failed at a minimizer with xp = numpy:"
+                                        r" TypeError: .*; write it as formula\(x, xp\)"),
+    (dict(name="Boha-2"), r"the name must be lower_snake_case \(e.g. 'boha_2'\)"),
+    (dict(bounds=((3.0, -3.0), (-3.0, 3.0))), r"bounds must be 2 \(low, high\) pairs with low < high"),
+])
+def test_register_refuses_an_inconsistent_record_in_one_line(changes, message):
+    # A wrong f* is the dangerous one: the runs would report negative gaps and false successes.
+    with pytest.raises(InputError, match=message) as error:
+        register(_paraboloid(**changes))
+    assert "\n" not in str(error.value)
+    assert "user_paraboloid_checked" not in LANDSCAPES and not any(
+        name.startswith("boha") for name in LANDSCAPES)
+
+
+def test_every_builtin_landscape_passes_the_registration_check():
+    for landscape in LANDSCAPES.values():
+        landscape.check()
+        if landscape.dim is None:  # N-D: the stored minima as functions of the dimension too
+            for dim in (3, 10):
+                landscape.check(dim)
+
+
 def test_noisy_gradient_mean_and_spread():
     landscape = get_landscape("noisy_rosenbrock")
     x = jnp.asarray([-0.5, 1.5])
