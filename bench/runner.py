@@ -9,8 +9,11 @@ re-runs are the records marked ``phase = "test"`` that tables compare across fam
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import sys
+import types
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -283,6 +286,24 @@ def _reference_worker_init(imports: tuple[str, ...] = (), import_dirs: tuple[str
     import_modules(imports, import_dirs)  # the suite's own landscapes, registered here too
 
 
+@contextlib.contextmanager
+def _caller_script_hidden():
+    """Start spawn workers without running the caller's script in them.
+
+    A "spawn" worker imports the parent's ``__main__`` file first (as ``__mp_main__``). When that is
+    a user's script calling ``bench.cli.main(["run", ...])`` without an ``if __name__ ==
+    "__main__"`` guard, the worker ran the whole suite again (and from stdin it failed on
+    '<stdin>'). The worker needs nothing from ``__main__``: its tasks and initializer live in
+    ``bench``, so a bare stand-in is shown while it starts."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 class BackgroundReferences:
     """The suite's scipy reference rows, computed in one worker process while the sweeps run, and
     shared with this process once its sweeps are done (:meth:`collect`).
@@ -313,9 +334,10 @@ class BackgroundReferences:
             self.pool = concurrent.futures.ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_reference_worker_init, initargs=(suite.imports, suite.import_dirs))
-            self.futures = [self.pool.submit(reference_records, suite, land, method, starts,
-                                             self.done)
-                            for land, method, starts in self.tasks]
+            with _caller_script_hidden():  # the worker process starts at the first submit
+                self.futures = [self.pool.submit(reference_records, suite, land, method, starts,
+                                                 self.done)
+                                for land, method, starts in self.tasks]
         except Exception:  # no worker (restricted environment): computed in-process in collect()
             self.close()
             self.futures = []

@@ -94,3 +94,22 @@ def test_import_ahead_imports_in_the_background_and_leaves_failures_to_the_user(
     assert not thread.is_alive()
     assert "calendar" in sys.modules  # imported after the one that failed
     assert "no_such_module_anywhere" not in sys.modules
+
+
+def test_a_script_without_a_main_guard_runs_its_suite_once(tmp_path):
+    # The scipy references' spawn worker used to import the caller's script first and so ran the
+    # suite a second time (and from stdin failed on '<stdin>').
+    suite = tmp_path / "refs.toml"
+    suite.write_text('name = "refs"\nsteps = 30\nstarts = 2\nseeds = [0]\ntest_seeds = [5]\n'
+                     'landscapes = ["beale"]\nreferences = ["L-BFGS-B"]\n'
+                     '[[optimizer]]\nfamily = "sgd"\n[optimizer.space]\nlearning_rate = [0.001]\n')
+    script = tmp_path / "unguarded.py"
+    script.write_text("from bench.cli import main\nprint('SCRIPT-TOP-LEVEL', flush=True)\n"
+                      f"main(['run', {str(suite)!r}, '--out', {str(tmp_path / 'out')!r},"
+                      " '--no-report', '--no-shard'])\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("SCRIPT-TOP-LEVEL") == 1
+    assert "another landscape-bench run" not in done.stderr
+    assert any(r.get("reference") for r in read_results(tmp_path / "out"))
