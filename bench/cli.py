@@ -51,6 +51,7 @@ def cmd_run(args) -> int:
             check_data_path(spec["data_dir"])
     started = time.perf_counter()
     with ResultsDir(out) as results:
+        results.refuse_other_settings(runner.phase_settings(suite))
         progress = _progress_printer(2 * len(runner.plan_jobs(suite)) + len(sections)
                                      + len(suite.landscapes) * len(suite.references))
         # The scipy references run in a worker process while the sweeps run here.

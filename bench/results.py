@@ -98,6 +98,7 @@ class ResultsDir:
         self.file = self.path / RESULTS_FILE
         self._lock_fd: int | None = None
         self._ids: set[str] | None = None
+        self._settings: dict[tuple[str | None, str], dict[str, Any]] = {}
 
     # -- writing -------------------------------------------------------------------------------
     def open_for_writing(self) -> None:
@@ -118,8 +119,13 @@ class ResultsDir:
             raise InputError(f"another landscape-bench run is writing to {str(self.path)!r};"
                              " wait for it to finish or use another --out") from None
         self._lock_fd = fd
+        ids, self._settings = set(), {}
         try:  # refuse a corrupted or foreign file before touching it or computing anything
-            ids = {r["record_id"] for r in self._iter_records()}
+            for record in self._iter_records():
+                ids.add(record["record_id"])
+                settings = record.get("identity", {}).get("settings")
+                if settings is not None:  # the sweeps' records (not references, not MNIST)
+                    self._settings.setdefault((record.get("phase"), stable_hash(settings)), settings)
         except InputError:
             self.close()
             raise
@@ -127,6 +133,22 @@ class ResultsDir:
         # While the lock is held nobody else writes the file: the ids are kept here as records are
         # appended, instead of parsing the whole file (47 MB for the default suite) at each ask.
         self._ids = ids
+
+    def refuse_other_settings(self, wanted: Mapping[str, Mapping[str, Any]]) -> None:
+        """Refuse (one-line InputError) a directory whose records were run with other suite
+        settings than ``wanted`` ({phase: settings}): they would get new record ids, run again,
+        and be pooled with the old ones in the report (two copies of every run, mixed budgets).
+        Adding landscapes or optimizers to a suite keeps its settings, and resumes."""
+        for (phase, _), stored in self._settings.items():
+            want = to_jsonable(dict(wanted.get(phase, {})))
+            if phase not in wanted or stored == want:
+                continue
+            changed = "; ".join(f"{key} {want.get(key)!r} now, {stored.get(key)!r} there"
+                                for key in sorted(set(want) | set(stored))
+                                if want.get(key) != stored.get(key))
+            raise InputError(f"{str(self.path)!r} holds runs of this suite with other settings"
+                             f" ({changed}); use another --out, or move that folder away to start"
+                             " over")
 
     def close(self) -> None:
         self._ids = None

@@ -43,6 +43,12 @@ def start_points(landscape, dim: int, seed: int, starts: int) -> np.ndarray:
     return rng.uniform(box[:, 0], box[:, 1], size=(starts, dim))
 
 
+def phase_settings(suite: Suite) -> dict[str, dict[str, Any]]:
+    """The settings in the identity of each phase's records: the tuning runs on ``seeds``, the
+    test runs on ``test_seeds``."""
+    return {TUNE: suite.settings(), TEST: suite.settings() | {"seeds": list(suite.test_seeds)}}
+
+
 @dataclasses.dataclass(frozen=True)
 class Job:
     """The work of one (landscape, optimizer entry, phase): configs x instances x seeds x starts."""

@@ -115,3 +115,34 @@ def test_an_output_path_that_is_a_file_says_so(tmp_path):
     with pytest.raises(InputError, match="is a file, not a folder; choose a folder with --out"):
         ResultsDir(path).open_for_writing()
     assert path.read_text() == "keep me"
+
+
+def test_a_directory_of_other_suite_settings_is_refused_untouched(tiny_suite_path, tiny_results,
+                                                                 tmp_path, capsys):
+    # Changed settings give every run a new record id: before, the old and the new records were
+    # both kept and pooled in the report (two copies of each run, mixed budgets).
+    import shutil
+
+    from bench.cli import main
+    from bench.runner import phase_settings
+    from bench.suites import load_suite
+
+    out = tmp_path / "results"
+    shutil.copytree(tiny_results, out)
+    before = (out / "results.jsonl").read_bytes()
+    suite = load_suite(str(tiny_suite_path))
+    with ResultsDir(out) as results:
+        results.refuse_other_settings(phase_settings(suite))  # the same suite resumes
+        other_tests = phase_settings(suite)
+        other_tests["test"] = other_tests["test"] | {"seeds": [99]}
+        with pytest.raises(InputError, match=r"seeds \[99\] now, \[7\] there"):
+            results.refuse_other_settings(other_tests)
+    changed = tmp_path / "longer.toml"
+    changed.write_text(tiny_suite_path.read_text().replace("steps = 120", "steps = 150"))
+    capsys.readouterr()
+    assert main(["run", str(changed), "--out", str(out), "--no-report"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("holds runs of this suite with other settings (steps 150 now, 120 there);"
+                        " use another --out, or move that folder away to start over")
+    assert "\n" not in err
+    assert (out / "results.jsonl").read_bytes() == before
