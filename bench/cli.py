@@ -83,8 +83,9 @@ def cmd_run(args) -> int:
 def cmd_list(args) -> int:
     import landscapes
     import optimizers
-    from bench.suites import builtin_suites
+    from bench.suites import builtin_suites, import_modules
 
+    import_modules(args.imports, where="list --import")
     what = args.what
     if what in ("landscapes", "all"):
         print("landscapes:")
@@ -110,10 +111,9 @@ def cmd_certify(args) -> int:
     from landscapes.ground_truth import certify, format_certificates
 
     configure_jax()
-    if args.imports:
-        from bench.suites import import_modules
+    from bench.suites import import_modules
 
-        import_modules(args.imports, where="certify --import")
+    import_modules(args.imports, where="certify --import")
     names = args.names or sorted(landscapes.LANDSCAPES)
     chosen = [landscapes.get_landscape(n) for n in names]  # all names checked before any work
     certificates = []
@@ -143,6 +143,24 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def _record_id(given: str, records: dict[str, dict], where: str) -> str:
+    """The record id ``given`` names: the id itself or a unique prefix of it (as git takes hashes)."""
+    from landscapes.errors import InputError
+
+    if given in records:
+        return given
+    found = [i for i in records if i.startswith(given)] if given else []
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise InputError(f"record id prefix {given!r} matches {len(found)} records"
+                         f" ({', '.join(sorted(found)[:4])}, ...); give more of it")
+    examples = "; ".join(f"{i} ({r['landscape']} instance {r['instance']} {r['label']} {r['phase']})"
+                         for i, r in list(records.items())[:2])
+    raise InputError(f"no record id {given!r} among the {len(records)} records of {where!r}; the"
+                     f" ids are the record_id field of results.jsonl, e.g. {examples}")
+
+
 def cmd_rerun(args) -> int:
     import numpy as np
 
@@ -152,18 +170,15 @@ def cmd_rerun(args) -> int:
 
     configure_jax()
     records = {r["record_id"]: r for r in read_results(args.results)}
-    if args.record_id not in records:
-        from landscapes.errors import unknown_name
-
-        raise unknown_name("record id", args.record_id, records)
-    old = records[args.record_id]
+    record_id = _record_id(args.record_id, records, args.results)
+    old = records[record_id]
     from bench.sharding import runs_sharding
 
     imports = sorted({name for r in records.values()
                       for name in r["identity"].get("settings", {}).get("imports", ())})
     new = rerun_record(old, sharding=runs_sharding(), imports=tuple(imports))
     same = to_jsonable(old["runs"]) == to_jsonable(new["runs"])
-    print(f"record {args.record_id}: {old['landscape']} instance {old['instance']} {old['family']}/"
+    print(f"record {record_id}: {old['landscape']} instance {old['instance']} {old['family']}/"
           f"{old['schedule']} {old['config']}")
     print("rerun reproduces the stored runs bitwise" if same else "rerun DIFFERS from the stored runs")
     if not same:
@@ -172,6 +187,12 @@ def cmd_rerun(args) -> int:
                 print(f"  differs: {key} (max abs diff "
                       f"{np.nanmax(np.abs(np.asarray(value, float) - np.asarray(old['runs'][key], float))):.3g})")
     return 0 if same else 1
+
+
+def _import_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help=f"a module of yours that registers {what} (repeatable; looked for in"
+                             " the working directory and on PYTHONPATH), as a suite's imports")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,14 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list landscapes, optimizers, schedules and suites")
     lst.add_argument("what", nargs="?", default="all",
                      choices=["all", "landscapes", "optimizers", "suites"])
+    _import_option(lst, "landscapes, optimizer families or schedules")
     lst.set_defaults(func=cmd_list)
 
     cert = sub.add_parser("certify", help="check stored minima against scipy.optimize (float64)")
     cert.add_argument("names", nargs="*", help="landscapes to certify (default: all)")
     cert.add_argument("--seed", type=int, default=0)
-    cert.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                      help="a module of yours that registers landscapes (repeatable; looked for in"
-                           " the working directory and on PYTHONPATH), as a suite's imports")
+    _import_option(cert, "landscapes")
     cert.set_defaults(func=cmd_certify)
 
     rep = sub.add_parser("report", help="build the report of a results directory")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from landscapes.classic_2d import (beale, booth, branin, goldstein_price, himmelblau, matyas,
                                    mccormick, six_hump_camel, three_hump_camel)
 from landscapes.core import Landscape, Literature
-from landscapes.errors import InputError, UnknownNameError, unknown_name
+from landscapes.errors import YOUR_OWN, InputError, UnknownNameError, unknown_name
 from landscapes.multimodal import (bukin_n6, cross_in_tray, easom, eggholder, holder_table,
                                    levi_n13, michalewicz, schaffer_n2, schaffer_n4)
 from landscapes.nd import (ackley, dixon_price, griewank, rastrigin, rosenbrock, sphere,
@@ -37,7 +37,7 @@ def get_landscape(name: str) -> Landscape:
     try:
         return LANDSCAPES[name]
     except KeyError:
-        raise unknown_name("landscape", name, LANDSCAPES) from None
+        raise unknown_name("landscape", name, LANDSCAPES, YOUR_OWN) from None
 
 
 def register(landscape: Landscape, *, replace: bool = False) -> Landscape:

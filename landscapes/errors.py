@@ -21,9 +21,15 @@ class UnknownNameError(InputError, KeyError):
         return str(self.args[0])
 
 
-def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UnknownNameError:
-    """Build the error for an unknown ``name`` of ``kind``, listing the close matches from ``choices``."""
+# Where a registry can hold the user's own entries, the error says how to make them visible.
+YOUR_OWN = (" (one of your own? list its module in the suite's imports = [...], or give certify"
+            " and list --import MODULE)")
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "") -> UnknownNameError:
+    """Build the error for an unknown ``name`` of ``kind``, listing the close matches from ``choices``
+    (``hint`` is appended, e.g. :data:`YOUR_OWN`)."""
     choices = sorted(choices)
     close = difflib.get_close_matches(name, choices, n=5, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(choices)}"
-    return UnknownNameError(f"unknown {kind} {name!r}; {hint}")
+    near = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(choices)}"
+    return UnknownNameError(f"unknown {kind} {name!r}; {near}{hint}")

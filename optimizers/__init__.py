@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from landscapes.errors import InputError, unknown_name
+from landscapes.errors import YOUR_OWN, InputError, unknown_name
 from optimizers import families as _families
 from optimizers import schedules as _schedules
 from optimizers.core import (COMMON_RANGES, WARMUP_DEFAULTS, HParams, OptimizerFamily, Range, Schedule,
@@ -36,7 +36,7 @@ def get_family(family: str | OptimizerFamily) -> OptimizerFamily:
     try:
         return FAMILIES[family]
     except KeyError:
-        raise unknown_name("optimizer family", family, FAMILIES) from None
+        raise unknown_name("optimizer family", family, FAMILIES, YOUR_OWN) from None
 
 
 def get_schedule(schedule: str | Schedule) -> Schedule:
@@ -46,7 +46,7 @@ def get_schedule(schedule: str | Schedule) -> Schedule:
     try:
         return SCHEDULES[schedule]
     except KeyError:
-        raise unknown_name("schedule", schedule, SCHEDULES) from None
+        raise unknown_name("schedule", schedule, SCHEDULES, YOUR_OWN) from None
 
 
 def _check_disjoint(family: OptimizerFamily, schedule: Schedule) -> None:

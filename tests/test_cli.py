@@ -23,7 +23,9 @@ def _without_timings(record):
 
 @pytest.mark.parametrize("argv, message", [
     (["run", "quik"], "did you mean quick"),
-    (["certify", "beal"], "did you mean beale"),
+    (["certify", "beal"], "did you mean beale, noisy_beale? (one of your own? list its module in the suite's"
+                          " imports = [...], or give certify and list --import MODULE)"),
+    (["list", "--import", "lb_no_such_module"], "list --import: cannot import 'lb_no_such_module'"),
     (["report", "/nonexistent/dir"], "no results at"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
@@ -50,6 +52,39 @@ def test_rerun_reproduces_a_record(tiny_results, capsys):
     record = read_results(tiny_results)[-1]
     assert main(["rerun", str(tiny_results), record["record_id"]]) == 0
     assert "bitwise" in capsys.readouterr().out
+
+
+def test_rerun_takes_a_unique_prefix_and_explains_an_unknown_id(tiny_results, capsys):
+    records = read_results(tiny_results)
+    record = records[-1]
+    prefix = next(record["record_id"][:n] for n in range(4, 17)
+                  if sum(r["record_id"].startswith(record["record_id"][:n]) for r in records) == 1)
+    assert main(["rerun", str(tiny_results), prefix]) == 0
+    assert f"record {record['record_id']}:" in capsys.readouterr().out
+    assert main(["rerun", str(tiny_results), "zz"]) == 2
+    err = capsys.readouterr().err
+    assert f"no record id 'zz' among the {len(records)} records of" in err
+    assert f"the ids are the record_id field of results.jsonl, e.g. {records[0]['record_id']} (" in err
+    assert err.count("\n") == 1
+    assert main(["rerun", str(tiny_results), ""]) == 2  # every id starts with "": not a prefix
+    assert "no record id ''" in capsys.readouterr().err
+
+
+def test_list_imports_the_users_module(tmp_path, monkeypatch, capsys):
+    import optimizers
+
+    (tmp_path / "lb_list_user_optimizer.py").write_text(
+        "import optax, optimizers\n"
+        "from optimizers import OptimizerFamily\n"
+        "optimizers.register_family(OptimizerFamily(name='lb_list_sgd',"
+        " build=lambda h, lr: optax.sgd(lr), defaults={'learning_rate': 0.01}))\n")
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert main(["list", "optimizers", "--import", "lb_list_user_optimizer"]) == 0
+        assert "lb_list_sgd" in capsys.readouterr().out
+    finally:
+        optimizers.FAMILIES.pop("lb_list_sgd", None)
+        sys.modules.pop("lb_list_user_optimizer", None)
 
 
 def test_rerun_of_the_same_command_resumes_without_duplicates(tiny_suite_path, tiny_results,
