@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import re
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -32,6 +33,11 @@ SUITE_KEYS = {"name", "description", "steps", "targets", "success_target", "dtyp
               "mnist", "unroll", "chunk_size", "references", "imports"}
 DEFAULT_GRID_POINTS = 5
 MAX_SEED = 2**32 - 1  # the runner keys its random streams with uint32 seeds
+# Runs of one job (configs x instances x seeds x starts): 1M runs took 560 MiB, so past this the
+# per-run inputs and outputs alone would not fit a large host.
+MAX_RUNS_PER_JOB = 1 << 25
+MAX_CHUNK_SIZE = 1 << 22  # runs per device and call; a chunk is padded to it
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # the default results folder is results/NAME
 OPTIMIZER_KEYS = {"family", "schedule", "search", "trials", "seed", "space", "label"}
 
 
@@ -146,7 +152,10 @@ def load_suite(name_or_path: str | None = None) -> Suite:
     # quick suite writes, so ``cd results && landscape-bench run quick`` must still mean the suite).
     if path.suffix == ".toml" or path.is_file() or (path.exists() and name_or_path not in builtin_suites()):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_bytes().decode("utf-8-sig")  # TOML is UTF-8; a BOM is tolerated
+        except UnicodeDecodeError as error:
+            raise InputError(f"suite file {name_or_path!r} is not UTF-8 text (byte {error.start});"
+                             " save it as UTF-8") from None
         except OSError as error:
             raise InputError(f"cannot read suite file {name_or_path!r} ({error.strerror}); give a"
                              f" .toml file or a built-in suite ({', '.join(builtin_suites())})") from None
@@ -178,32 +187,66 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
     dtype = doc.get("dtype", "float32")
     if dtype not in ("float32", "float64"):
         raise InputError(f"{where}: dtype must be 'float32' or 'float64'; got {dtype!r}")
+    close = [t for t in targets if math.isclose(t, success_target, rel_tol=1e-9)]
+    if not close:  # success is read off the per-target hits: it must be one of them
+        raise InputError(f"{where}: success_target {success_target:g} must be one of the targets"
+                         f" ({', '.join(f'{t:g}' for t in targets)}); add it to targets")
+    success_target = close[0]
     seeds = tuple(_ints(doc, "seeds", where, (0,), low=0, high=MAX_SEED))
     test_seeds = tuple(_ints(doc, "test_seeds", where, (1000,), low=0, high=MAX_SEED))
+    reused = sorted(set(seeds) & set(test_seeds))
+    if reused:
+        raise InputError(f"{where}: test_seeds must be fresh, not tuning seeds: {reused} are in"
+                         " both; the tuned config is judged on starts it was not chosen on")
     starts = _int(doc, "starts", where, 8, low=1, high=1_000_000)
-    default_instances = tuple(_ints(doc, "instances", where, (0,), low=0))
+    default_instances = tuple(_ints(doc, "instances", where, (0,), low=0, high=MAX_SEED))
     entries = doc.get("landscapes", [])
     if not isinstance(entries, list) or not entries:
         raise InputError(f"{where}: 'landscapes' must be a non-empty list of names or"
                          " {name=..., dim=..., instances=[...]} tables")
     land = tuple(_landscape_entry(e, default_instances, where) for e in entries)
+    seen: dict[tuple[str, int], int] = {}
+    for index, entry in enumerate(land):
+        first = seen.setdefault((entry.name, entry.dim), index)
+        if first != index:
+            raise InputError(f"{where}: landscapes #{first + 1} and #{index + 1} are both"
+                             f" {entry.name!r} in dim {entry.dim}; list every instance in one entry")
     opts = doc.get("optimizer", [])
     if not isinstance(opts, list) or not opts:
         raise InputError(f"{where}: add at least one [[optimizer]] table with a 'family'")
     opt_entries = tuple(_optimizer_entry(o, i, where) for i, o in enumerate(opts))
+    labels: dict[str, int] = {}
+    for index, entry in enumerate(opt_entries):
+        first = labels.setdefault(entry.label, index)
+        if first != index:  # tables, tuning and reports group runs by label
+            raise InputError(f"{where}: optimizers #{first + 1} and #{index + 1} have the same label"
+                             f" {entry.label!r}; give each its own label = \"...\"")
+    for entry in opt_entries:
+        n_configs = len(next(iter(entry.configs().values())))
+        for land_entry in land:
+            runs = n_configs * len(land_entry.instances) * len(seeds) * starts
+            if runs > MAX_RUNS_PER_JOB:
+                raise InputError(
+                    f"{where}: {land_entry.name} x {entry.label} is {runs:,} runs (configs x instances"
+                    f" x seeds x starts), above the limit {MAX_RUNS_PER_JOB:,}; use fewer")
     mnist = doc.get("mnist")
     if mnist is not None and not (isinstance(mnist, dict) or (
             isinstance(mnist, list) and all(isinstance(m, dict) for m in mnist))):
         raise InputError(f"{where}: mnist must be a [mnist] table or [[mnist]] tables")
     chunk = doc.get("chunk_size")
+    name = doc.get("name", default_name)
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise InputError(f"{where}: name must be 1-100 letters, digits, '_', '-' or '.' (not"
+                         f" first), as it names the results folder; got {name!r}")
     return Suite(
-        name=str(doc.get("name", default_name)),
+        name=name,
         description=str(doc.get("description", "")),
         steps=steps, targets=targets, success_target=success_target, dtype=dtype, seeds=seeds,
         test_seeds=test_seeds, starts=starts, landscapes=land, optimizers=opt_entries,
         trajectory_every=_int(doc, "trajectory_every", where, 0, low=0, high=steps),
         unroll=_int(doc, "unroll", where, 2, low=1, high=256),
-        chunk_size=None if chunk is None else _int(doc, "chunk_size", where, 0, low=1),
+        chunk_size=None if chunk is None else _int(doc, "chunk_size", where, 0, low=1,
+                                                   high=MAX_CHUNK_SIZE),
         mnist=mnist, source=source, references=check_methods(doc.get("references", [])),
         imports=tuple(imports), import_dirs=import_dirs)
 
@@ -220,7 +263,7 @@ def _landscape_entry(entry: Any, default_instances, where: str) -> LandscapeEntr
         raise InputError(f"{where}: landscape {landscape.name!r}: dim must be an integer; got {dim!r}")
     dim = landscape.resolve_dim(dim)
     instances = tuple(_ints(entry, "instances", f"{where}, landscape {landscape.name!r}",
-                            default_instances, low=0))
+                            default_instances, low=0, high=MAX_SEED))
     return LandscapeEntry(landscape.name, dim, instances)
 
 
@@ -234,6 +277,9 @@ def _optimizer_entry(entry: Any, index: int, where: str) -> OptimizerEntry:
     search = entry.get("search", "grid")
     if search not in ("grid", "random"):
         raise InputError(f"{here}: search must be 'grid' or 'random'; got {search!r}")
+    if search == "grid" and ({"trials", "seed"} & set(entry)):
+        raise InputError(f"{here}: trials and seed are for search = \"random\"; remove them or"
+                         " set search = \"random\" (a grid runs every combination)")
     raw_space = entry.get("space")
     if raw_space is None:
         space = dict(optimizers.default_space(family, schedule))
@@ -283,6 +329,9 @@ def _dimension(value: Any, where: str, search: str) -> Any:
                 *(_as_float(b, where) for b in bounds))
         except InputError as error:
             raise InputError(f"{where}: {error}") from None
+        if search == "random" and "num" in value:
+            raise InputError(f"{where}: num is the number of grid points; random search draws"
+                             " trials = N configs from the range, so remove num")
         if search == "grid":
             num = value.get("num")
             if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= MAX_GRID_CONFIGS:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import landscapes
 import optimizers
+from bench.engine import COCO_TARGETS
 from bench.results import SCHEMA, RESULTS_FILE, ResultsDir, read_results
 from bench.suites import Suite, parse_suite
 from landscapes.core import MAX_DIM
@@ -76,8 +77,8 @@ def _inside(valid: optimizers.Range) -> st.SearchStrategy[float]:
 
 
 @st.composite
-def landscape_entries(draw):
-    name = draw(st.sampled_from(LANDSCAPE_NAMES))
+def landscape_entries(draw, name=None):
+    name = name or draw(st.sampled_from(LANDSCAPE_NAMES))
     kind = draw(st.sampled_from(["plain", "table", "dim"]))
     if kind == "plain":
         return _toml(name)
@@ -90,11 +91,12 @@ def landscape_entries(draw):
 
 
 @st.composite
-def optimizer_tables(draw):
+def optimizer_tables(draw, label="opt"):
     family, schedule = draw(st.sampled_from(FAMILY_SCHEDULES))
     ranges = optimizers.config_ranges(family, schedule)
     search = draw(st.sampled_from(["grid", "random"]))
-    lines = ["[[optimizer]]", f'family = "{family}"', f'schedule = "{schedule}"', f'search = "{search}"']
+    lines = ["[[optimizer]]", f'family = "{family}"', f'schedule = "{schedule}"', f'search = "{search}"',
+             f'label = "{label}"']  # labels are unique in a suite
     if search == "random":
         lines.append(f"trials = {draw(st.integers(1, 20))}")
         lines.append(f"seed = {draw(st.integers(0, 2**31))}")
@@ -123,17 +125,21 @@ def optimizer_tables(draw):
 @st.composite
 def suite_texts(draw):
     steps = draw(st.integers(1, 5000))
-    top = [f'name = "{draw(st.sampled_from(["a", "mine", "x y"]))}"', f"steps = {steps}"]
+    top = [f'name = "{draw(st.sampled_from(["a", "mine", "x-y.2"]))}"', f"steps = {steps}"]
+    targets = list(COCO_TARGETS)
     if draw(st.booleans()):
-        top.append(f"targets = {_toml(draw(st.lists(st.floats(1e-12, 1e3), min_size=1, max_size=8)))}")
-    if draw(st.booleans()):
-        top.append(f"success_target = {_toml(draw(st.floats(1e-12, 1.0)))}")
+        targets = draw(st.lists(st.floats(1e-12, 1e3), min_size=1, max_size=8))
+        top.append(f"targets = {_toml(targets)}")
+    if draw(st.booleans()) or 1e-6 not in targets:  # success is counted at one of the targets
+        top.append(f"success_target = {_toml(draw(st.sampled_from(targets)))}")
     top.append(f'dtype = "{draw(st.sampled_from(["float32", "float64"]))}"')
-    top.append(f"seeds = {_toml(draw(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=3, unique=True)))}")
+    top.append(f"seeds = {_toml(draw(st.lists(st.integers(0, 2**32 - 2), min_size=1, max_size=3, unique=True)))}")
+    top.append(f"test_seeds = [{2**32 - 1}]")  # fresh: never a tuning seed
     top.append(f"starts = {draw(st.integers(1, 64))}")
     top.append(f"trajectory_every = {draw(st.integers(0, steps))}")
-    top.append("landscapes = [" + ", ".join(draw(st.lists(landscape_entries(), min_size=1, max_size=4))) + "]")
-    tables = draw(st.lists(optimizer_tables(), min_size=1, max_size=3))
+    names = draw(st.lists(st.sampled_from(LANDSCAPE_NAMES), min_size=1, max_size=4, unique=True))
+    top.append("landscapes = [" + ", ".join(draw(landscape_entries(n)) for n in names) + "]")
+    tables = [draw(optimizer_tables(f"opt{i}")) for i in range(draw(st.integers(1, 3)))]
     return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
 
 
@@ -233,8 +239,9 @@ def test_wrong_optimizer_and_landscape_values(key, value):
         text = (f'landscapes = ["beale"]\n[[optimizer]]\nfamily = "momentum"\nsearch = "grid"\n'
                 f"[optimizer.space]\n{key} = {value}\n")
     for search in ("grid", "random"):
+        trials = "\ntrials = 3" if search == "random" else ""  # trials belong to random search only
         try:
-            parse_suite(text.replace('search = "grid"', f'search = "{search}"\ntrials = 3'))
+            parse_suite(text.replace('search = "grid"', f'search = "{search}"{trials}'))
         except Exception as error:  # noqa: BLE001
             _one_line_input_error(error)
             if "malformed TOML" not in str(error):

@@ -55,12 +55,41 @@ def test_random_search_draws_trials():
     (MINIMAL + "[optimizer.space]\nlearning_rate = [-1.0]", "learning_rate must be"),
     (MINIMAL + "[optimizer.space]\nmomentum = [0.5]", "hyperparameter"),
     (MINIMAL + "[optimizer.space]\nlearning_rate = { log_uniform = [1e-4, 1e-1] }", "num = N"),
+    # Found by the bad-input audit of session 5: each was accepted and gave wrong or lost numbers.
+    ("targets = [1e-1, 1e-2]\nsuccess_target = 1e-8\n" + MINIMAL,
+     "success_target 1e-08 must be one of the targets (0.1, 0.01); add it to targets"),
+    ("seeds = [0, 1]\ntest_seeds = [1, 2]\n" + MINIMAL, "test_seeds must be fresh, not tuning seeds: [1]"),
+    ('landscapes = ["beale", "beale"]\n[[optimizer]]\nfamily = "sgd"',
+     "landscapes #1 and #2 are both 'beale' in dim 2; list every instance in one entry"),
+    ('landscapes = ["beale"]\n[[optimizer]]\nfamily = "sgd"\n[[optimizer]]\nfamily = "sgd"\n'
+     "[optimizer.space]\nlearning_rate = [0.1]",
+     "optimizers #1 and #2 have the same label 'sgd/constant'; give each its own label"),
+    ('name = "../../escaped"\n' + MINIMAL, "name must be 1-100 letters, digits"),
+    ('name = ["a", "b"]\n' + MINIMAL, "name must be"),
+    ('name = ""\n' + MINIMAL, "name must be"),
+    ("instances = [99999999999999999999]\n" + MINIMAL, "instances must be a non-empty list of integers in"),
+    ("chunk_size = 200000000\n" + MINIMAL, "chunk_size must be in [1, 4194304]"),
+    ("starts = 100000\nseeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n" + MINIMAL
+     + "[optimizer.space]\nlearning_rate = { log_uniform = [1e-4, 1e-1], num = 100 }",
+     "beale x sgd/constant is 100,000,000 runs (configs x instances x seeds x starts), above the limit"),
+    (MINIMAL + "trials = 5\n", 'trials and seed are for search = "random"'),
+    (MINIMAL + 'search = "random"\n[optimizer.space]\nlearning_rate = { log_uniform = [1e-4, 1e-1], num = 3 }',
+     "num is the number of grid points; random search draws trials = N configs"),
 ])
 def test_bad_suites_are_one_line_errors(text, message):
     with pytest.raises(InputError) as info:
         parse_suite(text)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_suite_file_that_is_not_utf8_says_so_and_a_bom_is_fine(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(('name = "caf\u00e9"\n' + MINIMAL).encode("latin-1"))
+    with pytest.raises(InputError, match=r"is not UTF-8 text \(byte 11\); save it as UTF-8"):
+        load_suite(str(path))
+    path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
+    assert load_suite(str(path)).landscapes[0].name == "beale"
 
 
 def test_unknown_builtin_suite_lists_close_names():
@@ -75,3 +104,14 @@ def test_a_builtin_name_is_the_suite_even_beside_a_folder_of_that_name(tmp_path,
     (tmp_path / "mine").mkdir()
     with pytest.raises(InputError, match=r"cannot read suite file 'mine' .*built-in suite \(default, quick\)"):
         load_suite("mine")
+
+
+def test_the_readme_suite_example_parses_as_documented():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    suite = parse_suite(block)
+    assert suite.name == "mine" and suite.steps == 2000 and suite.success_target in suite.targets
+    assert suite.references == ("L-BFGS-B",) and [o.label for o in suite.optimizers] == ["nesterov/time_based"]
+    assert suite.mnist["epochs"] == 10
