@@ -44,7 +44,13 @@ def cmd_run(args) -> int:
 
         sharding = runs_sharding()
     sections = [] if args.skip_mnist else runner.mnist_sections(suite, args.mnist_dir)
-    for spec in sections:  # before anything runs: a wrong path is found now, not minutes later
+    if args.mnist_dir is not None and not sections:
+        raise InputError(f"--mnist-dir is for the suite's MNIST section, and suite {suite.name!r}"
+                         " has none (or --skip-mnist was given); add an [mnist] table or leave it out")
+    for spec in sections:  # before anything runs: a wrong setting is found now, not minutes later
+        from bench.mnist.section import check_spec
+
+        check_spec(spec)
         if spec.get("data_dir") is not None:
             from bench.mnist.data import check_data_path
 

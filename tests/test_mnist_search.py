@@ -69,3 +69,39 @@ def test_run_mnist_section_records(tmp_path: Path) -> None:
     assert (Path(best[0]["model_dir"]) / "weights.npz").is_file()
     with pytest.raises(InputError, match="search"):
         run_mnist_section({"search": "bayes", "data_dir": str(tmp_path)}, None)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"folds": "two"}, "mnist: folds must be a whole number >= 2; got 'two'"),
+    ({"folds": 2.5}, "mnist: folds must be a whole number >= 2; got 2.5"),
+    ({"epochs": 1.7}, "mnist: epochs must be a whole number >= 1; got 1.7"),
+    ({"batch_size": 8.9}, "mnist: batch_size must be a whole number >= 1; got 8.9"),
+    ({"hidden": "64"}, "mnist: hidden must be a non-empty list of whole numbers >= 1; got '64'"),
+    ({"seeds": "12"}, "mnist: seeds must be a non-empty list of whole numbers >= 0; got '12'"),
+    ({"monitor": "val_los"}, "mnist: monitor must be one of"),
+    ({"lr_per": "batch"}, "mnist: lr_per must be one of"),
+    ({"keep_best": "yes"}, "mnist: keep_best must be true or false"),
+    ({"activation": "relu6x"}, "mnist: unknown activation 'relu6x'"),
+    ({"epoch": 3}, "mnist: unknown section key 'epoch'; did you mean epochs"),
+    ({"space": {"learning_rate": [-0.1]}}, "mnist: learning_rate must be"),
+    ({"space": {"initializer": ["glorot_uniformm"]}}, "mnist: unknown initializer 'glorot_uniformm'"),
+])
+def test_a_section_spec_is_checked_whole_before_any_data_or_training(spec, message):
+    from bench.mnist.section import check_spec
+
+    with pytest.raises(InputError) as error:
+        check_spec(spec)
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_folds_and_a_batch_larger_than_a_training_fold_are_refused() -> None:
+    x = np.random.default_rng(0).random((40, 784)).astype(np.float32)
+    y = np.arange(40) % 10
+    spec = MLPSpec.from_hidden((4,), 784, 10)
+    candidates = grid_candidates("sgd", "constant", {"learning_rate": [0.1]}, batch_size=32, epochs=1)
+    with pytest.raises(InputError, match=r"batch_size 32 is larger than a training fold \(20 of the 40"
+                                         r" images with 2 folds\); use batch_size <= 20"):
+        cross_validate(candidates, x, y, spec=spec, family="sgd", schedule="constant", folds=2)
+    with pytest.raises(InputError, match=r"folds must be in \[2, 40\] \(the training images\); got 100"):
+        cross_validate(candidates, x, y, spec=spec, family="sgd", schedule="constant", folds=100)

@@ -51,11 +51,11 @@ def test_mnist_section_is_one_resumable_record(tmp_path):
 
 def _tiny_npz(folder):
     rng = np.random.default_rng(0)
-    labels = np.arange(120) % 10
-    images = (rng.random((120, 28, 28)) * 60 + labels[:, None, None] * 19).astype(np.uint8)
+    labels = np.arange(400) % 10  # training folds of 160 images: the section's batch_size is 128
+    images = (rng.random((400, 28, 28)) * 60 + labels[:, None, None] * 19).astype(np.uint8)
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / "mnist.npz", x_train=images[:80], y_train=labels[:80], x_test=images[80:],
-             y_test=labels[80:])
+    np.savez(folder / "mnist.npz", x_train=images[:320], y_train=labels[:320], x_test=images[320:],
+             y_test=labels[320:])
     return folder
 
 
@@ -94,4 +94,16 @@ def test_a_missing_mnist_dir_is_refused_before_anything_runs(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert "MNIST data" in err and "does not exist" in err and "--mnist-dir" in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_mnist_settings_and_a_stray_mnist_dir_are_refused_before_anything_runs(tmp_path, capsys):
+    suite_file = tmp_path / "suite.toml"
+    suite_file.write_text(SUITE.replace("folds = 2", 'folds = "two"'))
+    assert main(["run", str(suite_file), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip().endswith("mnist: folds must be a whole number >= 2; got 'two'")
+    suite_file.write_text(SUITE)
+    assert main(["run", str(suite_file), "--out", str(tmp_path / "out"), "--skip-mnist",
+                 "--mnist-dir", str(tmp_path)]) == 2
+    assert "--mnist-dir is for the suite's MNIST section" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

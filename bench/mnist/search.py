@@ -147,7 +147,14 @@ def cross_validate(candidates: Sequence[Mapping[str, Any]], x: np.ndarray, y: np
         raise InputError("a search needs at least one candidate config")
     base = options or TrainOptions()
     y = np.asarray(y)
+    if not 2 <= folds <= len(y):
+        raise InputError(f"folds must be in [2, {len(y)}] (the training images); got {folds}")
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    smallest = min(len(train) for train, _ in splits)
+    too_large = sorted({int(c["batch_size"]) for c in candidates if int(c["batch_size"]) > smallest})
+    if too_large:  # Keras would train on one partial batch; in a search it is a mistake
+        raise InputError(f"batch_size {too_large[0]} is larger than a training fold ({smallest} of the"
+                         f" {len(y)} images with {folds} folds); use batch_size <= {smallest}")
     n_cand = len(candidates)
     scores = np.full((n_cand, folds), np.nan)
     fit_time, score_time = np.zeros(n_cand), np.zeros(n_cand)

@@ -13,7 +13,7 @@ import numpy as np
 import optimizers
 from bench.mnist.data import load_mnist
 from bench.mnist.io import save_model
-from bench.mnist.model import MLPSpec
+from bench.mnist.model import MLPSpec, check_initializer
 from bench.mnist.search import cross_validate, grid_candidates, random_candidates, refit
 from bench.mnist.train import LR_PER, MONITORS, TrainOptions
 from landscapes.errors import InputError, unknown_name
@@ -40,6 +40,87 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _whole(s: dict[str, Any], key: str, low: int, high: int | None = None) -> int:
+    value = s[key]
+    if (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low
+            or (high is not None and value > high)):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise InputError(f"{key} must be a whole number {bound}; got {value!r}")
+    return int(value)
+
+
+def _whole_list(s: dict[str, Any], key: str, low: int) -> list[int]:
+    value = s[key]
+    if (not isinstance(value, list) or not value or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value)):
+        raise InputError(f"{key} must be a non-empty list of whole numbers >= {low}; got {value!r}")
+    return value
+
+
+def check_spec(spec: dict[str, Any]):
+    """Check a section spec without data or training (``landscape-bench run`` calls it before any
+    sweep, so a typo costs nothing): every key, type and range, the names (family, schedule,
+    activation, loss, initializers) and the search space. Errors start with "mnist: ".
+
+    Returns (spec with defaults, family, schedule, search space, candidate configs)."""
+    try:
+        return _check_spec(spec)
+    except InputError as error:
+        raise type(error)(f"mnist: {error}") from None
+
+
+def _check_spec(spec: dict[str, Any]):
+    if not isinstance(spec, dict):
+        raise InputError(f"a section is a table of settings; got {spec!r}")
+    unknown = set(spec) - set(SPEC_DEFAULTS)
+    if unknown:
+        raise unknown_name("section key", sorted(unknown)[0], SPEC_DEFAULTS)
+    s = {**SPEC_DEFAULTS, **spec}
+    family, schedule = optimizers.get_family(s["family"]), optimizers.get_schedule(s["schedule"])
+    if s["search"] not in ("grid", "random"):
+        raise InputError(f"search must be 'grid' or 'random'; got {s['search']!r}")
+    if s["lr_per"] not in LR_PER:
+        raise InputError(f"lr_per must be one of {', '.join(LR_PER)}; got {s['lr_per']!r}")
+    if s["monitor"] not in MONITORS:
+        raise InputError(f"monitor must be one of {', '.join(MONITORS)}; got {s['monitor']!r}")
+    for key, low in (("folds", 2), ("epochs", 1), ("batch_size", 1), ("n_iter", 1), ("seed", 0)):
+        _whole(s, key, low, 2**32 - 1 if key == "seed" else None)
+    _whole_list(s, "hidden", 1)
+    if s["seeds"] is not None:
+        _whole_list(s, "seeds", 0)
+    if s["patience"] is not None:
+        _whole(s, "patience", 1)
+    for key in ("keep_best", "save_model"):
+        if not isinstance(s[key], bool):
+            raise InputError(f"{key} must be true or false; got {s[key]!r}")
+    if not isinstance(s["dropout"], (int, float)) or isinstance(s["dropout"], bool):
+        raise InputError(f"dropout must be a number in [0, 1); got {s['dropout']!r}")
+    if s["data_dir"] is not None and not isinstance(s["data_dir"], str):
+        raise InputError(f"data_dir must be a folder path; got {s['data_dir']!r}")
+    # the model's own checks (activation, loss, dropout), at MNIST's sizes
+    MLPSpec.from_hidden(tuple(s["hidden"]), 784, 10, activation=s["activation"], loss=s["loss"],
+                        dropout=s["dropout"])
+    TrainOptions(epochs=s["epochs"], batch_size=s["batch_size"], lr_per=s["lr_per"],
+                 patience=s["patience"], monitor=s["monitor"], keep_best=s["keep_best"])
+    space = s["space"]
+    if space is None:
+        default_lr = family.defaults["learning_rate"]
+        space = {"learning_rate": [default_lr * f for f in (0.3, 1.0, 3.0)]}
+    if not isinstance(space, dict):
+        raise InputError(f"space must be a table of hyperparameter = values; got {space!r}")
+    if s["search"] == "grid":
+        candidates = grid_candidates(family.name, schedule.name, space, batch_size=s["batch_size"],
+                                     epochs=s["epochs"])
+    else:
+        candidates = random_candidates(family.name, schedule.name, space, int(s["n_iter"]),
+                                       int(s["seed"]), batch_size=s["batch_size"], epochs=s["epochs"])
+    for candidate in candidates:  # initializer names, and the optimizer values' ranges
+        check_initializer(candidate["initializer"])
+        optimizers.validate_config(family.name, schedule.name, {
+            k: v for k, v in candidate.items() if k not in ("initializer", "batch_size", "epochs")})
+    return s, family, schedule, space, candidates
+
+
 def run_mnist_section(spec: dict[str, Any], out_dir: str | os.PathLike | None) -> list[dict[str, Any]]:
     """Run one MNIST section and return JSON-serializable records.
 
@@ -54,21 +135,7 @@ def run_mnist_section(spec: dict[str, Any], out_dir: str | os.PathLike | None) -
     best config, the refit's per-epoch history (train/test loss and accuracy, learning rate), the test
     accuracy and timings. With ``out_dir`` the refit model is saved there (config JSON + weights npz).
     """
-    unknown = set(spec) - set(SPEC_DEFAULTS)
-    if unknown:
-        raise unknown_name("mnist section key", sorted(unknown)[0], SPEC_DEFAULTS)
-    s = {**SPEC_DEFAULTS, **spec}
-    family, schedule = optimizers.get_family(s["family"]), optimizers.get_schedule(s["schedule"])
-    if s["search"] not in ("grid", "random"):
-        raise InputError(f"search must be 'grid' or 'random'; got {s['search']!r}")
-    if s["lr_per"] not in LR_PER or s["monitor"] not in MONITORS:
-        raise InputError(f"lr_per must be one of {LR_PER} and monitor one of {MONITORS}")
-    if int(s["folds"]) < 2:
-        raise InputError(f"folds must be >= 2; got {s['folds']}")
-    space = s["space"]
-    if space is None:
-        default_lr = family.defaults["learning_rate"]
-        space = {"learning_rate": [default_lr * f for f in (0.3, 1.0, 3.0)]}
+    s, family, schedule, space, candidates = check_spec(spec)
     started = time.perf_counter()
     data = load_mnist(s["data_dir"])
     load_time = time.perf_counter() - started
@@ -76,11 +143,6 @@ def run_mnist_section(spec: dict[str, Any], out_dir: str | os.PathLike | None) -
                                 loss=s["loss"], dropout=s["dropout"])
     options = TrainOptions(epochs=s["epochs"], batch_size=s["batch_size"], lr_per=s["lr_per"],
                            patience=s["patience"], monitor=s["monitor"], keep_best=s["keep_best"])
-    if s["search"] == "grid":
-        candidates = grid_candidates(family.name, schedule.name, space, batch_size=s["batch_size"], epochs=s["epochs"])
-    else:
-        candidates = random_candidates(family.name, schedule.name, space, int(s["n_iter"]), int(s["seed"]),
-                                       batch_size=s["batch_size"], epochs=s["epochs"])
     seeds = list(s["seeds"]) if s["seeds"] is not None else [int(s["seed"])]
     search = cross_validate(candidates, data.x_train, data.y_train, spec=model, family=family.name,
                             schedule=schedule.name, folds=int(s["folds"]), seeds=seeds, seed=int(s["seed"]),
