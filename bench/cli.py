@@ -116,6 +116,8 @@ def cmd_certify(args) -> int:
     from bench.jax_setup import configure_jax
     from landscapes.ground_truth import certify, format_certificates
 
+    if not 0 <= args.seed <= 2**32 - 1:
+        raise InputError(f"certify --seed must be a whole number in [0, {2**32 - 1}]; got {args.seed}")
     configure_jax()
     from bench.suites import import_modules
 
@@ -133,10 +135,17 @@ def cmd_certify(args) -> int:
     return 0
 
 
+def _folder(path: Path) -> Path:
+    """An output folder given with --out: refused in one line when it is a file."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {str(path)!r} is a file, not a folder; choose a folder")
+    return path
+
+
 def cmd_report(args) -> int:
     from reports import build_report
 
-    out = Path(args.out) if args.out else Path(args.results) / "report"
+    out = _folder(Path(args.out) if args.out else Path(args.results) / "report")
     print(build_report(Path(args.results), out))
     return 0
 
@@ -144,8 +153,8 @@ def cmd_report(args) -> int:
 def cmd_compare(args) -> int:
     from reports import compare_runs
 
-    out = Path(args.out) if args.out else Path("comparison")
-    print(compare_runs(Path(args.run_a), Path(args.run_b), out))
+    out = _folder(Path(args.out) if args.out else Path("comparison"))
+    print(compare_runs(Path(args.run_a), Path(args.run_b), out).resolve())
     return 0
 
 
@@ -178,6 +187,9 @@ def cmd_rerun(args) -> int:
     records = {r["record_id"]: r for r in read_results(args.results)}
     record_id = _record_id(args.record_id, records, args.results)
     old = records[record_id]
+    if old.get("kind") == "mnist":
+        raise InputError(f"record {record_id} is an MNIST section: rerun recomputes landscape and"
+                         " reference records; to redo the section, run the suite into a new --out")
     from bench.sharding import runs_sharding
 
     imports = sorted({name for r in records.values()
@@ -229,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cert = sub.add_parser("certify", help="check stored minima against scipy.optimize (float64)")
     cert.add_argument("names", nargs="*", help="landscapes to certify (default: all)")
-    cert.add_argument("--seed", type=int, default=0)
+    cert.add_argument("--seed", type=int, default=0, help="seed of the random starts (0 .. 2**32-1)")
     _import_option(cert, "landscapes")
     cert.set_defaults(func=cmd_certify)
 

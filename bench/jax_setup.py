@@ -34,7 +34,11 @@ def default_cpu_devices() -> int:
     """How many CPU devices to expose (``$LANDSCAPE_BENCH_CPU_DEVICES``, else one per core, up to 8)."""
     env = os.environ.get("LANDSCAPE_BENCH_CPU_DEVICES")
     if env:
-        return max(1, int(env))
+        if not env.strip().isdigit() or int(env) < 1:
+            from landscapes.errors import InputError
+
+            raise InputError(f"LANDSCAPE_BENCH_CPU_DEVICES must be a whole number >= 1; got {env!r}")
+        return int(env)
     return max(1, min(os.cpu_count() or 1, 8))
 
 
@@ -52,9 +56,9 @@ def configure_jax(cache_dir: str | os.PathLike | None = None, *, enable_cache: b
     """
     jax.config.update("jax_enable_x64", True)
     if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        devices = default_cpu_devices() if cpu_devices is None else cpu_devices  # bad env: refused
         try:
-            jax.config.update("jax_num_cpu_devices",
-                              default_cpu_devices() if cpu_devices is None else cpu_devices)
+            jax.config.update("jax_num_cpu_devices", devices)
         except (AttributeError, RuntimeError, ValueError):
             pass  # an older JAX, or the backend already started: keep what it has
     if enable_cache and cache_enabled():

@@ -226,7 +226,7 @@ def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
     """All records of a results directory or ``results.jsonl`` file (read only, no lock)."""
     path = Path(path)
     directory = path.parent if path.is_file() else path
-    if not (directory / RESULTS_FILE).exists():
-        raise InputError(f"no results at {str(path)!r} (expected {RESULTS_FILE} in it);"
+    if not (directory / RESULTS_FILE).is_file():
+        raise InputError(f"no results at {str(path)!r} (expected a file {RESULTS_FILE} in it);"
                          " run `landscape-bench run --out DIR` first")
     return ResultsDir(directory).records()

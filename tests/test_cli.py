@@ -26,6 +26,7 @@ def _without_timings(record):
     (["certify", "beal"], "did you mean beale, noisy_beale? (one of your own? list its module in the suite's"
                           " imports = [...], or give certify and list --import MODULE)"),
     (["list", "--import", "lb_no_such_module"], "list --import: cannot import 'lb_no_such_module'"),
+    (["certify", "--seed", "-1", "beale"], "certify --seed must be a whole number in [0, 4294967295]; got -1"),
     (["report", "/nonexistent/dir"], "no results at"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
@@ -148,3 +149,28 @@ def test_a_script_without_a_main_guard_runs_its_suite_once(tmp_path):
     assert done.stdout.count("SCRIPT-TOP-LEVEL") == 1
     assert "another landscape-bench run" not in done.stderr
     assert any(r.get("reference") for r in read_results(tmp_path / "out"))
+
+
+def test_an_out_that_is_a_file_and_a_results_file_that_is_a_folder_are_one_line(tiny_results,
+                                                                                  tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert main(["report", str(tiny_results), "--out", str(a_file)]) == 2
+    assert "is a file, not a folder; choose a folder" in capsys.readouterr().err
+    assert main(["compare", str(tiny_results), str(tiny_results), "--out", str(a_file)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    (tmp_path / "odd" / "results.jsonl").mkdir(parents=True)
+    assert main(["report", str(tmp_path / "odd")]) == 2
+    assert "expected a file results.jsonl in it" in capsys.readouterr().err
+
+
+def test_a_bad_cpu_device_count_is_refused(monkeypatch):
+    from bench.jax_setup import default_cpu_devices
+    from landscapes.errors import InputError
+
+    for bad in ("abc", "0", "-2", "1.5"):
+        monkeypatch.setenv("LANDSCAPE_BENCH_CPU_DEVICES", bad)
+        with pytest.raises(InputError, match="LANDSCAPE_BENCH_CPU_DEVICES must be a whole number >= 1"):
+            default_cpu_devices()
+    monkeypatch.setenv("LANDSCAPE_BENCH_CPU_DEVICES", "3")
+    assert default_cpu_devices() == 3

@@ -40,6 +40,7 @@ def test_mnist_section_is_one_resumable_record(tmp_path):
         assert runner.run_mnist(suite, results) == 1
         assert runner.run_mnist(suite, results) == 0  # resumed: already there
     (record,) = [r for r in read_results(tmp_path) if r.get("kind") == "mnist"]
+    assert main(["rerun", str(tmp_path), record["record_id"]]) == 2  # one line, not a KeyError
     cv = record["cv_results"]
     assert len(cv["params"]) == 2 and len(cv["rank_test_score"]) == 2
     assert {"split0_test_score", "split1_test_score", "mean_test_score"} <= set(cv)
