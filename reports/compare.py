@@ -40,16 +40,39 @@ def _ratio(b: float, a: float) -> float:
     return b / a
 
 
+SETTINGS = ("steps", "targets", "seeds", "starts", "dtype")
+
+
+def _settings_changed(records_a, records_b) -> str:
+    """The suite settings the test-phase sweep records of the two runs differ in, as text ('' if none)."""
+    def settings(records):
+        found = {}
+        for record in records:
+            if record.get("phase") == "test" and not record.get("reference") and "steps" in record:
+                for key in SETTINGS:
+                    found.setdefault(key, set()).add(json.dumps(record.get(key)))
+        return found
+
+    sa, sb = settings(records_a), settings(records_b)
+    return "; ".join(f"{key} {', '.join(sorted(sa.get(key, ())))} in A, {', '.join(sorted(sb.get(key, ())))} in B"
+                     for key in SETTINGS if sa.get(key) and sb.get(key) and sa[key] != sb[key])
+
+
 def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, out_dir: str | os.PathLike, *,
                  formats: tuple[str, ...] = ("png", "svg")) -> Path:
     """Quality (success rate, ERT, final gap) and speed (steps/s, compile s) of run B against run A, per
     landscape × label, as compare.md, compare.html and a figure; returns the HTML path."""
     run_a, run_b, out = Path(run_a), Path(run_b), Path(out_dir)
-    a, b = _summaries(read_results(run_a)), _summaries(read_results(run_b))
+    records_a, records_b = read_results(run_a), read_results(run_b)
+    a, b = _summaries(records_a), _summaries(records_b)
     keys = list(dict.fromkeys([*a, *b]))
     doc = Document(f"landscape-bench comparison: {run_b.name} against {run_a.name}")
     doc.text(f"A = `{run_a}`, B = `{run_b}`. Test-phase records (the selected config on fresh seeds);"
              " ratios are B / A: ERT ratio < 1 and steps/s ratio > 1 mean B is better.")
+    changed = _settings_changed(records_a, records_b)
+    if changed:
+        doc.text(f"**The two runs were made with other settings** ({changed}): their success rates,"
+                 " ERTs and gaps are not like for like.")
     rows, table, missing = [], [], []
     nan = float("nan")
     for key in keys:

@@ -196,6 +196,14 @@ def test_compare_runs(tmp_path):
     markdown = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8")
     assert "| himmelblau | sgd/constant |" in markdown and "0.5" in markdown
     assert "beale × sgd/constant: only in A" in markdown
+    assert "other settings" not in markdown
+    longer = synthetic_records()
+    for record in longer:
+        record["steps"] = record["steps"] * 2
+    c = write_results(tmp_path / "c", longer)
+    reports.compare_runs(a, c, tmp_path / "cmp2")
+    markdown = (tmp_path / "cmp2" / "compare.md").read_text(encoding="utf-8")
+    assert "**The two runs were made with other settings** (steps" in markdown
 
 
 def test_benchmark_report(tmp_path):
