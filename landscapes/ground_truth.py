@@ -154,4 +154,10 @@ def format_certificates(certificates) -> str:
         lines.append("  ".join(cells + [row[-1]]))
         if index == 0:
             lines.append("  ".join("-" * w for w in widths + [len(header[-1])]))
+    unreached = [c.name for c in certificates
+                 if c.certified and c.difference > LOWER_TOLERANCE * max(1.0, abs(c.f_star))]
+    if unreached:  # certified means scipy found nothing LOWER; not that it found f*
+        lines.append(f"\nscipy did not reach f* on {', '.join(unreached)} (difference > 0): nothing"
+                     " lower was found, which is what certifies the stored minimum; its minimizers"
+                     " evaluate to f* (value_at_minimizers).")
     return "\n".join(lines)
