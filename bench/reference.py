@@ -99,8 +99,13 @@ class _Jitted:
 class _Counted:
     """f (and its gradient) in float64, recording every value it returns, in call order."""
 
-    def __init__(self, jitted: _Jitted, with_gradient: bool, budget: int):
+    def __init__(self, jitted: _Jitted, with_gradient: bool, budget: int,
+                 box: np.ndarray | None = None):
         self.values: list[float] = []
+        # What counts for the targets: as in the engine, where f* is the minimum over the box only
+        # (Landscape.bounded_domain), a point outside the box reaches no target (+inf).
+        self.counted: list[float] = []
+        self._box = box
         self.best_x: np.ndarray | None = None
         self._best = np.inf
         self._budget = budget
@@ -118,6 +123,9 @@ class _Counted:
         else:
             value, grad = float(self._value(np.asarray(x, np.float64))), None
         self.values.append(value)
+        outside = self._box is not None and not bool(
+            np.all((x >= self._box[:, 0]) & (x <= self._box[:, 1])))
+        self.counted.append(np.inf if outside else value)
         if value < self._best:
             self._best, self.best_x = value, np.array(x, np.float64)
         return value if grad is None else (value, grad)
@@ -181,10 +189,11 @@ def _run_reference(landscape, dim: int, instance_id: int, method: str, starts: n
     rows: dict[str, list] = {k: [] for k in ("steps_to_target", "reached", "final_gap", "best_gap",
                                              "distance", "basin", "status", "final_x",
                                              "evaluations", "gradient_evaluations")}
+    box = landscape.box(dim) if landscape.bounded_domain else None
     for x0 in starts:
-        counted = _Counted(jitted, method in GRADIENT_METHODS, steps)
+        counted = _Counted(jitted, method in GRADIENT_METHODS, steps, box)
         x = np.asarray(_minimize(method, counted, np.asarray(x0, np.float64), steps), float)
-        values = np.asarray(counted.values[:steps + 1], float)  # the budget, as for the engine
+        values = np.asarray(counted.counted[:steps + 1], float)  # the budget, as for the engine
         gaps = values - f_star
         final_gap = float(jitted.value(x)) - f_star
         finite = np.isfinite(gaps)
@@ -198,7 +207,8 @@ def _run_reference(landscape, dim: int, instance_id: int, method: str, starts: n
         rows["steps_to_target"].append(np.where(reached, first, steps))
         rows["reached"].append(reached)
         rows["final_gap"].append(final_gap)
-        rows["best_gap"].append(float(np.nanmin(gaps)) if finite.any() else float("nan"))
+        seen = gaps[~np.isnan(gaps)]  # +inf where a bounded domain was left: counts, as in the engine
+        rows["best_gap"].append(float(seen.min()) if seen.size else float("nan"))
         rows["distance"].append(float("nan") if diverged else float(distances.min()))
         rows["basin"].append(-1 if diverged else int(distances.argmin()))
         rows["status"].append(2 if diverged else (0 if reached[-1] else 1))

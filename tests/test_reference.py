@@ -181,3 +181,20 @@ def test_references_run_every_blas_library_on_one_thread():
     libraries = json.loads(out.stdout.strip().splitlines()[-1])
     assert any("scipy" in path for path, _ in libraries)
     assert {threads for _, threads in libraries} == {1}, libraries
+
+
+def test_a_bounded_domain_counts_points_outside_the_box_as_reaching_no_target():
+    # McCormick's f* is the minimum over its box only; outside it f goes lower. Nelder-Mead from
+    # these starts leaves the box once (final gap -pi): before, that run "reached" every target.
+    land = landscapes.get_landscape("mccormick")
+    assert land.bounded_domain
+    starts = np.concatenate([runner.start_points(land, 2, seed, 8) for seed in (1000, 1001)])
+    runs, _, _ = run_reference(land, 2, 0, "Nelder-Mead", starts, 2000, [1e-1, 1e-6])
+    box = land.box(2)
+    outside = ~np.all((runs["final_x"] >= box[:, 0]) & (runs["final_x"] <= box[:, 1]), axis=1)
+    assert outside.any() and (runs["final_gap"][outside] < 0).any()
+    assert not runs["reached"][outside].any()
+    assert (runs["best_gap"][outside] > 0).all()  # what was seen inside the box only
+    inside = ~outside & (runs["status"] != 2)  # the runs that stayed in count as before
+    np.testing.assert_array_equal(runs["reached"][inside, 0], runs["best_gap"][inside] <= 0.1)
+    assert runs["reached"][inside, 0].any()
