@@ -85,10 +85,17 @@ def as_float(values: Any) -> np.ndarray:
 
 
 def target_index(record: Record, target: float | None = None) -> int:
-    """Index of ``target`` (default: the success target) in the record's targets, by log distance."""
+    """Index of ``target`` (default: the success target) in the record's targets. A target the
+    record was not measured at is an error: the nearest one would be another success criterion."""
     targets = np.asarray(record["targets"], dtype=np.float64)
-    target = record["success_target"] if target is None else target
-    return int(np.argmin(np.abs(np.log10(targets) - np.log10(target))))
+    target = float(record["success_target"] if target is None else target)
+    found = np.flatnonzero(np.isclose(targets, target, rtol=1e-9, atol=0.0))
+    if not found.size:
+        from landscapes.errors import InputError
+
+        raise InputError(f"target {target:g} is not among the record's targets"
+                         f" ({', '.join(f'{t:g}' for t in targets)}); choose one of them")
+    return int(found[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,7 +329,10 @@ def performance_profile(records: Iterable[Record], phase: str = TEST, target: fl
                     else float("inf") for label in labels}
         best = min(measures.values(), default=float("inf"))
         for label, value in measures.items():
-            ratios[(problem, label)] = value / best if np.isfinite(value) else float("inf")
+            # A cost counts from one evaluation (COCO's first evaluation is number 1): an ERT of 0,
+            # every success at the start point, would otherwise divide by zero.
+            ratios[(problem, label)] = (max(value, 1.0) / max(best, 1.0) if np.isfinite(value)
+                                        else float("inf"))
     finite = [r for r in ratios.values() if np.isfinite(r)]
     if taus is None:
         largest = max(max(finite, default=1.0) * 1.5, 2.0)

@@ -25,6 +25,7 @@ import numpy as np
 import landscapes
 import optimizers
 from bench import environment
+from bench.aggregate import target_index
 from bench.engine import OptimizerBuilder, Problem, make_batch, precompile, run_batch, step_flops
 from bench.results import SCHEMA, ResultsDir, stable_hash
 from bench.suites import LandscapeEntry, OptimizerEntry, Suite
@@ -200,19 +201,14 @@ def execute(job: Job, *, sharding=None, pad_to: int = 0, chunk_size: int | None 
 
 def success_rate(record: Mapping[str, Any]) -> float:
     """Fraction of the record's runs that reached its success target (diverged runs never do)."""
-    index = _target_index(record)
+    index = target_index(record)
     reached = np.asarray(record["runs"]["reached"], bool)
     return float(reached[:, index].mean())
 
 
-def _target_index(record) -> int:
-    targets = np.asarray(record["targets"])
-    return int(np.argmin(np.abs(np.log10(targets) - np.log10(record["success_target"]))))
-
-
 def selection_key(records: list[Mapping[str, Any]]) -> tuple[float, float, float]:
     """The tuning criterion over one config's records (all instances): lower is better."""
-    index = _target_index(records[0])
+    index = target_index(records[0])
     reached = np.concatenate([np.asarray(r["runs"]["reached"], bool)[:, index] for r in records])
     steps = np.concatenate([np.asarray(r["runs"]["steps_to_target"])[:, index] for r in records])
     gaps = np.concatenate([np.asarray(r["runs"]["final_gap"], float) for r in records])

@@ -66,6 +66,24 @@ def test_performance_profile_rho_at_one_is_fraction_best():
     assert all(np.all(np.diff(r) >= 0) for r in profile.rho.values())
 
 
+def test_performance_profile_counts_costs_from_one_evaluation():
+    # Every success at the start point is an ERT of 0: the ratio used to divide by zero.
+    at_start = tiny([0, 0], label="a/constant")
+    later = tiny([4, 4], label="b/constant")
+    profile = aggregate.performance_profile([at_start, later])
+    assert profile.ratios[("beale", "a/constant")] == 1.0
+    assert profile.ratios[("beale", "b/constant")] == pytest.approx(4.0)
+
+
+def test_a_target_the_record_was_not_measured_at_is_an_error():
+    from landscapes.errors import InputError
+
+    record = tiny([10])
+    assert aggregate.target_index(record, 1e-4) == list(record["targets"]).index(1e-4)
+    with pytest.raises(InputError, match=r"target 3e-05 is not among the record's targets"):
+        aggregate.target_index(record, 3e-5)
+
+
 def test_selection_key_matches_runner():
     from bench import runner
 
