@@ -492,6 +492,58 @@ def landscape_function(landscape: str, instance: int = 0, dim: int | None = None
     return many
 
 
+@functools.lru_cache(maxsize=256)
+def precision_floor(landscape: str, instance: int, dim: int | None, dtype: str) -> float:
+    """About the smallest gap f - f* that runs in ``dtype`` can measure near the minimizers.
+
+    A run computes f and the gap in ``dtype``. Near a minimizer that value carries rounding error
+    (Hölder table in float32: +5.7e-6 at the exact minimizer, -5.7e-6 a point away, where f* is
+    -19.2), and the nearest ``dtype`` points to a minimizer may lie above f* by more than a target
+    (a rotated Bukin N.6 in float32: 0.01 and more), and a computed gap is a multiple of the
+    spacing of ``dtype`` at f* (1.2e-7 for Branin's f* = 0.398 in float32). Targets below this
+    floor are decided by that rounding, not by the optimizer's progress. It is estimated from the
+    minimizers rounded to ``dtype`` and their neighbours up to two ulps along each axis: the largest
+    of the difference between the gap computed in ``dtype`` and in extended precision, the smallest
+    gap there, and the spacing at f*. Numpy stands in for XLA here (its rounding differs by an ulp or so), so it is an
+    estimate of the order of magnitude; NaN where the formula cannot be evaluated that way.
+    """
+    land, inst = _instance(landscape, int(instance), dim)
+    from landscapes.instances import instance_minimizers
+
+    kind = np.dtype(dtype)
+    f_star = land.minimum(inst.dim)
+    centre = land.box(inst.dim).mean(axis=1)
+
+    def gap(z: np.ndarray, t) -> float:
+        z = z.astype(t)
+        x = z if inst.instance_id == 0 else (
+            centre.astype(t) + inst.matrix.astype(t) @ (z - centre.astype(t) - inst.shift.astype(t)))
+        return float(np.asarray(land.formula(x, np), t) - np.asarray(f_star, t))
+
+    points = []
+    for z in instance_minimizers(land, inst).astype(kind):
+        points.append(z)
+        for axis in range(inst.dim):
+            for direction in (np.inf, -np.inf):
+                q = z.copy()
+                for _ in range(2):
+                    q[axis] = np.nextafter(q[axis], kind.type(direction))
+                    points.append(q.copy())
+    noise, lowest = 0.0, np.inf
+    try:
+        with np.errstate(all="ignore"):
+            for z in points:
+                exact = gap(z, np.longdouble)
+                noise = max(noise, abs(gap(z, kind.type) - exact))
+                lowest = min(lowest, exact)
+    except (TypeError, ValueError, AttributeError, np.linalg.LinAlgError):
+        return float("nan")
+    # Near f* a computed gap is a multiple of the spacing of ``dtype`` at f*: smaller gaps read as 0.
+    spacing = float(np.spacing(kind.type(abs(f_star)))) if f_star != 0 else 0.0
+    floor = max(noise, max(lowest, 0.0), spacing)
+    return float(floor) if np.isfinite(floor) else float("nan")
+
+
 def gap_trajectories(record: Record, function=None) -> tuple[np.ndarray, np.ndarray]:
     """(steps (K,), gap (runs, K)): f − f* recomputed in float64 on the stored trajectory points.
 

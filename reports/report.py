@@ -392,6 +392,32 @@ class _Builder:
             doc.table(["label", "phase", f"success rate (f − f* ≤ {target:g})", "ERT (evaluations)",
                        "median steps-to-target (successes)", "median final gap", "diverged",
                        "best config"], rows)
+            note = self._precision_note(problem)
+            if note:
+                doc.text(note)
+
+    def _precision_note(self, problem: str) -> str | None:
+        """Where the runs' dtype cannot resolve some targets near this problem's minimizers: say
+        which, and whether the success target is among them (``aggregate.precision_floor``)."""
+        sweeps = [r for r in self.land if aggregate.problem_name(r) == problem and not r.get("reference")]
+        if not sweeps:
+            return None
+        dtype = str(sweeps[0].get("dtype", "float32"))
+        try:
+            floor = max(aggregate.precision_floor(r["landscape"], int(r["instance"]), r.get("dim"), dtype)
+                        for r in {(r["landscape"], r["instance"]): r for r in sweeps}.values())
+        except Exception:  # noqa: BLE001 (a landscape this process cannot build: no note)
+            return None
+        below = [t for t in sweeps[0]["targets"] if t < floor]
+        if not np.isfinite(floor) or not below:
+            return None
+        success = float(sweeps[0]["success_target"])
+        return (f"Precision: in {dtype}, f − f* near this landscape's minimizers is resolved to about"
+                f" {floor:.1g} (rounding of f and of the points near the minimizers). Targets below it"
+                f" ({', '.join(f'{t:g}' for t in below)}) are decided by rounding, not by progress"
+                + (f"; that includes the success target {success:g}, so the success rates above are"
+                   " not a measure of precision here." if success < floor else ".")
+                + " Run the suite in float64 to measure them.")
 
     def _success_target(self, problem: str) -> float:
         for record in self.land:

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from test_reports_data import STEPS, make_record, mnist_records, synthetic_records
 
+from bench.results import to_jsonable
+
 from bench import aggregate
 
 
@@ -202,3 +204,41 @@ def test_as_float_reads_null_as_nan():
     np.testing.assert_array_equal(aggregate.as_float([[1.0, None], [None, 2]]), [[1.0, np.nan], [np.nan, 2.0]])
     assert aggregate.as_float([[1.0, None], [None, 2]]).dtype == np.float64
     assert np.isnan(aggregate.as_float(None)) and aggregate.as_float([]).shape == (0,)
+
+
+def test_precision_floor_finds_what_float32_cannot_resolve():
+    # Found by the numbers audit: in float32 Hölder table's gap at the exact minimizer is +5.7e-6
+    # (f* = -19.2), Branin's computed gaps are multiples of 1.2e-7, a rotated Bukin N.6 cannot get
+    # within 1e-2 of f* on float32 points; Beale (f* = 0) resolves far below every target.
+    floor = aggregate.precision_floor
+    assert 1e-6 < floor("holder_table", 0, None, "float32") < 1e-5
+    assert floor("branin", 0, None, "float32") == pytest.approx(2.0 ** -23, rel=1e-3)
+    assert floor("bukin_n6", 1, None, "float32") > 1e-2
+    assert floor("beale", 0, None, "float32") < 1e-12
+    assert floor("holder_table", 0, None, "float64") < 1e-12  # float64 resolves every COCO target
+    assert floor("bukin_n6", 1, None, "float64") > 1e-7  # the rotated kink: not even float64
+
+
+def test_the_report_says_which_targets_the_dtype_cannot_resolve(tmp_path):
+    import json
+
+    import landscapes
+    from reports import build_report
+
+    branin = landscapes.get_landscape("branin")
+    records = []
+    for success_target in (1e-4, 1e-7):
+        record = make_record("beale", "sgd/constant", {"learning_rate": 0.01}, 0, "test",
+                             steps_to_success=[20, 30], trajectory=False)
+        record.update(landscape="branin", f_star=branin.minimum(), success_target=success_target,
+                      minimizers=branin.minimizer_array())
+        out = tmp_path / f"t{success_target:g}"
+        out.mkdir()
+        (out / "results.jsonl").write_text(json.dumps(to_jsonable(record)) + "\n")
+        build_report(out, out / "report", formats=("png",))
+        records.append((out / "report" / "report.md").read_text())
+    loose, tight = records
+    assert "Precision: in float32, f − f* near this landscape's minimizers is resolved to about 1e-07" in loose
+    assert "Targets below it (1e-07, 1e-08) are decided by rounding" in loose
+    assert "that includes the success target" not in loose
+    assert "that includes the success target 1e-07" in tight
