@@ -106,7 +106,8 @@ class Runs:
       solved_at: (R, T) steps-to-target where reached, inf where not.
       final_gap: (R,) with inf for a diverged run.
       status: (R,) 0 converged, 1 budget, 2 diverged.
-      budget: the steps of each run, (R,).
+      budget: the evaluations each run spent, (R,): the steps, or for a scipy reference run that
+        stopped early (converged, or gave up) the evaluations it made, at most the steps.
       targets: (T,).
     """
 
@@ -154,12 +155,19 @@ class _ParsedRuns:
         return _pool(records, [self.arrays(r) for r in records])
 
 
+def _spent(record: Record, count: int) -> np.ndarray:
+    """The evaluations each run of ``record`` spent (COCO charges a failure what it actually used)."""
+    budget = np.full(count, float(record["steps"]))
+    made = record["runs"].get("evaluations")
+    return budget if made is None else np.minimum(as_float(made).reshape(-1), budget)
+
+
 def _pool(records: Sequence[Record], parsed: Sequence[tuple]) -> tuple[Runs, np.ndarray, np.ndarray]:
     reached = np.concatenate([p[0] for p in parsed])
     steps = np.concatenate([p[1] for p in parsed])
     runs = Runs(np.where(reached, steps, np.inf), np.concatenate([p[2] for p in parsed]),
                 np.concatenate([p[3] for p in parsed]),
-                np.concatenate([np.full(len(p[2]), float(r["steps"])) for r, p in zip(records, parsed)]),
+                np.concatenate([_spent(r, len(p[2])) for r, p in zip(records, parsed)]),
                 np.asarray(records[0]["targets"], dtype=np.float64))
     return runs, reached, steps
 
@@ -183,7 +191,9 @@ def success_rate(records: Record | Sequence[Record], target: float | None = None
 def ert(records: Record | Sequence[Record], target: float | None = None) -> float:
     """Expected running time (COCO): Σ evaluations / #successes; inf when nothing succeeds.
 
-    A success contributes its steps-to-target, a failure (budget exhausted or diverged) the budget.
+    A success contributes its steps-to-target, a failure what it spent: the budget for a sweep run
+    (it always runs to the budget; a diverged one too), the evaluations it made for a scipy
+    reference run that stopped early (as COCO counts an unsuccessful run's evaluations).
     """
     records = [records] if isinstance(records, Mapping) else list(records)
     runs = pooled_runs(records)

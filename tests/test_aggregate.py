@@ -242,3 +242,11 @@ def test_the_report_says_which_targets_the_dtype_cannot_resolve(tmp_path):
     assert "Targets below it (1e-07, 1e-08) are decided by rounding" in loose
     assert "that includes the success target" not in loose
     assert "that includes the success target 1e-07" in tight
+
+
+def test_ert_charges_a_reference_failure_the_evaluations_it_made():
+    # A scipy run that converged to a local minimum after 30 evaluations cost 30, not the budget.
+    record = tiny([20, None, None])
+    record["runs"]["evaluations"] = [25, 30, STEPS + 1]  # the last ran out of budget
+    assert aggregate.ert(record) == pytest.approx((20 + 30 + STEPS) / 1)
+    assert aggregate.ert(tiny([20, None, None])) == pytest.approx((20 + STEPS + STEPS) / 1)
