@@ -679,13 +679,20 @@ class _Builder:
     def section_cost(self) -> None:
         doc = self.doc
         doc.heading("Cost")
-        rows, seen = [], set()
+        jobs: dict[tuple, list] = {}
         for record in self.land:
-            key = (aggregate.problem_name(record), record["label"], record["phase"])
-            if key in seen or not record.get("cost"):
-                continue
-            seen.add(key)
-            cost = record["cost"]
+            if record.get("cost"):
+                key = (aggregate.problem_name(record), record["label"], record["phase"])
+                jobs.setdefault(key, []).append(record)
+        rows = []
+        for key, records in jobs.items():
+            cost = records[0]["cost"]  # a sweep job's records share its cost
+            if records[0].get("reference"):  # a reference record is one instance: add them up
+                seconds = sum(float(r["cost"].get("run_seconds") or 0.0) for r in records)
+                made = sum(float(r["cost"].get("evaluations") or 0.0) for r in records)
+                cost = dict(cost, run_seconds=seconds, runs=sum(int(r["cost"].get("runs") or 0)
+                                                                for r in records),
+                            steps_per_second=made / seconds if seconds > 0 else None)
             rows.append([*key, cost.get("compile_seconds"), cost.get("run_seconds"), cost.get("runs"),
                          cost.get("steps_per_second"), cost.get("flops_per_step"),
                          cost.get("roofline_fraction")])
@@ -693,7 +700,8 @@ class _Builder:
             doc.text("No cost data in these records.")
             return
         doc.text("One row per compiled job (all configs × instances × seeds × starts of a landscape and"
-                 " label run as one program). steps/s counts run-steps (every run advances one step).")
+                 " label run as one program). steps/s counts run-steps (every run advances one step);"
+                 " for a scipy reference row, evaluations per second over all its instances.")
         doc.table(["landscape", "label", "phase", "compile s", "run s", "runs", "steps/s", "FLOPs/step",
                    "roofline fraction"], rows)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_reports_data import mnist_records, synthetic_records, write_results
+from test_reports_data import STEPS, make_record, mnist_records, synthetic_records, write_results
 
 import reports
 from bench import aggregate
@@ -403,3 +403,18 @@ def test_basin_grid_labels_only_outer_panels():
     assert ylabelled == {(0, 0), (1, 0), (2, 0)}
     assert axes[1, 2].xaxis.get_tick_params()["labelbottom"]
     assert not axes[0, 2].xaxis.get_tick_params()["labelbottom"]
+
+
+def test_the_cost_of_a_reference_row_adds_up_its_instances(tmp_path):
+    # A reference record holds one instance; the Cost table showed the first instance's only.
+    records = []
+    for instance, seconds in ((0, 0.5), (1, 1.5)):
+        record = make_record("beale", "scipy/L-BFGS-B", {}, 0, "test", steps_to_success=[20, 30],
+                             trajectory=False, instance=instance)
+        record.update(reference=True, label="scipy/L-BFGS-B (reference)",
+                      cost=dict(compile_seconds=None, run_seconds=seconds, runs=2, steps=STEPS,
+                                evaluations=100, steps_per_second=100 / seconds))
+        records.append(record)
+    reports.build_report(write_results(tmp_path / "results", records), tmp_path / "out", formats=("png",))
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "| beale | scipy/L-BFGS-B (reference) | test | — | 2 | 4 | 100 | — | — |" in markdown
