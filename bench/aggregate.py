@@ -155,6 +155,10 @@ class _ParsedRuns:
         return _pool(records, [self.arrays(r) for r in records])
 
 
+def _group_name(record: Record) -> str:
+    return f"{problem_name(record)} × {record.get('label')}"
+
+
 def _spent(record: Record, count: int) -> np.ndarray:
     """The evaluations each run of ``record`` spent (COCO charges a failure what it actually used)."""
     budget = np.full(count, float(record["steps"]))
@@ -163,6 +167,13 @@ def _spent(record: Record, count: int) -> np.ndarray:
 
 
 def _pool(records: Sequence[Record], parsed: Sequence[tuple]) -> tuple[Runs, np.ndarray, np.ndarray]:
+    targets = {tuple(r["targets"]) for r in records}
+    if len(targets) > 1:  # a folder written by an older version into which two suites ran
+        from landscapes.errors import InputError
+
+        raise InputError(f"records of {_group_name(records[0])} were run with other targets"
+                         f" ({' and '.join(str(list(t)) for t in sorted(targets))}) and cannot be"
+                         " pooled; move one run's records to a folder of their own")
     reached = np.concatenate([p[0] for p in parsed])
     steps = np.concatenate([p[1] for p in parsed])
     runs = Runs(np.where(reached, steps, np.inf), np.concatenate([p[2] for p in parsed]),

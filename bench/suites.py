@@ -290,7 +290,7 @@ def _optimizer_entry(entry: Any, index: int, where: str) -> OptimizerEntry:
         known = set(optimizers.config_defaults(family, schedule))
         for key in raw_space:
             if key not in known:
-                raise unknown_name(f"hyperparameter of {family}/{schedule}", key, known)
+                raise unknown_name(f"hyperparameter of {family}/{schedule} in {here}:", key, known)
         space = {k: _dimension(v, f"{here}, space.{k}", search) for k, v in raw_space.items()}
     else:
         raise InputError(f"{here}: space must be a table of hyperparameter = values")

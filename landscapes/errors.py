@@ -30,6 +30,10 @@ def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "") -
     """Build the error for an unknown ``name`` of ``kind``, listing the close matches from ``choices``
     (``hint`` is appended, e.g. :data:`YOUR_OWN`)."""
     choices = sorted(choices)
+    if not isinstance(name, str):
+        article = "an" if kind[:1] in "aeiou" else "a"
+        return UnknownNameError(f"{article} {kind} is named by a string; got {name!r}"
+                                f" (known: {', '.join(choices)})")
     close = difflib.get_close_matches(name, choices, n=5, cutoff=0.5)
     near = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(choices)}"
     return UnknownNameError(f"unknown {kind} {name!r}; {near}{hint}")

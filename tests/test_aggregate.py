@@ -250,3 +250,24 @@ def test_ert_charges_a_reference_failure_the_evaluations_it_made():
     record["runs"]["evaluations"] = [25, 30, STEPS + 1]  # the last ran out of budget
     assert aggregate.ert(record) == pytest.approx((20 + 30 + STEPS) / 1)
     assert aggregate.ert(tiny([20, None, None])) == pytest.approx((20 + STEPS + STEPS) / 1)
+
+
+def test_records_of_other_targets_are_not_pooled():
+    # A folder an older version let two suites run into: a traceback in report and compare before.
+    from landscapes.errors import InputError
+
+    other = tiny([10])
+    other["targets"] = [1e-1, 1e-2]
+    with pytest.raises(InputError, match=r"records of beale × sgd/constant were run with other targets"):
+        aggregate.ert([tiny([10]), other])
+
+
+def test_a_name_that_is_not_a_string_is_one_clear_error():
+    import landscapes
+    import optimizers
+    from landscapes.errors import InputError
+
+    with pytest.raises(InputError, match="a landscape is named by a string; got None"):
+        landscapes.get_landscape(None)
+    with pytest.raises(InputError, match="an optimizer family is named by a string; got 3"):
+        optimizers.get_family(3)

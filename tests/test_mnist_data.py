@@ -108,6 +108,12 @@ def test_npz_missing_array(tmp_path: Path) -> None:
         data.load_mnist(tmp_path / "mnist.npz")
 
 
+def test_a_npz_that_is_not_a_zip_says_so(tmp_path: Path) -> None:
+    (tmp_path / "mnist.npz").write_bytes(b"not a zip file at all")  # numpy spoke of allow_pickle
+    with pytest.raises(InputError, match=r"mnist.npz: not a .npz archive \(a .npz is a zip file"):
+        data.load_mnist(tmp_path / "mnist.npz")
+
+
 FIRST_TEST_LABELS = [6, 3, 0, 8, 8, 3, 0, 0]
 
 

@@ -54,6 +54,9 @@ def test_random_search_draws_trials():
     ('landscapes = ["beale"]', "[[optimizer]]"),
     (MINIMAL + "[optimizer.space]\nlearning_rate = [-1.0]", "learning_rate must be"),
     (MINIMAL + "[optimizer.space]\nmomentum = [0.5]", "hyperparameter"),
+    (MINIMAL + "[optimizer.space]\nlerning_rate = [0.5]",
+     "unknown hyperparameter of sgd/constant in suite <string>, optimizer #1: 'lerning_rate'; did you"
+     " mean learning_rate"),
     (MINIMAL + "[optimizer.space]\nlearning_rate = { log_uniform = [1e-4, 1e-1] }", "num = N"),
     # Found by the bad-input audit of session 5: each was accepted and gave wrong or lost numbers.
     ("targets = [1e-1, 1e-2]\nsuccess_target = 1e-8\n" + MINIMAL,

@@ -21,6 +21,7 @@ import dataclasses
 import gzip
 import io
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,9 @@ def load_idx_dir(directory: str | os.PathLike) -> MnistData:
 def load_npz(path: str | os.PathLike) -> MnistData:
     """Load Keras's ``mnist.npz`` (``x_train`` (n, 28, 28) uint8, ``y_train`` (n,), and the same for test)."""
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # np.load would speak of pickles
+        raise InputError(f"{path}: not a .npz archive (a .npz is a zip file of .npy arrays, as"
+                         " numpy.savez writes and Keras's mnist.npz is)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in archive.files]
