@@ -160,8 +160,6 @@ def cmd_compare(args) -> int:
 
 def _record_id(given: str, records: dict[str, dict], where: str) -> str:
     """The record id ``given`` names: the id itself or a unique prefix of it (as git takes hashes)."""
-    from landscapes.errors import InputError
-
     if given in records:
         return given
     found = [i for i in records if i.startswith(given)] if given else []
@@ -170,8 +168,9 @@ def _record_id(given: str, records: dict[str, dict], where: str) -> str:
     if found:
         raise InputError(f"record id prefix {given!r} matches {len(found)} records"
                          f" ({', '.join(sorted(found)[:4])}, ...); give more of it")
-    examples = "; ".join(f"{i} ({r['landscape']} instance {r['instance']} {r['label']} {r['phase']})"
-                         for i, r in list(records.items())[:2])
+    examples = "; ".join(
+        f"{i} ({r.get('landscape', r.get('kind'))} instance {r.get('instance')} {r.get('label')}"
+        f" {r.get('phase')})" for i, r in list(records.items())[:2])
     raise InputError(f"no record id {given!r} among the {len(records)} records of {where!r}; the"
                      f" ids are the record_id field of results.jsonl, e.g. {examples}")
 
