@@ -125,6 +125,7 @@ class ResultsDir:
                 ids.add(record["record_id"])
                 settings = record.get("identity", {}).get("settings")
                 if settings is not None:  # the sweeps' records (not references, not MNIST)
+                    settings = dict(settings, success_target=record.get("success_target"))
                     self._settings.setdefault((record.get("phase"), stable_hash(settings)), settings)
         except InputError:
             self.close()

@@ -45,9 +45,12 @@ def start_points(landscape, dim: int, seed: int, starts: int) -> np.ndarray:
 
 
 def phase_settings(suite: Suite) -> dict[str, dict[str, Any]]:
-    """The settings in the identity of each phase's records: the tuning runs on ``seeds``, the
-    test runs on ``test_seeds``."""
-    return {TUNE: suite.settings(), TEST: suite.settings() | {"seeds": list(suite.test_seeds)}}
+    """The settings of each phase's records: those in their identity (the tuning runs on ``seeds``,
+    the test runs on ``test_seeds``), and the success target, which picks the config a test phase
+    re-runs although it is not part of a record's id."""
+    return {TUNE: suite.settings() | {"success_target": suite.success_target},
+            TEST: suite.settings() | {"seeds": list(suite.test_seeds),
+                                      "success_target": suite.success_target}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -457,8 +460,8 @@ def rerun_record(record: Mapping[str, Any], *, sharding=None,
 
         import_modules(imports, where="rerun")
         runs, _, _ = run_reference(landscapes.get_landscape(ident["landscape"]), ident["dim"],
-                             ident["instance"], ident["method"], np.asarray(record["x0"], float),
-                             ident["steps"], ident["targets"])
+                                   ident["instance"], ident["method"],
+                                   np.asarray(record["x0"], float), ident["steps"], ident["targets"])
         return dict(record, runs=runs)
     settings = ident["settings"]
     import_modules(settings.get("imports", ()), where="rerun")  # the suite's own landscapes
