@@ -117,6 +117,9 @@ def complete_config(family: str | OptimizerFamily, schedule: str | Schedule,
     """
     family, schedule = get_family(family), get_schedule(schedule)
     _unknown_keys(family, schedule, config)
+    for name, value in config.items():  # a word where a number belongs: say which, in one line
+        if np.asarray(value).dtype.kind not in "biuf":
+            raise InputError(f"{name} must be a number or an array of numbers; got {value!r}")
     full = {**config_defaults(family, schedule), **config}
     if all(np.ndim(v) == 0 for v in full.values()):
         return {k: float(v) for k, v in full.items()}

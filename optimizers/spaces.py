@@ -22,7 +22,18 @@ Batch = dict[str, np.ndarray]
 MAX_GRID_CONFIGS = 1_000_000  # a grid past this would exhaust memory before anything runs
 
 
+def _number(kind: str, value: Any) -> float:
+    """A value of a search space as a float, or a one-line InputError naming what it was."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{kind} takes numbers; got {value!r}")
+    try:
+        return float(value)
+    except OverflowError:  # a Python int past float's range
+        raise InputError(f"{kind}: {value!r:.40} is too large for a float") from None
+
+
 def _check_bounds(kind: str, low: float, high: float, positive: bool) -> None:
+    low, high = _number(kind, low), _number(kind, high)
     if not (math.isfinite(low) and math.isfinite(high)):
         raise InputError(f"{kind} bounds must be finite; got ({low}, {high})")
     if positive and low <= 0:
@@ -47,7 +58,7 @@ class LogUniform:
         return np.exp(rng.uniform(math.log(self.low), math.log(self.high), size=n)).clip(self.low, self.high)
 
     def grid(self, n: int) -> "Grid":
-        return Grid(tuple(np.geomspace(self.low, self.high, n)))
+        return Grid(tuple(np.geomspace(self.low, self.high, _points(n))))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +75,7 @@ class Uniform:
         return rng.uniform(self.low, self.high, size=n)
 
     def grid(self, n: int) -> "Grid":
-        return Grid(tuple(np.linspace(self.low, self.high, n)))
+        return Grid(tuple(np.linspace(self.low, self.high, _points(n))))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,8 +106,14 @@ class Grid(Choice):
 Dimension = Union[LogUniform, Uniform, Choice, Grid]
 
 
+def _points(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_GRID_CONFIGS:
+        raise InputError(f"grid(n) needs a whole number of points in [1, {MAX_GRID_CONFIGS}]; got {n!r}")
+    return int(n)
+
+
 def _as_values(kind: str, values: Any) -> tuple[float, ...]:
-    values = tuple(float(v) for v in np.atleast_1d(np.asarray(values, dtype=np.float64)))
+    values = tuple(_number(kind, v) for v in np.atleast_1d(np.asarray(values, dtype=object)).ravel())
     if not values:
         raise InputError(f"{kind} needs at least one value")
     return values
@@ -145,6 +162,8 @@ def random_configs(space: Mapping[str, Any], n: int, seed: int) -> Batch:
     """
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"the number of random configs must be a whole number >= 1; got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise InputError(f"the seed of random configs must be a whole number in [0, 2**32); got {seed!r}")
     batch: Batch = {}
     for name in sorted(space):
         dimension = space[name]

@@ -76,3 +76,26 @@ def test_default_grids_are_valid(family):
                  for name, dimension in default_space(family, schedule).items()}
         batch = grid_configs(space)
         validate_config(family, schedule, batch)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Grid(["a"]), "Grid takes numbers; got 'a'"),
+    (lambda: Choice((0.1, None)), "Choice takes numbers; got None"),
+    (lambda: LogUniform("a", 1), "LogUniform takes numbers; got 'a'"),
+    (lambda: Uniform(0, 10**400), "Uniform: 1000000000"),
+    (lambda: LogUniform(1e-3, 1).grid(-1), r"grid\(n\) needs a whole number of points in \[1, 1000000\]; got -1"),
+    (lambda: Uniform(0, 1).grid(2.5), "got 2.5"),
+    (lambda: random_configs({"learning_rate": LogUniform(1e-3, 1)}, 3, -1),
+     r"the seed of random configs must be a whole number in \[0, 2\*\*32\); got -1"),
+])
+def test_a_bad_space_is_one_input_error(make, message):
+    # Found by the bad-input audit: each was numpy's or Python's own ValueError/TypeError.
+    with pytest.raises(InputError, match=message):
+        make()
+
+
+def test_a_word_where_a_hyperparameter_value_belongs_is_named():
+    from optimizers import complete_config
+
+    with pytest.raises(InputError, match="learning_rate must be a number or an array of numbers; got 'fast'"):
+        complete_config("sgd", "constant", {"learning_rate": "fast"})
