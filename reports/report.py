@@ -88,6 +88,8 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         doc = Document(f"landscape-bench report: {', '.join(suites) or results_dir.name}")
         builder = _Builder(records, doc, out, formats, results_dir=results_dir)
         builder.import_suite_modules()
+        for note in builder.missing:  # the suite's own modules: said here too, not only in the page
+            print(f"landscape-bench report: note: {note}", file=sys.stderr)
         builder.build(helper)
     finally:
         if helper is not None:

@@ -132,12 +132,15 @@ def test_run_rerun_and_report_with_the_users_landscape(user_suite, tmp_path, cap
     assert "scipy/L-BFGS-B" in out_text and "reproduces the stored runs bitwise" in out_text
 
 
-def test_the_report_without_the_users_module_says_what_is_missing(user_suite, tmp_path):
+def test_the_report_without_the_users_module_says_what_is_missing(user_suite, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", str(user_suite), "--out", str(out), "--no-shard", "--no-report"]) == 0
     sys.modules.pop(MODULE, None)
     landscapes.LANDSCAPES.pop(NAME, None)
+    capsys.readouterr()
     assert main(["report", str(out)]) == 0  # from a folder without the module: no failure
+    assert f"landscape-bench report: note: the results' suite: cannot import '{MODULE}'" in (
+        capsys.readouterr().err)  # said on the terminal too, not only inside the page
     missing = (out / "report" / "report.md").read_text().split("## What is missing")[1]
     assert f"cannot import '{MODULE}'" in missing and f"{NAME}: cannot draw the contour" in missing
 
