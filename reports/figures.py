@@ -169,23 +169,30 @@ def _x64() -> bool:
     return bool(jax.config.jax_enable_x64)
 
 
-def plot_learning_rates(label: str, curves: Sequence[np.ndarray], best: np.ndarray | None = None, *,
-                        ax=None):
-    """Learning rate against the step: every tuned config faint, the selected one bold."""
+def plot_learning_rates(label: str, curves: Sequence[np.ndarray],
+                        best: np.ndarray | Sequence[tuple[np.ndarray, str]] | None = None, *, ax=None):
+    """Learning rate against the step: every tuned config faint, the selected ones bold.
+
+    ``best``: the selected config's curve, or (curve, where it was selected) pairs when the selection
+    differs between landscapes (each gets its own line and legend entry)."""
     ax = new_axes(ax)
     color = color_for(label)
     for i, curve in enumerate(curves):
         ax.plot(np.arange(len(curve)), curve, color=color, alpha=0.3, linewidth=0.8,
                 label="searched configs" if i == 0 else None)
-    if best is not None:
-        ax.plot(np.arange(len(best)), best, color=color, linestyle=linestyle_for(label), linewidth=2.2,
-                label="selected config")
-    _log_y(ax, any(np.any(np.asarray(c) > 0) for c in [*curves, *([] if best is None else [best])]),
+    chosen = [] if best is None else [(best, "selected config")] if isinstance(best, np.ndarray) else [
+        (curve, f"selected on {where}") for curve, where in best]
+    widths = np.linspace(2.6, 1.4, len(chosen)) if len(chosen) > 1 else [2.2]
+    styles = ["-", "--", ":", "-."]
+    for index, ((curve, name), width) in enumerate(zip(chosen, widths)):
+        ax.plot(np.arange(len(curve)), curve, color=color, linewidth=width, label=name,
+                linestyle=linestyle_for(label) if len(chosen) == 1 else styles[index % len(styles)])
+    _log_y(ax, any(np.any(np.asarray(c) > 0) for c in [*curves, *(c for c, _ in chosen)]),
            "no positive learning rate")
     ax.set_xlabel("update step")
     ax.set_ylabel("learning rate")
     ax.set_title(label, fontsize="medium")
-    if not curves and best is None:
+    if not curves and not chosen:
         _empty(ax, "no configs")
     return ax
 

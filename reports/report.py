@@ -527,10 +527,18 @@ class _Builder:
                 unique = {tuple(sorted((k, v) for k, v in r["config"].items() if k in keys)): r
                           for r in tuned}
                 steps = int(first["steps"])
-                configs = [r["config"] for r in unique.values()] + ([chosen[0]["config"]] if chosen else [])
+                # The selection is per landscape: one bold line per distinct selected config.
+                selected: dict[tuple, list[str]] = {}
+                for record in chosen:
+                    key = tuple(sorted((k, v) for k, v in record["config"].items() if k in keys))
+                    where = selected.setdefault(key, [])
+                    if aggregate.problem_name(record) not in where:
+                        where.append(aggregate.problem_name(record))
+                configs = [r["config"] for r in unique.values()] + [dict(k) for k in selected]
                 rates = figures.learning_rate_curves(first["family"], first["schedule"], configs, steps)
                 curves = list(rates[:len(unique)])
-                best = rates[-1] if chosen else None
+                best = [(curve, ", ".join(where)) for curve, where in
+                        zip(rates[len(unique):], selected.values())] or None
             except InputError as error:
                 self.missing.append(f"{label}: schedule curve not drawn ({error}).")
                 continue
@@ -542,11 +550,12 @@ class _Builder:
         fig, axes = subplots(-(-len(panels) // cols), cols, height_each=2.8)
         for ax, (label, curves, best) in zip(axes.flat, panels):
             figures.plot_learning_rates(label, curves, best, ax=ax)
-            ax.legend(loc="best", fontsize="x-small", frameon=False)
+            ax.legend(loc="best", fontsize="x-small", frameon=True, framealpha=0.85)
         for ax in axes.flat[len(panels):]:
             ax.set_visible(False)
         self.save(fig, "learning_rates", "Learning rate against the update step: every searched config"
-                  " (faint, distinct schedule parameters only) and the selected one (bold).")
+                  " (faint, distinct schedule parameters only) and the configs selected (bold), one line"
+                  " per distinct selection with the landscapes it was selected on.")
 
     # 4 --------------------------------------------------------------------------------------------
     def section_sensitivity(self) -> None:

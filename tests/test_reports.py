@@ -68,6 +68,23 @@ def test_learning_rate_curves(tmp_path):
     ax = figures.plot_learning_rates("nesterov/time_based", [curve, curve / 2], curve)
     assert ax.get_ylabel() == "learning rate" and len(ax.get_lines()) == 3
     _saved(ax, tmp_path, "lr")
+    # The selection is per landscape: each distinct selected config is drawn and says where.
+    ax = figures.plot_learning_rates("nesterov/time_based", [curve], [(curve, "beale, branin"),
+                                                                      (curve / 3, "himmelblau")])
+    ax.legend()
+    assert _legend_texts(ax) == ["searched configs", "selected on beale, branin", "selected on himmelblau"]
+
+
+def test_the_schedule_figure_draws_each_landscapes_selection(tmp_path):
+    records = synthetic_records()
+    for record in records:  # beale and himmelblau select other learning rates
+        if record["phase"] == "test" and record["landscape"] == "himmelblau":
+            record["config"] = dict(record["config"], learning_rate=0.5)
+    page = reports.build_report(write_results(tmp_path / "results", records), tmp_path / "out",
+                                formats=("png",))
+    assert page.is_file()
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "one line per distinct selection with the landscapes it was selected on" in markdown
 
 
 def test_sensitivity_heatmap_and_curve(tmp_path):
