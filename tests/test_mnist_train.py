@@ -50,6 +50,16 @@ def test_per_epoch_schedule(digits) -> None:
     np.testing.assert_allclose(result.history["learning_rate"], expected, rtol=1e-5)
 
 
+def test_per_epoch_schedule_counts_each_runs_own_epochs(digits) -> None:
+    # Runs of 300, 160 and 128 rows share one padded width of 10 minibatches of 32, but make 10, 5
+    # and 4 updates an epoch: the rate must still step once per epoch (it drifted with the padding).
+    sets = [np.arange(300), np.arange(160), np.arange(128)]
+    result = fit(digits, TrainOptions(epochs=5, batch_size=32, lr_per="epoch"),
+                 {**HP, "decay": 1.0}, train_sets=sets)
+    expected = HP["learning_rate"][:, None] / (1 + np.arange(5))
+    np.testing.assert_allclose(result.history["learning_rate"], expected, rtol=1e-5)
+
+
 def test_vmapped_batch_equals_each_config_alone(digits) -> None:
     options = TrainOptions(epochs=3, batch_size=32)
     batched = fit(digits, options, HP)

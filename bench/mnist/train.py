@@ -118,12 +118,17 @@ class TrainResult(NamedTuple):
     val_accuracy: jax.Array
 
 
-def learning_rate_fn(schedule: optimizers.Schedule, hparams: Mapping[str, Any], steps_per_epoch: int,
+def learning_rate_fn(schedule: optimizers.Schedule, hparams: Mapping[str, Any], updates_per_epoch: Any,
                      lr_per: str):
-    """update count → learning rate (float32): optimizers' schedule (with warmup), per step or per epoch."""
+    """update count → learning rate (float32): optimizers' schedule (with warmup), per step or per epoch.
+
+    ``updates_per_epoch``: the run's own updates in an epoch, ceil(its training rows / batch) (may be
+    traced), so a per-epoch schedule steps once per epoch as Keras's LearningRateScheduler does. The
+    padded width of a vmapped batch is not it: runs with fewer rows skip their all-padding minibatches.
+    """
     rate = optimizers.learning_rate_fn(schedule, hparams)
     if lr_per == "epoch":
-        return lambda count: jnp.asarray(rate(count // steps_per_epoch), jnp.float32)
+        return lambda count: jnp.asarray(rate(count // updates_per_epoch), jnp.float32)
     return lambda count: jnp.asarray(rate(count), jnp.float32)
 
 
@@ -151,7 +156,8 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
     padded = steps_per_epoch * batch
     train_idx = jnp.pad(train_idx, (0, padded - train_idx.shape[0]))
     positions = jnp.arange(padded)
-    optimizer = family.build(hparams, learning_rate_fn(schedule, hparams, steps_per_epoch, options.lr_per))
+    updates_per_epoch = jnp.maximum((train_count + batch - 1) // batch, 1)  # this run's own
+    optimizer = family.build(hparams, learning_rate_fn(schedule, hparams, updates_per_epoch, options.lr_per))
     opt_state0 = optimizer.init(params0)
     dtype = jax.tree.leaves(params0)[0].dtype
 
@@ -203,7 +209,7 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
             "val_accuracy": jnp.where(val_count > 0, _masked_mean(
                 accuracy(val_logits, y_eval[val_idx]), val_mask), jnp.nan),
             # the rate of the epoch's last update (count already advanced past it)
-            "learning_rate": learning_rate_fn(schedule, hparams, steps_per_epoch, options.lr_per)(
+            "learning_rate": learning_rate_fn(schedule, hparams, updates_per_epoch, options.lr_per)(
                 jnp.maximum(count - 1, 0)).astype(dtype),
         }
         was_stopped = stopped
