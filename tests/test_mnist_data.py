@@ -108,6 +108,18 @@ def test_npz_missing_array(tmp_path: Path) -> None:
         data.load_mnist(tmp_path / "mnist.npz")
 
 
+def test_npz_fractional_labels_and_a_scaled_test_split_are_refused(tmp_path: Path) -> None:
+    images = np.zeros((4, 28, 28), np.uint8)
+    np.savez(tmp_path / "mnist.npz", x_train=images, y_train=np.array([1.0, 2.5, 3.0, 4.0]),
+             x_test=images, y_test=np.array([1, 2, 3, 4]))
+    with pytest.raises(InputError, match="y_train: labels must be whole digits; found 2.5"):
+        data.load_mnist(tmp_path / "mnist.npz")
+    np.savez(tmp_path / "mnist.npz", x_train=images, y_train=np.array([1, 2, 3, 4]),
+             x_test=np.full((4, 28, 28), 0.5, np.float32), y_test=np.array([1, 2, 3, 4]))
+    with pytest.raises(InputError, match=r"x_test looks already scaled to \[0, 1\]"):
+        data.load_mnist(tmp_path / "mnist.npz")
+
+
 def test_a_npz_that_is_not_a_zip_says_so(tmp_path: Path) -> None:
     (tmp_path / "mnist.npz").write_bytes(b"not a zip file at all")  # numpy spoke of allow_pickle
     with pytest.raises(InputError, match=r"mnist.npz: not a .npz archive \(a .npz is a zip file"):

@@ -169,3 +169,15 @@ def test_optimizer_matches_make_optimizer() -> None:
         u1, s1 = mine.update({"w": np.full(3, 0.5, np.float32)}, s1, params)
         u2, s2 = theirs.update({"w": np.full(3, 0.5, np.float32)}, s2, params)
         np.testing.assert_allclose(u1["w"], u2["w"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("labels, found", [(np.arange(300) % 10 + 1, "10"), (np.arange(300) % 10 - 1, "-1"),
+                                           ((np.arange(300) % 10) + 0.5, "0.5")])
+def test_labels_outside_the_classes_are_refused(digits, labels, found) -> None:
+    # Found by the MNIST audit: 10 or -1 became an all-zero one-hot target, never scored correct,
+    # and 4.5 was truncated to 4; the CV score just came out lower.
+    from landscapes.errors import InputError
+
+    x, _ = digits
+    with pytest.raises(InputError, match=rf"labels must be whole numbers in \[0, 9\]; found {found}"):
+        fit((x, labels), TrainOptions(epochs=1, batch_size=32), HP)

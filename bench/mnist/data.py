@@ -78,6 +78,9 @@ def _check_labels(labels: np.ndarray, where: str) -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
         raise InputError(f"{where}: labels must be digits 0..{NUM_CLASSES - 1},"
                          f" found values in [{labels.min()}, {labels.max()}]")
+    if labels.dtype.kind == "f" and np.any(labels != np.round(labels)):  # a cast would truncate
+        raise InputError(f"{where}: labels must be whole digits; found"
+                         f" {labels[labels != np.round(labels)][0].item()!r}")
     return labels.astype(np.int32)
 
 
@@ -171,8 +174,11 @@ def load_npz(path: str | os.PathLike) -> MnistData:
         if len(x) != len(y):
             raise InputError(f"{path}: {len(y)} labels in y_{split} for {len(x)} images in x_{split}")
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
-    if arrays["x_train"].dtype != np.uint8 and arrays["x_train"].max(initial=0) <= 1.0:
-        raise InputError(f"{path}: images look already scaled to [0, 1]; expected raw 0..255 pixels")
+    for split in ("train", "test"):  # both: a scaled x_test would be divided by 255 again
+        images = arrays[f"x_{split}"]
+        if images.dtype != np.uint8 and images.size and images.max() <= 1.0:
+            raise InputError(f"{path}: x_{split} looks already scaled to [0, 1]; expected raw 0..255"
+                             " pixels")
     return MnistData(preprocess_images(arrays["x_train"]), arrays["y_train"],
                      preprocess_images(arrays["x_test"]), arrays["y_test"], source=f"npz:{path}")
 

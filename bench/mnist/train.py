@@ -118,6 +118,21 @@ class TrainResult(NamedTuple):
     val_accuracy: jax.Array
 
 
+def class_labels(labels: Any, n_classes: int, what: str = "labels") -> np.ndarray:
+    """Labels as int32 class indices, refused in one line unless whole numbers in [0, n_classes):
+    one_hot makes an out-of-range label an all-zero target that is never scored correct, and a cast
+    truncates 4.5 to 4, both silently."""
+    values = np.asarray(labels)
+    if values.dtype.kind not in "biuf":
+        raise InputError(f"{what} must be numbers (class indices 0..{n_classes - 1}); got dtype {values.dtype}")
+    if values.size and (not np.all(np.isfinite(values)) or np.any(values != np.round(values))
+                        or values.min() < 0 or values.max() >= n_classes):
+        bad = values[~(np.isfinite(values) & (values == np.round(values)) & (values >= 0)
+                       & (values < n_classes))]
+        raise InputError(f"{what} must be whole numbers in [0, {n_classes - 1}]; found {bad[0].item()!r}")
+    return values.astype(np.int32)
+
+
 def learning_rate_fn(schedule: optimizers.Schedule, hparams: Mapping[str, Any], updates_per_epoch: Any,
                      lr_per: str):
     """update count → learning rate (float32): optimizers' schedule (with warmup), per step or per epoch.
@@ -385,11 +400,11 @@ def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedu
     val_idx, val_count = pad_indices(val_sets)
     if val_idx.shape[1] == 0:
         val_idx = np.zeros((n_runs, 1), np.int32)  # one masked row keeps the shapes non-empty
-    x32, y32 = np.asarray(x, np.float32), np.asarray(y, np.int32)
+    x32, y32 = np.asarray(x, np.float32), class_labels(y, spec.layer_sizes[-1], "labels")
     if x32.ndim != 2 or x32.shape[1] != spec.layer_sizes[0]:
         raise InputError(f"inputs must have shape (n, {spec.layer_sizes[0]}); got {x32.shape}")
     x_eval = x32 if x_eval is None else np.asarray(x_eval, np.float32)
-    y_eval = y32 if y_eval is None else np.asarray(y_eval, np.int32)
+    y_eval = y32 if y_eval is None else class_labels(y_eval, spec.layer_sizes[-1], "validation labels")
     params0, keys = init_runs(spec, initializers, seeds, folds)
     return RunBatch(spec, family.name, schedule.name, options,
                     steps_per_epoch(train_idx.shape[1], options.batch_size), x32, y32, x_eval, y_eval,
