@@ -38,13 +38,17 @@ def _empty(ax, message: str):
 
 
 # 1 ------------------------------------------------------------------------------------------------
+DIVERGED_MARKER = "x"  # thin red cross: where a diverged run was last finite, not where it ended
+
+
 def plot_contour(landscape: str, trajectories: Mapping[str, np.ndarray], *, instance: int = 0,
                  minimizers: np.ndarray | None = None, resolution: int = 150, ax=None, legend: bool = True):
     """Filled contours of log10(f − f* + ε) of a 2-D landscape, with each label's trajectories.
 
     Args:
       landscape: registered name (2-D).
-      trajectories: label -> (runs, K, 2) iterates; NaN points (diverged) are not drawn.
+      trajectories: label -> (runs, K, 2) iterates; NaN points (diverged) are not drawn, and a run
+        that diverged gets a red cross at its last finite point instead of the last-iterate marker.
       instance: which instance's function to draw (its minimizers should match ``minimizers``).
       minimizers: (k, 2) certified global minimizers, marked with stars.
     """
@@ -66,6 +70,7 @@ def plot_contour(landscape: str, trajectories: Mapping[str, np.ndarray], *, inst
     filled = ax.contourf(grid_x, grid_y, levels_of, levels=24, cmap="viridis")
     ax.contour(grid_x, grid_y, levels_of, levels=12, colors="white", linewidths=0.3, alpha=0.5)
     ax.figure.colorbar(filled, ax=ax, label=f"log10({GAP} + 1e-12)", pad=0.02)
+    diverged_any = False
     for label, points in trajectories.items():
         points = np.asarray(points, dtype=np.float64)
         color = color_for(label)
@@ -74,10 +79,14 @@ def plot_contour(landscape: str, trajectories: Mapping[str, np.ndarray], *, inst
                     label=label if i == 0 else None)
             ax.plot(run[0, 0], run[0, 1], "o", color=color, markersize=4, markeredgecolor="white",
                     markeredgewidth=0.5)
-            last = run[np.isfinite(run).all(axis=1)]
-            if len(last):
-                ax.plot(last[-1, 0], last[-1, 1], "X", color=color, markersize=6,
+            finite = run[np.isfinite(run).all(axis=1)]
+            if np.isfinite(run[-1]).all():
+                ax.plot(run[-1, 0], run[-1, 1], "X", color=color, markersize=6,
                         markeredgecolor="black", markeredgewidth=0.5)
+            elif len(finite):  # diverged: it did not finish where its path ends on the plot
+                diverged_any = True
+                ax.plot(finite[-1, 0], finite[-1, 1], marker=DIVERGED_MARKER, color="red",
+                        markersize=8, markeredgewidth=1.6, linestyle="none")
     ax.plot(minimizers[:, 0], minimizers[:, 1], "*", color="white", markersize=13,
             markeredgecolor="black", markeredgewidth=0.8, linestyle="none", label="certified minimum")
     ax.set_xlim(box[0]), ax.set_ylim(box[1])
@@ -88,6 +97,10 @@ def plot_contour(landscape: str, trajectories: Mapping[str, np.ndarray], *, inst
         handles += [Line2D([], [], marker="o", color="black", linestyle="none", markersize=4),
                     Line2D([], [], marker="X", color="black", linestyle="none", markersize=6)]
         labels += ["start", "last iterate"]
+        if diverged_any:
+            handles.append(Line2D([], [], marker=DIVERGED_MARKER, color="red", linestyle="none",
+                                  markersize=8, markeredgewidth=1.6))
+            labels.append("diverged (last finite point)")
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False,
                   fontsize="small")
     return ax

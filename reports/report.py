@@ -437,9 +437,10 @@ class _Builder:
         if not two_d:
             doc.text("No 2-D landscape in these results: contours are drawn for 2-D landscapes only.")
             return
-        doc.text(f"Filled contours of log10(f − f* + 1e-12); the first {TRAJECTORIES_SHOWN} starts of"
-                 " each label's selected config (test runs), a dot at the start and a cross at the last"
-                 " iterate; white stars are the certified global minima.")
+        doc.text(f"Filled contours of log10(f − f* + 1e-12) of each landscape's first instance; the"
+                 f" first {TRAJECTORIES_SHOWN} starts of each label's selected config (test runs) on it,"
+                 " a dot at the start and a cross at the last iterate, or a thin red cross where a run"
+                 " that diverged was last finite; white stars are the certified global minima.")
         for problem in two_d:
             first = self._records_of(problem)[0]
             instance = min(r["instance"] for r in self._records_of(problem))

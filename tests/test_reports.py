@@ -44,7 +44,17 @@ def test_contour_draws_trajectories_and_minima(tmp_path):
                               resolution=40)
     assert ax.get_xlabel() == "x₁" and ax.get_title() == "himmelblau"
     assert {"sgd/constant", "certified minimum", "start"} <= set(_legend_texts(ax))
+    assert "diverged (last finite point)" not in _legend_texts(ax)
     _saved(ax, tmp_path, "contour")
+    # A run that diverged is not drawn as if it had ended where its path stops (the report audit
+    # found its "last iterate" cross sitting on its start point).
+    paths = np.array([[[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]], [[-1.0, 0.5], [np.nan, np.nan], [np.nan, np.nan]]])
+    ax = figures.plot_contour("himmelblau", {"sgd/constant": paths}, resolution=20)
+    assert "diverged (last finite point)" in _legend_texts(ax)
+    crosses = [line for line in ax.get_lines() if line.get_marker() == "X"]
+    assert [tuple(line.get_xydata()[0]) for line in crosses] == [(3.0, 3.0)]
+    red = [line for line in ax.get_lines() if line.get_marker() == figures.DIVERGED_MARKER]
+    assert [tuple(line.get_xydata()[0]) for line in red] == [(-1.0, 0.5)]
 
 
 def test_gap_vs_step_lines_and_missing_trajectories(tmp_path):
