@@ -293,7 +293,8 @@ def plot_sensitivity_curve(x_values: Sequence[float] | Mapping[str, Sequence[flo
         ax.set_xlim(min(every_x) / 1.3, max(every_x) * 1.3)
     if log_y:
         finite = [np.isfinite(np.asarray(v, dtype=np.float64)).any() for v in series.values()]
-        _log_y(ax, any(finite))
+        # The values are medians: +∞ once half the runs diverged, not only when all did.
+        _log_y(ax, any(finite), "median +∞ everywhere: at least half\nthe runs diverged at every value")
     ax.set_xlabel(x_name.replace("_", " "))
     ax.set_ylabel(value_name)
     if title:

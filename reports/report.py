@@ -365,12 +365,17 @@ class _Builder:
         doc.bullets(items)
         doc.text("Tables and comparisons use the phase `test` records: the best config of each search"
                  " (highest success rate on the tuning seeds, ties by median steps-to-target, then median"
-                 " final gap) re-run on fresh seeds. Steps count gradient evaluations.")
+                 " final gap) re-run on fresh seeds. Steps count gradient evaluations (function"
+                 " evaluations for scipy's Nelder-Mead). The scipy reference rows run in float64 on the"
+                 " same starts, whatever the suite's dtype.")
 
     # 8 --------------------------------------------------------------------------------------------
     def section_tables(self) -> None:
         doc = self.doc
         doc.heading("Results per landscape")
+        tuning: dict[tuple[str, str], list] = {}
+        for summary in aggregate.config_summaries(self.tune, TUNE):
+            tuning.setdefault((summary.problem, summary.label), []).append(summary)
         for problem in self.problems:
             rows = []
             for label in self.labels:
@@ -383,6 +388,7 @@ class _Builder:
                 success = solved[np.isfinite(solved)]
                 config = ", ".join(f"{k}={v:.4g}" for k, v in group[0]["config"].items()
                                    if not (k == "warmup_steps" and v == 0))
+                config += _selection_caveat(tuning.get((problem, label), []))
                 rows.append([label, group[0]["phase"], aggregate.success_rate(group), aggregate.ert(group),
                              float(np.median(success)) if success.size else float("nan"),
                              float(np.median(runs.final_gap)), f"{int((runs.status == 2).sum())}/{runs.count}",
@@ -499,7 +505,14 @@ class _Builder:
             figures.plot_gap_vs_step(curves[problem], ax=ax, title=problem, legend=False)
         for ax in axes.flat[len(self.problems):]:
             ax.set_visible(False)
-        _figure_legend(fig, self.labels)
+        drawn = [label for label in self.labels
+                 if any(per.get(label) is not None for per in curves.values())]
+        _figure_legend(fig, drawn)  # the reference rows record no iterates: no line, no entry
+        undrawn = [label for label in self.labels if label not in drawn]
+        if undrawn:
+            doc.text(f"No curve for {', '.join(undrawn)}: no iterates were recorded for"
+                     f" {'them' if len(undrawn) > 1 else 'it'} (scipy's reference rows never record"
+                     " trajectories).")
         doc.text("Median f − f* over the test runs (all instances, seeds and starts) at the recorded"
                  " steps, quartiles shaded; f is recomputed in float64 at the stored iterates."
                  f" A gap of 0 is drawn at {figures.GAP_FLOOR:g}; diverged runs count as +∞, and a triangle at"
@@ -786,6 +799,16 @@ def _label_outer(axes: np.ndarray) -> None:
         ax.yaxis.set_tick_params(labelleft=j == 0)
         if j:
             ax.set_ylabel("")
+
+
+def _selection_caveat(searched: Sequence[aggregate.ConfigSummary]) -> str:
+    """What the 'best config' of a search is worth when nothing separated the configs."""
+    if len(searched) < 2 or max(s.success_rate for s in searched) > 0:
+        return ""
+    if all(not np.isfinite(s.median_final_gap) for s in searched):
+        return (" (a tie: in tuning no config reached the success target and at least half the runs"
+                " of every config diverged; this is the first of the grid)")
+    return " (no config reached the success target in tuning: chosen by median final gap)"
 
 
 def _figure_legend(fig, labels: Sequence[str]) -> None:

@@ -445,3 +445,20 @@ def test_the_cost_of_a_reference_row_adds_up_its_instances(tmp_path):
     reports.build_report(write_results(tmp_path / "results", records), tmp_path / "out", formats=("png",))
     markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert "| beale | scipy/L-BFGS-B (reference) | test | — | 2 | 4 | 100 | — | — |" in markdown
+
+
+def test_a_tied_search_and_labels_without_curves_are_said(tmp_path):
+    # Found by the report audit: a "best config" printed where every config tied (all diverged),
+    # and gap-plot legend entries for reference rows that never have a curve.
+    records = synthetic_records(all_diverged=(("beale", "sgd/constant"),))
+    reference = make_record("beale", "scipy/L-BFGS-B", {}, 0, "test", steps_to_success=[20, 30],
+                            trajectory=False)
+    reference.update(reference=True, label="scipy/L-BFGS-B (reference)")
+    reports.build_report(write_results(tmp_path / "results", records + [reference]), tmp_path / "out",
+                         formats=("png",))
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    beale = markdown.split("### beale")[1].split("###")[0]
+    assert "(a tie: in tuning no config reached the success target" in beale.split("| sgd/constant |")[1]
+    assert "(a tie" not in beale.split("| momentum/constant |")[1]
+    assert "No curve for scipy/L-BFGS-B (reference): no iterates were recorded for it" in markdown
+    assert "The scipy reference rows run in float64" in markdown
