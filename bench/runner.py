@@ -44,6 +44,12 @@ def start_points(landscape, dim: int, seed: int, starts: int) -> np.ndarray:
     return rng.uniform(box[:, 0], box[:, 1], size=(starts, dim))
 
 
+def noise_keys(seeds, starts: int) -> np.ndarray:
+    """The gradient-noise key of each (seed, start) run, in the order of :func:`start_points` per
+    seed: every run draws its own noise stream, the same one in every config."""
+    return np.array([[s, j] for s in seeds for j in range(starts)], np.uint32)
+
+
 def phase_settings(suite: Suite) -> dict[str, dict[str, Any]]:
     """The settings of each phase's records: those in their identity (the tuning runs on ``seeds``,
     the test runs on ``test_seeds``), and the success target, which picks the config a test phase
@@ -113,7 +119,7 @@ def _problem_and_batch(job: Job):
     landscape = landscapes.get_landscape(entry.name)
     dim = entry.dim
     starts = np.concatenate([start_points(landscape, dim, s, suite.starts) for s in job.seeds])
-    keys = np.array([[s, j] for s in job.seeds for j in range(suite.starts)], np.uint32)
+    keys = noise_keys(job.seeds, suite.starts)
     per_record = len(starts)  # runs per (instance, config)
     instances = [make_instance(landscape, i, dim) for i in entry.instances]
     transformed = any(i.instance_id != 0 for i in instances)

@@ -15,7 +15,7 @@ import pytest
 import landscapes
 from bench.engine import Problem, make_batch, step_flops, to_metrics
 from bench.environment import peak_flops
-from bench.runner import OptimizerBuilder, start_points
+from bench.runner import OptimizerBuilder, noise_keys, start_points
 from bench.suites import load_suite
 from bench.throughput import Workload, compile_sharded, per_config_scan_rate, python_loop_rate
 
@@ -45,16 +45,19 @@ def test_engine(benchmark, land, opt):
     problem = Problem(landscape, OptimizerBuilder(opt.family, opt.schedule), sizes["steps"],
                       DEFAULT.targets, DEFAULT.dtype, unroll=sizes["unroll"])
     hparams = {k: np.repeat(v, len(starts)) for k, v in configs.items()}
+    # Each run its own gradient-noise stream, as in the suite (noisy landscapes; unused elsewhere).
+    keys = np.tile(noise_keys(sizes["seeds"], sizes["starts"]), (n_configs, 1))
+    assert len({tuple(k) for k in keys}) == len(starts)  # one stream per start, as in the suite
     executable, batch, compile_seconds, _ = compile_sharded(problem, make_batch(
         problem, hparams, np.tile(starts, (n_configs, 1)), landscape.minimum(land.dim),
-        landscape.minimizer_array(land.dim)))
+        landscape.minimizer_array(land.dim), key=keys))
     benchmark.group = land.name
     out = benchmark(lambda: jax.block_until_ready(executable(batch)))
     metrics = to_metrics(out, problem.steps)
     runs = len(starts) * n_configs
     median = benchmark.stats.stats.median if benchmark.stats else None
     flops = step_flops(problem, batch)
-    index = int(np.argmin(np.abs(np.log10(DEFAULT.targets) - np.log10(DEFAULT.success_target))))
+    index = list(DEFAULT.targets).index(DEFAULT.success_target)
     reached = metrics.reached[:, index]
     benchmark.extra_info.update(
         landscape=land.name, label=opt.label, runs=runs, steps=problem.steps,
@@ -70,7 +73,8 @@ def test_engine(benchmark, land, opt):
         rate = runs * problem.steps / median
         benchmark.extra_info["steps_per_second"] = rate
         if flops:
-            benchmark.extra_info["roofline_fraction"] = rate * flops / peak_flops(DEFAULT.dtype)
+            peak = peak_flops(DEFAULT.dtype)  # stored: the fraction is reproducible from the file
+            benchmark.extra_info.update(peak_flops=peak, roofline_fraction=rate * flops / peak)
     assert metrics.final_gap.shape == (runs,)
     assert not np.any(metrics.reached & metrics.diverged[:, None])
 
@@ -101,9 +105,10 @@ def test_headline_engine_vs_baselines(benchmark):
         per_config_scan_steps_per_second=scan["steps_per_second"])
     if benchmark.stats:
         rate = work.runs * work.steps / benchmark.stats.stats.median
+        peak = peak_flops(work.dtype)
         benchmark.extra_info.update(
-            steps_per_second=rate,
-            roofline_fraction=rate * flops / peak_flops(work.dtype) if flops else None,
+            steps_per_second=rate, peak_flops=peak,
+            roofline_fraction=rate * flops / peak if flops else None,
             speedup_vs_python_loop=rate / loop["steps_per_second"],
             speedup_vs_per_config_scan=rate / scan["steps_per_second"])
     assert loop["steps_per_second"] > 0 and scan["steps_per_second"] > 0
