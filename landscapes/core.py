@@ -34,6 +34,53 @@ def safe_sqrt(q, xp):
     return xp.sqrt(xp.maximum(q, xp.finfo(q.dtype).tiny))
 
 
+def _over_coordinates(name: str):
+    """numpy's reduction ``name``, over axis 0 (the coordinates) unless told otherwise."""
+    reduce = getattr(np, name)
+    return staticmethod(lambda a, axis=0, **kwargs: reduce(a, axis=axis, **kwargs))
+
+
+class _ColumnNumpy:
+    """numpy for a formula evaluated on many points at once: ``x`` is (dim, N), one column per point.
+
+    The formulas (``Landscape.formula(x, xp)``) are written for one point, a 1-D ``x``; indexing
+    (``x[0]``, ``x[1:]``), ``x.shape[0]`` and elementwise operations carry over to columns unchanged,
+    but a reduction without an axis (``xp.sum(x**2)``) would sum over every point, and an index
+    vector (``xp.arange(1, d + 1)``) must broadcast against the rows. Here reductions default to the
+    coordinate axis 0 and ``arange`` returns a column; everything else is numpy's.
+    """
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+    sum = _over_coordinates("sum")
+    prod = _over_coordinates("prod")
+    mean = _over_coordinates("mean")
+    max = _over_coordinates("max")
+    min = _over_coordinates("min")
+
+    @staticmethod
+    def arange(*args, **kwargs):
+        return np.arange(*args, **kwargs)[:, None]
+
+
+COLUMN_NUMPY = _ColumnNumpy()
+
+
+def formula_on_points(land, points: np.ndarray) -> np.ndarray:
+    """``land.formula`` on every row of ``points`` (N, dim) in one numpy evaluation, float64 (N,).
+
+    The columns are a transposed view of the rows, so a reduction over the coordinates runs over
+    contiguous memory as the one-point evaluation does (the same summation order). Values agree with
+    the one-point ``np_fn`` to the last bit or two (numpy's vectorised sin/cos/pow kernels round
+    differently from its scalar ones by up to an ulp or so).
+    """
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        values = land.formula(points.T, COLUMN_NUMPY)
+    return np.broadcast_to(np.asarray(values, dtype=np.float64), (len(points),))
+
+
 @dataclasses.dataclass(frozen=True)
 class Literature:
     """A published minimum, kept beside the float64-refined one so a test can compare them.

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscapes.core import Landscape
+from landscapes.core import Landscape, formula_on_points
 from landscapes.errors import InputError
 
 MAX_SHIFT_FRACTION = 0.1  # of the box width, per coordinate
@@ -101,8 +101,32 @@ def make_instance(landscape: Landscape, instance_id: int, dim: int | None = None
         high = np.minimum(limit, box[:, 1] - moved.max(axis=0))
         u = rng.uniform(size=dim)
         if np.all(low <= high):
-            return Instance(landscape.name, int(instance_id), dim, low + u * (high - low), matrix)
+            shift = low + u * (high - low)
+            if not exposes_lower(landscape, shift, matrix):
+                return Instance(landscape.name, int(instance_id), dim, shift, matrix)
     raise AssertionError(f"{landscape.name}: no instance keeps the minimizers in the box")
+
+
+_CHECK_POINTS = 257  # per axis: Michalewicz's valleys are a few hundredths wide on [0, pi]
+
+
+def exposes_lower(landscape: Landscape, shift: np.ndarray, matrix: np.ndarray) -> bool:
+    """Whether the instance (``shift``, ``matrix``) shows values below f* inside the box.
+
+    Where f* is the minimum over the box only (``bounded_domain``), the instance's box maps onto
+    points outside the original box, where f may go lower (McCormick shifted by (0.55, 0.7): a corner
+    reaches f = -1.944 < f* = -1.913); such a draw is rejected. Checked on a dense grid over the box
+    (2-D; the bounded-domain landscapes are 2-D), so other landscapes cost nothing."""
+    if not landscape.bounded_domain or len(shift) != 2:
+        return False
+    box = landscape.box(2)
+    axes = [np.linspace(box[i, 0], box[i, 1], _CHECK_POINTS) for i in range(2)]
+    z = np.stack([g.ravel() for g in np.meshgrid(*axes)], axis=1)
+    centre = box.mean(axis=1)
+    x = centre + (z - centre - shift) @ np.asarray(matrix).T
+    values = formula_on_points(landscape, x)
+    f_star = landscape.minimum(2)
+    return bool(np.nanmin(values) < f_star - 1e-9 * max(1.0, abs(f_star)))
 
 
 def stack_instances(landscape: Landscape, instance_ids: Sequence[int],

@@ -146,3 +146,20 @@ def test_quadratic_condition_number():
     hessian = np.asarray(jax.hessian(default.fn)(jnp.zeros(4)))
     assert np.linalg.cond(hessian) == pytest.approx(1e3, rel=1e-10)
     assert dataclasses.replace(default).conditionable is False
+
+
+def test_a_bounded_domain_instance_never_shows_values_below_f_star():
+    # Found by the numbers audit: McCormick (f* the minimum over its box only) may be shifted, and a
+    # shift near the largest allowed, (0.55, 0.7), maps a box corner to f = -1.944 < f* = -1.913.
+    # Such draws are now rejected; instances 1-300 of McCormick and Michalewicz were unaffected.
+    from landscapes.instances import exposes_lower, make_instance
+
+    mccormick = get_landscape("mccormick")
+    assert exposes_lower(mccormick, np.array([0.55, 0.7]), np.eye(2))
+    assert not exposes_lower(mccormick, np.zeros(2), np.eye(2))
+    assert not exposes_lower(get_landscape("beale"), np.array([0.55, 0.7]), np.eye(2))  # unbounded
+    for name in ("mccormick", "michalewicz"):
+        land = get_landscape(name)
+        for instance_id in range(1, 21):
+            instance = make_instance(land, instance_id)
+            assert not exposes_lower(land, instance.shift, instance.matrix)
