@@ -39,6 +39,10 @@ def test_cv_results_have_grid_search_cv_keys(digits) -> None:
     # zeros initialisation cannot break symmetry: both searches rank it last
     zero_rows = [i for i, p in enumerate(ours.cv_results_["params"]) if p["initializer"] == "zeros"]
     assert all(ours.cv_results_["rank_test_score"][i] >= 3 for i in zero_rows)
+    # Scores are exact fractions of the held-out fold, as scikit-learn's (not float32 means).
+    for k in range(2):
+        correct = ours.cv_results_[f"split{k}_test_score"] * 100  # 2 folds of 200: 100 rows each
+        np.testing.assert_array_equal(correct, np.round(correct))
 
 
 def test_random_candidates_are_reproducible_and_in_range() -> None:
