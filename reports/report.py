@@ -726,7 +726,9 @@ class _Builder:
             return
         doc.text("One row per compiled job (all configs × instances × seeds × starts of a landscape and"
                  " label run as one program). steps/s counts run-steps (every run advances one step);"
-                 " for a scipy reference row, evaluations per second over all its instances.")
+                 " for a scipy reference row, evaluations per second over all its instances. A test"
+                 " phase reuses its tuning phase's compiled program (compile 0 s) on a batch padded to"
+                 " that program's shape; its steps/s counts its real runs only.")
         doc.table(["landscape", "label", "phase", "compile s", "run s", "runs", "steps/s", "FLOPs/step",
                    "roofline fraction"], rows)
 

@@ -445,6 +445,7 @@ def test_the_cost_of_a_reference_row_adds_up_its_instances(tmp_path):
     reports.build_report(write_results(tmp_path / "results", records), tmp_path / "out", formats=("png",))
     markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert "| beale | scipy/L-BFGS-B (reference) | test | — | 2 | 4 | 100 | — | — |" in markdown
+    assert "A test phase reuses its tuning phase's compiled program (compile 0 s)" in markdown
 
 
 def test_a_tied_search_and_labels_without_curves_are_said(tmp_path):
