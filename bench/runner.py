@@ -398,6 +398,7 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
 
     Returns counts: jobs run, jobs skipped (already complete), records written.
     """
+    out.refuse_other_settings(phase_settings(suite))  # from Python too, not only `run`
     counts = dict(ran=0, skipped=0, records=0)
     chunk = run_chunk(suite, sharding)
     # One parse of the results file serves both the resume check and the tuned-config lookup.

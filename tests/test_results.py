@@ -152,3 +152,9 @@ def test_a_directory_of_other_suite_settings_is_refused_untouched(tiny_suite_pat
                                                             "success_target = 1e-4"))
     assert main(["run", str(stricter), "--out", str(out), "--no-report"]) == 2
     assert "(success_target 0.0001 now, 0.001 there)" in capsys.readouterr().err
+    # The Python API refuses the same, before any job runs.
+    from bench import runner
+
+    with ResultsDir(out) as results, pytest.raises(InputError, match="steps 150 now, 120 there"):
+        runner.run_suite(load_suite(str(changed)), results)
+    assert (out / "results.jsonl").read_bytes() == before
