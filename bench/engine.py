@@ -610,4 +610,14 @@ def run_batch(problem: Problem, batch: Mapping[str, Any], *, chunk_size: int | N
 
 def _fetched(out: Any, n: int) -> Any:
     """A chunk's outputs on the host (waiting for them), padding rows dropped."""
-    return jax.tree.map(lambda a: np.asarray(a)[:n], jax.device_get(jax.block_until_ready(out)))
+    return jax.tree.map(lambda a: _on_host(a)[:n], jax.block_until_ready(out))
+
+
+def _on_host(a: Any) -> np.ndarray:
+    """The whole array on this host. Over several hosts (``jax.distributed``) each holds only its
+    own devices' runs, and ``device_get`` refuses; every process then gathers every shard."""
+    if getattr(a, "is_fully_addressable", True):
+        return np.asarray(jax.device_get(a))
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(a, tiled=True))
