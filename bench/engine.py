@@ -609,15 +609,15 @@ def run_batch(problem: Problem, batch: Mapping[str, Any], *, chunk_size: int | N
 
 
 def _fetched(out: Any, n: int) -> Any:
-    """A chunk's outputs on the host (waiting for them), padding rows dropped."""
-    return jax.tree.map(lambda a: _on_host(a)[:n], jax.block_until_ready(out))
+    """A chunk's outputs on the host (waiting for them), padding rows dropped.
 
+    Over several hosts (``jax.distributed``) each process holds only its own devices' runs and
+    ``device_get`` refuses; every process then gathers every shard."""
+    out = jax.block_until_ready(out)
+    if all(getattr(a, "is_fully_addressable", True) for a in jax.tree.leaves(out)):
+        host = jax.device_get(out)
+    else:
+        from jax.experimental import multihost_utils
 
-def _on_host(a: Any) -> np.ndarray:
-    """The whole array on this host. Over several hosts (``jax.distributed``) each holds only its
-    own devices' runs, and ``device_get`` refuses; every process then gathers every shard."""
-    if getattr(a, "is_fully_addressable", True):
-        return np.asarray(jax.device_get(a))
-    from jax.experimental import multihost_utils
-
-    return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+        host = jax.tree.map(lambda a: multihost_utils.process_allgather(a, tiled=True), out)
+    return jax.tree.map(lambda a: np.asarray(a)[:n], host)
