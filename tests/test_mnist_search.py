@@ -109,3 +109,15 @@ def test_folds_and_a_batch_larger_than_a_training_fold_are_refused() -> None:
         cross_validate(candidates, x, y, spec=spec, family="sgd", schedule="constant", folds=2)
     with pytest.raises(InputError, match=r"folds must be in \[2, 40\] \(the training images\); got 100"):
         cross_validate(candidates, x, y, spec=spec, family="sgd", schedule="constant", folds=100)
+
+
+def test_the_measure_command_refuses_an_unknown_mode(capsys) -> None:
+    # It printed the device and exited 0 for any word, --help included (documentation check).
+    from bench.mnist import measure
+
+    with pytest.raises(SystemExit) as stop:
+        measure.main(["cots"])
+    assert stop.value.code == 2
+    assert "usage: python -m bench.mnist.measure [cost|accuracy|all]; got 'cots'" in capsys.readouterr().err
+    measure.main(["--help"])
+    assert capsys.readouterr().out.startswith("usage: python -m bench.mnist.measure")

@@ -79,9 +79,19 @@ def measure_cost(n_configs: int = 8, epochs: int = 2, hidden: tuple[int, ...] = 
             "compile_s": {"vmapped": vmapped_compile, "single": single_compile}}
 
 
+MODES = ("cost", "accuracy", "all")
+
+
 def main(argv: list[str]) -> None:
-    configure_jax()
     which = argv[0] if argv else "all"
+    usage = f"usage: python -m bench.mnist.measure [{'|'.join(MODES)}]"
+    if which in ("-h", "--help"):
+        print(usage + "\n\n" + (__doc__ or "").strip())
+        return
+    if which not in MODES or len(argv) > 1:
+        print(f"{usage}; got {' '.join(argv)!r}", file=sys.stderr)
+        raise SystemExit(2)
+    configure_jax()
     out: dict[str, Any] = {"device": str(jax.devices()[0]), "jax": jax.__version__}
     if which in ("cost", "all"):
         out["cost"] = measure_cost()
