@@ -84,8 +84,8 @@ def engine_scaling(quick: bool, unrolls: list[int] | None = None,
     from bench.throughput import Workload, sweep_rate
 
     rows = []
-    sizes = sizes or ([4096, 65536] if quick else [4096, 1 << 20])
-    unrolls = unrolls or ([1, 8] if quick else [8, 16, 32, 64])
+    sizes = sizes or ([256, 4096] if quick else [4096, 1 << 20])
+    unrolls = unrolls or ([1, 2] if quick else [8, 16, 32, 64])
     for runs in sizes:
         for unroll in unrolls:
             row = sweep_rate(Workload(runs=runs, steps=2000, unroll=unroll), repeats=5)

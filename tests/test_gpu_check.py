@@ -29,3 +29,12 @@ def test_unknown_variant_is_refused_before_anything_runs(capsys, tmp_path):
     assert "unknown variant comand_buffer_while: choose from command_buffer_while" in (
         capsys.readouterr().err)
     assert not (tmp_path / "gpu_check.json").exists()
+
+
+def test_quick_is_a_cpu_smoke_test(tmp_path):
+    # --quick used 65,536 runs at unroll 8: 194 s of engine on this CPU (documentation check).
+    assert gpu_check.main(["--quick", "--out", str(tmp_path), "--skip", "agreement", "baselines",
+                           "mnist"]) == 0
+    rows = json.loads((tmp_path / "gpu_check.json").read_text())["engine"]
+    assert [(r["runs"], r["unroll"]) for r in rows] == [(256, 1), (256, 2), (4096, 1), (4096, 2)]
+    assert all(r["steps_per_second"] > 0 and r["steps"] == 2000 for r in rows)
