@@ -214,15 +214,15 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
     opts = doc.get("optimizer", [])
     if not isinstance(opts, list) or not opts:
         raise InputError(f"{where}: add at least one [[optimizer]] table with a 'family'")
-    opt_entries = tuple(_optimizer_entry(o, i, where) for i, o in enumerate(opts))
+    checked = [_optimizer_entry(o, i, where) for i, o in enumerate(opts)]  # (entry, its configs)
+    opt_entries = tuple(entry for entry, _ in checked)
     labels: dict[str, int] = {}
     for index, entry in enumerate(opt_entries):
         first = labels.setdefault(entry.label, index)
         if first != index:  # tables, tuning and reports group runs by label
             raise InputError(f"{where}: optimizers #{first + 1} and #{index + 1} have the same label"
                              f" {entry.label!r}; give each its own label = \"...\"")
-    for entry in opt_entries:
-        n_configs = len(next(iter(entry.configs().values())))
+    for entry, n_configs in checked:
         for land_entry in land:
             runs = n_configs * len(land_entry.instances) * len(seeds) * starts
             if runs > MAX_RUNS_PER_JOB:
@@ -267,7 +267,8 @@ def _landscape_entry(entry: Any, default_instances, where: str) -> LandscapeEntr
     return LandscapeEntry(landscape.name, dim, instances)
 
 
-def _optimizer_entry(entry: Any, index: int, where: str) -> OptimizerEntry:
+def _optimizer_entry(entry: Any, index: int, where: str) -> tuple[OptimizerEntry, int]:
+    """The entry, checked, and how many configs its search runs."""
     here = f"{where}, optimizer #{index + 1}"
     if not isinstance(entry, dict) or "family" not in entry:
         raise InputError(f"{here}: needs a 'family' (known: {', '.join(sorted(optimizers.FAMILIES))})")
@@ -299,10 +300,10 @@ def _optimizer_entry(entry: Any, index: int, where: str) -> OptimizerEntry:
                          _int(entry, "trials", here, 32, low=1, high=10_000_000),
                          _int(entry, "seed", here, 0, low=0), space, label)
     try:
-        out.configs()  # validate the values now, before anything compiles
+        configs = out.configs()  # validate the values now, before anything compiles
     except InputError as error:
         raise InputError(f"{here}: {error}") from None
-    return out
+    return out, len(next(iter(configs.values())))
 
 
 def _dimension(value: Any, where: str, search: str) -> Any:
