@@ -373,9 +373,7 @@ class _Builder:
     def section_tables(self) -> None:
         doc = self.doc
         doc.heading("Results per landscape")
-        tuning: dict[tuple[str, str], list] = {}
-        for summary in aggregate.config_summaries(self.tune, TUNE):
-            tuning.setdefault((summary.problem, summary.label), []).append(summary)
+        tuning = aggregate.group_by(self.tune, "problem", "label")
         for problem in self.problems:
             rows = []
             for label in self.labels:
@@ -388,7 +386,7 @@ class _Builder:
                 success = solved[np.isfinite(solved)]
                 config = ", ".join(f"{k}={v:.4g}" for k, v in group[0]["config"].items()
                                    if not (k == "warmup_steps" and v == 0))
-                config += _selection_caveat(tuning.get((problem, label), []))
+                config += _selection_caveat(tuning.get((problem, label), []), group[0]["config"])
                 rows.append([label, group[0]["phase"], aggregate.success_rate(group), aggregate.ert(group),
                              float(np.median(success)) if success.size else float("nan"),
                              float(np.median(runs.final_gap)), f"{int((runs.status == 2).sum())}/{runs.count}",
@@ -803,11 +801,18 @@ def _label_outer(axes: np.ndarray) -> None:
             ax.set_ylabel("")
 
 
-def _selection_caveat(searched: Sequence[aggregate.ConfigSummary]) -> str:
-    """What the 'best config' of a search is worth when nothing separated the configs."""
-    if len(searched) < 2 or max(s.success_rate for s in searched) > 0:
+def _selection_caveat(tuned: Sequence[Record], chosen: Mapping[str, float]) -> str:
+    """What the 'best config' of a search is worth when nothing separated the configs.
+
+    The search keeps the highest tuning success rate, then the lowest median final gap, so the
+    chosen config's own tuning runs tell: no success there means none anywhere, and a median gap of
+    +inf there (half its runs diverged) means the same for every config."""
+    if len({r["config_index"] for r in tuned}) < 2:
         return ""
-    if all(not np.isfinite(s.median_final_gap) for s in searched):
+    mine = [r for r in tuned if r["config"] == chosen]
+    if not mine or aggregate.success_rate(mine) > 0:
+        return ""
+    if not np.isfinite(np.median(aggregate.pooled_runs(mine).final_gap)):
         return (" (a tie: in tuning no config reached the success target and at least half the runs"
                 " of every config diverged; this is the first of the grid)")
     return " (no config reached the success target in tuning: chosen by median final gap)"
