@@ -28,6 +28,7 @@ from bench.programs import (code_key, compile_stored, environment_key, named, op
 from landscapes.core import Landscape
 from landscapes.instances import apply_instance
 
+LOOPS = ("scan", "fused")
 COCO_TARGETS: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 
 # Builds the optax transformation from one run's traced hyperparameters; the engine never sees a
@@ -56,6 +57,10 @@ class Problem:
       transformed: whether runs carry an instance transform (shift, matrix); False = plain function.
       trajectory_every: keep every k-th iterate (0 = no trajectories).
       unroll: ``lax.scan`` unroll factor (a speed knob only; results are identical).
+      loop: "scan" (XLA's while loop, any backend) or "fused" (the whole loop as one GPU kernel,
+        ``bench.fused``: no gradient noise; equal to the scan up to the rounding
+        of fused multiply-adds). A speed knob, like ``unroll``.
+      block: runs per kernel instance of the fused loop (a power of two).
     """
 
     landscape: Landscape
@@ -66,6 +71,16 @@ class Problem:
     transformed: bool = False
     trajectory_every: int = 0
     unroll: int = 2
+    loop: str = "scan"
+    block: int = 32
+
+    def __post_init__(self):
+        from landscapes.errors import InputError
+
+        if self.loop not in LOOPS:
+            raise InputError(f"loop must be one of {', '.join(LOOPS)}; got {self.loop!r}")
+        if not isinstance(self.block, int) or self.block < 1 or self.block & (self.block - 1):
+            raise InputError(f"block must be a power of two (32, 64, ...); got {self.block!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,10 +267,15 @@ def _gap_counter(problem: Problem, dim: int, dtype):
 
 def _single_run(problem: Problem, run: Mapping[str, Any]) -> dict[str, jax.Array]:
     """One run, written for one start point; the engine vmaps it over the runs axis."""
-    carry, step, objective = _make_step(problem, run)
+    carry, step, _ = _make_step(problem, run)
+    carry, trajectory = _scan_steps(problem, step, carry)
+    return _outcome(problem, run, carry, trajectory)
+
+
+def _outcome(problem: Problem, run: Mapping[str, Any], carry, trajectory=None) -> dict[str, jax.Array]:
+    """One run's outputs from its carry after the last step (and its kept iterates)."""
     targets = jnp.asarray(problem.targets, problem.dtype)
     counted_gap = _gap_counter(problem, run["x0"].shape[-1], problem.dtype)
-    carry, trajectory = _scan_steps(problem, step, carry)
     # The scan checked f at x_0 .. x_{steps-1}; f(x_steps) is already in the carry.
     x_final = carry["x"]
     final_value = carry["value"]
@@ -390,7 +410,7 @@ def program_key(problem: Problem, shapes: str) -> str | None:
     return "|".join(map(str, (
         "sweep", land.name, formula, land.noise_scale, land.bounded_domain, bounds, build,
         problem.steps, problem.targets, problem.dtype, problem.transformed,
-        problem.trajectory_every, problem.unroll, shapes)))
+        problem.trajectory_every, problem.unroll, problem.loop, problem.block, shapes)))
 
 
 def _count_step_flops(problem: Problem, one: Mapping[str, Any]) -> float | None:
@@ -420,9 +440,55 @@ def compiled_sweep(problem: Problem) -> Callable:
     """``jit(vmap(run))`` for ``problem``: traced once per (problem, batch shapes). Named after its
     program key (``bench.programs.named``) where it has one."""
     def sweep(batch):
+        if problem.loop == "fused":
+            return _fused_sweep(problem, batch)
         return jax.vmap(functools.partial(_single_run, problem))(batch)
 
     return jax.jit(named(sweep, program_key(problem, "")))
+
+
+def _fused_step(problem: Problem) -> Callable:
+    """One run's step as ``bench.fused.loop`` takes it: (run, carry, k) -> carry."""
+    def step(run, carry, k):
+        return _make_step(problem, run)[1](carry, k)[0]
+
+    return step
+
+
+def _fused_sweep(problem: Problem, batch):
+    """The sweep with the step loop as one GPU kernel (``bench.fused``); the initial carry and the
+    outcome are the scan's own code, vmapped."""
+    import bench.fused as fused
+
+    carry = jax.vmap(lambda run: _make_step(problem, run)[0])(batch)
+    every = problem.trajectory_every
+    out = fused.loop(_fused_step(problem), batch, carry, problem.steps, block=problem.block,
+                     keep=lambda carry: carry["x"], keep_every=every)
+    if not every:
+        return jax.vmap(functools.partial(_outcome, problem))(batch, out)
+    return jax.vmap(functools.partial(_outcome, problem))(batch, *out)
+
+
+_FUSED_CHECKED: dict[Any, str | None] = {}
+
+
+def check_fused(problem: Problem, batch: Mapping[str, Any]) -> None:
+    """Raise InputError in one line if ``problem`` cannot run with ``loop="fused"``. The answer is
+    kept per (problem, per-run shapes): tracing the step for it cost ~30 ms a job, twice a job."""
+    import bench.fused as fused
+    from landscapes.errors import InputError
+
+    one = jax.tree.map(lambda a: np.asarray(a)[:1], dict(batch))
+    key = (dataclasses.replace(problem, loop="scan"), shapes_key(one))
+    if key not in _FUSED_CHECKED:
+        carry = jax.eval_shape(jax.vmap(lambda run: _make_step(problem, run)[0]), one)
+        try:
+            fused.step_jaxpr(_fused_step(problem), one, carry)
+            _FUSED_CHECKED[key] = None
+        except fused.Unsupported as error:
+            _FUSED_CHECKED[key] = f"{problem.landscape.name}: {error}; use loop='scan'"
+    if _FUSED_CHECKED[key] is not None:
+        raise InputError(_FUSED_CHECKED[key])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -577,6 +643,8 @@ def run_batch(problem: Problem, batch: Mapping[str, Any], *, chunk_size: int | N
       pad_to: pad a smaller batch (or chunk) up to this many runs, to reuse a program compiled for
         that shape (a few wasted runs cost far less than a compile); at most ``chunk_size``.
     """
+    if problem.loop == "fused":
+        check_fused(problem, batch)
     runs = len(batch["x0"])
     size, padded = _chunk_rows(runs, chunk_size, sharding, pad_to)
     parts, compile_seconds, run_seconds = [], 0.0, 0.0

@@ -4,12 +4,15 @@
 
 Writes DIR/gpu_check.json (and prints it). Measures, on whatever accelerator JAX sees:
   * the engine on Beale, SGD + Nesterov, 2,000 steps, float32, metrics in the carry, at 4,096 and
-    1,048,576 runs, for several scan unroll factors (compile time and median steps/s);
+    1,048,576 runs, for several scan unroll factors and, with the step loop as one kernel
+    (``loop="fused"``, ``bench.fused``), several block sizes (compile time and median steps/s);
+  * how many runs of the fused loop end as the scan's do, on the same device;
   * the engine against both same-run baselines (Python loop, one scan per config) at 4,096 runs;
   * the MNIST MLP (784-512-512-10, 4,000 images, 20 epochs): 128 configs vmapped vs a sequential
     loop of the single-config program, per config;
   * a CPU-vs-device agreement check of one small sweep (float64), so the figures come from a
     program that computes the same thing as on the CPU;
+  * the default suite's sweeps with ``loop = "scan"`` and ``loop = "auto"``: time and agreement;
   * with ``--variants``, the 4,096-run engine figure again under each of ``XLA_FLAG_VARIANTS``
     (one subprocess each: XLA reads its flags once per process, and aborts the process on a flag
     its version does not know, which is then recorded instead of losing the other figures).
@@ -43,6 +46,11 @@ def _guard(name: str, fn, results: dict[str, Any]) -> None:
         results[name] = {"error": f"{type(error).__name__}: {error}",
                          "traceback": traceback.format_exc()[-2000:]}
     print(f"[gpu_check] {name} done in {time.perf_counter() - began:.1f} s", flush=True)
+    partial = results.get("_out")
+    if partial is not None:  # what is measured so far, in case a time limit stops the rest
+        Path(partial).mkdir(parents=True, exist_ok=True)
+        (Path(partial) / "gpu_check.partial.json").write_text(
+            json.dumps({k: v for k, v in results.items() if k != "_out"}, indent=1, default=str))
 
 
 def agreement() -> dict[str, Any]:
@@ -79,26 +87,112 @@ XLA_FLAG_VARIANTS: dict[str, str] = {
 }
 
 
-def engine_scaling(quick: bool, unrolls: list[int] | None = None,
-                   sizes: list[int] | None = None) -> list[dict[str, Any]]:
+def engine_scaling(quick: bool, unrolls: list[int] | None = None, sizes: list[int] | None = None,
+                   blocks: list[int] | None = None) -> list[dict[str, Any]]:
+    """The headline sweep at each size: the scan at each unroll, then the fused loop at each block
+    (``blocks`` empty: the scan only)."""
     from bench.throughput import Workload, sweep_rate
 
     rows = []
     sizes = sizes or ([256, 4096] if quick else [4096, 1 << 20])
     unrolls = unrolls or ([1, 2] if quick else [8, 16, 32, 64])
+    blocks = [32] if blocks is None and quick else [32, 64, 128] if blocks is None else blocks
     for runs in sizes:
-        for unroll in unrolls:
-            row = sweep_rate(Workload(runs=runs, steps=2000, unroll=unroll), repeats=5)
+        works = [Workload(runs=runs, steps=2000, unroll=u) for u in unrolls]
+        works += [Workload(runs=runs, steps=2000, loop="fused", block=b) for b in blocks]
+        for work in works:
+            row = sweep_rate(work, repeats=5)
             rows.append(row)
-            print(f"[gpu_check] runs {runs} unroll {unroll}: {row['steps_per_second'] / 1e9:.2f} G steps/s"
+            knob = f"unroll {work.unroll}" if work.loop == "scan" else f"fused, block {work.block}"
+            print(f"[gpu_check] runs {runs} {knob}: {row['steps_per_second'] / 1e9:.2f} G steps/s"
                   f" (compile {row['compile_seconds']:.1f} s)", flush=True)
     return rows
 
 
-def baselines(quick: bool, unroll: int) -> dict[str, Any]:
+def fused_agreement(runs: int = 4096) -> dict[str, Any]:
+    """The fused loop against the scan on the headline workload, both on this device: how many runs
+    end alike. Rounding may differ (Triton and XLA contract multiply-adds differently), and on a
+    chaotic path a last-bit difference can grow, so this counts rather than asserts."""
+    from bench.engine import run_batch
+    from bench.throughput import Workload
+
+    scan_work = Workload(runs=runs, steps=2000, unroll=8)
+    fused_work = Workload(runs=runs, steps=2000, loop="fused")
+    batch = scan_work.batch()
+    scan, _ = run_batch(scan_work.problem(), batch)
+    fused, _ = run_batch(fused_work.problem(), batch)
+    both = ~scan.diverged & ~fused.diverged
+    scale = np.maximum(1.0, np.abs(scan.final_x[both]))
+    return dict(
+        runs=runs,
+        same_status=float(np.mean(scan.status == fused.status)),
+        same_steps_to_target=float(np.mean(np.all(scan.steps_to_target == fused.steps_to_target,
+                                                  axis=1))),
+        same_reached=float(np.mean(np.all(scan.reached == fused.reached, axis=1))),
+        max_relative_diff_final_x=float(np.max(np.abs(scan.final_x[both] - fused.final_x[both])
+                                               / scale)) if both.any() else None,
+        median_relative_diff_final_x=float(np.median(np.abs(scan.final_x[both] - fused.final_x[both])
+                                                     / scale)) if both.any() else None,
+        success_rate_scan=float(scan.reached[:, 5].mean()),
+        success_rate_fused=float(fused.reached[:, 5].mean()),
+        diverged_scan=float(scan.diverged.mean()), diverged_fused=float(fused.diverged.mean()))
+
+
+def suite_parity(quick: bool, out: Path) -> dict[str, Any]:
+    """The default suite's sweeps (``quick``: the quick suite's), without its MNIST section and scipy
+    references, run with ``loop = "scan"`` and with ``loop = "auto"`` (fused where a job can be):
+    wall time of each, and how many records' runs end alike, matched by phase, landscape,
+    instance, optimizer entry and config."""
+    import dataclasses
+
+    from bench.results import ResultsDir
+    from bench.runner import run_suite
+    from bench.suites import load_suite
+
+    suite = load_suite("quick" if quick else "default")
+    suite = dataclasses.replace(suite, mnist=None, references=())
+    records, seconds = {}, {}
+    for loop in ("scan", "auto"):
+        for attempt in ("first", "second"):  # the second run's programs are compiled already
+            with ResultsDir(out / f"suite_{loop}_{attempt}") as folder:
+                start = time.perf_counter()
+                run_suite(dataclasses.replace(suite, loop=loop), folder)
+                seconds[f"{loop}_{attempt}"] = time.perf_counter() - start
+        records[loop] = {(r["phase"], r["landscape"], r["instance"], r["label"], r["config_index"]): r
+                         for r in folder.records()}
+    same_status = same_steps = total = 0
+    worst_x = worst_trajectory = 0.0
+    loops: dict[str, int] = {}
+    for key, scan in records["scan"].items():
+        other = records["auto"][key]
+        loops[other["cost"]["loop"]] = loops.get(other["cost"]["loop"], 0) + 1
+        a, b = scan["runs"], other["runs"]
+        total += len(a["status"])
+        same_status += int(np.sum(np.asarray(a["status"]) == np.asarray(b["status"])))
+        same_steps += int(np.sum(np.all(np.asarray(a["steps_to_target"])
+                                        == np.asarray(b["steps_to_target"]), axis=1)))
+        ok = np.isfinite(np.asarray(a["final_x"], float)) & np.isfinite(np.asarray(b["final_x"], float))
+        if ok.any():
+            worst_x = max(worst_x, float(np.max(np.abs(np.asarray(a["final_x"], float)[ok]
+                                                       - np.asarray(b["final_x"], float)[ok]))))
+        if "trajectory" in scan:
+            ta, tb = np.asarray(scan["trajectory"], float), np.asarray(other["trajectory"], float)
+            fine = np.isfinite(ta) & np.isfinite(tb)
+            if fine.any():
+                worst_trajectory = max(worst_trajectory, float(np.max(np.abs(ta[fine] - tb[fine]))))
+    return dict(suite=suite.name, records=len(records["scan"]), runs=total,
+                seconds=seconds,
+                records_by_loop_in_auto=loops, same_status=same_status / max(total, 1),
+                same_steps_to_target=same_steps / max(total, 1),
+                max_abs_diff_final_x=worst_x, max_abs_diff_trajectory=worst_trajectory)
+
+
+def baselines(quick: bool, best: dict[str, Any]) -> dict[str, Any]:
+    """Both same-run baselines against the engine in its fastest measured form at 4,096 runs."""
     from bench.throughput import Workload, compare
 
-    work = Workload(runs=4096, steps=2000, unroll=unroll)
+    work = Workload(runs=4096, steps=2000, unroll=best.get("unroll", 2),
+                    loop=best.get("loop", "scan"), block=best.get("block", 32))
     return compare(work, loop_configs=2, loop_steps=200 if quick else 500,
                    scan_configs=8 if quick else 32)
 
@@ -108,7 +202,10 @@ def mnist(quick: bool) -> dict[str, Any]:
 
     if quick:
         return measure_cost(n_configs=16, epochs=2, hidden=(128, 128), n_train=2000, repeats=2)
-    return measure_cost(n_configs=128, epochs=20, hidden=(512, 512), n_train=4000, repeats=3)
+    # 128 configs as the floor names them, then 256 (more configs per program amortise each
+    # step's fixed costs); the sequential loop is timed on 32 configs, its cost per config.
+    return {str(n): measure_cost(n_configs=n, epochs=20, hidden=(512, 512), n_train=4000, repeats=3,
+                                 sequential_configs=32) for n in (128, 256)}
 
 
 def flag_variants(variants: dict[str, str], out: Path, unrolls: list[int], sizes: list[int],
@@ -118,7 +215,7 @@ def flag_variants(variants: dict[str, str], out: Path, unrolls: list[int], sizes
     for name, flags in variants.items():
         where = out / "variants" / name
         command = [sys.executable, "-m", "bench.gpu_check", "--out", str(where), "--skip",
-                   "agreement", "baselines", "mnist", "--unrolls", *map(str, unrolls),
+                   "agreement", "baselines", "mnist", "suite", "--blocks", "--unrolls", *map(str, unrolls),
                    "--sizes", *map(str, sizes)] + (["--quick"] if quick else [])
         env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
         try:
@@ -143,11 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=".", help="directory for gpu_check.json")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test on CPU)")
     parser.add_argument("--skip", nargs="*", default=[], help="parts to skip: agreement engine"
-                        " baselines mnist")
+                        " baselines mnist suite")
     parser.add_argument("--unrolls", nargs="*", type=int, default=None,
                         help="scan unroll factors of the engine scaling (default 8 16 32 64)")
     parser.add_argument("--sizes", nargs="*", type=int, default=None,
                         help="run counts of the engine scaling (default 4096 1048576)")
+    parser.add_argument("--blocks", nargs="*", type=int, default=None,
+                        help="runs per kernel instance of the fused loop (default 32 64 128; none:"
+                        " the scan only)")
     parser.add_argument("--variants", nargs="*", default=None, metavar="NAME",
                         help="also time the 4,096-run sweep under these XLA flag sets (no NAME:"
                         f" all of {', '.join(XLA_FLAG_VARIANTS)}), one subprocess each")
@@ -163,25 +263,34 @@ def main(argv: list[str] | None = None) -> int:
         devices=[str(d) for d in jax.devices()], device_kind=jax.devices()[0].device_kind,
         platform=jax.devices()[0].platform, xla_flags=os.environ.get("XLA_FLAGS", ""))
     print(f"[gpu_check] devices: {results['devices']}", flush=True)
+    results["_out"] = args.out
     if "agreement" not in args.skip:
         _guard("agreement", agreement, results)
+        _guard("fused_agreement", lambda: fused_agreement(256 if args.quick else 4096), results)
     if "engine" not in args.skip:
-        _guard("engine", lambda: engine_scaling(args.quick, args.unrolls, args.sizes), results)
-    best_unroll = 2
+        _guard("engine", lambda: engine_scaling(args.quick, args.unrolls, args.sizes, args.blocks),
+               results)
+    best: dict[str, Any] = {}
     rows = results.get("engine")
     if isinstance(rows, list) and rows:
         small = [r for r in rows if r["runs"] == 4096] or rows
-        best_unroll = max(small, key=lambda r: r["steps_per_second"])["unroll"]
+        best = max(small, key=lambda r: r["steps_per_second"])
     if "baselines" not in args.skip:
-        _guard("baselines", lambda: baselines(args.quick, best_unroll), results)
+        _guard("baselines", lambda: baselines(args.quick, best), results)
     if "mnist" not in args.skip:
         _guard("mnist", lambda: mnist(args.quick), results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if "suite" not in args.skip:
+        _guard("suite", lambda: suite_parity(args.quick, out), results)
+    from bench.environment import peak_flops
+
+    _guard("peak_flops", lambda: peak_flops("float32"), results)
     if args.variants is not None:
         _guard("variants", lambda: flag_variants(chosen, out, [16, 32] if not args.quick else [1],
                                                  [4096] if not args.quick else [256],
                                                  args.quick), results)
+    results.pop("_out", None)
     text = json.dumps(results, indent=1, default=str)
     (out / "gpu_check.json").write_text(text)
     print(text)

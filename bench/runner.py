@@ -26,9 +26,11 @@ import landscapes
 import optimizers
 from bench import environment
 from bench.aggregate import target_index
-from bench.engine import OptimizerBuilder, Problem, make_batch, precompile, run_batch, step_flops
+from bench.engine import (OptimizerBuilder, Problem, check_fused, make_batch, precompile, run_batch,
+                          step_flops)
 from bench.results import SCHEMA, ResultsDir, stable_hash
 from bench.suites import LandscapeEntry, OptimizerEntry, Suite
+from landscapes.errors import InputError
 from landscapes.instances import instance_minimizers, make_instance
 
 TUNE, TEST = "tune", "test"
@@ -140,7 +142,27 @@ def _problem_and_batch(job: Job):
         extra = dict(shift=np.concatenate([tile(i.shift, per_instance) for i in instances]),
                      matrix=np.concatenate([tile(i.matrix, per_instance) for i in instances]))
     batch = make_batch(problem, hparams, x0, landscape.minimum(dim), minimizers, key=key, **extra)
+    problem = dataclasses.replace(problem, loop=chosen_loop(suite.loop, problem, batch))
     return problem, batch, (starts, instances, moved, per_record, n_conf)
+
+
+def chosen_loop(loop: str, problem: Problem, batch) -> str:
+    """The step loop a job runs with: the suite's ``loop``, where "auto" is "fused" (the whole loop
+    as one GPU kernel, ``bench.fused``) on a single GPU when the job's step can run fused (not with
+    gradient noise), else "scan" (also over several devices, which the scan's
+    sharding spreads the runs over and the kernel does not). "fused" on a step that cannot is a
+    one-line InputError naming why; on a CPU it runs Pallas's interpreter, slowly (for checking)."""
+    if loop == "scan":
+        return "scan"
+    if loop == "auto" and (jax.default_backend() != "gpu" or len(jax.devices()) != 1):
+        return "scan"
+    try:
+        check_fused(problem, batch)
+    except InputError:
+        if loop == "fused":
+            raise
+        return "scan"
+    return "fused"
 
 
 def _precompile_ahead(jobs, *, chunk_size, sharding):
@@ -177,7 +199,7 @@ def execute(job: Job, *, sharding=None, pad_to: int = 0, chunk_size: int | None 
     metrics, cost = run_batch(problem, batch, chunk_size=chunk_size, sharding=sharding,
                               pad_to=pad_to)
     flops = step_flops(problem, batch)
-    cost_record = environment.cost_record(cost, flops, suite.dtype)
+    cost_record = dict(environment.cost_record(cost, flops, suite.dtype), loop=problem.loop)
     stamp = environment.stamp(suite.dtype)
     records = []
     ids = iter(job.record_ids())
@@ -478,7 +500,7 @@ def rerun_record(record: Mapping[str, Any], *, sharding=None,
                   starts=settings["starts"],
                   landscapes=(), optimizers=(), trajectory_every=settings["trajectory_every"],
                   unroll=settings["unroll"], chunk_size=None, mnist=None, source="rerun",
-                  imports=tuple(settings.get("imports", ())))
+                  imports=tuple(settings.get("imports", ())), loop=settings.get("loop", "auto"))
     land = LandscapeEntry(ident["landscape"], ident["dim"], (ident["instance"],))
     label = record.get("label", f"{ident['family']}/{ident['schedule']}")
     opt = OptimizerEntry(ident["family"], ident["schedule"], "grid", 1, 0,

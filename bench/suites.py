@@ -30,7 +30,7 @@ from optimizers.spaces import (MAX_GRID_CONFIGS, Grid, LogUniform, Uniform, grid
 
 SUITE_KEYS = {"name", "description", "steps", "targets", "success_target", "dtype", "seeds",
               "test_seeds", "starts", "instances", "trajectory_every", "landscapes", "optimizer",
-              "mnist", "unroll", "chunk_size", "references", "imports"}
+              "mnist", "unroll", "loop", "chunk_size", "references", "imports"}
 DEFAULT_GRID_POINTS = 5
 MAX_SEED = 2**32 - 1  # the runner keys its random streams with uint32 seeds
 # Runs of one job (configs x instances x seeds x starts): 1M runs took 560 MiB, so past this the
@@ -95,6 +95,7 @@ class Suite:
     references: tuple[str, ...] = ()  # scipy.optimize methods run as reference rows
     imports: tuple[str, ...] = ()  # the user's modules that register landscapes or optimizers
     import_dirs: tuple[str, ...] = ()  # where they are looked for first (the suite file's folder)
+    loop: str = "auto"  # "scan", "fused" (one GPU kernel, bench.fused) or "auto" (fused where it can)
 
     def settings(self) -> dict[str, Any]:
         """The settings shared by every job: part of every record's identity (``imports`` only
@@ -105,6 +106,8 @@ class Suite:
                         trajectory_every=self.trajectory_every, unroll=self.unroll)
         if self.imports:
             settings["imports"] = list(self.imports)
+        if self.loop != "auto":  # only where chosen, so suites without it keep their ids
+            settings["loop"] = self.loop
         return settings
 
 
@@ -245,10 +248,20 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         test_seeds=test_seeds, starts=starts, landscapes=land, optimizers=opt_entries,
         trajectory_every=_int(doc, "trajectory_every", where, 0, low=0, high=steps),
         unroll=_int(doc, "unroll", where, 2, low=1, high=256),
+        loop=_loop(doc.get("loop", "auto"), where),
         chunk_size=None if chunk is None else _int(doc, "chunk_size", where, 0, low=1,
                                                    high=MAX_CHUNK_SIZE),
         mnist=mnist, source=source, references=check_methods(doc.get("references", [])),
         imports=tuple(imports), import_dirs=import_dirs)
+
+
+LOOPS = ("auto", "scan", "fused")
+
+
+def _loop(value: Any, where: str) -> str:
+    if value not in LOOPS:
+        raise InputError(f"{where}: loop must be one of {', '.join(map(repr, LOOPS))}; got {value!r}")
+    return value
 
 
 def _landscape_entry(entry: Any, default_instances, where: str) -> LandscapeEntry:

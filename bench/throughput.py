@@ -38,11 +38,13 @@ class Workload:
     dtype: str = "float32"
     unroll: int = 2
     seed: int = 0
+    loop: str = "scan"  # or "fused": the step loop as one GPU kernel (bench.fused)
+    block: int = 32
 
     def problem(self) -> Problem:
         return Problem(landscapes.get_landscape(self.landscape),
                        OptimizerBuilder(self.family, self.schedule), self.steps,
-                       dtype=self.dtype, unroll=self.unroll)
+                       dtype=self.dtype, unroll=self.unroll, loop=self.loop, block=self.block)
 
     def batch(self, runs: int | None = None) -> dict[str, Any]:
         """Random configs (lr log-uniform in [1e-4, 1e-2], momentum uniform in [0, 0.95] where the
@@ -96,8 +98,10 @@ def sweep_rate(work: Workload, repeats: int = 5) -> dict[str, Any]:
     flops = step_flops(problem, jax.tree.map(lambda a: a[:256], batch))
     rate = work.runs * work.steps / seconds
     peak = peak_flops(work.dtype)
-    return dict(method="engine: jit(vmap(scan))", runs=work.runs, steps=work.steps,
-                unroll=work.unroll, devices=devices, compile_seconds=compile_seconds, median_seconds=seconds,
+    method = ("engine: jit(vmap(scan))" if work.loop == "scan"
+              else f"engine: fused loop, one kernel (block {work.block})")
+    return dict(method=method, loop=work.loop, runs=work.runs, steps=work.steps,
+                unroll=work.unroll, block=work.block, devices=devices, compile_seconds=compile_seconds, median_seconds=seconds,
                 steps_per_second=rate, flops_per_step=flops, peak_flops=peak,
                 roofline_fraction=None if flops is None else rate * flops / peak,
                 success_rate=float(metrics.reached[:, 5].mean()),

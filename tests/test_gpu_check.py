@@ -34,7 +34,9 @@ def test_unknown_variant_is_refused_before_anything_runs(capsys, tmp_path):
 def test_quick_is_a_cpu_smoke_test(tmp_path):
     # --quick used 65,536 runs at unroll 8: 194 s of engine on this CPU (documentation check).
     assert gpu_check.main(["--quick", "--out", str(tmp_path), "--skip", "agreement", "baselines",
-                           "mnist"]) == 0
+                           "mnist", "suite"]) == 0
     rows = json.loads((tmp_path / "gpu_check.json").read_text())["engine"]
-    assert [(r["runs"], r["unroll"]) for r in rows] == [(256, 1), (256, 2), (4096, 1), (4096, 2)]
+    assert [(r["runs"], r["loop"], r["unroll"] if r["loop"] == "scan" else r["block"]) for r in rows] == [
+        (256, "scan", 1), (256, "scan", 2), (256, "fused", 32),
+        (4096, "scan", 1), (4096, "scan", 2), (4096, "fused", 32)]
     assert all(r["steps_per_second"] > 0 and r["steps"] == 2000 for r in rows)

@@ -1,0 +1,210 @@
+"""The fused step loop (``bench.fused``): the whole loop as one GPU kernel.
+
+On this CPU the kernel runs in Pallas's interpreter, which checks what it computes against the scan;
+whether Pallas's Triton backend can take it is checked by lowering it for CUDA, which needs no GPU.
+The GPU's own figures and its fused-against-scan agreement are ``bench.gpu_check``'s.
+"""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import landscapes
+import optimizers
+from bench import fused
+from bench.engine import (Problem, _fused_step, _make_step, _outcome, check_fused, make_batch,
+                          run_batch)
+from bench.runner import OptimizerBuilder, chosen_loop
+from bench.suites import parse_suite
+from landscapes.errors import InputError
+from landscapes.instances import make_instance
+
+
+def _batch(problem, runs, seed=0, instance=0):
+    landscape, dim = problem.landscape, problem_dim(problem)
+    rng = np.random.default_rng(seed)
+    family, schedule = problem.build.family, problem.build.schedule
+    config = optimizers.complete_config(family, schedule, {
+        "learning_rate": np.geomspace(1e-4, 1e-2, runs) if family != "adam" else np.full(runs, 1e-2)})
+    box = landscape.start_box(dim)
+    x0 = rng.uniform(box[:, 0], box[:, 1], (runs, dim))
+    extra = {}
+    if problem.transformed:
+        made = make_instance(landscape, instance, dim)
+        extra = dict(shift=made.shift, matrix=made.matrix)
+    return make_batch(problem, config, x0, landscape.minimum(dim), landscape.minimizer_array(dim),
+                      **extra)
+
+
+def problem_dim(problem):
+    return problem.landscape.dim or 2
+
+
+CASES = [  # each reaches a part of the interpreter: see the comment
+    ("beale", "nesterov", "time_based", 2, False),  # the headline: jacfwd, slices, the histogram
+    ("himmelblau", "adam", "cosine", 2, False),  # optax's adam, cos, min
+    ("griewank", "momentum", "step", 3, False),  # reduce_prod over the coordinates, floor, pow
+    ("rosenbrock", "sgd", "sgdr", 5, False),  # reverse-mode gradient (pad), log1p
+    ("rosenbrock", "nesterov", "exponential", 2, True),  # an instance: dot_general, transpose
+    ("mccormick", "lion", "constant", 2, False),  # bounded domain (reduce_and), sign
+]
+
+
+@pytest.mark.parametrize("name, family, schedule, dim, transformed", CASES)
+def test_fused_loop_computes_what_the_scan_does(name, family, schedule, dim, transformed):
+    landscape = landscapes.get_landscape(name)
+    landscape = dataclasses.replace(landscape, dim=dim) if landscape.dim is None else landscape
+    problem = Problem(landscape, OptimizerBuilder(family, schedule), 120, dtype="float64",
+                      transformed=transformed)
+    batch = _batch(problem, 37, instance=1)  # 37 runs: padded to 64 and trimmed
+    scan, _ = run_batch(problem, batch)
+    one_kernel, _ = run_batch(dataclasses.replace(problem, loop="fused"), batch)
+    np.testing.assert_array_equal(one_kernel.status, scan.status)
+    np.testing.assert_array_equal(one_kernel.steps_to_target, scan.steps_to_target)
+    assert len(one_kernel.status) == 37
+    # XLA compiles the two programs' arithmetic into different fusions, which may round a
+    # multiply-add differently in the last bit; on a run near its stability limit such a bit can
+    # grow over 120 steps. Most runs end within rounding; every run's first steps do (below).
+    close = np.isclose(one_kernel.final_x, scan.final_x, rtol=1e-9, atol=1e-12).all(axis=1)
+    assert np.mean(close | scan.diverged) >= 0.9
+    carry = jax.vmap(lambda run: _make_step(problem, run)[0])(batch)
+    step = _fused_step(problem)
+    for steps, rtol in ((1, 1e-12), (5, 1e-9)):  # diverging runs grow a last-bit difference too
+        expected = jax.vmap(lambda run, c: jax.lax.fori_loop(
+            0, steps, lambda k, c: step(run, c, k), c))(batch, carry)
+        got = fused.loop(step, batch, carry, steps)
+        for want, have in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
+            np.testing.assert_allclose(np.asarray(have, np.float64), np.asarray(want, np.float64),
+                                       rtol=rtol, atol=1e-300)
+
+
+def test_fused_loop_keeps_float32_runs_alike():
+    landscape = landscapes.get_landscape("beale")
+    problem = Problem(landscape, OptimizerBuilder("nesterov", "constant"), 300)
+    batch = _batch(problem, 64, seed=3)
+    scan, _ = run_batch(problem, batch)
+    one_kernel, _ = run_batch(dataclasses.replace(problem, loop="fused", block=64), batch)
+    # float32 rounding may differ in the last bit where a multiply-add is contracted differently;
+    # the outcomes of these runs do not.
+    np.testing.assert_array_equal(one_kernel.status, scan.status)
+    np.testing.assert_array_equal(one_kernel.reached, scan.reached)
+    ok = ~scan.diverged
+    np.testing.assert_allclose(one_kernel.final_x[ok], scan.final_x[ok], rtol=1e-3, atol=1e-4)
+
+
+def _lowered_for_cuda(name, family, schedule, dim=2, runs=64):
+    landscape = landscapes.get_landscape(name)
+    problem = Problem(landscape, OptimizerBuilder(family, schedule), 50)
+    config = optimizers.complete_config(family, schedule, {})
+    batch = make_batch(problem, {k: np.full(runs, v) for k, v in config.items()}, np.zeros((runs, dim)),
+                       0.0, np.zeros((1, dim)))
+
+    def sweep(batch):
+        carry = jax.vmap(lambda run: _make_step(problem, run)[0])(batch)
+        carry = fused.loop(_fused_step(problem), batch, carry, problem.steps, interpret=False)
+        return jax.vmap(functools.partial(_outcome, problem))(batch, carry)
+
+    return jax.jit(sweep).trace(batch).lower(lowering_platforms=("cuda",)).as_text()
+
+
+NOISELESS = sorted(n for n in landscapes.LANDSCAPES if not landscapes.get_landscape(n).noise_scale)
+
+
+@pytest.mark.parametrize("name", NOISELESS)
+def test_every_noiseless_landscape_lowers_to_one_triton_kernel(name):
+    dim = landscapes.get_landscape(name).dim or 3
+    text = _lowered_for_cuda(name, "nesterov", "time_based", dim)
+    assert text.count("__gpu$xla.gpu.triton") == 1  # the loop is one kernel
+    assert "stablehlo.while" not in text  # and XLA runs no loop of its own
+
+
+@pytest.mark.parametrize("family", sorted(optimizers.FAMILIES))
+def test_every_family_and_schedule_lowers_to_one_triton_kernel(family):
+    for schedule in sorted(optimizers.SCHEDULES):
+        assert _lowered_for_cuda("beale", family, schedule).count("__gpu$xla.gpu.triton") == 1
+
+
+def test_noisy_landscapes_and_bad_knobs_are_refused_in_one_line():
+    noisy = Problem(landscapes.get_landscape("noisy_beale"), OptimizerBuilder("sgd", "constant"), 10,
+                    loop="fused")
+    batch = _batch(noisy, 4)
+    with pytest.raises(InputError, match="noisy_beale: the fused loop cannot run the operation"
+                                         " 'random_.*'; use loop='scan'"):
+        run_batch(noisy, batch)
+    with pytest.raises(InputError, match="loop must be one of scan, fused; got 'kernel'"):
+        Problem(landscapes.get_landscape("beale"), OptimizerBuilder("sgd", "constant"), 10, loop="kernel")
+    with pytest.raises(InputError, match="block must be a power of two"):
+        Problem(landscapes.get_landscape("beale"), OptimizerBuilder("sgd", "constant"), 10, block=48)
+
+
+def test_an_operation_the_interpreter_does_not_know_is_named():
+    def step(run, carry, k):
+        return jax.lax.fori_loop(0, 3, lambda i, c: c * run, carry)
+
+    with pytest.raises(fused.Unsupported, match="'(while|scan)'"):
+        fused.step_jaxpr(step, jnp.ones((4,)), jnp.ones((4,)))
+
+
+def test_structural_operations_match_numpy():
+    """The interpreter's bookkeeping (slices, pads, reductions, products) on a step that uses each."""
+    def step(run, carry, k):
+        m = run.reshape(2, 2)
+        padded = jnp.pad(carry, ((1, 2),))[::2]  # pad, strided slice
+        return (m @ carry + m.T @ carry * jnp.prod(carry) + jnp.sum(padded) + jnp.max(carry)
+                + jnp.concatenate([carry[1:], carry[:1]]) + k)
+
+    run = jnp.asarray(np.random.default_rng(0).normal(size=(5, 4)))
+    carry = jnp.asarray(np.random.default_rng(1).normal(size=(5, 2)))
+    expected = carry
+    for k in range(3):
+        expected = jax.vmap(lambda r, c: step(r, c, k))(run, expected)
+    got = fused.loop(step, run, carry, 3, block=4)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_a_suite_chooses_its_loop():
+    base = 'steps = 10\nlandscapes = ["beale"]\n[[optimizer]]\nfamily = "sgd"\nschedule = "constant"\n'
+    assert parse_suite(base).loop == "auto"
+    assert "loop" not in parse_suite(base).settings()  # ids of suites without it are unchanged
+    assert parse_suite('loop = "fused"\n' + base).settings()["loop"] == "fused"
+    with pytest.raises(InputError, match="loop must be one of 'auto', 'scan', 'fused'; got 'gpu'"):
+        parse_suite('loop = "gpu"\n' + base)
+    beale = Problem(landscapes.get_landscape("beale"), OptimizerBuilder("sgd", "constant"), 10)
+    batch = _batch(beale, 4)
+    assert chosen_loop("auto", beale, batch) == ("fused" if jax.default_backend() == "gpu"
+                                                 and len(jax.devices()) == 1 else "scan")
+    assert chosen_loop("fused", beale, batch) == "fused"
+    assert chosen_loop("scan", beale, batch) == "scan"
+    noisy = dataclasses.replace(beale, landscape=landscapes.get_landscape("noisy_beale"))
+    with pytest.raises(InputError, match="noisy_beale"):
+        chosen_loop("fused", noisy, _batch(noisy, 4))
+
+
+@pytest.mark.parametrize("every", [7, 30])  # 7 leaves a rest of 120 % 7 = 1 step; 30 divides 120
+def test_fused_loop_keeps_the_trajectories_the_scan_keeps(every):
+    problem = Problem(landscapes.get_landscape("himmelblau"), OptimizerBuilder("nesterov", "constant"),
+                      120, dtype="float64", trajectory_every=every)
+    batch = _batch(problem, 5)
+    scan, _ = run_batch(problem, batch)
+    one_kernel, _ = run_batch(dataclasses.replace(problem, loop="fused", block=4), batch)
+    assert one_kernel.trajectory.shape == scan.trajectory.shape
+    np.testing.assert_allclose(one_kernel.trajectory, scan.trajectory, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(one_kernel.steps_to_target, scan.steps_to_target)
+
+
+def test_fused_trajectories_lower_to_one_triton_kernel():
+    problem = Problem(landscapes.get_landscape("beale"), OptimizerBuilder("sgd", "constant"), 50,
+                      trajectory_every=7)
+    batch = _batch(problem, 64)
+
+    def sweep(batch):
+        carry = jax.vmap(lambda run: _make_step(problem, run)[0])(batch)
+        return fused.loop(_fused_step(problem), batch, carry, problem.steps, keep=lambda c: c["x"],
+                          keep_every=7, interpret=False)
+
+    text = jax.jit(sweep).trace(batch).lower(lowering_platforms=("cuda",)).as_text()
+    assert text.count("__gpu$xla.gpu.triton") == 1
