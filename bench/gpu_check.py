@@ -75,6 +75,15 @@ def agreement() -> dict[str, Any]:
                 same_status=bool(np.array_equal(on_device.status, on_cpu.status)))
 
 
+# XLA flag sets tried by ``--mnist-variants`` on the 128-config MNIST measurement, whose cost per
+# config sat 2-4 % above issue 7's 10 ms on an H100 with every GEMM as XLA chose it: cuBLAS for
+# every GEMM instead of XLA's Triton GEMMs, and cuBLASLt (which can fuse a bias and activation
+# into the GEMM's epilogue, one pass less over the activations).
+MNIST_FLAG_VARIANTS: dict[str, str] = {
+    "no_triton_gemm": "--xla_gpu_enable_triton_gemm=false",
+    "cublaslt": "--xla_gpu_enable_cublaslt=true",
+}
+
 # XLA flag sets tried by ``--variants`` on the 4,096-run sweep. At 4,096 runs an H100 holds about one
 # warp of runs per SM, so each scan iteration is short; whether the while loop's own cost (a kernel
 # launch and a device-to-host copy of the loop predicate per iteration) or the step's dependent
@@ -163,14 +172,21 @@ def suite_parity(quick: bool, out: Path) -> dict[str, Any]:
     same_status = same_steps = total = 0
     worst_x = worst_trajectory = 0.0
     loops: dict[str, int] = {}
+    groups: dict[str, list[int]] = {}  # landscape x optimizer -> [runs, same status, same steps]
     for key, scan in records["scan"].items():
         other = records["auto"][key]
         loops[other["cost"]["loop"]] = loops.get(other["cost"]["loop"], 0) + 1
         a, b = scan["runs"], other["runs"]
         total += len(a["status"])
-        same_status += int(np.sum(np.asarray(a["status"]) == np.asarray(b["status"])))
-        same_steps += int(np.sum(np.all(np.asarray(a["steps_to_target"])
-                                        == np.asarray(b["steps_to_target"]), axis=1)))
+        status = int(np.sum(np.asarray(a["status"]) == np.asarray(b["status"])))
+        steps = int(np.sum(np.all(np.asarray(a["steps_to_target"])
+                                  == np.asarray(b["steps_to_target"]), axis=1)))
+        same_status += status
+        same_steps += steps
+        group = groups.setdefault(f"{scan['landscape']} x {scan['label']}", [0, 0, 0])
+        group[0] += len(a["status"])
+        group[1] += status
+        group[2] += steps
         ok = np.isfinite(np.asarray(a["final_x"], float)) & np.isfinite(np.asarray(b["final_x"], float))
         if ok.any():
             worst_x = max(worst_x, float(np.max(np.abs(np.asarray(a["final_x"], float)[ok]
@@ -184,7 +200,10 @@ def suite_parity(quick: bool, out: Path) -> dict[str, Any]:
                 seconds=seconds,
                 records_by_loop_in_auto=loops, same_status=same_status / max(total, 1),
                 same_steps_to_target=same_steps / max(total, 1),
-                max_abs_diff_final_x=worst_x, max_abs_diff_trajectory=worst_trajectory)
+                max_abs_diff_final_x=worst_x, max_abs_diff_trajectory=worst_trajectory,
+                by_landscape_and_optimizer={k: dict(runs=g[0], same_status=g[1] / g[0],
+                                                    same_steps_to_target=g[2] / g[0])
+                                            for k, g in sorted(groups.items())})
 
 
 def baselines(quick: bool, best: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +216,7 @@ def baselines(quick: bool, best: dict[str, Any]) -> dict[str, Any]:
                    scan_configs=8 if quick else 32)
 
 
-def mnist(quick: bool) -> dict[str, Any]:
+def mnist(quick: bool, configs: list[int] | None = None) -> dict[str, Any]:
     from bench.mnist.measure import measure_cost
 
     if quick:
@@ -205,18 +224,23 @@ def mnist(quick: bool) -> dict[str, Any]:
     # 128 configs as the floor names them, then 256 (more configs per program amortise each
     # step's fixed costs); the sequential loop is timed on 32 configs, its cost per config.
     return {str(n): measure_cost(n_configs=n, epochs=20, hidden=(512, 512), n_train=4000, repeats=3,
-                                 sequential_configs=32) for n in (128, 256)}
+                                 sequential_configs=32) for n in (configs or (128, 256))}
 
 
 def flag_variants(variants: dict[str, str], out: Path, unrolls: list[int], sizes: list[int],
-                  quick: bool, timeout: float = 300.0) -> dict[str, Any]:
-    """The engine figures once per XLA flag set, each in a fresh interpreter (see the docstring)."""
+                  quick: bool, timeout: float = 300.0, part: str = "engine") -> dict[str, Any]:
+    """The engine figures (``part="mnist"``: the 128-config MNIST figure) once per XLA flag set,
+    each in a fresh interpreter (see the docstring)."""
     found: dict[str, Any] = {}
     for name, flags in variants.items():
-        where = out / "variants" / name
-        command = [sys.executable, "-m", "bench.gpu_check", "--out", str(where), "--skip",
-                   "agreement", "baselines", "mnist", "suite", "--blocks", "--unrolls", *map(str, unrolls),
-                   "--sizes", *map(str, sizes)] + (["--quick"] if quick else [])
+        where = out / ("variants" if part == "engine" else f"{part}_variants") / name
+        if part == "engine":
+            only = ["--skip", "agreement", "baselines", "mnist", "suite", "--blocks", "--unrolls",
+                    *map(str, unrolls), "--sizes", *map(str, sizes)]
+        else:
+            only = ["--skip", "agreement", "engine", "baselines", "suite", "--mnist-configs", "128"]
+        command = [sys.executable, "-m", "bench.gpu_check", "--out", str(where), *only] + (
+            ["--quick"] if quick else [])
         env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
         try:
             done = subprocess.run(command, env=env, capture_output=True, text=True,
@@ -226,7 +250,7 @@ def flag_variants(variants: dict[str, str], out: Path, unrolls: list[int], sizes
             continue
         report = where / "gpu_check.json"
         if done.returncode == 0 and report.exists():
-            found[name] = dict(xla_flags=flags, engine=json.loads(report.read_text()).get("engine"))
+            found[name] = {"xla_flags": flags, part: json.loads(report.read_text()).get(part)}
         else:
             found[name] = dict(xla_flags=flags, error=f"exit code {done.returncode}",
                                stderr_tail=done.stderr[-1500:])
@@ -248,14 +272,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", nargs="*", type=int, default=None,
                         help="runs per kernel instance of the fused loop (default 32 64 128; none:"
                         " the scan only)")
+    parser.add_argument("--mnist-configs", nargs="*", type=int, default=None,
+                        help="vmapped MNIST configs to measure (default 128 256)")
+    parser.add_argument("--mnist-variants", nargs="*", default=None, metavar="NAME",
+                        help="also time the 128-config MNIST figure under these XLA flag sets (no"
+                        f" NAME: all of {', '.join(MNIST_FLAG_VARIANTS)}), one subprocess each")
     parser.add_argument("--variants", nargs="*", default=None, metavar="NAME",
                         help="also time the 4,096-run sweep under these XLA flag sets (no NAME:"
                         f" all of {', '.join(XLA_FLAG_VARIANTS)}), one subprocess each")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.variants or ()) - set(XLA_FLAG_VARIANTS))
-    if unknown:  # before anything runs, so a typo costs no device time
-        parser.error(f"unknown variant {', '.join(unknown)}: choose from"
-                     f" {', '.join(XLA_FLAG_VARIANTS)}")
+    for given, known in ((args.variants, XLA_FLAG_VARIANTS),
+                         (args.mnist_variants, MNIST_FLAG_VARIANTS)):
+        unknown = sorted(set(given or ()) - set(known))
+        if unknown:  # before anything runs, so a typo costs no device time
+            parser.error(f"unknown variant {', '.join(unknown)}: choose from {', '.join(known)}")
     chosen = {n: XLA_FLAG_VARIANTS[n] for n in (args.variants or XLA_FLAG_VARIANTS)}
     configure_jax(cpu_devices=1)
     results: dict[str, Any] = dict(
@@ -278,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     if "baselines" not in args.skip:
         _guard("baselines", lambda: baselines(args.quick, best), results)
     if "mnist" not in args.skip:
-        _guard("mnist", lambda: mnist(args.quick), results)
+        _guard("mnist", lambda: mnist(args.quick, args.mnist_configs), results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if "suite" not in args.skip:
@@ -290,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         _guard("variants", lambda: flag_variants(chosen, out, [16, 32] if not args.quick else [1],
                                                  [4096] if not args.quick else [256],
                                                  args.quick), results)
+    if args.mnist_variants is not None:
+        mnist_chosen = {n: MNIST_FLAG_VARIANTS[n] for n in (args.mnist_variants or MNIST_FLAG_VARIANTS)}
+        _guard("mnist_variants", lambda: flag_variants(mnist_chosen, out, [], [], args.quick,
+                                                       part="mnist"), results)
     results.pop("_out", None)
     text = json.dumps(results, indent=1, default=str)
     (out / "gpu_check.json").write_text(text)
