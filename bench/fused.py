@@ -37,16 +37,16 @@ from jax import lax
 from jax.experimental import pallas as pl
 
 # Primitives applied element by element with every operand of the output's shape (or a scalar
-# predicate, for select_n): each becomes one operation per element vector. Checked against Pallas's
-# Triton lowering by tests/test_fused.py (lowered for CUDA on any machine).
+# predicate, for select_n): each becomes one operation per element vector. Each is checked against
+# Pallas's Triton lowering by tests/test_fused.py (lowered for CUDA on any machine).
 ELEMENTWISE = frozenset({
     "abs", "acos", "add", "add_any", "and", "asin", "atan", "atan2", "cbrt", "ceil", "clamp",
-    "convert_element_type", "cos", "cosh", "div", "eq", "erf", "erf_inv", "exp", "exp2", "expm1", "floor", "ge", "gt",
-    "integer_pow", "is_finite", "le", "log", "log1p", "logistic", "lt", "max", "min", "mul", "ne",
-    "neg", "nextafter", "not", "or", "pow", "rem", "round", "rsqrt", "select_n", "shift_left",
+    "convert_element_type", "cos", "cosh", "div", "eq", "erf_inv", "exp", "exp2", "expm1", "floor",
+    "ge", "gt", "integer_pow", "is_finite", "le", "log", "log1p", "logistic", "lt", "max", "min",
+    "mul", "ne", "neg", "nextafter", "not", "or", "pow", "rem", "rsqrt", "select_n", "shift_left",
     "shift_right_arithmetic", "shift_right_logical", "sign", "sin", "sinh", "sqrt", "square", "sub",
     "tan", "tanh", "xor",
-})
+})  # not erf or round: Pallas's Triton lowering has neither (a step using them runs as the scan)
 
 # Reductions over a run's own axes, as the binary operation that folds them.
 _REDUCTIONS: dict[str, Callable[[Any, Any], Any]] = {
@@ -162,6 +162,14 @@ def _structural(eqn, args: list[np.ndarray], vector: _Vectors) -> list[np.ndarra
         return list(np.split(args[0], cuts, axis=params["axis"]))
     if name == "concatenate":
         return [np.concatenate(args, axis=params["dimension"])]
+    if name == "stack":
+        return [np.stack(args, axis=params["axis"])]
+    if name == "unstack":
+        return list(np.moveaxis(args[0], params["axis"], 0))
+    if name == "bitcast_convert_type":
+        if eqn.outvars[0].aval.shape != eqn.invars[0].aval.shape:  # a change of width reshapes
+            return None
+        return [_elementwise(eqn, args, vector)]
     if name == "transpose":
         return [np.transpose(args[0], params["permutation"])]
     if name == "rev":
@@ -257,7 +265,7 @@ def step_jaxpr(step: Callable, run: Any, carry: Any):
 
 
 _KNOWN_STRUCTURAL = frozenset({"broadcast_in_dim", "reshape", "squeeze", "expand_dims", "slice",
-                               "split", "concatenate", "transpose", "rev", "iota", "pad", "copy", "copy_p",
+                               "split", "concatenate", "stack", "unstack", "bitcast_convert_type", "transpose", "rev", "iota", "pad", "copy", "copy_p",
                                "optimization_barrier", "dot_general", *_REDUCTIONS})
 
 

@@ -10,6 +10,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 import pytest
 
@@ -155,7 +156,7 @@ def test_structural_operations_match_numpy():
         m = run.reshape(2, 2)
         padded = jnp.pad(carry, ((1, 2),))[::2]  # pad, strided slice
         return (m @ carry + m.T @ carry * jnp.prod(carry) + jnp.sum(padded) + jnp.max(carry)
-                + jnp.concatenate([carry[1:], carry[:1]]) + k)
+                + jnp.concatenate([carry[1:], carry[:1]]) + jnp.stack([carry[1], carry[0]]) + k)
 
     run = jnp.asarray(np.random.default_rng(0).normal(size=(5, 4)))
     carry = jnp.asarray(np.random.default_rng(1).normal(size=(5, 2)))
@@ -208,3 +209,61 @@ def test_fused_trajectories_lower_to_one_triton_kernel():
 
     text = jax.jit(sweep).trace(batch).lower(lowering_platforms=("cuda",)).as_text()
     assert text.count("__gpu$xla.gpu.triton") == 1
+
+
+def _int(a):
+    return lax.convert_element_type(a, jnp.int64)
+
+
+# One use of every primitive in fused.ELEMENTWISE, on float64 carries a and b (as in the suite).
+ELEMENTWISE_USES = {
+    "abs": lambda a, b: jnp.abs(a), "acos": lambda a, b: jnp.arccos(a * 0.1),
+    "add": lambda a, b: a + b, "add_any": lambda a, b: jax.grad(lambda t: t * t + jnp.sin(t))(a),
+    "and": lambda a, b: jnp.where((a > 0) & (b > 0), a, b), "asin": lambda a, b: jnp.arcsin(a * 0.1),
+    "atan": lambda a, b: jnp.arctan(a), "atan2": lambda a, b: jnp.arctan2(a, b),
+    "cbrt": lambda a, b: jnp.cbrt(a), "ceil": lambda a, b: jnp.ceil(a),
+    "clamp": lambda a, b: lax.clamp(jnp.float64(-1), a, jnp.float64(1)),
+    "convert_element_type": lambda a, b: a.astype(jnp.float32).astype(a.dtype),
+    "cos": lambda a, b: jnp.cos(a), "cosh": lambda a, b: jnp.cosh(a), "div": lambda a, b: a / b,
+    "eq": lambda a, b: jnp.where(a == b, a, b), "erf_inv": lambda a, b: lax.erf_inv(a * 0.1),
+    "exp": lambda a, b: jnp.exp(a), "exp2": lambda a, b: jnp.exp2(a), "expm1": lambda a, b: jnp.expm1(a),
+    "floor": lambda a, b: jnp.floor(a), "ge": lambda a, b: jnp.where(a >= b, a, b),
+    "gt": lambda a, b: jnp.where(a > b, a, b), "integer_pow": lambda a, b: a ** 3,
+    "is_finite": lambda a, b: jnp.where(jnp.isfinite(a), a, b), "le": lambda a, b: jnp.where(a <= b, a, b),
+    "log": lambda a, b: jnp.log(a), "log1p": lambda a, b: jnp.log1p(a),
+    "logistic": lambda a, b: jax.nn.sigmoid(a), "lt": lambda a, b: jnp.where(a < b, a, b),
+    "max": lambda a, b: jnp.maximum(a, b), "min": lambda a, b: jnp.minimum(a, b),
+    "mul": lambda a, b: a * b, "ne": lambda a, b: jnp.where(a != b, a, b), "neg": lambda a, b: -a,
+    "nextafter": lambda a, b: jnp.nextafter(a, b), "not": lambda a, b: jnp.where(~(a > b), a, b),
+    "or": lambda a, b: jnp.where((a > 0) | (b > 0), a, b), "pow": lambda a, b: a ** b,
+    "rem": lambda a, b: lax.rem(a, b), "rsqrt": lambda a, b: lax.rsqrt(a),
+    "select_n": lambda a, b: lax.select(a > b, a, b),
+    "shift_left": lambda a, b: lax.shift_left(_int(a), jnp.int64(1)).astype(a.dtype),
+    "shift_right_arithmetic": lambda a, b: lax.shift_right_arithmetic(_int(a), jnp.int64(1)).astype(a.dtype),
+    "shift_right_logical": lambda a, b: lax.shift_right_logical(_int(a), jnp.int64(1)).astype(a.dtype),
+    "sign": lambda a, b: jnp.sign(a), "sin": lambda a, b: jnp.sin(a), "sinh": lambda a, b: jnp.sinh(a),
+    "sqrt": lambda a, b: jnp.sqrt(a), "square": lambda a, b: lax.square(a), "sub": lambda a, b: a - b,
+    "tan": lambda a, b: jnp.tan(a), "tanh": lambda a, b: jnp.tanh(a),
+    "xor": lambda a, b: (_int(a) ^ jnp.int64(3)).astype(a.dtype),
+}
+
+
+def test_every_elementwise_operation_lowers_to_triton():
+    """What the interpreter accepts, Pallas's Triton backend must lower: else a step using it would
+    pass the check and fail to compile on a GPU."""
+    assert set(ELEMENTWISE_USES) == set(fused.ELEMENTWISE)
+    carry = jnp.ones((64, 2))
+    for name, use in ELEMENTWISE_USES.items():
+        def step(run, c, k, use=use):
+            return jnp.stack([use(c[0], c[1]), c[1]])
+
+        assert name in fused._operations(fused.step_jaxpr(step, carry, carry).jaxpr), name
+        lowered = jax.jit(lambda r, c: fused.loop(step, r, c, 3, interpret=False)).trace(
+            carry, carry).lower(lowering_platforms=("cuda",))
+        assert lowered.as_text().count("__gpu$xla.gpu.triton") == 1, name
+
+
+def test_operations_triton_cannot_lower_are_refused():
+    for use in (lambda a: lax.erf(a), lambda a: jnp.round(a)):
+        with pytest.raises(fused.Unsupported, match="'(erf|round)'"):
+            fused.step_jaxpr(lambda r, c, k, use=use: use(c), jnp.ones((4, 2)), jnp.ones((4, 2)))
