@@ -486,7 +486,10 @@ def check_fused(problem: Problem, batch: Mapping[str, Any]) -> None:
             fused.step_jaxpr(_fused_step(problem), one, carry)
             _FUSED_CHECKED[key] = None
         except fused.Unsupported as error:
-            _FUSED_CHECKED[key] = f"{problem.landscape.name}: {error}; use loop='scan'"
+            where = problem.landscape.name  # the operation may be the optimizer's: name both
+            if isinstance(problem.build, OptimizerBuilder):
+                where += f" x {problem.build.family}/{problem.build.schedule}"
+            _FUSED_CHECKED[key] = f"{where}: {error}; use loop='scan'"
     if _FUSED_CHECKED[key] is not None:
         raise InputError(_FUSED_CHECKED[key])
 

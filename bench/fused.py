@@ -85,31 +85,68 @@ class _Vectors:
         return element
 
 
+def _bind(eqn, operands: list[Any], dtypes: list[Any]) -> Any:
+    """One element's operation, rewritten where Pallas's Triton lowering has no rule for it:
+    max/min of booleans are or/and, and a select_n of more than two cases a chain of two-case
+    selects."""
+    name = eqn.primitive.name
+    if name in ("max", "min") and dtypes[0] == jnp.bool_:
+        return (operator.or_ if name == "max" else operator.and_)(*operands)
+    if name == "select_n" and len(operands) > 3:
+        which, *cases = operands
+        out = cases[-1]
+        for i in range(len(cases) - 2, -1, -1):
+            out = lax.select_n(which == i, out, cases[i])  # False picks out, True cases[i]
+        return out
+    return eqn.primitive.bind(*operands, **eqn.params)
+
+
 def _elementwise(eqn, args: list[np.ndarray], vector: _Vectors) -> np.ndarray:
     shape = eqn.outvars[0].aval.shape
     out = np.empty(shape, object)
     operands = [np.broadcast_to(a, shape) for a in args]
     dtypes = [v.aval.dtype for v in eqn.invars]
     for index in np.ndindex(shape):
-        out[index] = eqn.primitive.bind(*(vector(a[index], d) for a, d in zip(operands, dtypes)),
-                                        **eqn.params)
+        out[index] = _bind(eqn, [vector(a[index], d) for a, d in zip(operands, dtypes)], dtypes)
     return out
 
 
-def _fold(op, elements: Sequence[Any]) -> Any:
-    return functools.reduce(op, elements)
+def _identity(name: str, dtype: Any) -> np.generic:
+    """What a reduction of no elements gives (as XLA's reduce does)."""
+    dtype = np.dtype(dtype)
+    if name in ("reduce_sum", "add"):
+        return dtype.type(0)
+    if name in ("reduce_prod", "mul"):
+        return dtype.type(1)
+    if name == "reduce_and":
+        return dtype.type(True)
+    if name == "reduce_or":
+        return dtype.type(False)
+    if dtype == np.bool_:
+        return dtype.type(name == "reduce_min")
+    info = np.finfo(dtype) if np.issubdtype(dtype, np.floating) else np.iinfo(dtype)
+    low, high = (-np.inf, np.inf) if np.issubdtype(dtype, np.floating) else (info.min, info.max)
+    return dtype.type(low if name == "reduce_max" else high)
+
+
+def _fold(op, elements: Sequence[Any], empty: Any) -> Any:
+    return functools.reduce(op, elements) if len(elements) else empty
+
+
+_BOOLEAN_REDUCTIONS = {"reduce_max": operator.or_, "reduce_min": operator.and_}
 
 
 def _reduce(eqn, array: np.ndarray, vector: _Vectors) -> np.ndarray:
     axes = tuple(eqn.params["axes"])
     kept = [d for d in range(array.ndim) if d not in axes]
     moved = np.transpose(array, kept + list(axes))
-    moved = moved.reshape([array.shape[d] for d in kept] + [-1])
+    moved = moved.reshape([array.shape[d] for d in kept] + [int(np.prod([array.shape[d] for d in axes], dtype=int))])
     dtype = eqn.invars[0].aval.dtype
     out = np.empty(moved.shape[:-1], object)
-    op = _REDUCTIONS[eqn.primitive.name]
+    name = eqn.primitive.name
+    op = _BOOLEAN_REDUCTIONS.get(name, _REDUCTIONS[name]) if dtype == jnp.bool_ else _REDUCTIONS[name]
     for index in np.ndindex(out.shape):
-        out[index] = _fold(op, [vector(e, dtype) for e in moved[index]])
+        out[index] = _fold(op, [vector(e, dtype) for e in moved[index]], _identity(name, dtype))
     return out
 
 
@@ -133,7 +170,7 @@ def _dot_general(eqn, lhs: np.ndarray, rhs: np.ndarray, vector: _Vectors) -> np.
                 terms = [lax.convert_element_type(vector(left[b + i + (k,)], ltype), out_dtype)
                          * lax.convert_element_type(vector(right[b + j + (k,)], rtype), out_dtype)
                          for k in range(nk)]
-                out[b + i + j] = _fold(operator.add, terms)
+                out[b + i + j] = _fold(operator.add, terms, _identity("add", out_dtype))
     return out
 
 
@@ -147,8 +184,9 @@ def _structural(eqn, args: list[np.ndarray], vector: _Vectors) -> list[np.ndarra
         for axis, dim in enumerate(params["broadcast_dimensions"]):
             expanded[dim] = operand.shape[axis]
         return [np.broadcast_to(operand.reshape(expanded), shape)]
-    if name == "reshape":
-        return [args[0].reshape(params["new_sizes"])]
+    if name == "reshape":  # ``dimensions``: transpose first (jnp.ravel(order="F") sets it)
+        dims = params.get("dimensions")
+        return [(args[0] if dims is None else np.transpose(args[0], dims)).reshape(params["new_sizes"])]
     if name == "squeeze":
         return [np.squeeze(args[0], axis=tuple(params["dimensions"]))]
     if name == "expand_dims":
@@ -260,7 +298,8 @@ def step_jaxpr(step: Callable, run: Any, carry: Any):
                                   jax.ShapeDtypeStruct((), jnp.int32))
     for name in _operations(closed.jaxpr):
         if name not in ELEMENTWISE and name not in _CALLS and name not in _KNOWN_STRUCTURAL:
-            raise Unsupported(f"the fused loop cannot run the operation {name!r}")
+            what = " (a loop or branch inside the step)" if name in ("scan", "while", "cond") else ""
+            raise Unsupported(f"the fused loop cannot run the operation {name!r}{what}")
     return closed
 
 
@@ -270,13 +309,17 @@ _KNOWN_STRUCTURAL = frozenset({"broadcast_in_dim", "reshape", "squeeze", "expand
 
 
 def _operations(jaxpr) -> list[str]:
-    """The operations of ``jaxpr`` that matter to the loop, in program order, calls expanded."""
+    """The operations of ``jaxpr`` that matter to the loop, in program order, calls expanded (a
+    bitcast that changes the element width, which reshapes, under its own name)."""
     names: dict[str, None] = {}
     for eqn in _live_equations(jaxpr):
-        if eqn.primitive.name in _CALLS:
-            inner = eqn.params[_CALLS[eqn.primitive.name]]
+        name = eqn.primitive.name
+        if name in _CALLS:
+            inner = eqn.params[_CALLS[name]]
             names.update(dict.fromkeys(_operations(getattr(inner, "jaxpr", inner))))
-        names[eqn.primitive.name] = None
+        if name == "bitcast_convert_type" and eqn.outvars[0].aval.shape != eqn.invars[0].aval.shape:
+            name = "bitcast_convert_type to another width"
+        names[name] = None
     return list(names)
 
 
@@ -409,6 +452,9 @@ def loop(step: Callable, run: Any, carry: Any, steps: int, *, keep: Callable | N
     leaves, offset = [], 0
     for shape, dtype in zip(carry_shapes, carry_dtypes):
         n = int(np.prod(shape, dtype=int))
+        if n == 0:  # a leaf with no elements has no columns
+            leaves.append(jnp.zeros((runs, *shape), dtype))
+            continue
         stacked = jnp.stack([c[:runs] for c in outs[offset:offset + n]], axis=1).reshape((runs, *shape))
         leaves.append(stacked != 0 if dtype == jnp.bool_ else stacked.astype(dtype))
         offset += n

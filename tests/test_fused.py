@@ -133,7 +133,7 @@ def test_noisy_landscapes_and_bad_knobs_are_refused_in_one_line():
     noisy = Problem(landscapes.get_landscape("noisy_beale"), OptimizerBuilder("sgd", "constant"), 10,
                     loop="fused")
     batch = _batch(noisy, 4)
-    with pytest.raises(InputError, match="noisy_beale: the fused loop cannot run the operation"
+    with pytest.raises(InputError, match="noisy_beale x sgd/constant: the fused loop cannot run the operation"
                                          " 'random_.*'; use loop='scan'"):
         run_batch(noisy, batch)
     with pytest.raises(InputError, match="loop must be one of scan, fused; got 'kernel'"):
@@ -267,3 +267,59 @@ def test_operations_triton_cannot_lower_are_refused():
     for use in (lambda a: lax.erf(a), lambda a: jnp.round(a)):
         with pytest.raises(fused.Unsupported, match="'(erf|round)'"):
             fused.step_jaxpr(lambda r, c, k, use=use: use(c), jnp.ones((4, 2)), jnp.ones((4, 2)))
+
+
+def test_audit_findings_run_as_the_scan_does():
+    """A reshape in Fortran order, reductions and products of nothing, boolean max/min (Triton
+    has no rule: rewritten as or/and), a three-way select_n (a chain of two-way ones) and an
+    empty carry leaf, each against vmap of the same step."""
+    def step(run, carry, k):
+        x, flags, empty = carry
+        f_order = jnp.reshape(jnp.stack([x, 2 * x]), -1, order="F")
+        nothing = jnp.sum(x[2:] ** 2) + jnp.prod(x[2:]) + jnp.max(x[2:], initial=-jnp.inf) * 0
+        any_up = jnp.max(flags) & ~jnp.min(flags)
+        pick = lax.select_n(jnp.int32(k % 3), x[0], x[1], x[0] * x[1])
+        new_x = 0.5 * x + 0.01 * f_order[:2] * f_order[2:] + nothing + pick * 0.001 + any_up
+        return new_x, flags | (new_x > 0.1), empty * 2
+
+    rng = np.random.default_rng(0)
+    run = jnp.zeros((5,))
+    carry = (jnp.asarray(rng.normal(size=(5, 2))), jnp.asarray(rng.normal(size=(5, 2)) > 0),
+             jnp.zeros((5, 0)))
+    expected = carry
+    for k in range(4):
+        expected = jax.vmap(lambda r, c: step(r, c, jnp.int32(k)))(run, expected)
+    got = fused.loop(step, run, carry, 4, block=4)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
+    np.testing.assert_array_equal(got[1], expected[1])
+    assert got[2].shape == (5, 0)
+    lowered = jax.jit(lambda r, c: fused.loop(step, r, c, 4, interpret=False)).trace(
+        run, carry).lower(lowering_platforms=("cuda",))
+    assert lowered.as_text().count("__gpu$xla.gpu.triton") == 1
+
+
+def test_a_bitcast_to_another_width_and_a_loop_are_refused_by_name():
+    with pytest.raises(fused.Unsupported, match="'bitcast_convert_type to another width'"):
+        fused.step_jaxpr(lambda r, c, k: c + lax.bitcast_convert_type(c, jnp.float32).sum(-1),
+                         jnp.ones((4,)), jnp.ones((4,)))
+    with pytest.raises(fused.Unsupported, match=r"\(a loop or branch inside the step\)"):
+        fused.step_jaxpr(lambda r, c, k: jax.lax.fori_loop(0, 2, lambda i, v: v * 2, c),
+                         jnp.ones((4,)), jnp.ones((4,)))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.int32, jnp.bool_])
+def test_elementwise_operations_lower_for_other_dtypes(dtype):
+    """float32 is the suite's default dtype; integers and booleans appear in the metrics."""
+    carry = jnp.ones((64, 2), dtype)
+    uses = {
+        jnp.float32: [lambda a, b: jnp.sin(a) * b + jnp.maximum(a, b) ** 2 / jnp.sqrt(b)],
+        jnp.int32: [lambda a, b: (a + b) * a - jnp.maximum(a, b) + (a >> 1) ^ (b << 1) | a & b],
+        jnp.bool_: [lambda a, b: jnp.maximum(a, b) & ~jnp.minimum(a, b) | (a != b)],
+    }[dtype]
+    for use in uses:
+        def step(run, c, k, use=use):
+            return jnp.stack([use(c[0], c[1]), c[1]])
+
+        lowered = jax.jit(lambda r, c: fused.loop(step, r, c, 3, interpret=False)).trace(
+            carry, carry).lower(lowering_platforms=("cuda",))
+        assert lowered.as_text().count("__gpu$xla.gpu.triton") == 1
