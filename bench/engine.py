@@ -341,6 +341,8 @@ def step_flops(problem: Problem, batch: Mapping[str, Any]) -> float | None:
     """
     one = jax.tree.map(lambda a: np.asarray(a)[:1], batch)
     shapes = shapes_key(one)
+    # One step's arithmetic does not depend on how the loop runs: count it once for both loops.
+    problem = dataclasses.replace(problem, loop="scan", block=Problem.block)
     key = (problem, shapes)
     if key not in _STEP_FLOPS:
         stored = _StoredFlops.key(problem, shapes)
@@ -447,6 +449,11 @@ def compiled_sweep(problem: Problem) -> Callable:
     return jax.jit(named(sweep, program_key(problem, "")))
 
 
+def _initial_carries(problem: Problem, batch):
+    """Every run's carry before its first step (the scan's own, vmapped)."""
+    return jax.vmap(lambda run: _make_step(problem, run)[0])(batch)
+
+
 def _fused_step(problem: Problem) -> Callable:
     """One run's step as ``bench.fused.loop`` takes it: (run, carry, k) -> carry."""
     def step(run, carry, k):
@@ -460,7 +467,7 @@ def _fused_sweep(problem: Problem, batch):
     outcome are the scan's own code, vmapped."""
     import bench.fused as fused
 
-    carry = jax.vmap(lambda run: _make_step(problem, run)[0])(batch)
+    carry = _initial_carries(problem, batch)
     every = problem.trajectory_every
     out = fused.loop(_fused_step(problem), batch, carry, problem.steps, block=problem.block,
                      keep=lambda carry: carry["x"], keep_every=every)
@@ -481,7 +488,7 @@ def check_fused(problem: Problem, batch: Mapping[str, Any]) -> None:
     one = jax.tree.map(lambda a: np.asarray(a)[:1], dict(batch))
     key = (dataclasses.replace(problem, loop="scan"), shapes_key(one))
     if key not in _FUSED_CHECKED:
-        carry = jax.eval_shape(jax.vmap(lambda run: _make_step(problem, run)[0]), one)
+        carry = jax.eval_shape(functools.partial(_initial_carries, problem), one)
         try:
             fused.step_jaxpr(_fused_step(problem), one, carry)
             _FUSED_CHECKED[key] = None

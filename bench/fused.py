@@ -140,7 +140,7 @@ def _reduce(eqn, array: np.ndarray, vector: _Vectors) -> np.ndarray:
     axes = tuple(eqn.params["axes"])
     kept = [d for d in range(array.ndim) if d not in axes]
     moved = np.transpose(array, kept + list(axes))
-    moved = moved.reshape([array.shape[d] for d in kept] + [int(np.prod([array.shape[d] for d in axes], dtype=int))])
+    moved = moved.reshape([array.shape[d] for d in kept] + [_size([array.shape[d] for d in axes])])
     dtype = eqn.invars[0].aval.dtype
     out = np.empty(moved.shape[:-1], object)
     name = eqn.primitive.name
@@ -157,7 +157,7 @@ def _dot_general(eqn, lhs: np.ndarray, rhs: np.ndarray, vector: _Vectors) -> np.
     # (batch, free, contracting) on each side; the output is (batch, lhs free, rhs free).
     left = np.transpose(lhs, list(lb) + lf + list(lc))
     right = np.transpose(rhs, list(rb) + rf + list(rc))
-    nb, nk = len(lb), int(np.prod([lhs.shape[d] for d in lc], dtype=int))
+    nb, nk = len(lb), _size([lhs.shape[d] for d in lc])
     left = left.reshape(left.shape[:nb + len(lf)] + (nk,))
     right = right.reshape(right.shape[:nb + len(rf)] + (nk,))
     ltype, rtype = eqn.invars[0].aval.dtype, eqn.invars[1].aval.dtype
@@ -331,6 +331,19 @@ def _columns(leaf: jax.Array) -> list[jax.Array]:
     return [flat[:, i] for i in range(flat.shape[1])]
 
 
+def _size(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=int))
+
+
+def _split(items: Sequence[Any], shapes: Sequence[tuple[int, ...]]) -> list[Sequence[Any]]:
+    """Consecutive chunks of ``items``, one of each shape's size (a leaf's columns or elements)."""
+    chunks, offset = [], 0
+    for shape in shapes:
+        chunks.append(items[offset:offset + _size(shape)])
+        offset += _size(shape)
+    return chunks
+
+
 def _elements(vectors: Sequence[Any], shape: tuple[int, ...]) -> np.ndarray:
     out = np.empty(shape, object)
     for index, vector in zip(np.ndindex(shape), vectors):
@@ -373,40 +386,30 @@ def loop(step: Callable, run: Any, carry: Any, steps: int, *, keep: Callable | N
     run_shapes = [np.shape(leaf)[1:] for leaf in run_leaves]
     carry_shapes = [np.shape(leaf)[1:] for leaf in carry_leaves]
     carry_dtypes = [jnp.dtype(leaf.dtype) for leaf in carry_leaves]
-    n_run = sum(int(np.prod(s, dtype=int)) for s in run_shapes)
+    n_run = sum(map(_size, run_shapes))
     out_columns = [jax.ShapeDtypeStruct((padded,), jnp.int32 if d == jnp.bool_ else d)
                    for d in _flat_dtypes(carry_dtypes, carry_shapes)]
     blocks, rest = divmod(steps, keep_every) if keep_every else (0, steps)
     kept_count = blocks + (1 if keep_every and rest else 0)
     kept_aval = jax.eval_shape(keep, jax.tree.map(_per_run, carry)) if keep_every else None
-    kept_size = int(np.prod(kept_aval.shape, dtype=int)) if keep_every else 0
+    kept_size = _size(kept_aval.shape) if keep_every else 0
     kept_columns = ([jax.ShapeDtypeStruct((kept_count, padded), kept_aval.dtype)] * kept_size
                     if keep_every else [])
     vector = _Vectors(block)
 
     def carry_elements(flat):
-        elements, offset = [], 0
-        for shape in carry_shapes:
-            n = int(np.prod(shape, dtype=int))
-            elements.append(_elements(flat[offset:offset + n], shape))
-            offset += n
-        return elements
+        return [_elements(chunk, shape) for chunk, shape in zip(_split(flat, carry_shapes), carry_shapes)]
 
     def kernel(*refs):
         in_refs = refs[:len(inputs)]
         out_refs = refs[len(inputs):len(inputs) + len(out_columns)]
         kept_refs = refs[len(inputs) + len(out_columns):]
-        loaded = [ref[...] for ref in in_refs]
-        run_elements, offset = [], 0
-        for shape, leaf in zip(run_shapes, run_leaves):
-            n = int(np.prod(shape, dtype=int))
-            values = loaded[offset:offset + n]
-            if leaf.dtype == jnp.bool_:
-                values = [v != 0 for v in values]
-            run_elements.append(_elements(values, shape))
-            offset += n
-        initial = [v != 0 if d == jnp.bool_ else v
-                   for v, d in zip(loaded[n_run:], _flat_dtypes(carry_dtypes, carry_shapes))]
+        loaded = [ref[...] for ref in in_refs]  # booleans travel as int32 (see _columns)
+        run_dtypes = _flat_dtypes([leaf.dtype for leaf in run_leaves], run_shapes)
+        loaded = [v != 0 if d == jnp.bool_ else v
+                  for v, d in zip(loaded, run_dtypes + _flat_dtypes(carry_dtypes, carry_shapes))]
+        run_elements = [_elements(chunk, shape)
+                        for chunk, shape in zip(_split(loaded[:n_run], run_shapes), run_shapes)]
 
         def body(k, flat):
             outs = _evaluate(closed.jaxpr, closed.consts,
@@ -414,15 +417,12 @@ def loop(step: Callable, run: Any, carry: Any, steps: int, *, keep: Callable | N
                               _elements([jnp.full((block,), k, jnp.int32)], ())], vector)
             return tuple(vector(e, d) for out, d in zip(outs, carry_dtypes) for e in out.ravel())
 
-        def steps_from(first, count, flat):
-            return lax.fori_loop(jnp.int32(first), jnp.int32(first + count), body, flat)
-
         def store_kept(row, flat):
             kept = keep(jax.tree.unflatten(carry_tree, carry_elements(flat)))
             for ref, element in zip(kept_refs, kept.ravel()):
                 ref[row, :] = vector(element, kept_aval.dtype)
 
-        flat = tuple(initial)
+        flat = tuple(loaded[n_run:])
         if keep_every:
             def kept_block(b, flat):
                 store_kept(b, flat)
@@ -431,7 +431,7 @@ def loop(step: Callable, run: Any, carry: Any, steps: int, *, keep: Callable | N
             flat = lax.fori_loop(jnp.int32(0), jnp.int32(blocks), kept_block, flat)
             if rest:
                 store_kept(blocks, flat)
-        flat = steps_from(blocks * keep_every, rest if keep_every else steps, flat)
+        flat = lax.fori_loop(jnp.int32(steps - rest), jnp.int32(steps), body, flat)
         for ref, value in zip(out_refs, flat):
             ref[...] = value.astype(ref.dtype)
 
@@ -449,21 +449,19 @@ def loop(step: Callable, run: Any, carry: Any, steps: int, *, keep: Callable | N
                           in_specs=[spec] * len(inputs),
                           out_specs=[spec] * len(out_columns) + [kept_spec] * kept_size,
                           interpret=interpret, **params)(*inputs)
-    leaves, offset = [], 0
-    for shape, dtype in zip(carry_shapes, carry_dtypes):
-        n = int(np.prod(shape, dtype=int))
-        if n == 0:  # a leaf with no elements has no columns
+    leaves = []
+    for columns, shape, dtype in zip(_split(outs, carry_shapes), carry_shapes, carry_dtypes):
+        if not columns:  # a leaf with no elements has no columns
             leaves.append(jnp.zeros((runs, *shape), dtype))
             continue
-        stacked = jnp.stack([c[:runs] for c in outs[offset:offset + n]], axis=1).reshape((runs, *shape))
+        stacked = jnp.stack([c[:runs] for c in columns], axis=1).reshape((runs, *shape))
         leaves.append(stacked != 0 if dtype == jnp.bool_ else stacked.astype(dtype))
-        offset += n
     final = jax.tree.unflatten(carry_tree, leaves)
     if not keep_every:
         return final
-    kept = jnp.stack([c[:, :runs] for c in outs[offset:]], axis=-1)  # (K, R, size)
+    kept = jnp.stack([c[:, :runs] for c in outs[len(out_columns):]], axis=-1)  # (K, R, size)
     return final, jnp.moveaxis(kept, 1, 0).reshape((runs, kept_count, *kept_aval.shape))
 
 
 def _flat_dtypes(dtypes, shapes) -> list:
-    return [d for d, s in zip(dtypes, shapes) for _ in range(int(np.prod(s, dtype=int)))]
+    return [d for d, s in zip(dtypes, shapes) for _ in range(_size(s))]

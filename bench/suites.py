@@ -22,7 +22,7 @@ import numpy as np
 
 import landscapes
 import optimizers
-from bench.engine import COCO_TARGETS
+from bench.engine import COCO_TARGETS, LOOPS as ENGINE_LOOPS
 from bench.reference import check_methods
 from landscapes.errors import InputError, unknown_name
 from optimizers.spaces import (MAX_GRID_CONFIGS, Grid, LogUniform, Uniform, grid_configs,
@@ -255,7 +255,7 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         imports=tuple(imports), import_dirs=import_dirs)
 
 
-LOOPS = ("auto", "scan", "fused")
+LOOPS = ("auto", *ENGINE_LOOPS)
 
 
 def _loop(value: Any, where: str) -> str:
