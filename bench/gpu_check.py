@@ -8,8 +8,9 @@ Writes DIR/gpu_check.json (and prints it). Measures, on whatever accelerator JAX
     (``loop="fused"``, ``bench.fused``), several block sizes (compile time and median steps/s);
   * how many runs of the fused loop end as the scan's do, on the same device;
   * the engine against both same-run baselines (Python loop, one scan per config) at 4,096 runs;
-  * the MNIST MLP (784-512-512-10, 4,000 images, 20 epochs): 128 configs vmapped vs a sequential
-    loop of the single-config program, per config;
+  * the MNIST MLP (784-512-512-10, 4,000 images, 20 epochs): 128 and 256 configs vmapped vs a
+    sequential loop of the single-config program, per config, with the XLA weight update and the
+    fused one (``update="fused"``, at each ``--mnist-tiles`` tile), and how closely their losses agree;
   * a CPU-vs-device agreement check of one small sweep (float64), so the figures come from a
     program that computes the same thing as on the CPU;
   * the default suite's sweeps with ``loop = "scan"`` and ``loop = "auto"``: time and agreement;
@@ -216,15 +217,38 @@ def baselines(quick: bool, best: dict[str, Any]) -> dict[str, Any]:
                    scan_configs=8 if quick else 32)
 
 
-def mnist(quick: bool, configs: list[int] | None = None) -> dict[str, Any]:
+def mnist(quick: bool, configs: list[int] | None = None, tiles: list[tuple[int, int]] | None = None
+          ) -> dict[str, Any]:
+    """Cost per config with each weight update: ``xla`` (autodiff's gradients, then optax) and
+    ``fused`` (gradient and update in one kernel per layer, ``bench.mnist.fused_update``) at each of
+    ``tiles``; and how closely the fused runs' last-epoch losses follow the XLA ones."""
+    from bench.mnist.fused_update import DEFAULT_TILE
     from bench.mnist.measure import measure_cost
 
     if quick:
-        return measure_cost(n_configs=16, epochs=2, hidden=(128, 128), n_train=2000, repeats=2)
-    # 128 configs as the floor names them, then 256 (more configs per program amortise each
-    # step's fixed costs); the sequential loop is timed on 32 configs, its cost per config.
-    return {str(n): measure_cost(n_configs=n, epochs=20, hidden=(512, 512), n_train=4000, repeats=3,
-                                 sequential_configs=32) for n in (configs or (128, 256))}
+        # a smoke test: on a CPU the fused kernel runs in Pallas's interpreter (slow)
+        size = dict(epochs=2, hidden=(32, 32), n_train=256, repeats=2)
+        counts = configs or [2]
+    else:
+        # 128 configs as the floor names them, then 256 (more configs per program amortise each
+        # step's fixed costs); the sequential loop is timed on 32 configs, its cost per config.
+        size = dict(epochs=20, hidden=(512, 512), n_train=4000, repeats=3, sequential_configs=32)
+        counts = configs or [128, 256]
+    found: dict[str, Any] = {}
+    for n in counts:
+        rows = found[str(n)] = {"xla": measure_cost(n_configs=n, **size)}
+        for tile in tiles or [DEFAULT_TILE]:
+            name = f"fused_{tile[0]}x{tile[1]}"
+            try:
+                rows[name] = measure_cost(n_configs=n, update="fused", update_tile=tile, **size)
+            except Exception as error:  # keep the XLA figure and the other tiles
+                rows[name] = {"error": f"{type(error).__name__}: {error}"[:2000]}
+                continue
+            reference, fused = np.asarray(rows["xla"]["final_loss"]), np.asarray(rows[name]["final_loss"])
+            close = np.isclose(fused, reference, rtol=1e-2, atol=1e-4) | (~np.isfinite(fused) & ~np.isfinite(reference))
+            rows[name]["agreement"] = dict(final_loss_within_1pct=float(close.mean()),
+                                           max_abs_diff=float(np.nanmax(np.abs(fused - reference))))
+    return found
 
 
 def flag_variants(variants: dict[str, str], out: Path, unrolls: list[int], sizes: list[int],
@@ -274,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
                         " the scan only)")
     parser.add_argument("--mnist-configs", nargs="*", type=int, default=None,
                         help="vmapped MNIST configs to measure (default 128 256)")
+    parser.add_argument("--mnist-tiles", nargs="*", default=None, metavar="RxC",
+                        help="tiles of the fused MNIST weight update to time, e.g. 64x64 32x128"
+                        " (default: the default tile only)")
     parser.add_argument("--mnist-variants", nargs="*", default=None, metavar="NAME",
                         help="also time the 128-config MNIST figure under these XLA flag sets (no"
                         f" NAME: all of {', '.join(MNIST_FLAG_VARIANTS)}), one subprocess each")
@@ -286,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(given or ()) - set(known))
         if unknown:  # before anything runs, so a typo costs no device time
             parser.error(f"unknown variant {', '.join(unknown)}: choose from {', '.join(known)}")
+    try:
+        tiles = [tuple(int(v) for v in t.lower().split("x")) for t in args.mnist_tiles or ()]
+        if any(len(t) != 2 for t in tiles):
+            raise ValueError
+    except ValueError:
+        parser.error(f"--mnist-tiles takes ROWSxCOLUMNS values such as 64x64; got {' '.join(args.mnist_tiles)}")
     chosen = {n: XLA_FLAG_VARIANTS[n] for n in (args.variants or XLA_FLAG_VARIANTS)}
     configure_jax(cpu_devices=1)
     results: dict[str, Any] = dict(
@@ -308,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     if "baselines" not in args.skip:
         _guard("baselines", lambda: baselines(args.quick, best), results)
     if "mnist" not in args.skip:
-        _guard("mnist", lambda: mnist(args.quick, args.mnist_configs), results)
+        _guard("mnist", lambda: mnist(args.quick, args.mnist_configs, tiles or None), results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if "suite" not in args.skip:

@@ -40,3 +40,21 @@ def test_quick_is_a_cpu_smoke_test(tmp_path):
         (256, "scan", 1), (256, "scan", 2), (256, "fused", 32),
         (4096, "scan", 1), (4096, "scan", 2), (4096, "fused", 32)]
     assert all(r["steps_per_second"] > 0 and r["steps"] == 2000 for r in rows)
+
+
+def test_mnist_part_times_both_weight_updates_and_compares_their_losses(tmp_path):
+    assert gpu_check.main(["--quick", "--out", str(tmp_path), "--skip", "agreement", "engine", "baselines",
+                           "suite", "--mnist-tiles", "16x16", "32X16"]) == 0
+    rows = json.loads((tmp_path / "gpu_check.json").read_text())["mnist"]["2"]
+    assert sorted(rows) == ["fused_16x16", "fused_32x16", "xla"]
+    assert rows["xla"]["update"] == "xla" and rows["fused_32x16"]["update_tile"] == [32, 16]
+    for name in ("fused_16x16", "fused_32x16"):
+        assert rows[name]["vmapped_per_config_s"] > 0
+        assert rows[name]["agreement"]["final_loss_within_1pct"] == 1.0
+
+
+def test_a_malformed_mnist_tile_is_refused_before_anything_runs(capsys, tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        gpu_check.main(["--out", str(tmp_path), "--mnist-tiles", "64by64"])
+    assert stop.value.code == 2
+    assert "--mnist-tiles takes ROWSxCOLUMNS values such as 64x64; got 64by64" in capsys.readouterr().err
