@@ -86,10 +86,20 @@ class Problem:
 @dataclasses.dataclass(frozen=True)
 class OptimizerBuilder:
     """Hashable hparams -> optax transformation of a registered family and schedule, so equal
-    families share one compiled program (``bench.runner`` re-exports it)."""
+    families share one compiled program (``bench.runner`` re-exports it).
+
+    ``registration`` (filled in) counts how often each name was registered, so a family or schedule
+    re-registered with ``replace=True`` gets its own programs, not those of the code it replaced."""
 
     family: str
     schedule: str
+    registration: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.registration is None:
+            import optimizers
+
+            object.__setattr__(self, "registration", optimizers.registration(self.family, self.schedule))
 
     def __call__(self, hparams):
         import optimizers

@@ -221,3 +221,28 @@ def test_step_flops_are_stored_beside_the_compilation_cache(tmp_path, monkeypatc
     step_flops(bare, batch)
     assert len(json.loads((tmp_path / "step_flops.json").read_text())) == 2
     engine._STEP_FLOPS.clear()
+
+
+def _never_moves(hparams, learning_rate):
+    return optax.sgd(lambda count: 0.0 * learning_rate(count))
+
+
+def test_a_family_registered_again_runs_its_new_code() -> None:
+    # Programs are cached by optimizer name; replace=True (a notebook's edited optimizer) must not
+    # reuse the program of the code it replaced.
+    import optimizers
+    from optimizers.core import OptimizerFamily
+
+    land = landscapes.get_landscape("himmelblau")
+    finals = []
+    try:
+        for build in (optimizers.families.build_sgd, _never_moves):
+            optimizers.register_family(OptimizerFamily("lb_edited", build, {"learning_rate": 0.01}), replace=True)
+            problem = Problem(land, OptimizerBuilder("lb_edited", "constant"), 30)
+            batch = make_batch(problem, {"learning_rate": np.full(2, 0.01)}, np.ones((2, 2)), 0.0,
+                               land.minimizer_array())
+            finals.append(np.asarray(run_batch(problem, batch)[0].final_x))
+    finally:
+        optimizers.FAMILIES.pop("lb_edited", None)
+    assert not np.allclose(finals[0], 1.0)  # SGD moved
+    np.testing.assert_array_equal(finals[1], 1.0)  # the replacement never moves

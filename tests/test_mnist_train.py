@@ -181,3 +181,28 @@ def test_labels_outside_the_classes_are_refused(digits, labels, found) -> None:
     x, _ = digits
     with pytest.raises(InputError, match=rf"labels must be whole numbers in \[0, 9\]; found {found}"):
         fit((x, labels), TrainOptions(epochs=1, batch_size=32), HP)
+
+
+def _never_moves(hparams, learning_rate):
+    import optax
+
+    return optax.sgd(lambda count: 0.0 * learning_rate(count))
+
+
+def test_a_family_registered_again_trains_with_its_new_code(digits) -> None:
+    from optimizers.core import OptimizerFamily
+
+    x, y = digits
+    losses = []
+    try:
+        for build in (optimizers.families.build_sgd, _never_moves):
+            optimizers.register_family(OptimizerFamily("lb_edited_mnist", build, {"learning_rate": 0.1}),
+                                       replace=True)
+            result = fit_runs(SPEC, "lb_edited_mnist", "constant", TrainOptions(epochs=2, batch_size=32), {},
+                              x[:96], y[:96], initializers=["glorot_uniform"], seeds=[0])
+            losses.append(np.asarray(result.history["loss"])[0])
+    finally:
+        optimizers.FAMILIES.pop("lb_edited_mnist", None)
+    assert losses[0][1] < losses[0][0]  # SGD learned
+    # the replacement never updates: the same loss both epochs (up to the order of the sum)
+    np.testing.assert_allclose(losses[1][1], losses[1][0], rtol=1e-5)

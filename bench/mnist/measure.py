@@ -75,11 +75,11 @@ def measure_cost(n_configs: int = 8, epochs: int = 2, hidden: tuple[int, ...] = 
     start = time.perf_counter()
     single_program = compile_runs(singles[0])  # one compiled program serves every single config
     single_compile = time.perf_counter() - start
-    trained = jax.block_until_ready(vmapped_program(*vmapped[5:]))  # warm-up
-    jax.block_until_ready(single_program(*singles[0][5:]))
-    t_vmapped = _median_time(lambda: jax.block_until_ready(vmapped_program(*vmapped[5:])), repeats)
+    trained = jax.block_until_ready(vmapped_program(*vmapped.arrays))  # warm-up
+    jax.block_until_ready(single_program(*singles[0].arrays))
+    t_vmapped = _median_time(lambda: jax.block_until_ready(vmapped_program(*vmapped.arrays)), repeats)
     t_sequential = _median_time(
-        lambda: [jax.block_until_ready(single_program(*b[5:])) for b in singles], repeats)
+        lambda: [jax.block_until_ready(single_program(*b.arrays)) for b in singles], repeats)
     return {"n_configs": n_configs, "epochs": epochs, "hidden": list(hidden), "n_train": n_train, "batch_size": 64,
             "update": options.update, "update_tile": list(options.update_tile) if update == "fused" else None,
             "final_loss": [float(v) for v in np.asarray(trained.history["loss"])[:, -1]],

@@ -177,7 +177,7 @@ def cross_validate(candidates: Sequence[Mapping[str, Any]], x: np.ndarray, y: np
         compiled = compile_runs(batch)
         compile_time = time.perf_counter() - start
         start = time.perf_counter()
-        result: TrainResult = jax.block_until_ready(compiled(*batch[5:]))
+        result: TrainResult = jax.block_until_ready(compiled(*batch.arrays))
         train_time = time.perf_counter() - start
         start = time.perf_counter()
         # the held-out accuracy of each run's returned params, computed inside the training program
@@ -253,7 +253,7 @@ def refit(candidate: Mapping[str, Any], x_train: np.ndarray, y_train: np.ndarray
     compiled = compile_runs(batch)
     compile_time = time.perf_counter() - start
     start = time.perf_counter()
-    result = jax.block_until_ready(compiled(*batch[5:]))
+    result = jax.block_until_ready(compiled(*batch.arrays))
     train_time = time.perf_counter() - start
     params = jax.tree.map(lambda leaf: np.asarray(leaf[0]), result.params)
     history = {k: np.asarray(result.history[k][0]) for k in HISTORY_KEYS}

@@ -40,7 +40,8 @@ import optimizers
 from bench.mnist.fused_update import DEFAULT_TILE, UPDATES, check_tile, dense_update
 from bench.mnist.model import (MLPSpec, Params, accuracy, apply, apply_tapped, check_initializer, init_params,
                                per_example_loss)
-from bench.programs import compile_stored, named, optimizer_key, shapes_key
+from bench.engine import OptimizerBuilder
+from bench.programs import compile_stored, named, shapes_key
 from landscapes.errors import InputError
 
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
@@ -316,8 +317,11 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
                        history["val_loss"][source], history["val_accuracy"][source])
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "family_name", "schedule_name", "options", "steps_per_epoch"))
-def train_runs(spec: MLPSpec, family_name: str, schedule_name: str, options: TrainOptions, steps_per_epoch: int,
+STATIC_ARGS = ("spec", "optimizer", "options", "steps_per_epoch")
+
+
+@functools.partial(jax.jit, static_argnames=STATIC_ARGS)
+def train_runs(spec: MLPSpec, optimizer: OptimizerBuilder, options: TrainOptions, steps_per_epoch: int,
                x: jax.Array, y: jax.Array, x_eval: jax.Array, y_eval: jax.Array, params0: Params,
                hparams: Mapping[str, jax.Array], keys: jax.Array, train_idx: jax.Array,
                train_count: jax.Array, val_idx: jax.Array, val_count: jax.Array) -> TrainResult:
@@ -325,8 +329,10 @@ def train_runs(spec: MLPSpec, family_name: str, schedule_name: str, options: Tra
 
     ``train_idx`` (R, T) and ``val_idx`` (R, V) index rows of ``x``/``x_eval``; only the first
     ``train_count``/``val_count`` of each row are real. ``steps_per_epoch`` = ceil(T / batch_size).
+    ``optimizer`` names the registered family and schedule (and how often they were registered, so
+    re-registering one compiles anew).
     """
-    family, schedule = optimizers.get_family(family_name), optimizers.get_schedule(schedule_name)
+    family, schedule = optimizers.get_family(optimizer.family), optimizers.get_schedule(optimizer.schedule)
     one = functools.partial(_trace_hook, spec, family, schedule, options, steps_per_epoch, x, y, x_eval, y_eval)
     return jax.vmap(one)(params0, hparams, keys, train_idx, train_count, val_idx, val_count)
 
@@ -404,11 +410,11 @@ def steps_per_epoch(n_train_max: int, batch_size: int) -> int:
 
 
 class RunBatch(NamedTuple):
-    """The arguments of one ``train_runs`` call: static settings then arrays (``*batch`` unpacks them)."""
+    """The arguments of one ``train_runs`` call: static settings then arrays (``*batch`` unpacks them;
+    a compiled program takes ``*batch.arrays``)."""
 
     spec: MLPSpec
-    family_name: str
-    schedule_name: str
+    optimizer: OptimizerBuilder
     options: TrainOptions
     steps_per_epoch: int
     x: np.ndarray
@@ -422,6 +428,11 @@ class RunBatch(NamedTuple):
     train_count: np.ndarray
     val_idx: np.ndarray
     val_count: np.ndarray
+
+    @property
+    def arrays(self) -> tuple[Any, ...]:
+        """The array arguments, those a compiled program (``compile_runs``) takes."""
+        return tuple(self[len(STATIC_ARGS):])
 
 
 def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedule: str | optimizers.Schedule,
@@ -462,27 +473,26 @@ def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedu
     x_eval = x32 if x_eval is None else np.asarray(x_eval, np.float32)
     y_eval = y32 if y_eval is None else class_labels(y_eval, spec.layer_sizes[-1], "validation labels")
     params0, keys = init_runs(spec, initializers, seeds, folds)
-    return RunBatch(spec, family.name, schedule.name, options,
+    return RunBatch(spec, OptimizerBuilder(family.name, schedule.name), options,
                     steps_per_epoch(train_idx.shape[1], options.batch_size), x32, y32, x_eval, y_eval,
                     params0, hp, keys, train_idx, train_count, val_idx, val_count)
 
 
 def compile_runs(batch: RunBatch):
-    """AOT-compile ``train_runs`` for ``batch``'s shapes (call the result with ``*batch[5:]``);
+    """AOT-compile ``train_runs`` for ``batch``'s shapes (call the result with ``*batch.arrays``);
     a program an earlier process stored is loaded without tracing (``bench.programs``)."""
-    optimizer = optimizer_key(batch.family_name, batch.schedule_name)
+    optimizer = batch.optimizer.program_key()
     if optimizer is None:
         return train_runs.lower(*batch).compile()
     key = "|".join(map(str, ("mnist.train_runs", batch.spec, optimizer, batch.options,
-                             batch.steps_per_epoch, shapes_key(tuple(batch[5:])))))
+                             batch.steps_per_epoch, shapes_key(batch.arrays))))
     return compile_stored(key, lambda: _named_train_runs(key).lower(*batch))
 
 
 @functools.lru_cache(maxsize=32)
 def _named_train_runs(key: str):
     """``train_runs`` jitted under a name of its program key (``bench.programs.named``)."""
-    return jax.jit(named(train_runs.__wrapped__, key),
-                   static_argnames=("spec", "family_name", "schedule_name", "options", "steps_per_epoch"))
+    return jax.jit(named(train_runs.__wrapped__, key), static_argnames=STATIC_ARGS)
 
 
 def fit_runs(*args: Any, **kwargs: Any) -> TrainResult:

@@ -45,7 +45,7 @@ def _compiled(batch):
 def test_vmapped_configs(benchmark, mnist) -> None:
     batch = _batch(mnist, RATES)
     program, compile_time = _compiled(batch)
-    result = benchmark(lambda: jax.block_until_ready(program(*batch[5:])))
+    result = benchmark(lambda: jax.block_until_ready(program(*batch.arrays)))
     benchmark.extra_info.update(compile_s=compile_time, n_configs=N_CONFIGS,
                                 final_train_accuracy=np.asarray(result.history["accuracy"][:, -1]).tolist())
 
@@ -53,5 +53,5 @@ def test_vmapped_configs(benchmark, mnist) -> None:
 def test_sequential_single_configs(benchmark, mnist) -> None:
     singles = [_batch(mnist, RATES[i:i + 1]) for i in range(N_CONFIGS)]
     program, compile_time = _compiled(singles[0])
-    benchmark(lambda: [jax.block_until_ready(program(*b[5:])) for b in singles])
+    benchmark(lambda: [jax.block_until_ready(program(*b.arrays)) for b in singles])
     benchmark.extra_info.update(compile_s=compile_time, n_configs=N_CONFIGS)
