@@ -37,10 +37,10 @@ import numpy as np
 import optax
 
 import optimizers
+from bench.engine import OptimizerBuilder
 from bench.mnist.fused_update import DEFAULT_TILE, UPDATES, check_tile, dense_update
 from bench.mnist.model import (MLPSpec, Params, accuracy, apply, apply_tapped, check_initializer, init_params,
                                per_example_loss)
-from bench.engine import OptimizerBuilder
 from bench.programs import compile_stored, named, shapes_key
 from landscapes.errors import InputError
 
@@ -192,6 +192,7 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
     train_idx = jnp.pad(train_idx, (0, padded - train_idx.shape[0]))
     positions = jnp.arange(padded)
     updates_per_epoch = jnp.maximum((train_count + batch - 1) // batch, 1)  # this run's own
+
     def build(hp, per_epoch):
         return family.build(hp, learning_rate_fn(schedule, hp, per_epoch, options.lr_per))
 
