@@ -9,7 +9,9 @@ performance profiles"):
   whole budget; inf when no run succeeds.
 - runtime ECDF: the fraction of (run, target) pairs solved within a budget of b gradient evaluations,
   averaged over the (landscape, target) pairs so each pair weighs the same; bootstrap bands resample
-  the runs of each landscape.
+  the runs of each landscape. Where the problems have several dimensions the budget is counted per
+  coordinate (evaluations / dimension), as COCO's ECDFs do, so a 10-D problem is not judged on the
+  budget of a 2-D one.
 - performance profile: r(p, s) = ERT(p, s) / min_s ERT(p, s) at the success target, and
   ρ_s(τ) = fraction of landscapes p with r(p, s) ≤ τ (a label missing on p, or solving nothing there,
   never counts as solved).
@@ -283,24 +285,40 @@ class ECDF:
     low: np.ndarray
     high: np.ndarray
     pairs: int  # (problem, target) pairs it averages over
+    per_dimension: bool = False  # budgets are gradient evaluations / dimension
 
 
-def budget_grid(records: Iterable[Record], points: int = 60) -> np.ndarray:
-    """A log grid of budgets from 1 to the largest budget of ``records``."""
-    largest = max((float(r["steps"]) for r in records), default=1.0)
-    return np.unique(np.round(np.logspace(0.0, np.log10(max(largest, 1.0)), points)))
+def budget_grid(records: Iterable[Record], points: int = 60, per_dimension: bool = False) -> np.ndarray:
+    """A log grid of budgets from 1 to the largest budget of ``records``; with ``per_dimension``,
+    of evaluations / dimension, from one evaluation of the largest dimension up."""
+    records = list(records)
+    if not per_dimension:
+        largest = max((float(r["steps"]) for r in records), default=1.0)
+        return np.unique(np.round(np.logspace(0.0, np.log10(max(largest, 1.0)), points)))
+    smallest = min((1.0 / _dimension(r) for r in records), default=1.0)
+    largest = max((float(r["steps"]) / _dimension(r) for r in records), default=1.0)
+    return np.unique(np.logspace(np.log10(smallest), np.log10(max(largest, smallest)), points))
+
+
+def _dimension(record: Record) -> int:
+    return max(1, int(record.get("dim") or 1))
 
 
 def runtime_ecdf(records: Iterable[Record], phase: str = TEST, budgets: np.ndarray | None = None,
-                 bootstrap: int = 200, confidence: float = 0.9, seed: int = 0) -> dict[str, ECDF]:
+                 bootstrap: int = 200, confidence: float = 0.9, seed: int = 0,
+                 per_dimension: bool | None = None) -> dict[str, ECDF]:
     """Runtime ECDF per label over the (problem, target) pairs of every problem in ``records``.
 
     A label absent from a problem counts as solving none of its pairs there (so the curves of all
     labels share one denominator). The band is the central ``confidence`` interval over ``bootstrap``
-    resamples of each problem's runs.
+    resamples of each problem's runs. ``per_dimension``: budgets (and ``budgets``) in evaluations /
+    dimension (COCO); default: when the problems have more than one dimension.
     """
     chosen = landscape_records(records, phase)
-    budgets = budget_grid(chosen) if budgets is None else np.asarray(budgets, dtype=np.float64)
+    if per_dimension is None:
+        per_dimension = len({_dimension(r) for r in chosen}) > 1
+    budgets = (budget_grid(chosen, per_dimension=per_dimension) if budgets is None
+               else np.asarray(budgets, dtype=np.float64))
     problems = problems_in(chosen)
     rng = np.random.default_rng(seed)
     grouped = group_by(chosen, "problem", "label")
@@ -314,6 +332,8 @@ def runtime_ecdf(records: Iterable[Record], phase: str = TEST, budgets: np.ndarr
             if group is None:
                 continue
             solved_at = pooled_runs(group).solved_at  # (R, T)
+            if per_dimension:
+                solved_at = solved_at / _dimension(group[0])
             # Per run: how many of its targets are solved by each budget; then a bootstrap over runs
             # only has to average rows.
             per_run = (solved_at[:, :, None] <= budgets[None, None, :]).sum(axis=1)  # (R, G)
@@ -323,7 +343,7 @@ def runtime_ecdf(records: Iterable[Record], phase: str = TEST, budgets: np.ndarr
         pairs = max(pairs, 1)
         alpha = (1.0 - confidence) / 2
         low, high = np.quantile(draws / pairs, [alpha, 1 - alpha], axis=0)
-        out[label] = ECDF(budgets, total / pairs, low, high, pairs)
+        out[label] = ECDF(budgets, total / pairs, low, high, pairs, per_dimension)
     return out
 
 

@@ -314,7 +314,8 @@ def plot_runtime_ecdf(ecdfs: Mapping[str, aggregate.ECDF], *, ax=None, legend: b
                         linewidth=0)
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel(f"budget ({EVALUATIONS})")
+    per_dimension = any(ecdf.per_dimension for ecdf in ecdfs.values())
+    ax.set_xlabel(f"budget ({EVALUATIONS} / dimension)" if per_dimension else f"budget ({EVALUATIONS})")
     ax.set_ylabel("fraction of (run, target) pairs solved")
     pairs = next(iter(ecdfs.values())).pairs if ecdfs else 0
     ax.set_title(f"runtime ECDF over {pairs} (landscape, target) pairs", fontsize="medium")

@@ -602,9 +602,12 @@ class _Builder:
         ecdfs = aggregate.runtime_ecdf(self.evaluation)
         fig, axes = subplots(1, 1, height_each=4.2)
         figures.plot_runtime_ecdf(ecdfs, ax=axes[0, 0])
+        per_dimension = any(ecdf.per_dimension for ecdf in ecdfs.values())
         doc.text("Fraction of (run, target) pairs solved within a budget, over every (landscape, target)"
                  " pair with targets 1e-1 … 1e-8 (COCO); 90% bootstrap bands over the runs. A label"
-                 " absent from a landscape counts as solving nothing there.")
+                 " absent from a landscape counts as solving nothing there."
+                 + (" The landscapes have several dimensions, so the budget is gradient evaluations per"
+                    " coordinate (evaluations / dimension), as in COCO." if per_dimension else ""))
         self.save(fig, "runtime_ecdf", "Runtime ECDFs per label.")
 
     # 6 --------------------------------------------------------------------------------------------

@@ -54,6 +54,24 @@ def test_runtime_ecdf_monotone_in_unit_interval():
     assert ecdfs["momentum/constant"].fraction[-1] == pytest.approx(3 / 16)
 
 
+def test_runtime_ecdf_counts_budget_per_coordinate_across_dimensions():
+    # A 2-D run reaching targets 1-4 at steps 1, 1, 10, 20 and a 10-D run at 70, 80, 90, 100: per
+    # coordinate (COCO's evaluations / dimension) that is 0.5, 0.5, 5, 10 and 7, 8, 9, 10.
+    small = tiny([20], landscape="beale")
+    large = {**tiny([100], landscape="himmelblau"), "dim": 10}
+    per_dim = aggregate.runtime_ecdf([small, large], budgets=[0.5, 5.0, 9.9, 10.0], bootstrap=5)["sgd/constant"]
+    assert per_dim.per_dimension  # chosen because the problems have two dimensions
+    np.testing.assert_allclose(per_dim.fraction, np.array([2 + 0, 3 + 0, 3 + 3, 4 + 4]) / 16)
+    grid = aggregate.runtime_ecdf([small, large], bootstrap=5)["sgd/constant"].budgets
+    assert grid[0] == pytest.approx(1 / 10) and grid[-1] == pytest.approx(STEPS / 2)
+    plain = aggregate.runtime_ecdf([small, large], budgets=[20.0, 99.0, 100.0], per_dimension=False,
+                                   bootstrap=5)["sgd/constant"]
+    assert not plain.per_dimension
+    np.testing.assert_allclose(plain.fraction, np.array([4 + 0, 4 + 3, 4 + 4]) / 16)
+    # one dimension only: plain evaluations, as before
+    assert not aggregate.runtime_ecdf([small], bootstrap=5)["sgd/constant"].per_dimension
+
+
 def test_performance_profile_rho_at_one_is_fraction_best():
     fast = tiny([10, 10], label="a/constant", landscape="beale")
     slow = tiny([40, 40], label="b/constant", landscape="beale")

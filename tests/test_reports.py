@@ -113,8 +113,12 @@ def test_sensitivity_heatmap_and_curve(tmp_path):
 def test_ecdf_and_profile_figures(tmp_path):
     records = synthetic_records()
     ax = figures.plot_runtime_ecdf(aggregate.runtime_ecdf(records, bootstrap=20))
-    assert "budget" in ax.get_xlabel() and _legend_texts(ax) == LABELS
+    assert ax.get_xlabel() == "budget (gradient evaluations)" and _legend_texts(ax) == LABELS
     _saved(ax, tmp_path, "ecdf")
+    mixed = [{**r, "dim": 10} if r["landscape"] == "himmelblau" else r for r in records]
+    ax = figures.plot_runtime_ecdf(aggregate.runtime_ecdf(mixed, bootstrap=20))
+    assert ax.get_xlabel() == "budget (gradient evaluations / dimension)"
+    _saved(ax, tmp_path, "ecdf_per_dimension")
     ax = figures.plot_performance_profile(aggregate.performance_profile(records))
     assert ax.get_ylabel() == "fraction of landscapes ρ(τ)" and _legend_texts(ax) == LABELS
     assert len(ax.get_lines()) == 2
