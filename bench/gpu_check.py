@@ -11,6 +11,7 @@ Writes DIR/gpu_check.json (and prints it). Measures, on whatever accelerator JAX
   * the MNIST MLP (784-512-512-10, 4,000 images, 20 epochs): 128 and 256 configs vmapped vs a
     sequential loop of the single-config program, per config, with the XLA weight update and the
     fused one (``update="fused"``, at each ``--mnist-tiles`` tile), and how closely their losses agree;
+    with ``--mnist-profile``, the device time per XLA operation of one vmapped call (``bench.profiling``);
   * a CPU-vs-device agreement check of one small sweep (float64), so the figures come from a
     program that computes the same thing as on the CPU;
   * the default suite's sweeps with ``loop = "scan"`` and ``loop = "auto"``: time and agreement;
@@ -217,11 +218,12 @@ def baselines(quick: bool, best: dict[str, Any]) -> dict[str, Any]:
                    scan_configs=8 if quick else 32)
 
 
-def mnist(quick: bool, configs: list[int] | None = None, tiles: list[tuple[int, int]] | None = None
-          ) -> dict[str, Any]:
+def mnist(quick: bool, configs: list[int] | None = None, tiles: list[tuple[int, int]] | None = None,
+          profile: bool = False) -> dict[str, Any]:
     """Cost per config with each weight update: ``xla`` (autodiff's gradients, then optax) and
     ``fused`` (gradient and update in one kernel per layer, ``bench.mnist.fused_update``) at each of
-    ``tiles``; and how closely the fused runs' last-epoch losses follow the XLA ones."""
+    ``tiles``; and how closely the fused runs' last-epoch losses follow the XLA ones. ``profile``:
+    each row also gets the device time per XLA operation of one vmapped call (``ops``)."""
     from bench.mnist.fused_update import DEFAULT_TILE
     from bench.mnist.measure import measure_cost
 
@@ -236,11 +238,11 @@ def mnist(quick: bool, configs: list[int] | None = None, tiles: list[tuple[int, 
         counts = configs or [128, 256]
     found: dict[str, Any] = {}
     for n in counts:
-        rows = found[str(n)] = {"xla": measure_cost(n_configs=n, **size)}
+        rows = found[str(n)] = {"xla": measure_cost(n_configs=n, profile=profile, **size)}
         for tile in tiles or [DEFAULT_TILE]:
             name = f"fused_{tile[0]}x{tile[1]}"
             try:
-                rows[name] = measure_cost(n_configs=n, update="fused", update_tile=tile, **size)
+                rows[name] = measure_cost(n_configs=n, update="fused", update_tile=tile, profile=profile, **size)
             except Exception as error:  # keep the XLA figure and the other tiles
                 rows[name] = {"error": f"{type(error).__name__}: {error}"[:2000]}
                 continue
@@ -301,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mnist-tiles", nargs="*", default=None, metavar="RxC",
                         help="tiles of the fused MNIST weight update to time, e.g. 64x64 32x128"
                         " (default: the default tile only)")
+    parser.add_argument("--mnist-profile", action="store_true",
+                        help="also record the device time per XLA operation of one vmapped MNIST call")
     parser.add_argument("--mnist-variants", nargs="*", default=None, metavar="NAME",
                         help="also time the 128-config MNIST figure under these XLA flag sets (no"
                         f" NAME: all of {', '.join(MNIST_FLAG_VARIANTS)}), one subprocess each")
@@ -341,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     if "baselines" not in args.skip:
         _guard("baselines", lambda: baselines(args.quick, best), results)
     if "mnist" not in args.skip:
-        _guard("mnist", lambda: mnist(args.quick, args.mnist_configs, tiles or None), results)
+        _guard("mnist", lambda: mnist(args.quick, args.mnist_configs, tiles or None, args.mnist_profile),
+               results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if "suite" not in args.skip:

@@ -44,13 +44,16 @@ def test_quick_is_a_cpu_smoke_test(tmp_path):
 
 def test_mnist_part_times_both_weight_updates_and_compares_their_losses(tmp_path):
     assert gpu_check.main(["--quick", "--out", str(tmp_path), "--skip", "agreement", "engine", "baselines",
-                           "suite", "--mnist-tiles", "16x16", "32X16"]) == 0
+                           "suite", "--mnist-tiles", "16x16", "32X16", "--mnist-profile"]) == 0
     rows = json.loads((tmp_path / "gpu_check.json").read_text())["mnist"]["2"]
     assert sorted(rows) == ["fused_16x16", "fused_32x16", "xla"]
     assert rows["xla"]["update"] == "xla" and rows["fused_32x16"]["update_tile"] == [32, 16]
     for name in ("fused_16x16", "fused_32x16"):
         assert rows[name]["vmapped_per_config_s"] > 0
         assert rows[name]["agreement"]["final_loss_within_1pct"] == 1.0
+    for row in rows.values():  # --mnist-profile: where one vmapped call spent its time, per XLA op
+        assert row["ops"]["total_ms"] > 0 and row["ops"]["ops"][0]["ms"] > 0
+        assert sum(op["share"] for op in row["ops"]["ops"]) <= 1.0 + 1e-9
 
 
 def test_a_malformed_mnist_tile_is_refused_before_anything_runs(capsys, tmp_path):

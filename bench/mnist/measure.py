@@ -49,12 +49,13 @@ def _median_time(fn, repeats: int) -> float:
 
 def measure_cost(n_configs: int = 8, epochs: int = 2, hidden: tuple[int, ...] = (128, 128), n_train: int = 2000,
                  repeats: int = 3, sequential_configs: int | None = None, update: str = "xla",
-                 update_tile: tuple[int, int] | None = None) -> dict[str, Any]:
+                 update_tile: tuple[int, int] | None = None, profile: bool = False) -> dict[str, Any]:
     """The vmapped program on ``n_configs`` configs against a loop of the single-config program,
     per config. ``sequential_configs``: time the loop on the first this many configs only (its cost
     per config does not depend on how many follow; default: all). ``update``/``update_tile``: the
     :class:`TrainOptions` fields, for both programs. ``final_loss`` is each vmapped config's training
-    loss in its last epoch (to compare updates on the same device)."""
+    loss in its last epoch (to compare updates on the same device). ``profile``: also the device
+    time per XLA operation of one vmapped call (:func:`bench.profiling.op_times`), after the timing."""
     data = load_mnist()
     x, y = data.x_train[:n_train], data.y_train[:n_train]
     spec = MLPSpec.from_hidden(hidden)
@@ -80,7 +81,13 @@ def measure_cost(n_configs: int = 8, epochs: int = 2, hidden: tuple[int, ...] = 
     t_vmapped = _median_time(lambda: jax.block_until_ready(vmapped_program(*vmapped.arrays)), repeats)
     t_sequential = _median_time(
         lambda: [jax.block_until_ready(single_program(*b.arrays)) for b in singles], repeats)
-    return {"n_configs": n_configs, "epochs": epochs, "hidden": list(hidden), "n_train": n_train, "batch_size": 64,
+    found: dict[str, Any] = {}
+    if profile:
+        from bench.profiling import op_times
+
+        found["ops"] = op_times(lambda: jax.block_until_ready(vmapped_program(*vmapped.arrays)))
+    return {**found, "n_configs": n_configs, "epochs": epochs, "hidden": list(hidden), "n_train": n_train,
+            "batch_size": 64,
             "update": options.update, "update_tile": list(options.update_tile) if update == "fused" else None,
             "final_loss": [float(v) for v in np.asarray(trained.history["loss"])[:, -1]],
             "repeats": repeats, "vmapped_s": t_vmapped, "sequential_s": t_sequential,
