@@ -85,30 +85,38 @@ class Problem:
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerBuilder:
-    """Hashable hparams -> optax transformation of a registered family and schedule, so equal
-    families share one compiled program (``bench.runner`` re-exports it).
+    """Hashable hparams -> optax transformation of a family and schedule, so equal optimizers share
+    one compiled program (``bench.runner`` re-exports it).
 
-    ``registration`` (filled in) counts how often each name was registered, so a family or schedule
-    re-registered with ``replace=True`` gets its own programs, not those of the code it replaced."""
+    It keeps the family and schedule records it was made with (``records``: by default those
+    registered under the names at that moment) and is equal to another builder only if both hold
+    the very same records (``identity``). So a family registered again with ``replace=True`` (a
+    notebook's edited optimizer) compiles its new code instead of reusing the replaced one's
+    program, and a builder made before that keeps running the code its programs were compiled
+    from. A cached program holds its builder, so the ids in ``identity`` cannot be reused while it
+    is cached."""
 
     family: str
     schedule: str
-    registration: tuple[int, int] | None = None
+    records: tuple[Any, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
+    identity: tuple[int, int] = dataclasses.field(default=(0, 0), init=False)
 
     def __post_init__(self) -> None:
-        if self.registration is None:
+        if self.records is None:
             import optimizers
 
-            object.__setattr__(self, "registration", optimizers.registration(self.family, self.schedule))
+            object.__setattr__(self, "records", (optimizers.get_family(self.family),
+                                                 optimizers.get_schedule(self.schedule)))
+        object.__setattr__(self, "identity", (id(self.records[0]), id(self.records[1])))
 
     def __call__(self, hparams):
         import optimizers
 
-        return optimizers.make_optimizer(self.family, self.schedule, hparams)
+        return optimizers.make_optimizer(*self.records, hparams)
 
     def program_key(self) -> str | None:
         """What the built optimizer's program depends on (``bench.programs.optimizer_key``)."""
-        return optimizer_key(self.family, self.schedule)
+        return optimizer_key(*self.records)
 
 
 class Batch(dict):

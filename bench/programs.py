@@ -56,18 +56,18 @@ def code_key(fn: Any) -> str | None:
     return f"{module}.{qualname}{values!r}" if values else f"{module}.{qualname}"
 
 
-def optimizer_key(family: str, schedule: str) -> str | None:
-    """What an optimizer's program depends on: the registered family's and schedule's functions
-    and defaults; None if either comes from code outside the project (a user's registration, whose
-    source the fingerprint does not follow)."""
+def optimizer_key(family: Any, schedule: Any) -> str | None:
+    """What an optimizer's program depends on: the family's and schedule's functions and defaults
+    (records, or names of registered ones); None if either comes from code outside the project (a
+    user's registration, whose source the fingerprint does not follow)."""
     import optimizers
 
     family_record, schedule_record = optimizers.get_family(family), optimizers.get_schedule(schedule)
     build, fn = code_key(family_record.build), code_key(schedule_record.fn)
     if build is None or fn is None:
         return None
-    return (f"{family}:{build}{dict(family_record.defaults)}"
-            f"/{schedule}:{fn}{dict(schedule_record.defaults)}")
+    return (f"{family_record.name}:{build}{dict(family_record.defaults)}"
+            f"/{schedule_record.name}:{fn}{dict(schedule_record.defaults)}")
 
 
 # The source that compiled programs are made of: what the sweep and the MNIST training programs

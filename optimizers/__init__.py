@@ -28,16 +28,6 @@ SCHEDULES: dict[str, Schedule] = {s.name: s for s in (
     _schedules.constant, _schedules.time_based, _schedules.exponential, _schedules.step,
     _schedules.cosine, _schedules.sgdr)}
 
-# How many times each name was registered (built-ins: 0). Compiled programs are cached by name, so
-# this count goes into their cache keys: re-registering a name (replace=True, a notebook's edited
-# optimizer) compiles the new code instead of silently reusing the program of the replaced one.
-_REGISTRATIONS: dict[tuple[str, str], int] = {}
-
-
-def registration(family: str, schedule: str) -> tuple[int, int]:
-    """How many times ``family`` and ``schedule`` were registered by name (0 for a built-in never replaced)."""
-    return _REGISTRATIONS.get(("family", family), 0), _REGISTRATIONS.get(("schedule", schedule), 0)
-
 
 def get_family(family: str | OptimizerFamily) -> OptimizerFamily:
     """The family itself, or the registered family called ``family``; unknown names list close ones."""
@@ -76,7 +66,6 @@ def register_family(family: OptimizerFamily, *, replace: bool = False) -> Optimi
     for schedule in SCHEDULES.values():
         _check_disjoint(family, schedule)
     FAMILIES[family.name] = family
-    _REGISTRATIONS[("family", family.name)] = _REGISTRATIONS.get(("family", family.name), 0) + 1
     return family
 
 
@@ -90,7 +79,6 @@ def register_schedule(schedule: Schedule, *, replace: bool = False) -> Schedule:
     for family in FAMILIES.values():
         _check_disjoint(family, schedule)
     SCHEDULES[schedule.name] = schedule
-    _REGISTRATIONS[("schedule", schedule.name)] = _REGISTRATIONS.get(("schedule", schedule.name), 0) + 1
     return schedule
 
 

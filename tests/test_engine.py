@@ -3,6 +3,8 @@ is data, and shapes/values that change do not recompile."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import optax
 import pytest
@@ -228,21 +230,53 @@ def _never_moves(hparams, learning_rate):
 
 
 def test_a_family_registered_again_runs_its_new_code() -> None:
-    # Programs are cached by optimizer name; replace=True (a notebook's edited optimizer) must not
-    # reuse the program of the code it replaced.
+    # Programs are cached by optimizer; replace=True (a notebook's edited optimizer) must not reuse
+    # the program of the code it replaced, and a builder made before keeps the code it was made with.
     import optimizers
     from optimizers.core import OptimizerFamily
 
     land = landscapes.get_landscape("himmelblau")
+
+    def final_x(builder, steps=30):
+        problem = Problem(land, builder, steps)
+        batch = make_batch(problem, {"learning_rate": np.full(2, 0.01)}, np.ones((2, 2)), 0.0,
+                           land.minimizer_array())
+        return np.asarray(run_batch(problem, batch)[0].final_x)
+
+    try:
+        optimizers.register_family(OptimizerFamily("lb_edited", optimizers.families.build_sgd,
+                                                   {"learning_rate": 0.01}), replace=True)
+        held = OptimizerBuilder("lb_edited", "constant")
+        moved = final_x(held)
+        optimizers.register_family(OptimizerFamily("lb_edited", _never_moves, {"learning_rate": 0.01}),
+                                   replace=True)
+        np.testing.assert_array_equal(final_x(OptimizerBuilder("lb_edited", "constant")), 1.0)  # new code
+        np.testing.assert_array_equal(final_x(held), moved)  # the held builder: its own code still,
+        assert not np.allclose(final_x(held, steps=31), 1.0)  # also in a program compiled only now
+    finally:
+        optimizers.FAMILIES.pop("lb_edited", None)
+    assert not np.allclose(moved, 1.0)  # SGD moved
+
+
+def test_a_schedule_registered_again_runs_its_new_code() -> None:
+    import optimizers
+    from optimizers.core import Schedule
+
+    land = landscapes.get_landscape("himmelblau")
     finals = []
     try:
-        for build in (optimizers.families.build_sgd, _never_moves):
-            optimizers.register_family(OptimizerFamily("lb_edited", build, {"learning_rate": 0.01}), replace=True)
-            problem = Problem(land, OptimizerBuilder("lb_edited", "constant"), 30)
+        for factor in (1.0, 0.0):
+            optimizers.register_schedule(Schedule("lb_edited_schedule", functools.partial(_scaled_rate, factor),
+                                                  {}), replace=True)
+            problem = Problem(land, OptimizerBuilder("sgd", "lb_edited_schedule"), 30)
             batch = make_batch(problem, {"learning_rate": np.full(2, 0.01)}, np.ones((2, 2)), 0.0,
                                land.minimizer_array())
             finals.append(np.asarray(run_batch(problem, batch)[0].final_x))
     finally:
-        optimizers.FAMILIES.pop("lb_edited", None)
-    assert not np.allclose(finals[0], 1.0)  # SGD moved
-    np.testing.assert_array_equal(finals[1], 1.0)  # the replacement never moves
+        optimizers.SCHEDULES.pop("lb_edited_schedule", None)
+    assert not np.allclose(finals[0], 1.0)
+    np.testing.assert_array_equal(finals[1], 1.0)
+
+
+def _scaled_rate(factor, count, hparams):
+    return factor * hparams["learning_rate"] + 0.0 * count

@@ -206,3 +206,15 @@ def test_a_family_registered_again_trains_with_its_new_code(digits) -> None:
     assert losses[0][1] < losses[0][0]  # SGD learned
     # the replacement never updates: the same loss both epochs (up to the order of the sum)
     np.testing.assert_allclose(losses[1][1], losses[1][0], rtol=1e-5)
+
+
+def test_a_family_object_trains_its_own_code_not_the_registered_one(digits) -> None:
+    from optimizers.core import OptimizerFamily
+
+    x, y = digits
+    shadow = OptimizerFamily("sgd", _never_moves, {"learning_rate": 0.1})  # not registered: "sgd" is
+    loss = [np.asarray(fit_runs(SPEC, family, "constant", TrainOptions(epochs=2, batch_size=32), {}, x[:96], y[:96],
+                                initializers=["glorot_uniform"], seeds=[0]).history["loss"])[0]
+            for family in ("sgd", shadow)]
+    assert loss[0][1] < loss[0][0]
+    np.testing.assert_allclose(loss[1][1], loss[1][0], rtol=1e-5)

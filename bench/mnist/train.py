@@ -330,10 +330,10 @@ def train_runs(spec: MLPSpec, optimizer: OptimizerBuilder, options: TrainOptions
 
     ``train_idx`` (R, T) and ``val_idx`` (R, V) index rows of ``x``/``x_eval``; only the first
     ``train_count``/``val_count`` of each row are real. ``steps_per_epoch`` = ceil(T / batch_size).
-    ``optimizer`` names the registered family and schedule (and how often they were registered, so
-    re-registering one compiles anew).
+    ``optimizer`` holds the family and schedule records (a family registered again is another
+    builder, so it compiles anew).
     """
-    family, schedule = optimizers.get_family(optimizer.family), optimizers.get_schedule(optimizer.schedule)
+    family, schedule = optimizer.records
     one = functools.partial(_trace_hook, spec, family, schedule, options, steps_per_epoch, x, y, x_eval, y_eval)
     return jax.vmap(one)(params0, hparams, keys, train_idx, train_count, val_idx, val_count)
 
@@ -474,7 +474,7 @@ def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedu
     x_eval = x32 if x_eval is None else np.asarray(x_eval, np.float32)
     y_eval = y32 if y_eval is None else class_labels(y_eval, spec.layer_sizes[-1], "validation labels")
     params0, keys = init_runs(spec, initializers, seeds, folds)
-    return RunBatch(spec, OptimizerBuilder(family.name, schedule.name), options,
+    return RunBatch(spec, OptimizerBuilder(family.name, schedule.name, records=(family, schedule)), options,
                     steps_per_epoch(train_idx.shape[1], options.batch_size), x32, y32, x_eval, y_eval,
                     params0, hp, keys, train_idx, train_count, val_idx, val_count)
 
