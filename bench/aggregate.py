@@ -301,7 +301,7 @@ def budget_grid(records: Iterable[Record], points: int = 60, per_dimension: bool
 
 
 def _dimension(record: Record) -> int:
-    return max(1, int(record.get("dim") or 1))
+    return max(1, int(record.get("dim", 2)))  # as problem_name: a record without "dim" is 2-D
 
 
 def runtime_ecdf(records: Iterable[Record], phase: str = TEST, budgets: np.ndarray | None = None,

@@ -248,7 +248,7 @@ def mnist(quick: bool, configs: list[int] | None = None, tiles: list[tuple[int, 
         for batch in batches:
             rows = found[str(n)][f"batch_{batch}"] = {
                 "xla": measure_cost(n_configs=n, profile=profile, batch_size=batch, **size)}
-            for tile in tiles or [DEFAULT_TILE]:
+            for tile in [DEFAULT_TILE] if tiles is None else tiles:
                 name = f"fused_{tile[0]}x{tile[1]}"
                 try:
                     rows[name] = measure_cost(n_configs=n, update="fused", update_tile=tile, profile=profile,
@@ -276,7 +276,7 @@ def flag_variants(variants: dict[str, str], out: Path, unrolls: list[int], sizes
                     *map(str, unrolls), "--sizes", *map(str, sizes)]
         else:
             only = ["--skip", "agreement", "engine", "baselines", "suite", "--mnist-configs", "128",
-                    "--mnist-batch-sizes", "64"]
+                    "--mnist-batch-sizes", "64", "--mnist-tiles"]  # the XLA update only
         command = [sys.executable, "-m", "bench.gpu_check", "--out", str(where), *only] + (
             ["--quick"] if quick else [])
         env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
@@ -313,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mnist-configs", nargs="*", type=int, default=None,
                         help="vmapped MNIST configs to measure (default 128 256)")
     parser.add_argument("--mnist-tiles", nargs="*", default=None, metavar="RxC",
-                        help="tiles of the fused MNIST weight update to time, e.g. 64x64 32x128"
-                        " (default: the default tile only)")
+                        help="tiles of the fused MNIST weight update to time, e.g. 64x64 128x128"
+                        " (default: the default tile only; none: the XLA update only)")
     parser.add_argument("--mnist-batch-sizes", nargs="*", type=int, default=None,
                         help="minibatch sizes of the MNIST measurement (default 64 128)")
     parser.add_argument("--mnist-profile", action="store_true",
@@ -331,12 +331,21 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(given or ()) - set(known))
         if unknown:  # before anything runs, so a typo costs no device time
             parser.error(f"unknown variant {', '.join(unknown)}: choose from {', '.join(known)}")
-    try:
-        tiles = [tuple(int(v) for v in t.lower().split("x")) for t in args.mnist_tiles or ()]
-        if any(len(t) != 2 for t in tiles):
-            raise ValueError
-    except ValueError:
-        parser.error(f"--mnist-tiles takes ROWSxCOLUMNS values such as 64x64; got {' '.join(args.mnist_tiles)}")
+    tiles = None  # the default tile; an empty --mnist-tiles: the XLA update only
+    if args.mnist_tiles is not None:
+        from bench.mnist.fused_update import check_tile
+        from landscapes.errors import InputError
+
+        try:
+            tiles = [tuple(int(v) for v in t.lower().split("x")) for t in args.mnist_tiles]
+            if any(len(t) != 2 for t in tiles):
+                raise ValueError
+        except ValueError:
+            parser.error(f"--mnist-tiles takes ROWSxCOLUMNS values such as 64x64; got {' '.join(args.mnist_tiles)}")
+        try:
+            tiles = [check_tile(t) for t in tiles]
+        except InputError as error:  # before anything runs, so a typo costs no device time
+            parser.error(f"--mnist-tiles: {error}")
     chosen = {n: XLA_FLAG_VARIANTS[n] for n in (args.variants or XLA_FLAG_VARIANTS)}
     configure_jax(cpu_devices=1)
     results: dict[str, Any] = dict(
@@ -359,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     if "baselines" not in args.skip:
         _guard("baselines", lambda: baselines(args.quick, best), results)
     if "mnist" not in args.skip:
-        _guard("mnist", lambda: mnist(args.quick, args.mnist_configs, tiles or None, args.mnist_profile,
+        _guard("mnist", lambda: mnist(args.quick, args.mnist_configs, tiles, args.mnist_profile,
                                         args.mnist_batch_sizes),
                results)
     out = Path(args.out)

@@ -2,7 +2,8 @@
 
 ``op_times(fn)`` runs ``fn`` under ``jax.profiler.trace`` and reads the trace back with
 ``jax.profiler.ProfileData`` (no TensorBoard or xprof needed, so it works on a machine without a
-network): every event that names the XLA operation it ran (``hlo_op``) is summed by that name. On a
+network): every event that names the XLA operation it ran (``hlo_op``) is summed by that name
+(``module/op``). On a
 GPU these are the kernels on the device's streams; on a CPU, XLA's thunks on the host. Used by
 ``bench.gpu_check --mnist-profile`` to see which kernels bound the MNIST step.
 """
@@ -24,8 +25,8 @@ def _events(lines: list[Any]):
         for event in line.events:
             stats = dict(event.stats)
             op = stats.get("hlo_op")
-            if op:
-                yield str(op), float(event.duration_ns)
+            if op:  # the same op name can occur in several programs: keep them apart
+                yield f"{stats.get('hlo_module', '?')}/{op}", float(event.duration_ns)
 
 
 def op_times(fn: Callable[[], Any], *, repeats: int = 1, top: int = 30) -> dict[str, Any]:

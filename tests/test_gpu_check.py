@@ -52,8 +52,16 @@ def test_mnist_part_times_both_weight_updates_and_compares_their_losses(tmp_path
         assert rows[name]["vmapped_per_config_s"] > 0
         assert rows[name]["agreement"]["final_loss_within_1pct"] == 1.0
     for row in rows.values():  # --mnist-profile: where one vmapped call spent its time, per XLA op
-        assert row["ops"]["total_ms"] > 0 and row["ops"]["ops"][0]["ms"] > 0
-        assert sum(op["share"] for op in row["ops"]["ops"]) <= 1.0 + 1e-9
+        ops = row["ops"]["ops"]
+        assert row["ops"]["total_ms"] > 0 and ops and all(op["calls"] >= 1 for op in ops)
+        assert [op["ms"] for op in ops] == sorted((op["ms"] for op in ops), reverse=True)
+        assert ops[0]["share"] == pytest.approx(ops[0]["ms"] / row["ops"]["total_ms"])
+
+
+def test_an_empty_mnist_tiles_times_the_xla_update_only(tmp_path):
+    assert gpu_check.main(["--quick", "--out", str(tmp_path), "--skip", "agreement", "engine", "baselines",
+                           "suite", "--mnist-tiles"]) == 0
+    assert list(json.loads((tmp_path / "gpu_check.json").read_text())["mnist"]["2"]["batch_64"]) == ["xla"]
 
 
 def test_a_malformed_mnist_tile_is_refused_before_anything_runs(capsys, tmp_path):
@@ -61,3 +69,8 @@ def test_a_malformed_mnist_tile_is_refused_before_anything_runs(capsys, tmp_path
         gpu_check.main(["--out", str(tmp_path), "--mnist-tiles", "64by64"])
     assert stop.value.code == 2
     assert "--mnist-tiles takes ROWSxCOLUMNS values such as 64x64; got 64by64" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gpu_check.main(["--out", str(tmp_path), "--mnist-tiles", "48x64"])
+    assert "--mnist-tiles: update_tile sizes must be powers of two in [16, 256]; got (48, 64)" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "gpu_check.json").exists()

@@ -38,6 +38,7 @@ from landscapes.errors import InputError
 UPDATES = ("xla", "fused")
 DEFAULT_TILE = (64, 64)
 MIN_BATCH = 16  # Triton's dot needs every dimension >= 16; a smaller batch is padded with zero rows
+BATCH_CHUNK = 32  # minibatch rows of x and dz an instance holds at a time
 
 BuildFn = Callable[[Mapping[str, jax.Array], jax.Array], optax.GradientTransformation]
 
@@ -46,6 +47,8 @@ def check_tile(tile: Any) -> tuple[int, int]:
     """``tile`` as (rows, columns), each a power of two in [16, 256] (Triton's block shapes)."""
     try:
         rows, columns = (int(t) for t in tile)
+        if [rows, columns] != list(tile):
+            raise ValueError
     except (TypeError, ValueError):
         raise InputError(f"update_tile must be two integers (rows, columns); got {tile!r}") from None
     for size in (rows, columns):
@@ -93,7 +96,7 @@ def _next_power_of_two(n: int) -> int:
 
 def dense_update(x: jax.Array, dz: jax.Array, w: jax.Array, state: Any, hparams: Mapping[str, jax.Array],
                  updates_per_epoch: jax.Array, active: jax.Array, build: BuildFn, *,
-                 tile: tuple[int, int] = DEFAULT_TILE, num_warps: int = 4) -> tuple[jax.Array, Any]:
+                 tile: tuple[int, int] = DEFAULT_TILE, num_warps: int | None = None) -> tuple[jax.Array, Any]:
     """One run's new weights and their optimizer state, dW = xᵀ dz computed tile by tile in the kernel.
 
     Args:
@@ -105,7 +108,8 @@ def dense_update(x: jax.Array, dz: jax.Array, w: jax.Array, state: Any, hparams:
         optimizer (scalars; traced and vmapped like any run input).
       active: scalar bool; where False the weights and state come back unchanged (a stopped run, or
         a minibatch of padding only).
-      tile: (rows, columns) of dW per kernel instance; num_warps: Triton warps per instance.
+      tile: (rows, columns) of dW per kernel instance; num_warps: Triton warps per instance
+        (default 4, 8 for tiles of more than 64 × 64).
 
     Lowered for a GPU, the Triton kernel; for any other platform, the same kernel in Pallas's
     interpreter (``lax.platform_dependent`` picks when the program is lowered).
@@ -128,6 +132,7 @@ def dense_update(x: jax.Array, dz: jax.Array, w: jax.Array, state: Any, hparams:
     scalars = [jnp.reshape(hparams[n], (1,)) for n in names]
     scalars += [jnp.reshape(updates_per_epoch, (1,)), jnp.reshape(active, (1,)).astype(jnp.int32)]
     update = _without_copies(lambda hp, per_epoch, g, s, p: build(hp, per_epoch).update(g, s, p))
+    accumulate_in = jnp.promote_types(w.dtype, jnp.float32)
 
     def kernel(masked, *refs):
         scalar_refs, (x_ref, dz_ref, w_ref) = refs[:len(scalars)], refs[len(scalars):len(scalars) + 3]
@@ -154,10 +159,20 @@ def dense_update(x: jax.Array, dz: jax.Array, w: jax.Array, state: Any, hparams:
             def store(ref, value, mask):
                 ref[...] = value
 
-        x_block = load(x_ref, jnp.broadcast_to(row_ok[None, :], (padded, rows)))
-        dz_block = load(dz_ref, jnp.broadcast_to(col_ok[None, :], (padded, columns)))
-        grad = jax.lax.dot_general(x_block, dz_block, (((0,), (0,)), ((), ())),
-                                   preferred_element_type=jnp.float32).astype(w.dtype)
+        # dW's tile summed over the minibatch a chunk of rows at a time, so an instance holds one
+        # chunk of x and dz in registers whatever the batch size.
+        chunk = min(BATCH_CHUNK, padded)
+        x_mask = jnp.broadcast_to(row_ok[None, :], (chunk, rows))
+        dz_mask = jnp.broadcast_to(col_ok[None, :], (chunk, columns))
+
+        def accumulate(k, grad):
+            part = pl.ds(pl.multiple_of(k * chunk, chunk), chunk)
+            x_part, dz_part = load(x_ref.at[part, :], x_mask), load(dz_ref.at[part, :], dz_mask)
+            return grad + jax.lax.dot_general(x_part, dz_part, (((0,), (0,)), ((), ())),
+                                              preferred_element_type=accumulate_in)
+
+        grad = jax.lax.fori_loop(0, padded // chunk, accumulate, jnp.zeros((rows, columns), accumulate_in))
+        grad = grad.astype(w.dtype)
         weights = load(w_ref, inside)
         old = [load(r, inside) if t else r[...] for r, t in zip(state_refs, tiled)]
         updates, new = update(hp, per_epoch, grad, tree.unflatten(old), weights)
@@ -178,18 +193,25 @@ def dense_update(x: jax.Array, dz: jax.Array, w: jax.Array, state: Any, hparams:
         jax.ShapeDtypeStruct(leaf.shape if t else (1,), leaf.dtype) for leaf, t in zip(leaves, tiled)]
     out_specs = [weight_spec] + [weight_spec if t else scalar_spec for t in tiled]
     grid = (pl.cdiv(fan_in, rows), pl.cdiv(fan_out, columns))
+    warps = num_warps or (4 if rows * columns <= 64 * 64 else 8)
     inputs = (*scalars, x, dz, w, *[leaf if t else jnp.reshape(leaf, (1,)) for leaf, t in zip(leaves, tiled)])
+    # The new weights and state overwrite the old ones in place (each tile is read, then written, by
+    # its own instance only): without aliases XLA copies the loop-carried weights and state every
+    # step, which would cost more traffic than the kernel saves. Scalars are not aliased: every
+    # instance reads the count.
+    first_leaf = len(scalars) + 3
+    aliases = {len(scalars) + 2: 0, **{first_leaf + k: 1 + k for k, t in enumerate(tiled) if t}}
 
     def on_gpu(*inputs):
         from jax.experimental.pallas import triton as pltriton
 
         return pl.pallas_call(functools.partial(kernel, True), out_shape=out_shape, grid=grid, in_specs=in_specs,
-                              out_specs=out_specs, name="fused_dense_update",
-                              compiler_params=pltriton.CompilerParams(num_warps=num_warps, num_stages=1))(*inputs)
+                              out_specs=out_specs, name="fused_dense_update", input_output_aliases=aliases,
+                              compiler_params=pltriton.CompilerParams(num_warps=warps, num_stages=1))(*inputs)
 
     def elsewhere(*inputs):
         return pl.pallas_call(functools.partial(kernel, False), out_shape=out_shape, grid=grid, in_specs=in_specs,
-                              out_specs=out_specs, interpret=True)(*inputs)
+                              out_specs=out_specs, input_output_aliases=aliases, interpret=True)(*inputs)
 
     outs = jax.lax.platform_dependent(*inputs, cuda=on_gpu, default=elsewhere)
     new_leaves = [out if t else jnp.reshape(out, ()) for out, t in zip(outs[1:], tiled)]
