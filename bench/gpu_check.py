@@ -242,7 +242,7 @@ def mnist(quick: bool, configs: list[int] | None = None, tiles: list[tuple[int, 
         # step's fixed costs); the sequential loop is timed on 32 configs, its cost per config.
         size = dict(epochs=20, hidden=(512, 512), n_train=4000, repeats=3, sequential_configs=32)
         counts, batches = configs or [128, 256], batch_sizes or [64, 128]
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = {} if tiles == [] else {"kernel_check": fused_update_check()}
     for n in counts:
         found[str(n)] = {}
         for batch in batches:
@@ -261,6 +261,28 @@ def mnist(quick: bool, configs: list[int] | None = None, tiles: list[tuple[int, 
                     ~np.isfinite(fused) & ~np.isfinite(reference))
                 rows[name]["agreement"] = dict(final_loss_within_1pct=float(close.mean()),
                                                max_abs_diff=float(np.nanmax(np.abs(fused - reference))))
+    return found
+
+
+def fused_update_check() -> dict[str, Any]:
+    """The fused weight-update kernel against optax's update of xᵀdz on this device, two steps on
+    40 × 24 weights (ragged against every tile: the masked edges), a padded batch, one inactive run."""
+    from bench.mnist.fused_update import compare_with_optax
+
+    found = {}
+    for family, schedule, batch, tile in (("nesterov", "time_based", 20, (16, 16)), ("adam", "sgdr", 100, (64, 64)),
+                                          ("lion", "cosine", 64, (32, 16))):
+        name = f"{family}/{schedule}, batch {batch}, tile {tile[0]}x{tile[1]}"
+        try:
+            out = compare_with_optax(family, schedule, batch=batch, tile=tile)
+        except Exception as error:  # record it and go on to the timings
+            found[name] = {"error": f"{type(error).__name__}: {error}"[:2000]}
+            continue
+        diffs = [np.abs(f - r) for f, r in zip(out["fused"], out["reference"])]
+        found[name] = dict(
+            max_abs_diff=float(max(d.max() for d in diffs)),
+            max_rel_diff=float(max((d / (np.abs(r) + 1e-3)).max() for d, r in zip(diffs, out["reference"]))),
+            inactive_run_unchanged=bool(np.array_equal(out["fused"][0][1], out["weights"][1])))
     return found
 
 

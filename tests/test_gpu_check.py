@@ -45,7 +45,11 @@ def test_quick_is_a_cpu_smoke_test(tmp_path):
 def test_mnist_part_times_both_weight_updates_and_compares_their_losses(tmp_path):
     assert gpu_check.main(["--quick", "--out", str(tmp_path), "--skip", "agreement", "engine", "baselines",
                            "suite", "--mnist-tiles", "16x16", "32X16", "--mnist-profile"]) == 0
-    rows = json.loads((tmp_path / "gpu_check.json").read_text())["mnist"]["2"]["batch_64"]
+    mnist = json.loads((tmp_path / "gpu_check.json").read_text())["mnist"]
+    assert len(mnist["kernel_check"]) == 3  # the kernel against optax on this device (the interpreter here)
+    for check in mnist["kernel_check"].values():
+        assert check["max_rel_diff"] < 1e-4 and check["inactive_run_unchanged"], check
+    rows = mnist["2"]["batch_64"]
     assert sorted(rows) == ["fused_16x16", "fused_32x16", "xla"]
     assert rows["xla"]["update"] == "xla" and rows["fused_32x16"]["update_tile"] == [32, 16]
     for name in ("fused_16x16", "fused_32x16"):

@@ -7,8 +7,6 @@ for CUDA (cross-platform lowering, no GPU needed). Shapes are tiny: the interpre
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,9 +15,9 @@ import pytest
 from sklearn.datasets import load_digits
 
 import optimizers
-from bench.mnist.fused_update import check_tile, dense_update
+from bench.mnist.fused_update import check_tile, compare_with_optax, dense_update
 from bench.mnist.model import MLPSpec
-from bench.mnist.train import TrainOptions, fit_runs, learning_rate_fn, prepare_runs, train_runs
+from bench.mnist.train import TrainOptions, fit_runs, prepare_runs, train_runs
 from landscapes.errors import InputError
 
 SPEC = MLPSpec(layer_sizes=(64, 24, 10))  # 24 and 10 are not multiples of the 16-wide tiles
@@ -32,39 +30,15 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     return (x[:150] / 16.0).astype(np.float32), y[:150].astype(np.int32)
 
 
-def _builder(family: str, schedule: str):
-    fam, sched = optimizers.get_family(family), optimizers.get_schedule(schedule)
-    return lambda hp, per_epoch: fam.build(hp, learning_rate_fn(sched, hp, per_epoch, "step"))
-
-
 @pytest.mark.parametrize("family,schedule,batch", [("nesterov", "time_based", 24), ("adam", "sgdr", 10),
                                                     ("adagrad", "cosine", 64)])
 def test_kernel_is_the_optax_update_of_xT_dz(family, schedule, batch) -> None:
-    build = _builder(family, schedule)
-    hp0 = optimizers.complete_config(family, schedule, {"learning_rate": 0.05})
-    runs, fan_in, fan_out = 3, 40, 24  # ragged against the 16 × 16 tiles; batch padded up to a power of 2
-    rng = np.random.default_rng(0)
-    x, dz = (jnp.asarray(rng.standard_normal((runs, batch, n)), jnp.float32) for n in (fan_in, fan_out))
-    w = jnp.asarray(rng.standard_normal((runs, fan_in, fan_out)), jnp.float32)
-    hp = {k: jnp.full((runs,), v, jnp.float32) for k, v in hp0.items()}
-    per_epoch, active = jnp.full((runs,), 5, jnp.int32), jnp.array([True, False, True])
-    state = jax.vmap(lambda hp, u, w: build(hp, u).init(w))(hp, per_epoch, w)
-
-    def reference(x, dz, w, state, hp, u, keep):
-        updates, new = build(hp, u).update(x.T @ dz, state, w)
-        return (jnp.where(keep, optax.apply_updates(w, updates), w),
-                jax.tree.map(lambda n, o: jnp.where(keep, n.astype(o.dtype), o), new, state))
-
-    def two_steps(update, *args):
-        w, state = update(*args)
-        return update(args[0], args[1], w, state, *args[4:])
-
-    fused = functools.partial(dense_update, build=build, tile=TILE)
-    want = jax.jit(jax.vmap(functools.partial(two_steps, reference)))(x, dz, w, state, hp, per_epoch, active)
-    got = jax.jit(jax.vmap(functools.partial(two_steps, lambda *a: fused(*a))))(x, dz, w, state, hp, per_epoch, active)
-    for expected, actual in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
-        np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=2e-5, atol=2e-6)
-    np.testing.assert_array_equal(np.asarray(got[0][1]), np.asarray(w[1]))  # the inactive run kept its weights
+    # 40 x 24 weights are ragged against the 16 x 16 tiles; batches are padded up to a power of 2
+    # (64: two chunks of 32 rows)
+    found = compare_with_optax(family, schedule, batch=batch, tile=TILE)
+    for expected, actual in zip(found["reference"], found["fused"]):
+        np.testing.assert_allclose(actual, expected, rtol=2e-5, atol=2e-6)
+    np.testing.assert_array_equal(found["fused"][0][1], found["weights"][1])  # the inactive run kept its weights
 
 
 def _fit(digits, update, **option_kwargs):

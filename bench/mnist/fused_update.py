@@ -216,3 +216,50 @@ def dense_update(x: jax.Array, dz: jax.Array, w: jax.Array, state: Any, hparams:
     outs = jax.lax.platform_dependent(*inputs, cuda=on_gpu, default=elsewhere)
     new_leaves = [out if t else jnp.reshape(out, ()) for out, t in zip(outs[1:], tiled)]
     return outs[0], tree.unflatten(new_leaves)
+
+
+def compare_with_optax(family: str, schedule: str, *, batch: int, fan_in: int = 40, fan_out: int = 24,
+                       tile: tuple[int, int] = (16, 16), seed: int = 0) -> dict[str, Any]:
+    """Two steps of :func:`dense_update` against optax's update of xᵀdz on random data, 3 runs
+    vmapped, the second inactive (its weights must come back unchanged). The default shapes are
+    ragged against the tile and the batch is padded, so the masked edges are exercised. Used by
+    the tests (interpreter) and by ``bench.gpu_check`` (the Triton kernel).
+
+    Returns ``{"reference": leaves, "fused": leaves, "weights": the initial weights}`` as numpy.
+    """
+    import numpy as np
+
+    import optimizers
+    from bench.mnist.train import learning_rate_fn
+
+    fam, sched = optimizers.get_family(family), optimizers.get_schedule(schedule)
+
+    def build(hp, per_epoch):
+        return fam.build(hp, learning_rate_fn(sched, hp, per_epoch, "step"))
+
+    hp0 = optimizers.complete_config(fam, sched, {"learning_rate": 0.05})
+    runs = 3
+    rng = np.random.default_rng(seed)
+    x, dz = (jnp.asarray(rng.standard_normal((runs, batch, n)), jnp.float32) for n in (fan_in, fan_out))
+    w = jnp.asarray(rng.standard_normal((runs, fan_in, fan_out)), jnp.float32)
+    hp = {k: jnp.full((runs,), v, jnp.float32) for k, v in hp0.items()}
+    per_epoch, active = jnp.full((runs,), 5, jnp.int32), jnp.array([True, False, True])
+    state = jax.vmap(lambda hp, u, w: build(hp, u).init(w))(hp, per_epoch, w)
+
+    def reference(x, dz, w, state, hp, u, keep):
+        updates, new = build(hp, u).update(x.T @ dz, state, w)
+        return (jnp.where(keep, optax.apply_updates(w, updates), w),
+                jax.tree.map(lambda n, o: jnp.where(keep, n.astype(o.dtype), o), new, state))
+
+    def fused(x, dz, w, state, hp, u, keep):
+        return dense_update(x, dz, w, state, hp, u, keep, build, tile=tile)
+
+    def two_steps(update, x, dz, w, state, hp, u, keep):
+        w, state = update(x, dz, w, state, hp, u, keep)
+        return update(x, dz, w, state, hp, u, keep)
+
+    args = (x, dz, w, state, hp, per_epoch, active)
+    want = jax.jit(jax.vmap(functools.partial(two_steps, reference)))(*args)
+    got = jax.jit(jax.vmap(functools.partial(two_steps, fused)))(*args)
+    return {"reference": [np.asarray(a) for a in jax.tree.leaves(want)],
+            "fused": [np.asarray(a) for a in jax.tree.leaves(got)], "weights": np.asarray(w)}
