@@ -10,7 +10,8 @@ Writes DIR/gpu_check.json (and prints it). Measures, on whatever accelerator JAX
   * the engine against both same-run baselines (Python loop, one scan per config) at 4,096 runs;
   * the MNIST MLP (784-512-512-10, 4,000 images, 20 epochs, batch 64 and 128): 128 and 256 configs
     vmapped vs a sequential loop of the single-config program, per config, with the XLA weight update and the
-    fused one (``update="fused"``, at each ``--mnist-tiles`` tile), and how closely their losses agree;
+    fused one (``update="fused"``, at each ``--mnist-tiles`` tile, after checking its kernel against
+    optax's update on the device), and how closely their losses agree;
     with ``--mnist-profile``, the device time per XLA operation of one vmapped call (``bench.profiling``);
   * a CPU-vs-device agreement check of one small sweep (float64), so the figures come from a
     program that computes the same thing as on the CPU;
