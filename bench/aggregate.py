@@ -449,13 +449,18 @@ def formula_on_points(land, points: np.ndarray) -> np.ndarray:
     return on_points(land, points)
 
 
-@functools.lru_cache(maxsize=64)
 def _instance(landscape: str, instance: int, dim: int | None):
     import landscapes
+
+    # Cached per landscape record, not name: one registered again (replace=True) is a new record.
+    return _record_instance(landscapes.get_landscape(landscape), int(instance), dim)
+
+
+@functools.lru_cache(maxsize=64)
+def _record_instance(land, instance: int, dim: int | None):
     from landscapes.instances import make_instance
 
-    land = landscapes.get_landscape(landscape)
-    return land, make_instance(land, int(instance), dim)
+    return land, make_instance(land, instance, dim)
 
 
 def landscape_function(landscape: str, instance: int = 0, dim: int | None = None):
@@ -494,7 +499,6 @@ def landscape_function(landscape: str, instance: int = 0, dim: int | None = None
     return many
 
 
-@functools.lru_cache(maxsize=256)
 def precision_floor(landscape: str, instance: int, dim: int | None, dtype: str) -> float:
     """About the smallest gap f - f* that runs in ``dtype`` can measure near the minimizers.
 
@@ -509,8 +513,16 @@ def precision_floor(landscape: str, instance: int, dim: int | None, dtype: str) 
     gap there, and the spacing at f*. Numpy stands in for XLA here (its rounding differs by an ulp or so), so it is an
     estimate of the order of magnitude; NaN where the formula cannot be evaluated that way.
     """
-    land, inst = _instance(landscape, int(instance), dim)
+    import landscapes
+
+    return _precision_floor(landscapes.get_landscape(landscape), int(instance), dim, dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _precision_floor(land, instance: int, dim: int | None, dtype: str) -> float:
     from landscapes.instances import instance_minimizers
+
+    land, inst = _record_instance(land, instance, dim)
 
     kind = np.dtype(dtype)
     f_star = land.minimum(inst.dim)

@@ -146,6 +146,28 @@ def test_landscape_function_matches_instance_np_fn():
     assert values.shape == (2,)
 
 
+def test_a_landscape_registered_again_is_evaluated_with_its_new_formula():
+    # report-side caches go by landscape record, not name (replace=True in a notebook)
+    import dataclasses
+
+    import landscapes
+
+    beale = landscapes.get_landscape("beale")
+    point = np.array([[0.0, 0.0]])
+    try:
+        landscapes.register(dataclasses.replace(beale, name="lb_edited_land"), replace=True)
+        first = aggregate.landscape_function("lb_edited_land")(point)
+        floor = aggregate.precision_floor("lb_edited_land", 0, None, "float32")
+        shifted = dataclasses.replace(beale, name="lb_edited_land", f_star=100.0,
+                                      formula=lambda x, xp: beale.formula(x, xp) + 100.0)
+        landscapes.register(shifted, replace=True)
+        np.testing.assert_allclose(aggregate.landscape_function("lb_edited_land")(point), first + 100.0)
+        # f* = 100 in float32 is resolved to its spacing there, coarser than at Beale's f* = 0
+        assert aggregate.precision_floor("lb_edited_land", 0, None, "float32") > floor
+    finally:
+        landscapes.LANDSCAPES.pop("lb_edited_land", None)
+
+
 @pytest.mark.parametrize("name", sorted(__import__("landscapes").LANDSCAPES))
 def test_formula_on_points_matches_point_by_point(name):
     # every registered landscape evaluates on a grid of points in one numpy call, with the values of
