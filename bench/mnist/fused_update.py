@@ -202,18 +202,18 @@ def dense_update(x: jax.Array, dz: jax.Array, w: jax.Array, state: Any, hparams:
     first_leaf = len(scalars) + 3
     aliases = {len(scalars) + 2: 0, **{first_leaf + k: 1 + k for k, t in enumerate(tiled) if t}}
 
-    def on_gpu(*inputs):
-        from jax.experimental.pallas import triton as pltriton
+    def call(on_gpu: bool) -> Callable[..., Any]:
+        if on_gpu:
+            from jax.experimental.pallas import triton as pltriton
 
-        return pl.pallas_call(functools.partial(kernel, True), out_shape=out_shape, grid=grid, in_specs=in_specs,
+            backend = {"compiler_params": pltriton.CompilerParams(num_warps=warps, num_stages=1)}
+        else:
+            backend = {"interpret": True}
+        return pl.pallas_call(functools.partial(kernel, on_gpu), out_shape=out_shape, grid=grid, in_specs=in_specs,
                               out_specs=out_specs, name="fused_dense_update", input_output_aliases=aliases,
-                              compiler_params=pltriton.CompilerParams(num_warps=warps, num_stages=1))(*inputs)
+                              **backend)
 
-    def elsewhere(*inputs):
-        return pl.pallas_call(functools.partial(kernel, False), out_shape=out_shape, grid=grid, in_specs=in_specs,
-                              out_specs=out_specs, input_output_aliases=aliases, interpret=True)(*inputs)
-
-    outs = jax.lax.platform_dependent(*inputs, cuda=on_gpu, default=elsewhere)
+    outs = jax.lax.platform_dependent(*inputs, cuda=call(True), default=call(False))
     new_leaves = [out if t else jnp.reshape(out, ()) for out, t in zip(outs[1:], tiled)]
     return outs[0], tree.unflatten(new_leaves)
 
