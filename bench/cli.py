@@ -55,9 +55,12 @@ def cmd_run(args) -> int:
             from bench.mnist.data import check_data_path
 
             check_data_path(spec["data_dir"])
+    runner.check_memory(suite, sharding, args.memory_budget)  # before the folder is touched
     started = time.perf_counter()
+    from bench import environment
+
     with ResultsDir(out) as results:
-        results.refuse_other_settings(runner.phase_settings(suite))
+        results.refuse_other_settings(runner.phase_settings(suite), environment.identity())
         progress = _progress_printer(2 * len(runner.plan_jobs(suite)) + len(sections)
                                      + len(suite.landscapes) * len(suite.references))
         # The scipy references run in a worker process while the sweeps run here.
@@ -65,7 +68,8 @@ def cmd_run(args) -> int:
         runner.import_ahead((["bench.mnist.section"] if sections else [])
                             + ([] if args.no_report else ["reports.report"]))
         try:
-            counts = runner.run_suite(suite, results, progress=progress, sharding=sharding)
+            counts = runner.run_suite(suite, results, progress=progress, sharding=sharding,
+                                      memory_budget=args.memory_budget)
             counts["records"] += references.collect(results, progress=progress)
             if sections:
                 counts["records"] += runner.run_mnist(suite, results, progress=progress,
@@ -193,17 +197,31 @@ def cmd_rerun(args) -> int:
 
     imports = sorted({name for r in records.values()
                       for name in r["identity"].get("settings", {}).get("imports", ())})
+    from bench import environment
+
     new = rerun_record(old, sharding=runs_sharding(), imports=tuple(imports))
-    same = to_jsonable(old["runs"]) == to_jsonable(new["runs"])
+    compared = {f"runs.{k}": (v, new["runs"].get(k)) for k, v in old["runs"].items()}
+    if "trajectory" in old or "trajectory" in new:
+        compared["trajectory"] = (old.get("trajectory"), new.get("trajectory"))
+    differs = [k for k, (a, b) in compared.items() if to_jsonable(a) != to_jsonable(b)]
     print(f"record {record_id}: {old['landscape']} instance {old['instance']} {old['family']}/"
           f"{old['schedule']} {old['config']}")
-    print("rerun reproduces the stored runs bitwise" if same else "rerun DIFFERS from the stored runs")
-    if not same:
-        for key, value in new["runs"].items():
-            if to_jsonable(value) != to_jsonable(old["runs"][key]):
-                print(f"  differs: {key} (max abs diff "
-                      f"{np.nanmax(np.abs(np.asarray(value, float) - np.asarray(old['runs'][key], float))):.3g})")
-    return 0 if same else 1
+    here = environment.identity()
+    there = old["identity"].get("environment")
+    if there is not None and to_jsonable(there) != to_jsonable(here):
+        print(f"note: recorded on {there.get('device_kind')} with {there.get('versions')}, rerun on"
+              f" {here['device_kind']} with {here['versions']}: bitwise equality is promised only"
+              " on the same device kind and versions")
+    print("rerun reproduces the stored runs bitwise" if not differs
+          else "rerun DIFFERS from the stored runs")
+    for key in differs:
+        a, b = compared[key]
+        try:
+            diff = np.nanmax(np.abs(np.asarray(to_jsonable(a), float) - np.asarray(to_jsonable(b), float)))
+            print(f"  differs: {key} (max abs diff {diff:.3g})")
+        except (TypeError, ValueError):  # shapes or presence differ
+            print(f"  differs: {key} (not the same shape or missing)")
+    return 0 if not differs else 1
 
 
 def _import_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -228,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="MNIST data for the suite's MNIST section: the four IDX files (plain or .gz)"
                           " or Keras's mnist.npz (default: $LANDSCAPE_BENCH_MNIST_DIR, else the"
                           " embedded 5,000-image subset)")
+    run.add_argument("--memory-budget", metavar="SIZE",
+                     help="most memory one job may hold, e.g. 2G (default: $LANDSCAPE_BENCH_MEMORY,"
+                          " else half the free memory); a job over it is refused before it runs")
     run.add_argument("--no-shard", action="store_true",
                      help="do not shard the runs axis over the available devices")
     run.set_defaults(func=cmd_run)

@@ -120,17 +120,22 @@ class OptimizerBuilder:
 
 
 class Batch(dict):
-    """Per-run inputs, every leaf with the runs axis first.
+    """The inputs of a batch of runs of ONE landscape instance.
 
-    Keys: ``hparams`` (dict name -> (R,)), ``x0`` (R, dim), ``key`` (R, 2) uint32 noise keys,
-    ``f_star`` (R,), ``minimizers`` (R, k, dim), and when transformed ``shift`` (R, dim),
-    ``matrix`` (R, dim, dim) (see ``landscapes.instances``).
+    Per run, with the runs axis first: ``hparams`` (dict name -> (R,)), ``x0`` (R, dim), ``key``
+    (R, 2) uint32 noise keys. Shared by every run (``shared``, never copied per run): ``f_star``
+    (), ``minimizers`` (k, dim), and when transformed ``shift`` (dim,) and ``matrix`` (dim, dim)
+    (see ``landscapes.instances``). A run's numbers depend on its own inputs alone: the program
+    has one shape per backend (:func:`program_runs`), whatever the batch holds.
     """
+
+
+PER_RUN = ("hparams", "x0", "key")
 
 
 def _objective(problem: Problem, run: Mapping[str, Any]) -> Callable:
     if problem.transformed:
-        return apply_instance(problem.landscape, run["shift"], run["matrix"])
+        return apply_instance(problem.landscape, run["shared"]["shift"], run["shared"]["matrix"])
     return problem.landscape.fn
 
 
@@ -221,7 +226,7 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
     optimizer = problem.build(run["hparams"])
     levels = _target_levels(problem.targets, problem.steps, bool(jax.config.jax_enable_x64))
     descending = jnp.asarray(levels.descending, dtype)
-    f_star = run["f_star"]
+    f_star = run["shared"]["f_star"]
     noise = problem.landscape.noise_scale
 
     x0 = run["x0"]
@@ -297,14 +302,14 @@ def _outcome(problem: Problem, run: Mapping[str, Any], carry, trajectory=None) -
     # The scan checked f at x_0 .. x_{steps-1}; f(x_steps) is already in the carry.
     x_final = carry["x"]
     final_value = carry["value"]
-    final_gap = final_value - run["f_star"]
+    final_gap = final_value - run["shared"]["f_star"]
     diverged = carry["diverged"] | ~jnp.isfinite(final_value) | ~jnp.all(jnp.isfinite(x_final))
     levels = _target_levels(problem.targets, problem.steps, bool(jax.config.jax_enable_x64))
     in_loop = levels.first_hits(carry["levels"])
     # Not reached in the loop: reached at the last iterate (steps) or never (steps + 1, censored).
     at_end = jnp.where(counted_gap(x_final, final_gap) <= targets, problem.steps, problem.steps + 1)
     first_hit = jnp.where(in_loop < problem.steps, in_loop, at_end).astype(jnp.int32)
-    distances = jnp.linalg.norm(run["minimizers"] - x_final, axis=-1)
+    distances = jnp.linalg.norm(run["shared"]["minimizers"] - x_final, axis=-1)
     out = dict(
         first_hit=first_hit,
         final_gap=final_gap,
@@ -357,7 +362,7 @@ def step_flops(problem: Problem, batch: Mapping[str, Any]) -> float | None:
     per-step count; a single vmapped step gives one directly. Cached per problem and per-run shapes:
     it depends on the program, not on the values.
     """
-    one = jax.tree.map(lambda a: np.asarray(a)[:1], batch)
+    one = _one_run(batch)
     shapes = shapes_key(one)
     # One step's arithmetic does not depend on how the loop runs: count it once for both loops.
     problem = dataclasses.replace(problem, loop="scan", block=Problem.block)
@@ -433,12 +438,27 @@ def program_key(problem: Problem, shapes: str) -> str | None:
         problem.trajectory_every, problem.unroll, problem.loop, problem.block, shapes)))
 
 
+def _one_run(batch: Mapping[str, Any]) -> dict[str, Any]:
+    """The first run of ``batch`` (per-run leaves cut to one row; the shared part as it is)."""
+    return dict({k: jax.tree.map(lambda a: np.asarray(a)[:1], batch[k]) for k in PER_RUN},
+                shared=batch["shared"])
+
+
+def _per_run_vmap(fn: Callable) -> Callable:
+    """vmap of ``fn(run)`` over the per-run leaves of a batch; ``shared`` enters unbatched."""
+    def mapped(batch):
+        per_run = {k: batch[k] for k in PER_RUN}
+        return jax.vmap(lambda run: fn(dict(run, shared=batch["shared"])))(per_run)
+
+    return mapped
+
+
 def _count_step_flops(problem: Problem, one: Mapping[str, Any]) -> float | None:
     def one_step(run):
         carry, step, _ = _make_step(problem, run)
         return step(carry, jnp.int32(0))[0]
 
-    lowered = jax.jit(jax.vmap(one_step)).lower(one)
+    lowered = jax.jit(_per_run_vmap(one_step)).lower(one)
     flops = None
     # The lowered (pre-optimization) module's analysis needs no compile, which matters when a suite
     # has dozens of programs; some backends (GPU) only analyse the compiled module.
@@ -459,17 +479,26 @@ def _count_step_flops(problem: Problem, one: Mapping[str, Any]) -> float | None:
 def compiled_sweep(problem: Problem) -> Callable:
     """``jit(vmap(run))`` for ``problem``: traced once per (problem, batch shapes). Named after its
     program key (``bench.programs.named``) where it has one."""
-    def sweep(batch):
+    def sweep(per_run, shared):
+        batch = dict(per_run, shared=shared)
         if problem.loop == "fused":
             return _fused_sweep(problem, batch)
-        return jax.vmap(functools.partial(_single_run, problem))(batch)
+        return _per_run_vmap(functools.partial(_single_run, problem))(batch)
 
     return jax.jit(named(sweep, program_key(problem, "")))
 
 
 def _initial_carries(problem: Problem, batch):
     """Every run's carry before its first step (the scan's own, vmapped)."""
-    return jax.vmap(lambda run: _make_step(problem, run)[0])(batch)
+    return _per_run_vmap(lambda run: _make_step(problem, run)[0])(batch)
+
+
+def _broadcast_shared(batch):
+    """The batch with its shared part repeated per run, inside the program (the fused kernel
+    reads every input per run; the copies live on the device only)."""
+    runs = len(batch["x0"])
+    shared = jax.tree.map(lambda a: jnp.broadcast_to(a, (runs, *jnp.shape(a))), batch["shared"])
+    return dict({k: batch[k] for k in PER_RUN}, shared=shared)
 
 
 def _fused_step(problem: Problem) -> Callable:
@@ -487,11 +516,14 @@ def _fused_sweep(problem: Problem, batch):
 
     carry = _initial_carries(problem, batch)
     every = problem.trajectory_every
-    out = fused.loop(_fused_step(problem), batch, carry, problem.steps, block=problem.block,
-                     keep=lambda carry: carry["x"], keep_every=every)
+    out = fused.loop(_fused_step(problem), _broadcast_shared(batch), carry, problem.steps,
+                     block=problem.block, keep=lambda carry: carry["x"], keep_every=every)
+    outcome = functools.partial(_outcome, problem)
+    per_run = {k: batch[k] for k in PER_RUN}
     if not every:
-        return jax.vmap(functools.partial(_outcome, problem))(batch, out)
-    return jax.vmap(functools.partial(_outcome, problem))(batch, *out)
+        return jax.vmap(lambda run, c: outcome(dict(run, shared=batch["shared"]), c))(per_run, out)
+    return jax.vmap(lambda run, c, kept: outcome(dict(run, shared=batch["shared"]), c, kept))(
+        per_run, *out)
 
 
 _FUSED_CHECKED: dict[Any, str | None] = {}
@@ -503,12 +535,12 @@ def check_fused(problem: Problem, batch: Mapping[str, Any]) -> None:
     import bench.fused as fused
     from landscapes.errors import InputError
 
-    one = jax.tree.map(lambda a: np.asarray(a)[:1], dict(batch))
+    one = _one_run(batch)
     key = (dataclasses.replace(problem, loop="scan"), shapes_key(one))
     if key not in _FUSED_CHECKED:
         carry = jax.eval_shape(functools.partial(_initial_carries, problem), one)
         try:
-            fused.step_jaxpr(_fused_step(problem), one, carry)
+            fused.step_jaxpr(_fused_step(problem), _broadcast_shared(one), carry)
             _FUSED_CHECKED[key] = None
         except fused.Unsupported as error:
             where = problem.landscape.name  # the operation may be the optimizer's: name both
@@ -570,32 +602,33 @@ def to_metrics(raw: Mapping[str, Any], steps: int) -> Metrics:
 
 def make_batch(problem: Problem, hparams: Mapping[str, Any], x0, f_star, minimizers, *, key=None,
                shift=None, matrix=None) -> dict[str, Any]:
-    """Build a batch with consistent dtypes, broadcasting per-problem values over the runs axis.
+    """Build a batch (see :class:`Batch`) with consistent dtypes.
 
     Args:
       hparams: name -> scalar or (R,) values.
       x0: (R, dim) start points; R is taken from here.
-      f_star: scalar or (R,); minimizers: (k, dim) or (R, k, dim).
+      f_star: the scalar minimum; minimizers: (k, dim).
       key: (R, 2) uint32 PRNG keys for gradient noise (defaults to zeros: unused without noise).
-      shift, matrix: instance transform per run, required when ``problem.transformed``.
+      shift, matrix: the instance transform, (dim,) and (dim, dim), required when
+        ``problem.transformed``; shared by every run, never copied per run.
     """
     dtype = np.dtype(problem.dtype)
     x0 = np.asarray(x0, dtype)
     runs, dim = x0.shape
     minimizers = np.asarray(minimizers, dtype)
-    if minimizers.ndim == 2:
-        minimizers = np.broadcast_to(minimizers, (runs, *minimizers.shape))
-    batch = dict(
+    if minimizers.ndim != 2 or np.ndim(f_star) != 0:
+        raise ValueError("a batch holds runs of one instance: f_star is a scalar and minimizers"
+                         " (k, dim); make one batch per instance")
+    shared = dict(f_star=np.asarray(f_star, dtype), minimizers=minimizers)
+    if problem.transformed:
+        shared["shift"] = np.asarray(shift, dtype).reshape(dim)
+        shared["matrix"] = np.asarray(matrix, dtype).reshape(dim, dim)
+    return dict(
         hparams={k: np.broadcast_to(np.asarray(v, dtype), (runs,)) for k, v in hparams.items()},
         x0=x0,
         key=np.zeros((runs, 2), np.uint32) if key is None else np.asarray(key, np.uint32),
-        f_star=np.broadcast_to(np.asarray(f_star, dtype), (runs,)),
-        minimizers=minimizers,
+        shared=shared,
     )
-    if problem.transformed:
-        batch["shift"] = np.broadcast_to(np.asarray(shift, dtype), (runs, dim))
-        batch["matrix"] = np.broadcast_to(np.asarray(matrix, dtype), (runs, dim, dim))
-    return batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -616,15 +649,45 @@ _EXECUTABLES: dict[Any, Any] = {}
 _COMPILE_LOCKS: dict[Any, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
+# Runs per device in one call of a compiled sweep on a CPU. XLA's CPU code for a batch depends on
+# its size (vector loops and their remainders, how a kernel is split over threads), and so do the
+# last bits of a run's numbers: every call therefore has this one shape, padded, whatever the job
+# holds, so a run's numbers are a function of the run alone. 256 was also the fastest chunk on the
+# 2-core machine (docs/performance.md).
+CPU_RUNS_PER_DEVICE = 256
+# On a GPU each run is one thread of the same code at any batch size; a call holds the batch
+# rounded up to a power of two (at least this many runs per device, at most GPU_MAX_RUNS).
+GPU_MIN_RUNS = 4096
+GPU_MAX_RUNS = 1 << 20
 
-def _executable(problem: Problem, chunk, sharding, *, claim: bool = True):
-    """AOT-compiled sweep for this problem and chunk shape; returns (executable, compile seconds).
 
-    ``chunk`` may hold arrays or ``jax.ShapeDtypeStruct``s (``precompile``). The compile seconds
+def program_runs(runs: int, sharding=None) -> int:
+    """Runs in one call of a sweep's program (padded) for a batch of ``runs`` runs."""
+    devices = 1 if sharding is None else len(sharding.device_set)
+    if jax.default_backend() == "cpu":
+        return CPU_RUNS_PER_DEVICE * devices
+    per_device = max(1, -(-runs // devices))
+    per_device = 1 << (per_device - 1).bit_length()
+    return min(max(per_device, GPU_MIN_RUNS), GPU_MAX_RUNS) * devices
+
+
+def _replicated(sharding):
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    if sharding is None:
+        return None
+    return NamedSharding(sharding.mesh, PartitionSpec())
+
+
+def _executable(problem: Problem, arguments, sharding, *, claim: bool = True):
+    """AOT-compiled sweep for this problem and (per-run chunk, shared) shapes; returns
+    (executable, compile seconds).
+
+    ``arguments`` may hold arrays or ``jax.ShapeDtypeStruct``s (``precompile``). The compile seconds
     go to the first caller that ``claim``s the program (later ones get 0), so a job whose program
     a background thread compiled (``claim=False``) still reports what it cost to compile.
     """
-    shapes = shapes_key(chunk)
+    shapes = shapes_key(arguments)
     key = (problem, shapes, sharding)
     with _LOCKS_GUARD:
         lock = _COMPILE_LOCKS.setdefault(key, threading.Lock())
@@ -632,7 +695,7 @@ def _executable(problem: Problem, chunk, sharding, *, claim: bool = True):
         if key not in _EXECUTABLES:
             start = time.perf_counter()
             executable = compile_stored(program_key(problem, shapes),
-                                        lambda: compiled_sweep(problem).lower(chunk), sharding)
+                                        lambda: compiled_sweep(problem).lower(*arguments), sharding)
             _EXECUTABLES[key] = [executable, time.perf_counter() - start]
         entry = _EXECUTABLES[key]
         if not claim:
@@ -641,71 +704,97 @@ def _executable(problem: Problem, chunk, sharding, *, claim: bool = True):
         return entry[0], seconds
 
 
-def _chunk_rows(runs: int, chunk_size: int | None, sharding, pad_to: int) -> tuple[int, int]:
-    """(runs per chunk, padded rows per call) as ``run_batch`` uses them."""
-    size = runs if chunk_size is None else min(chunk_size, runs)
-    multiple = 1 if sharding is None else len(sharding.device_set)
-    return size, -(-max(size, pad_to) // multiple) * multiple
+def _abstract(batch: Mapping[str, Any], padded: int, sharding):
+    """(per-run chunk, shared) as shapes, placed as ``run_chunks`` places them."""
+    per_run = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct((padded, *np.shape(a)[1:]), np.asarray(a).dtype,
+                                       sharding=sharding), {k: batch[k] for k in PER_RUN})
+    shared = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype,
+                                                         sharding=_replicated(sharding)),
+                          batch["shared"])
+    return per_run, shared
 
 
-def precompile(problem: Problem, batch: Mapping[str, Any], *, chunk_size: int | None = None,
-               sharding=None, pad_to: int = 0) -> None:
+def precompile(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> None:
     """Compile the program ``run_batch`` will use for this batch, from shapes alone, so a caller
     can compile the next job's program in a thread while the current one runs."""
-    _, padded = _chunk_rows(len(batch["x0"]), chunk_size, sharding, pad_to)
-    abstract = jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct((padded, *np.shape(a)[1:]), np.asarray(a).dtype,
-                                       sharding=sharding), batch)
-    _executable(problem, abstract, sharding, claim=False)  # the job's own call reports the time
+    padded = program_runs(len(batch["x0"]), sharding)
+    _executable(problem, _abstract(batch, padded, sharding), sharding, claim=False)
 
 
-def run_batch(problem: Problem, batch: Mapping[str, Any], *, chunk_size: int | None = None,
-              sharding=None, pad_to: int = 0) -> tuple[Metrics, Cost]:
-    """Run every run of ``batch``; returns per-run metrics and the cost.
+class CostMeter:
+    """Compile and run seconds of the calls of one or more streams (see :func:`run_chunks`)."""
 
-    Args:
-      chunk_size: at most this many runs per call of the compiled program, which bounds memory for
-        huge sweeps; every chunk is padded to one shape so one executable serves them all.
-      sharding: a ``jax.sharding.Sharding`` of the runs axis (see ``bench.sharding``); each chunk is
-        padded to a multiple of the device count and trimmed after.
-      pad_to: pad a smaller batch (or chunk) up to this many runs, to reuse a program compiled for
-        that shape (a few wasted runs cost far less than a compile); at most ``chunk_size``.
-    """
+    def __init__(self) -> None:
+        self.compile_seconds = 0.0
+        self.run_seconds = 0.0
+        self.runs = 0
+
+    def cost(self, steps: int) -> Cost:
+        return Cost(self.compile_seconds, self.run_seconds, self.runs, steps)
+
+
+def run_chunks(problem: Problem, shared: Mapping[str, Any], runs: int,
+               chunk: Callable[[int, int], Mapping[str, Any]], *, sharding=None,
+               meter: CostMeter | None = None):
+    """Run ``runs`` runs in calls of :func:`program_runs` runs; yields (first run, host outputs)
+    per call, in order. ``chunk(start, stop)`` makes the per-run inputs of runs [start, stop) (a
+    dict with the :data:`PER_RUN` keys) when they are needed, so a sweep of any size holds one
+    call's inputs and outputs at a time (plus the next call's, in flight).
+
+    Call k + 1 is placed and dispatched (asynchronously) before call k's results are fetched, so
+    the host's work overlaps the devices'. Run time is the wall time from the first dispatch to
+    the last result, compiles excluded."""
     if problem.loop == "fused":
-        check_fused(problem, batch)
-    runs = len(batch["x0"])
-    size, padded = _chunk_rows(runs, chunk_size, sharding, pad_to)
-    parts, compile_seconds, run_seconds = [], 0.0, 0.0
-    # Chunk k + 1 is placed and dispatched (asynchronously) before chunk k's results are fetched,
-    # so the host's slicing, padding and copying overlap the devices' work: done in turn, they
-    # were 16-23 % of a job's time on the 2-core CPU, the devices idle meanwhile. The run time is
-    # the wall time from the first dispatch to the last result, compiles excluded.
-    pending: tuple[Any, int] | None = None
+        check_fused(problem, dict(chunk(0, min(runs, 1)), shared=shared))
+    meter = meter if meter is not None else CostMeter()
+    size = program_runs(runs, sharding)
+    shared_device = jax.device_put(dict(shared), _replicated(sharding)) if sharding is not None \
+        else jax.device_put(dict(shared))
+    pending = None
     began = None
     for start in range(0, runs, size):
-        chunk = jax.tree.map(lambda a: np.asarray(a[start:start + size]), batch)
-        n = len(chunk["x0"])
-        if n != padded:  # pad by repeating run 0; the copies are dropped below
-            chunk = jax.tree.map(
-                lambda a: np.concatenate([a, np.repeat(a[:1], padded - n, axis=0)], axis=0), chunk)
-        chunk = jax.device_put(chunk, sharding) if sharding is not None else jax.device_put(chunk)
-        executable, seconds = _executable(problem, chunk, sharding)
-        compile_seconds += seconds
-        if began is None:  # after the one compile: every chunk has the first one's shape
+        stop = min(start + size, runs)
+        part = {k: v for k, v in chunk(start, stop).items() if k in PER_RUN}
+        n = stop - start
+        if n != size:  # pad by repeating run 0 of the call; the copies are dropped
+            part = jax.tree.map(lambda a: np.concatenate(
+                [a, np.repeat(np.asarray(a)[:1], size - n, axis=0)], axis=0), part)
+        part = jax.device_put(part, sharding) if sharding is not None else jax.device_put(part)
+        executable, seconds = _executable(problem, (part, shared_device), sharding)
+        meter.compile_seconds += seconds
+        if began is None:  # after the one compile: every call has the first one's shape
             began = time.perf_counter()
-        out = executable(chunk)
+        out = executable(part, shared_device)
         if pending is not None:
-            parts.append(_fetched(*pending))
-        pending = (out, n)
+            yield pending[0], _fetched(pending[1], pending[2])
+        pending = (start, out, n)
     if pending is not None:
-        parts.append(_fetched(*pending))
-        run_seconds = time.perf_counter() - began
+        yield pending[0], _fetched(pending[1], pending[2])
+        meter.run_seconds += time.perf_counter() - began
+        meter.runs += runs
+
+
+def run_batch(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> tuple[Metrics, Cost]:
+    """Run every run of ``batch`` (one instance); returns per-run metrics and the cost.
+
+    Args:
+      sharding: a ``jax.sharding.Sharding`` of the runs axis (see ``bench.sharding``); each call is
+        padded to a multiple of the device count and trimmed after.
+    """
+    runs = len(batch["x0"])
+    per_run = {k: batch[k] for k in PER_RUN}
+    meter = CostMeter()
+    parts = [out for _, out in run_chunks(
+        problem, batch["shared"], runs,
+        lambda a, b: jax.tree.map(lambda v: np.asarray(v)[a:b], per_run),
+        sharding=sharding, meter=meter)]
     raw = parts[0] if len(parts) == 1 else jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
-    return to_metrics(raw, problem.steps), Cost(compile_seconds, run_seconds, runs, problem.steps)
+    return to_metrics(raw, problem.steps), meter.cost(problem.steps)
 
 
 def _fetched(out: Any, n: int) -> Any:
-    """A chunk's outputs on the host (waiting for them), padding rows dropped.
+    """A call's outputs on the host (waiting for them), padding rows dropped.
 
     Over several hosts (``jax.distributed``) each process holds only its own devices' runs and
     ``device_get`` refuses; every process then gathers every shard."""

@@ -33,34 +33,88 @@ def device_description() -> dict[str, Any]:
     return dict(platform=devices[0].platform, kind=devices[0].device_kind, count=len(devices))
 
 
+@functools.cache
+def identity() -> dict[str, Any]:
+    """The part of every record's identity that is the machine's and the software's: the device
+    kind (numbers may differ across devices) and the package versions. A results directory holds
+    one environment (``bench.results.ResultsDir.refuse_other_settings``)."""
+    device = jax.devices()[0]
+    return dict(platform=device.platform, device_kind=device.device_kind, versions=versions())
+
+
 def stamp(dtype: str) -> dict[str, Any]:
     """The provenance fields of a record. ``created`` is the only field that changes on a rerun."""
     return dict(versions=versions(), device=device_description(), created=datetime.datetime.now(
         datetime.timezone.utc).isoformat(timespec="seconds"))
 
 
+PEAK_REPEATS = 12  # timed matmuls; the best one is the ceiling
+
+
 @functools.cache
 def peak_flops(dtype: str = "float32", size: int | None = None) -> float:
-    """This device's measured FLOP/s on a square matmul (median of 5): the roofline's ceiling.
+    """This device's matmul ceiling in FLOP/s: the roofline's denominator (see :func:`peak_measurement`)."""
+    return peak_measurement(dtype, size)["peak_flops"]
+
+
+def _peak_key(dtype: str, size: int) -> str:
+    import os
+
+    device = jax.devices()[0]
+    return "|".join(map(str, (device.platform, device.device_kind, os.cpu_count(), len(jax.devices()),
+                              dtype, size, versions()["jax"], versions()["jaxlib"])))
+
+
+@functools.cache
+def peak_measurement(dtype: str = "float32", size: int | None = None) -> dict[str, Any]:
+    """The matmul ceiling, measured once per machine and software version and kept in the cache
+    folder (``peak_flops.json``), with its spread.
 
     A measured ceiling rather than a datasheet number, so the roofline fraction is honest on any
-    machine; on a shared CPU it varies by a few tens of percent from run to run. The matmul runs
-    at full precision (``Precision.HIGHEST``): on a GPU the default would use TF32 tensor cores,
-    which the sweeps' scalar arithmetic never does. Its size is 1,024 on a CPU and 8,192 elsewhere:
-    on an H100 a 1,024 matmul takes about as long as its launch, and measured a ceiling (about
-    10 T FLOP/s) below what the fused sweep then reached.
+    machine. The BEST of PEAK_REPEATS timed square matmuls counts, not their median: on a shared
+    machine a neighbour only ever slows a matmul down, so the fastest is the closest to what the
+    device can do (medians of 5 varied 38.6-213 GFLOP/s on the 2-core machine in one afternoon);
+    cached, every record of every run on a machine shares one yardstick. The matmul runs at full
+    precision (``Precision.HIGHEST``): on a GPU the default would use TF32 tensor cores, which the
+    sweeps' scalar arithmetic never does. Its size is 1,024 on a CPU and 8,192 elsewhere (on an
+    H100 a 1,024 matmul takes about as long as its launch).
     """
+    import json
+
+    from bench.jax_setup import cache_enabled, cache_root
+    from bench.programs import write_whole
+
     if size is None:
         size = 1024 if jax.default_backend() == "cpu" else 8192
+    key = _peak_key(dtype, size)
+    path = cache_root() / "peak_flops.json" if cache_enabled() else None
+    table = {}
+    if path is not None:
+        try:
+            table = json.loads(path.read_text())
+        except (OSError, ValueError):
+            table = {}
+        if isinstance(table.get(key), dict) and table[key].get("peak_flops", 0) > 0:
+            return dict(table[key], cached=True)
     a = jnp.ones((size, size), dtype)
     matmul = jax.jit(lambda a: jnp.matmul(a, a, precision=jax.lax.Precision.HIGHEST)).lower(a).compile()
     jax.block_until_ready(matmul(a))
-    times = []
-    for _ in range(5):
+    rates = []
+    for _ in range(PEAK_REPEATS):
         start = time.perf_counter()
         jax.block_until_ready(matmul(a))
-        times.append(time.perf_counter() - start)
-    return 2.0 * size**3 / float(np.median(times))
+        rates.append(2.0 * size**3 / (time.perf_counter() - start))
+    rates = np.sort(rates)
+    found = dict(peak_flops=float(rates[-1]), median_flops=float(np.median(rates)),
+                 slowest_flops=float(rates[0]), repeats=PEAK_REPEATS, size=size, dtype=dtype,
+                 measured=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    if path is not None:
+        table[key] = found
+        try:
+            write_whole(path, json.dumps(table, sort_keys=True, indent=1).encode())
+        except OSError:  # a read-only cache: measured again next time
+            pass
+    return dict(found, cached=False)
 
 
 def cost_record(cost: Cost, flops_per_step: float | None, dtype: str = "float32") -> dict[str, Any]:

@@ -100,7 +100,7 @@ class _Counted:
     """f (and its gradient) in float64, recording every value it returns, in call order."""
 
     def __init__(self, jitted: _Jitted, with_gradient: bool, budget: int,
-                 box: np.ndarray | None = None):
+                 box: np.ndarray | None = None, noise: tuple[float, Any] | None = None):
         self.values: list[float] = []
         # What counts for the targets: as in the engine, where f* is the minimum over the box only
         # (Landscape.bounded_domain), a point outside the box reaches no target (+inf).
@@ -110,6 +110,9 @@ class _Counted:
         self._best = np.inf
         self._budget = budget
         self._with_gradient = with_gradient
+        # A noisy landscape's model (``Landscape.noise_scale``): f exact, the gradient plus scale
+        # times a standard normal, drawn from the run's own stream, as the engine's runs see it.
+        self._noise = noise
         self._value_and_grad = jitted.value_and_grad
         self._value = jitted.numpy_value
         self.hessp = jitted.hessp
@@ -120,6 +123,9 @@ class _Counted:
         if self._with_gradient:
             packed = np.asarray(self._value_and_grad(np.asarray(x, np.float64)))
             value, grad = float(packed[0]), packed[1:]
+            if self._noise is not None:
+                scale, rng = self._noise
+                grad = grad + scale * rng.standard_normal(grad.shape)
         else:
             value, grad = float(self._value(np.asarray(x, np.float64))), None
         self.values.append(value)
@@ -170,17 +176,18 @@ def _jitted_instance(landscape, dim: int, instance_id: int) -> _Jitted:
 
 
 def run_reference(landscape, dim: int, instance_id: int, method: str, starts: np.ndarray,
-                  steps: int, targets) -> dict[str, Any]:
+                  steps: int, targets, noise_seeds=None) -> dict[str, Any]:
     """One method from every start on one instance: the per-run arrays of a results record."""
     # L-BFGS-B's (and numpy's 2x2) BLAS calls are tiny, but OpenBLAS's threads wake for them and
     # fight JAX's: with one BLAS thread 50 L-BFGS-B runs took 0.07 s instead of 0.6-2.4 s on the
     # 2-core machine. Tiny calls run on one thread anyway, so the results are the same bits.
     with _blas_threads().limit(limits=1, user_api="blas"):
-        return _run_reference(landscape, dim, instance_id, method, starts, steps, targets)
+        return _run_reference(landscape, dim, instance_id, method, starts, steps, targets,
+                              noise_seeds)
 
 
 def _run_reference(landscape, dim: int, instance_id: int, method: str, starts: np.ndarray,
-                   steps: int, targets) -> dict[str, Any]:
+                   steps: int, targets, noise_seeds=None) -> dict[str, Any]:
     instance = make_instance(landscape, instance_id, dim)
     jitted = _jitted_instance(landscape, dim, instance_id)
     minimizers = instance_minimizers(landscape, instance)
@@ -190,8 +197,14 @@ def _run_reference(landscape, dim: int, instance_id: int, method: str, starts: n
                                              "distance", "basin", "status", "final_x",
                                              "evaluations", "gradient_evaluations")}
     box = landscape.box(dim) if landscape.bounded_domain else None
-    for x0 in starts:
-        counted = _Counted(jitted, method in GRADIENT_METHODS, steps, box)
+    if landscape.noise_scale and noise_seeds is None:
+        raise InputError(f"{landscape.name} has gradient noise: a reference run needs its noise"
+                         " seeds (one [seed, start] per start)")
+    for j, x0 in enumerate(starts):
+        noise = None
+        if landscape.noise_scale:
+            noise = (landscape.noise_scale, np.random.default_rng([int(v) for v in noise_seeds[j]]))
+        counted = _Counted(jitted, method in GRADIENT_METHODS, steps, box, noise)
         x = np.asarray(_minimize(method, counted, np.asarray(x0, np.float64), steps), float)
         values = np.asarray(counted.counted[:steps + 1], float)  # the budget, as for the engine
         gaps = values - f_star
@@ -227,12 +240,17 @@ def reference_records(suite, entry, method: str, starts: np.ndarray,
     for instance_id in entry.instances:
         identity = dict(kind="reference", method=method, landscape=entry.name, dim=entry.dim,
                         instance=instance_id, steps=suite.steps, targets=list(suite.targets),
-                        seeds=list(suite.test_seeds), starts=suite.starts)
+                        seeds=list(suite.test_seeds), starts=suite.starts,
+                        environment=environment.identity())
+        noise_seeds = None
+        if landscape.noise_scale:  # the same noise model as the engine's runs, seeded per start
+            noise_seeds = [[int(s), j] for s in suite.test_seeds for j in range(suite.starts)]
+            identity["noise_seeds"] = noise_seeds
         if stable_hash(identity) in done:
             continue
         began = time.perf_counter()
         runs, minimizers, f_star = run_reference(landscape, entry.dim, instance_id, method, starts,
-                                                 suite.steps, suite.targets)
+                                                 suite.steps, suite.targets, noise_seeds)
         seconds = time.perf_counter() - began
         evaluations = int(runs["evaluations"].sum())
         records.append(dict(

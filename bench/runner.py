@@ -26,16 +26,14 @@ import landscapes
 import optimizers
 from bench import environment
 from bench.aggregate import target_index
-from bench.engine import (OptimizerBuilder, Problem, check_fused, make_batch, precompile, run_batch,
-                          step_flops)
-from bench.results import SCHEMA, ResultsDir, stable_hash
+from bench.engine import (CostMeter, OptimizerBuilder, Problem, check_fused, make_batch, precompile,
+                          run_chunks, step_flops, to_metrics)
+from bench.results import SCHEMA, ResultsDir, job_id, stable_hash
 from bench.suites import LandscapeEntry, OptimizerEntry, Suite
 from landscapes.errors import InputError
 from landscapes.instances import instance_minimizers, make_instance
 
 TUNE, TEST = "tune", "test"
-MAX_PADDING_FACTOR = 64
-CPU_CHUNK_PER_DEVICE = 256
 
 
 def start_points(landscape, dim: int, seed: int, starts: int) -> np.ndarray:
@@ -76,74 +74,83 @@ class Job:
     def n_configs(self) -> int:
         return len(next(iter(self.configs.values())))
 
+    @property
+    def instances(self) -> tuple[int, ...]:
+        return tuple(self.landscape.instances)
+
     def config(self, index: int) -> dict[str, float]:
         return {k: float(v[index]) for k, v in sorted(self.configs.items())}
 
     def identity(self, instance: int, index: int) -> dict[str, Any]:
-        """Everything that determines a record's numbers (hence its id and a lone rerun)."""
-        return dict(settings=self.suite.settings() | {"seeds": list(self.seeds)},
-                    landscape=self.landscape.name, dim=self.landscape.dim, instance=instance,
-                    family=self.optimizer.family, schedule=self.optimizer.schedule,
-                    config=self.config(index), phase=self.phase)
+        """Everything that determines a record's numbers (hence its id and a lone rerun): the run's
+        own problem, optimizer, config, seeds and starts, the loop that runs it and the
+        environment (device kind, versions). Not what shared its job: the other instances and
+        configs, chunking, padding and the device count change no bit (tests/test_identity.py)."""
+        return dict(self._base(instance), config=self.config(index))
+
+    def _base(self, instance: int) -> dict[str, Any]:
+        key = ("_base", instance)
+        if key not in self.__dict__:
+            self.__dict__[key] = dict(
+                kind="sweep", settings=self.suite.settings() | {"seeds": list(self.seeds)},
+                landscape=self.landscape.name, dim=self.landscape.dim, instance=instance,
+                family=self.optimizer.family, schedule=self.optimizer.schedule, phase=self.phase,
+                loop=self.loop(instance), environment=environment.identity())
+        return self.__dict__[key]
+
+    def loop(self, instance: int) -> str:
+        """The step loop that runs this job's runs of ``instance`` (part of their identity)."""
+        problem, shared, _ = self.problem(instance)
+        one = make_batch(problem, {k: v[:1] for k, v in self.configs.items()},
+                         np.zeros((1, self.landscape.dim)), shared["f_star"], shared["minimizers"],
+                         shift=shared.get("shift"), matrix=shared.get("matrix"))
+        return chosen_loop(self.suite.loop, problem, one)
+
+    def problem(self, instance: int):
+        """(the scan problem, the shared inputs, the instance's moved minimizers) of ``instance``.
+        Instance 0 is the plain function, any other the transformed one: a run's program is a
+        function of its own instance, not of which instances share its job."""
+        key = ("_problem", instance)
+        if key not in self.__dict__:
+            self.__dict__[key] = self._make_problem(instance)
+        return self.__dict__[key]
+
+    def _make_problem(self, instance: int):
+        suite, entry = self.suite, self.landscape
+        landscape = landscapes.get_landscape(entry.name)
+        made = make_instance(landscape, instance, entry.dim)
+        transformed = made.instance_id != 0
+        problem = Problem(landscape, OptimizerBuilder(self.optimizer.family, self.optimizer.schedule),
+                          suite.steps, suite.targets, suite.dtype, transformed,
+                          suite.trajectory_every, suite.unroll)
+        moved = instance_minimizers(landscape, made)
+        shared = dict(f_star=landscape.minimum(entry.dim), minimizers=moved)
+        if transformed:
+            shared.update(shift=made.shift, matrix=made.matrix)
+        return problem, shared, moved
+
+    def record_id(self, instance: int, index: int) -> str:
+        return stable_hash(self.identity(instance, index))
 
     def record_ids(self) -> list[str]:
         """Ids in record order (instance, config); hashed once per job, they are asked for often."""
         if "_ids" not in self.__dict__:
-            self.__dict__["_ids"] = [stable_hash(self.identity(i, c))
-                                     for i in self.landscape.instances for c in range(self.n_configs)]
+            self.__dict__["_ids"] = [self.record_id(i, c)
+                                     for i in self.instances for c in range(self.n_configs)]
         return list(self.__dict__["_ids"])
 
-
-def run_chunk(suite: Suite, sharding=None) -> int | None:
-    """Runs per call of a compiled sweep: the suite's ``chunk_size``, else on CPUs a fixed
-    CPU_CHUNK_PER_DEVICE runs per device, else (GPUs) the whole batch at once.
-
-    On the 2-core CPU a fixed, small chunk made the default suite's sweeps faster (Rastrigin with
-    momentum: 0.33-0.37 s in chunks of 256-1536 runs against 0.83-1.9 s for 2,048-4,608 runs at
-    once: above about 1,024 runs per device XLA splits each kernel over the core's threads, which
-    the other device's threads already use) and gives every job of a (landscape, optimizer) the
-    same program shape: the tuning and test phases share one compiled program, and a run's numbers
-    do not depend on how many configs shared its batch (they did above that size, by rounding,
-    which a multimodal landscape turns into a different basin).
-    """
-    if suite.chunk_size:
-        return suite.chunk_size
-    if jax.default_backend() != "cpu":
-        return None
-    devices = 1 if sharding is None else len(sharding.device_set)
-    return CPU_CHUNK_PER_DEVICE * devices
+    def job_id(self) -> str:
+        if "_job" not in self.__dict__:
+            self.__dict__["_job"] = job_id(self.record_ids())
+        return self.__dict__["_job"]
 
 
-def _problem_and_batch(job: Job):
-    """The compiled problem and the batch of a job (runs axis: instance, config, (seed, start)),
-    with what ``execute`` needs to cut the results into records."""
-    suite, entry = job.suite, job.landscape
-    landscape = landscapes.get_landscape(entry.name)
-    dim = entry.dim
-    starts = np.concatenate([start_points(landscape, dim, s, suite.starts) for s in job.seeds])
-    keys = noise_keys(job.seeds, suite.starts)
-    per_record = len(starts)  # runs per (instance, config)
-    instances = [make_instance(landscape, i, dim) for i in entry.instances]
-    transformed = any(i.instance_id != 0 for i in instances)
-    problem = Problem(landscape, OptimizerBuilder(job.optimizer.family, job.optimizer.schedule),
-                      suite.steps, suite.targets, suite.dtype, transformed,
-                      suite.trajectory_every, suite.unroll)
-    n_conf = job.n_configs
-    # Runs axis order: instance, config, (seed, start).
-    tile = lambda a, reps: np.repeat(np.asarray(a)[None], reps, axis=0)  # noqa: E731
-    hparams = {k: np.repeat(np.tile(v, len(instances)), per_record) for k, v in job.configs.items()}
-    x0 = np.tile(starts, (len(instances) * n_conf, 1))
-    key = np.tile(keys, (len(instances) * n_conf, 1))
-    per_instance = n_conf * per_record
-    moved = [instance_minimizers(landscape, i) for i in instances]
-    minimizers = np.concatenate([tile(m, per_instance) for m in moved])
-    extra = {}
-    if transformed:
-        extra = dict(shift=np.concatenate([tile(i.shift, per_instance) for i in instances]),
-                     matrix=np.concatenate([tile(i.matrix, per_instance) for i in instances]))
-    batch = make_batch(problem, hparams, x0, landscape.minimum(dim), minimizers, key=key, **extra)
-    problem = dataclasses.replace(problem, loop=chosen_loop(suite.loop, problem, batch))
-    return problem, batch, (starts, instances, moved, per_record, n_conf)
+def starts_and_keys(job: Job) -> tuple[np.ndarray, np.ndarray]:
+    """(S, dim) start points and (S, 2) noise keys of every (seed, start) of a job, seed-major."""
+    landscape = landscapes.get_landscape(job.landscape.name)
+    starts = np.concatenate([start_points(landscape, job.landscape.dim, s, job.suite.starts)
+                             for s in job.seeds])
+    return starts, noise_keys(job.seeds, job.suite.starts)
 
 
 def chosen_loop(loop: str, problem: Problem, batch) -> str:
@@ -165,7 +172,7 @@ def chosen_loop(loop: str, problem: Problem, batch) -> str:
     return "fused"
 
 
-def _precompile_ahead(jobs, *, chunk_size, sharding):
+def _precompile_ahead(jobs, *, sharding):
     """Compile the programs of ``jobs`` one after another in a background thread (XLA compiles
     without the GIL), so each job's compile overlaps the previous jobs' tracing, running and
     writing. Returns the executor; ``_executable``'s per-program lock makes the job itself wait
@@ -176,9 +183,15 @@ def _precompile_ahead(jobs, *, chunk_size, sharding):
 
     def compile_job(job):
         try:
-            problem, batch, _ = _problem_and_batch(job)
-            precompile(problem, batch, chunk_size=chunk_size, sharding=sharding,
-                       pad_to=chunk_size or 0)
+            for transformed in sorted({i != 0 for i in job.instances}):
+                instance = next(i for i in job.instances if (i != 0) == transformed)
+                problem, shared, _ = job.problem(instance)
+                problem = dataclasses.replace(problem, loop=job.loop(instance))
+                batch = make_batch(problem, {k: v[:1] for k, v in job.configs.items()},
+                                   np.zeros((1, job.landscape.dim)), shared["f_star"],
+                                   shared["minimizers"], shift=shared.get("shift"),
+                                   matrix=shared.get("matrix"))
+                precompile(problem, batch, sharding=sharding)
         except Exception:  # the job compiles (and reports any error) itself
             pass
 
@@ -187,47 +200,119 @@ def _precompile_ahead(jobs, *, chunk_size, sharding):
     return pool
 
 
-def execute(job: Job, *, sharding=None, pad_to: int = 0, chunk_size: int | None = None
-            ) -> list[dict[str, Any]]:
-    """Run a job as one batch (in chunks of ``chunk_size`` runs, each padded to ``pad_to``) and turn
-    it into one record per (instance, config)."""
-    problem, batch, parts = _problem_and_batch(job)
-    starts, instances, moved, per_record, n_conf = parts
+# Records handed to the writer at a time while a job streams: bounds the memory of a huge job.
+SEGMENT_RECORDS = 2048
+# Runs per instance in one block of configs (see ``execute``).
+CONFIG_BLOCK_RUNS = 1 << 16
+
+
+def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = None,
+            sink: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
+    """Run a job's runs and turn them into one record per (instance, config).
+
+    ``todo``: {instance: config indices} to compute (default: all). The runs stream through the
+    compiled program one call at a time (``bench.engine.run_chunks``); records are handed to
+    ``sink`` in segments of at most SEGMENT_RECORDS as they complete (then none are returned), or
+    all returned at the end."""
+    if todo is None:
+        todo = {i: list(range(job.n_configs)) for i in job.instances}
     suite, entry = job.suite, job.landscape
     landscape = landscapes.get_landscape(entry.name)
-    dim = entry.dim
-    metrics, cost = run_batch(problem, batch, chunk_size=chunk_size, sharding=sharding,
-                              pad_to=pad_to)
-    flops = step_flops(problem, batch)
-    cost_record = dict(environment.cost_record(cost, flops, suite.dtype), loop=problem.loop)
+    starts, keys = starts_and_keys(job)
+    per_record = len(starts)
     stamp = environment.stamp(suite.dtype)
-    records = []
-    ids = iter(job.record_ids())
-    for ii, instance in enumerate(instances):
-        for c in range(n_conf):
-            rows = slice((ii * n_conf + c) * per_record, (ii * n_conf + c + 1) * per_record)
-            identity = job.identity(instance.instance_id, c)
-            record = dict(
-                schema=SCHEMA, record_id=next(ids), suite=suite.name,
-                phase=job.phase, landscape=entry.name, dim=dim, instance=instance.instance_id,
-                family=job.optimizer.family, schedule=job.optimizer.schedule,
-                label=job.optimizer.label, config=job.config(c), config_index=c,
-                steps=suite.steps, targets=list(suite.targets), success_target=suite.success_target,
-                dtype=suite.dtype, seeds=list(job.seeds), starts=suite.starts,
-                f_star=landscape.minimum(dim), minimizers=moved[ii],
-                x0=starts, identity=identity,
-                runs=dict(steps_to_target=metrics.steps_to_target[rows],
-                          reached=metrics.reached[rows], final_gap=metrics.final_gap[rows],
-                          best_gap=metrics.best_gap[rows], distance=metrics.distance[rows],
-                          basin=metrics.basin[rows], status=metrics.status[rows],
-                          final_x=metrics.final_x[rows]),
-                cost=cost_record, **stamp)
-            if metrics.trajectory is not None and job.phase == TEST:
-                # Trajectories of the tuned configs only: they are what the figures draw, and
-                # storing them for every config of a grid would multiply the file size by ~100.
-                record["trajectory"] = metrics.trajectory[rows]
-            records.append(record)
-    return records
+    meter = CostMeter()
+    kept: list[dict[str, Any]] = []
+    segment: list[dict[str, Any]] = []
+
+    def flush(force: bool = False) -> None:
+        if sink is not None and (force or len(segment) >= SEGMENT_RECORDS):
+            if segment:
+                sink(list(segment))
+            segment.clear()
+
+    hparams = {k: np.asarray(v, np.dtype(suite.dtype)) for k, v in job.configs.items()}
+    x0s, run_keys = starts.astype(np.dtype(suite.dtype)), keys.astype(np.uint32)
+    todo = {i: np.asarray(sorted(todo.get(i, ())), np.int64) for i in job.instances}
+    programs = {}
+    for instance in job.instances:
+        if len(todo[instance]):
+            problem, shared, moved = job.problem(instance)
+            problem = dataclasses.replace(problem, loop=job.loop(instance))
+            one = make_batch(problem, {k: v[:1] for k, v in hparams.items()}, starts[:1],
+                             shared["f_star"], shared["minimizers"], shift=shared.get("shift"),
+                             matrix=shared.get("matrix"))
+            programs[instance] = (problem, one["shared"], moved, step_flops(problem, one))
+    # Configs in blocks, every instance of a block before the next: the tuning criterion of a
+    # config is complete after its block, so a huge grid keeps three numbers per config.
+    block = max(1, CONFIG_BLOCK_RUNS // per_record)
+    for first in range(0, job.n_configs, block):
+        for instance in job.instances:
+            indices = todo[instance]
+            indices = indices[np.searchsorted(indices, first):np.searchsorted(indices, first + block)]
+            if not indices.size:
+                continue
+            problem, batch_shared, moved, flops = programs[instance]
+
+            def chunk(a: int, b: int, indices=indices):
+                rows = np.arange(a, b)
+                configs, which = indices[rows // per_record], rows % per_record
+                return dict(hparams={k: v[configs] for k, v in hparams.items()}, x0=x0s[which],
+                            key=run_keys[which])
+
+            buffer: list[Any] = []
+            done_records = 0
+            for _, out in run_chunks(problem, batch_shared, len(indices) * per_record, chunk,
+                                     sharding=sharding, meter=meter):
+                buffer.append(out)
+                rows = sum(len(b["final_gap"]) for b in buffer)
+                complete = rows // per_record
+                if not complete:
+                    continue
+                raw = buffer[0] if len(buffer) == 1 else jax.tree.map(
+                    lambda *xs: np.concatenate(xs), *buffer)
+                cut = complete * per_record
+                buffer = [jax.tree.map(lambda a: a[cut:], raw)] if cut < rows else []
+                metrics = to_metrics(jax.tree.map(lambda a: a[:cut], raw), suite.steps)
+                cost = dict(environment.cost_record(meter.cost(suite.steps), flops, suite.dtype),
+                            loop=problem.loop)
+                for k in range(complete):
+                    c = int(indices[done_records + k])
+                    rows_k = slice(k * per_record, (k + 1) * per_record)
+                    record = _record(job, instance, c, metrics, rows_k, starts, moved, landscape,
+                                     cost, stamp)
+                    (segment if sink is not None else kept).append(record)
+                    flush()
+                done_records += complete
+    flush(force=True)
+    return kept
+
+
+def _record(job: Job, instance: int, c: int, metrics, rows: slice, starts, moved, landscape,
+            cost: dict[str, Any], stamp: dict[str, Any]) -> dict[str, Any]:
+    """One (instance, config) record of a job from its rows of ``metrics``."""
+    suite, entry = job.suite, job.landscape
+    identity = job.identity(instance, c)
+    record = dict(
+        schema=SCHEMA, record_id=stable_hash(identity), suite=suite.name,
+        phase=job.phase, landscape=entry.name, dim=entry.dim, instance=instance,
+        family=job.optimizer.family, schedule=job.optimizer.schedule,
+        label=job.optimizer.label, config=job.config(c), config_index=c,
+        steps=suite.steps, targets=list(suite.targets), success_target=suite.success_target,
+        dtype=suite.dtype, seeds=list(job.seeds), starts=suite.starts,
+        f_star=landscape.minimum(entry.dim), minimizers=moved,
+        x0=starts, identity=identity,
+        runs=dict(steps_to_target=metrics.steps_to_target[rows],
+                  reached=metrics.reached[rows], final_gap=metrics.final_gap[rows],
+                  best_gap=metrics.best_gap[rows], distance=metrics.distance[rows],
+                  basin=metrics.basin[rows], status=metrics.status[rows],
+                  final_x=metrics.final_x[rows]),
+        cost=cost, **stamp)
+    if metrics.trajectory is not None and job.phase == TEST:
+        # Trajectories of the tuned configs only: they are what the figures draw, and
+        # storing them for every config of a grid would multiply the file size by ~100.
+        record["trajectory"] = metrics.trajectory[rows]
+    return record
 
 
 def success_rate(record: Mapping[str, Any]) -> float:
@@ -247,13 +332,48 @@ def selection_key(records: list[Mapping[str, Any]]) -> tuple[float, float, float
     return (-float(reached.mean()), float(np.median(steps)), float(np.median(gaps)))
 
 
+class Selection:
+    """The tuning protocol over a job's records as they stream. A config's columns (the three the
+    criterion reads) are kept until its records of every instance are in, then reduced to its
+    key, so a grid of a million configs is chosen from in bounded memory."""
+
+    def __init__(self, instances: int) -> None:
+        self.instances = instances
+        self.columns: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        self.keys: dict[int, tuple[float, float, float]] = {}
+        self.configs: dict[int, dict[str, float]] = {}
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        index = target_index(record)
+        runs = record["runs"]
+        config = record["config_index"]
+        gaps = np.asarray([np.nan if g is None else g for g in runs["final_gap"]], float)
+        self.columns.setdefault(config, []).append(
+            (np.asarray(runs["reached"], bool)[:, index],
+             np.asarray(runs["steps_to_target"])[:, index], gaps))
+        self.configs.setdefault(config, dict(record["config"]))
+        if len(self.columns[config]) == self.instances:
+            self.keys[config] = self._key(self.columns.pop(config))
+
+    @staticmethod
+    def _key(columns) -> tuple[float, float, float]:
+        reached, steps, gaps = (np.concatenate(c) for c in zip(*columns))
+        gaps = np.where(np.isfinite(gaps), gaps, np.inf)
+        return (-float(reached.mean()), float(np.median(steps)), float(np.median(gaps)))
+
+    def best(self) -> dict[str, float]:
+        keys = dict(self.keys)
+        keys.update({c: self._key(cols) for c, cols in self.columns.items()})
+        best = min(sorted(keys), key=keys.__getitem__)
+        return dict(self.configs[best])
+
+
 def best_config(records: list[Mapping[str, Any]]) -> dict[str, float]:
     """The tuned config of one (landscape, optimizer entry) by the stated criterion."""
-    by_config: dict[int, list] = {}
+    selection = Selection(len({r["instance"] for r in records}))
     for record in records:
-        by_config.setdefault(record["config_index"], []).append(record)
-    best = min(sorted(by_config), key=lambda c: selection_key(by_config[c]))
-    return dict(by_config[best][0]["config"])
+        selection.add(record)
+    return selection.best()
 
 
 def plan_jobs(suite: Suite) -> list[tuple[LandscapeEntry, OptimizerEntry]]:
@@ -311,7 +431,38 @@ def import_ahead(modules: list[str]):
     return thread
 
 
-def _reference_worker_init(imports: tuple[str, ...] = (), import_dirs: tuple[str, ...] = ()) -> None:
+def end_with_parent(parent: int) -> None:
+    """Make this worker process end when its parent does, however the parent dies (kill -9
+    included): Linux's parent-death signal, and a watchdog thread that polls the parent id
+    elsewhere (and as a second line). Without it the worker ran on for its queue of tasks
+    (~240 MB for > 90 s), keeping multiprocessing's resource tracker alive with it."""
+    import signal
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # no prctl here: the watchdog alone
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was set (during imports)
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _reference_worker_init(parent: int, imports: tuple[str, ...] = (),
+                           import_dirs: tuple[str, ...] = ()) -> None:
+    end_with_parent(parent)
     from bench.jax_setup import configure_jax
     from bench.suites import import_modules
 
@@ -366,7 +517,8 @@ class BackgroundReferences:
 
             self.pool = concurrent.futures.ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_reference_worker_init, initargs=(suite.imports, suite.import_dirs))
+                initializer=_reference_worker_init,
+                initargs=(os.getpid(), suite.imports, suite.import_dirs))
             with _caller_script_hidden():  # the worker process starts at the first submit
                 self.futures = [self.pool.submit(reference_records, suite, land, method, starts,
                                                  self.done)
@@ -414,69 +566,96 @@ class BackgroundReferences:
             self.pool = None
 
 
+def check_memory(suite: Suite, sharding=None, budget: str | None = None) -> None:
+    """Refuse, in one line and before anything runs, a suite with a job whose planned memory is
+    over the budget (``bench.memory``)."""
+    from bench.memory import budget_bytes, check_plan, plan_job
+
+    limit = budget_bytes(budget)
+    for land, opt in plan_jobs(suite):
+        configs = opt.configs()
+        check_plan(plan_job(Job(suite, land, opt, TUNE, configs, suite.seeds), sharding), limit)
+        one = {k: np.asarray(v)[:1] for k, v in configs.items()}
+        check_plan(plan_job(Job(suite, land, opt, TEST, one, suite.test_seeds), sharding), limit)
+
+
 def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] | None = None,
-              sharding=None) -> dict[str, int]:
-    """Run every job not already in ``out`` (resume), appending and fsyncing records per job.
+              sharding=None, memory_budget: str | None = None) -> dict[str, int]:
+    """Run every record not already in ``out`` (resume), writing and fsyncing as jobs stream.
 
     Returns counts: jobs run, jobs skipped (already complete), records written.
     """
-    out.refuse_other_settings(phase_settings(suite))  # from Python too, not only `run`
+    out.refuse_other_settings(phase_settings(suite), environment.identity())
+    check_memory(suite, sharding, memory_budget)
     counts = dict(ran=0, skipped=0, records=0)
-    chunk = run_chunk(suite, sharding)
-    # One parse of the results file serves both the resume check and the tuned-config lookup.
-    existing = {record["record_id"]: record for record in out.records()}
-    done = existing.keys()
+    # The tuned configs of finished tuning jobs come from their records (read once).
+    tune_records = [r for r in out.records(unended=True) if r.get("phase") == TUNE
+                    and (r.get("identity") or {}).get("kind") == "sweep"]
+    existing = {r["record_id"]: r for r in tune_records}
     tunes = [Job(suite, land, opt, TUNE, opt.configs(), suite.seeds)
              for land, opt in plan_jobs(suite)]
-    ahead = _precompile_ahead([job for job in tunes if not all(i in done for i in job.record_ids())],
-                              chunk_size=chunk, sharding=sharding)
+    ahead = _precompile_ahead([job for job in tunes if not all(out.has(i) for i in job.record_ids())],
+                              sharding=sharding)
     try:
         for tune in tunes:
-            _run_pair(suite, tune, out, existing, counts, chunk, sharding, progress)
+            _run_pair(suite, tune, out, existing, counts, sharding, progress)
     finally:
         ahead.shutdown(wait=True, cancel_futures=True)
     return counts
 
 
-def _run_pair(suite, tune, out, existing, counts, chunk, sharding, progress) -> None:
+def _run_job(job: Job, out: ResultsDir, counts, sharding, on_record=None) -> bool:
+    """Compute and write the records of ``job`` that ``out`` lacks, then end the job. Returns
+    whether anything ran."""
+    ids = job.record_ids()
+    jid = job.job_id()
+    missing = [k for k, i in enumerate(ids) if not out.has(i, jid)]
+    if not missing:
+        if not all(out.has(i) for i in ids):
+            out.end_job(jid, len(ids))  # every record was written before a kill; end it now
+        return False
+    todo: dict[int, list[int]] = {}
+    for k in missing:
+        instance = job.instances[k // job.n_configs]
+        todo.setdefault(instance, []).append(k % job.n_configs)
+
+    def sink(records):
+        out.append(records, job=jid, end=False)
+        counts["records"] += len(records)
+        if on_record is not None:
+            for record in records:
+                on_record(record)
+
+    execute(job, sharding=sharding, todo=todo, sink=sink)
+    out.end_job(jid, len(ids))
+    counts["ran"] += 1
+    return True
+
+
+def _run_pair(suite, tune, out, existing, counts, sharding, progress) -> None:
     """A (landscape, optimizer entry)'s tuning job, then its best config on the test seeds."""
-    done = existing.keys()
     land, opt = tune.landscape, tune.optimizer
-    ids = tune.record_ids()
     if progress:
         progress(f"{land.name} x {opt.label}: {tune.n_configs} configs")
-    if all(i in done for i in ids):
+    selection = Selection(len(tune.instances))
+    job = tune.job_id()
+    for record_id in set(tune.record_ids()) & existing.keys():
+        if out.has(record_id, job):  # kept, not computed again: the selection reads it here
+            selection.add(existing[record_id])
+    if not _run_job(tune, out, counts, sharding, on_record=selection.add):
         counts["skipped"] += 1
-        tune_records = [existing[i] for i in ids]
-    else:
-        tune_records = execute(tune, sharding=sharding, chunk_size=chunk, pad_to=chunk or 0)
-        out.append(tune_records)
-        counts["ran"] += 1
-        counts["records"] += len(tune_records)
-    best = best_config(tune_records)
-    test = Job(suite, land, opt, TEST, {k: np.array([v]) for k, v in best.items()},
+    test = Job(suite, land, opt, TEST, {k: np.array([v]) for k, v in selection.best().items()},
                suite.test_seeds)
     if progress:
         progress(f"{land.name} x {opt.label}: best config on fresh seeds")
-    if all(i in done for i in test.record_ids()):
+    if not _run_job(test, out, counts, sharding):
         counts["skipped"] += 1
-        return
-    if chunk:  # the tuning phase's chunk shape: its compiled program serves this phase too
-        pad_to = chunk
-    else:  # one call: padded to the tuning batch's shape unless that is much larger
-        tune_runs = tune.n_configs * len(land.instances) * len(suite.seeds) * suite.starts
-        test_runs = len(land.instances) * len(suite.test_seeds) * suite.starts
-        pad_to = tune_runs if tune_runs <= MAX_PADDING_FACTOR * test_runs else 0
-    test_records = execute(test, sharding=sharding, chunk_size=chunk, pad_to=pad_to)
-    out.append(test_records)
-    counts["ran"] += 1
-    counts["records"] += len(test_records)
 
 
 def rerun_record(record: Mapping[str, Any], *, sharding=None,
                  imports: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Recompute one record alone from its stored identity (for ``landscape-bench rerun``), in the
-    chunk shape ``run_suite`` uses with the same devices, so the program is the same one.
+    """Recompute one record alone from its stored identity (for ``landscape-bench rerun``): the
+    same computation as in its job, whatever else that job held.
 
     A scipy reference record is recomputed from its stored starts; its identity holds no suite
     settings, so ``imports`` (the modules its suite imported, from the other records) are imported
@@ -490,7 +669,8 @@ def rerun_record(record: Mapping[str, Any], *, sharding=None,
         import_modules(imports, where="rerun")
         runs, _, _ = run_reference(landscapes.get_landscape(ident["landscape"]), ident["dim"],
                                    ident["instance"], ident["method"],
-                                   np.asarray(record["x0"], float), ident["steps"], ident["targets"])
+                                   np.asarray(record["x0"], float), ident["steps"], ident["targets"],
+                                   noise_seeds=ident.get("noise_seeds"))
         return dict(record, runs=runs)
     settings = ident["settings"]
     import_modules(settings.get("imports", ()), where="rerun")  # the suite's own landscapes
@@ -507,8 +687,10 @@ def rerun_record(record: Mapping[str, Any], *, sharding=None,
                          {k: v for k, v in ident["config"].items()}, label)
     job = Job(suite, land, opt, ident["phase"], {k: np.array([v]) for k, v in ident["config"].items()},
               tuple(settings["seeds"]))
-    chunk = run_chunk(suite, sharding)
-    (new,) = execute(job, sharding=sharding, chunk_size=chunk, pad_to=chunk or 0)
+    if job.loop(ident["instance"]) != ident.get("loop"):
+        suite = dataclasses.replace(suite, loop=ident.get("loop", "scan"))
+        job = dataclasses.replace(job, suite=suite)
+    (new,) = execute(job, sharding=sharding)
     return dict(new, config_index=record["config_index"])
 
 

@@ -21,7 +21,7 @@ import optax
 
 import landscapes
 import optimizers
-from bench.engine import Problem, compiled_sweep, make_batch, step_flops, to_metrics
+from bench.engine import PER_RUN, Problem, compiled_sweep, make_batch, step_flops, to_metrics
 from bench.environment import peak_flops
 from bench.runner import OptimizerBuilder
 from bench.sharding import runs_sharding
@@ -75,27 +75,34 @@ def compile_sharded(problem: Problem, batch: dict[str, Any]):
     """Place ``batch`` with its runs sharded over every device (as ``landscape-bench run`` does,
     when the runs divide evenly) and AOT-compile the sweep for it.
 
-    Returns (executable, placed batch, compile seconds, device count).
+    Returns (executable, placed arguments: (per-run inputs, shared inputs), compile seconds, device
+    count); call it as ``executable(*arguments)``.
     """
     sharding = runs_sharding()
     runs = len(batch["x0"])
+    per_run = {k: batch[k] for k in PER_RUN}
     if sharding is not None and runs % len(sharding.device_set) == 0:
-        batch, devices = jax.device_put(batch, sharding), len(sharding.device_set)
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        arguments = (jax.device_put(per_run, sharding),
+                     jax.device_put(batch["shared"], NamedSharding(sharding.mesh, PartitionSpec())))
+        devices = len(sharding.device_set)
     else:
-        batch, devices = jax.device_put(batch), 1
+        arguments, devices = jax.device_put((per_run, batch["shared"])), 1
     start = time.perf_counter()
-    executable = compiled_sweep(problem).lower(batch).compile()
-    return executable, batch, time.perf_counter() - start, devices
+    executable = compiled_sweep(problem).lower(*arguments).compile()
+    return executable, arguments, time.perf_counter() - start, devices
 
 
 def sweep_rate(work: Workload, repeats: int = 5) -> dict[str, Any]:
     """The engine on the whole workload: compile (AOT) apart, median of ``repeats`` timed runs."""
     problem = work.problem()
-    executable, batch, compile_seconds, devices = compile_sharded(problem, work.batch())
-    out = jax.block_until_ready(executable(batch))  # warm-up
-    seconds = _median_seconds(lambda: executable(batch), repeats)
+    batch = work.batch()
+    executable, arguments, compile_seconds, devices = compile_sharded(problem, batch)
+    out = jax.block_until_ready(executable(*arguments))  # warm-up
+    seconds = _median_seconds(lambda: executable(*arguments), repeats)
     metrics = to_metrics(out, work.steps)
-    flops = step_flops(problem, jax.tree.map(lambda a: a[:256], batch))
+    flops = step_flops(problem, batch)
     rate = work.runs * work.steps / seconds
     peak = peak_flops(work.dtype)
     method = ("engine: jit(vmap(scan))" if work.loop == "scan"
@@ -112,7 +119,7 @@ def sweep_rate(work: Workload, repeats: int = 5) -> dict[str, Any]:
 
 def _single_config(batch, i):
     return {k: (v[i] if not isinstance(v, dict) else {n: a[i] for n, a in v.items()})
-            for k, v in batch.items()}
+            for k, v in batch.items() if k in PER_RUN}
 
 
 def python_loop_rate(work: Workload, configs: int = 2, steps: int = 300) -> dict[str, Any]:
@@ -150,11 +157,13 @@ def per_config_scan_rate(work: Workload, configs: int = 32) -> dict[str, Any]:
     problem = work.problem()
     batch = work.batch(configs)
     fn = compiled_sweep(problem)
-    singles = [jax.device_put(jax.tree.map(lambda a: a[i:i + 1], batch)) for i in range(configs)]
-    jax.block_until_ready(fn(singles[0]))  # compile once: the shape is the same for every config
+    shared = jax.device_put(batch["shared"])
+    singles = [jax.device_put(jax.tree.map(lambda a: a[i:i + 1], {k: batch[k] for k in PER_RUN}))
+               for i in range(configs)]
+    jax.block_until_ready(fn(singles[0], shared))  # compile once: the shape is the same for each
 
     def run_all():
-        return [fn(s) for s in singles]
+        return [fn(s, shared) for s in singles]
 
     seconds = _median_seconds(run_all, 3)
     return dict(method="one jitted scan per config", runs=configs, steps=work.steps,

@@ -161,7 +161,7 @@ def test_an_out_that_is_a_file_and_a_results_file_that_is_a_folder_are_one_line(
     assert "is a file, not a folder" in capsys.readouterr().err
     (tmp_path / "odd" / "results.jsonl").mkdir(parents=True)
     assert main(["report", str(tmp_path / "odd")]) == 2
-    assert "expected a file results.jsonl in it" in capsys.readouterr().err
+    assert "results.jsonl is not a file (a folder?)" in capsys.readouterr().err
 
 
 def test_a_bad_cpu_device_count_is_refused(monkeypatch):

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 import landscapes
-from bench.engine import Problem, Status, compiled_sweep, make_batch, run_batch, step_flops
+from bench.engine import PER_RUN, Problem, Status, compiled_sweep, make_batch, run_batch, step_flops
 from bench.runner import OptimizerBuilder
 from landscapes.instances import instance_minimizers, make_instance
 
@@ -149,27 +149,22 @@ def test_noise_is_reproducible_per_key_and_metrics_use_exact_f():
                                rtol=1e-12)
 
 
-def test_chunking_and_padding_do_not_change_results(beale, starts):
-    problem = Problem(beale, NESTEROV, 80)
-    batch = make_batch(problem, _hparams(len(starts)), starts, 0.0, beale.minimizer_array())
-    whole, _ = run_batch(problem, batch)
-    chunked, _ = run_batch(problem, batch, chunk_size=4)  # 4 + 2 padded to 4
-    padded, _ = run_batch(problem, batch, pad_to=16)
-    for other in (chunked, padded):
-        np.testing.assert_array_equal(whole.final_x, other.final_x)
-        np.testing.assert_array_equal(whole.steps_to_target, other.steps_to_target)
+def test_every_call_has_one_shape_and_rows_come_back_in_order(beale, starts, monkeypatch):
+    """run_batch runs calls of one shape (padded) and dispatches call k + 1 before it fetches call
+    k: every call's rows must land where they belong, whatever the number of calls."""
+    from bench import engine
 
-
-def test_chunks_dispatched_ahead_come_back_in_order(beale, starts):
-    """run_batch dispatches chunk k + 1 before it fetches chunk k: every chunk's rows must land
-    where they belong, whatever the number of chunks."""
+    monkeypatch.setattr(engine, "CPU_RUNS_PER_DEVICE", 2)
     problem = Problem(beale, NESTEROV, 60)
     batch = make_batch(problem, _hparams(len(starts)), starts, 0.0, beale.minimizer_array())
-    whole, _ = run_batch(problem, batch)
-    chunked, cost = run_batch(problem, batch, chunk_size=2)
-    assert -(-len(starts) // 2) >= 3 and cost.run_seconds > 0
+    chunked, cost = run_batch(problem, batch)
+    assert -(-len(starts) // 2) >= 3 and cost.run_seconds > 0 and cost.runs == len(starts)
+    backwards = make_batch(problem, {k: v[::-1] for k, v in _hparams(len(starts)).items()},
+                           starts[::-1], 0.0, beale.minimizer_array())
+    reversed_order, _ = run_batch(problem, backwards)
     for name in ("final_x", "steps_to_target", "final_gap", "best_gap", "status", "basin"):
-        np.testing.assert_array_equal(getattr(whole, name), getattr(chunked, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(reversed_order, name)[::-1],
+                                      err_msg=name)
 
 
 def test_new_hyperparameter_values_do_not_retrace(beale, starts):
@@ -184,7 +179,7 @@ def test_new_hyperparameter_values_do_not_retrace(beale, starts):
     for lr in (1e-3, 2e-3, 5e-4):
         batch = make_batch(problem, dict(learning_rate=np.full(len(starts), lr)), starts, 0.0,
                            beale.minimizer_array())
-        fn(batch)
+        fn({k: batch[k] for k in PER_RUN}, batch["shared"])
     assert len(traces) == 1
 
 
@@ -280,3 +275,18 @@ def test_a_schedule_registered_again_runs_its_new_code() -> None:
 
 def _scaled_rate(factor, count, hparams):
     return factor * hparams["learning_rate"] + 0.0 * count
+
+
+def test_the_roofline_peak_is_the_best_of_several_matmuls_kept_per_machine(tmp_path, monkeypatch):
+    """The ceiling behind roofline_fraction: the fastest of PEAK_REPEATS timed matmuls (a
+    neighbour only slows a matmul down), with its spread, measured once and kept in the cache."""
+    from bench import environment
+
+    monkeypatch.setenv("LANDSCAPE_BENCH_CACHE", str(tmp_path))
+    monkeypatch.delenv("LANDSCAPE_BENCH_NO_CACHE", raising=False)
+    first = environment.peak_measurement.__wrapped__("float32", 128)
+    assert not first["cached"] and first["repeats"] == environment.PEAK_REPEATS
+    assert first["peak_flops"] >= first["median_flops"] >= first["slowest_flops"] > 0
+    again = environment.peak_measurement.__wrapped__("float32", 128)
+    assert again["cached"] and again["peak_flops"] == first["peak_flops"]
+    assert (tmp_path / "peak_flops.json").exists()

@@ -6,7 +6,6 @@ The GPU's own figures and its fused-against-scan agreement are ``bench.gpu_check
 """
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -17,8 +16,8 @@ import pytest
 import landscapes
 import optimizers
 from bench import fused
-from bench.engine import (Problem, _fused_step, _make_step, _outcome, check_fused, make_batch,
-                          run_batch)
+from bench.engine import (Problem, _broadcast_shared, _fused_step, _initial_carries,
+                          check_fused, make_batch, run_batch)
 from bench.runner import OptimizerBuilder, chosen_loop
 from bench.suites import parse_suite
 from landscapes.errors import InputError
@@ -72,12 +71,13 @@ def test_fused_loop_computes_what_the_scan_does(name, family, schedule, dim, tra
     # grow over 120 steps. Most runs end within rounding; every run's first steps do (below).
     close = np.isclose(one_kernel.final_x, scan.final_x, rtol=1e-9, atol=1e-12).all(axis=1)
     assert np.mean(close | scan.diverged) >= 0.9
-    carry = jax.vmap(lambda run: _make_step(problem, run)[0])(batch)
+    carry = _initial_carries(problem, batch)
     step = _fused_step(problem)
+    runs = _broadcast_shared(batch)  # the fused kernel reads every input per run
     for steps, rtol in ((1, 1e-12), (5, 1e-9)):  # diverging runs grow a last-bit difference too
         expected = jax.vmap(lambda run, c: jax.lax.fori_loop(
-            0, steps, lambda k, c: step(run, c, k), c))(batch, carry)
-        got = fused.loop(step, batch, carry, steps)
+            0, steps, lambda k, c: step(run, c, k), c))(runs, carry)
+        got = fused.loop(step, runs, carry, steps)
         for want, have in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
             np.testing.assert_allclose(np.asarray(have, np.float64), np.asarray(want, np.float64),
                                        rtol=rtol, atol=1e-300)
@@ -105,9 +105,10 @@ def _lowered_for_cuda(name, family, schedule, dim=2, runs=64):
                        0.0, np.zeros((1, dim)))
 
     def sweep(batch):
-        carry = jax.vmap(lambda run: _make_step(problem, run)[0])(batch)
-        carry = fused.loop(_fused_step(problem), batch, carry, problem.steps, interpret=False)
-        return jax.vmap(functools.partial(_outcome, problem))(batch, carry)
+        carry = _initial_carries(problem, batch)
+        carry = fused.loop(_fused_step(problem), _broadcast_shared(batch), carry, problem.steps,
+                           interpret=False)
+        return carry
 
     return jax.jit(sweep).trace(batch).lower(lowering_platforms=("cuda",)).as_text()
 
@@ -203,9 +204,9 @@ def test_fused_trajectories_lower_to_one_triton_kernel():
     batch = _batch(problem, 64)
 
     def sweep(batch):
-        carry = jax.vmap(lambda run: _make_step(problem, run)[0])(batch)
-        return fused.loop(_fused_step(problem), batch, carry, problem.steps, keep=lambda c: c["x"],
-                          keep_every=7, interpret=False)
+        carry = _initial_carries(problem, batch)
+        return fused.loop(_fused_step(problem), _broadcast_shared(batch), carry, problem.steps,
+                          keep=lambda c: c["x"], keep_every=7, interpret=False)
 
     text = jax.jit(sweep).trace(batch).lower(lowering_platforms=("cuda",)).as_text()
     assert text.count("__gpu$xla.gpu.triton") == 1

@@ -380,8 +380,15 @@ def _expected_ok(damaged: bytes) -> bool:
             record = json.loads(line)
         except Exception:  # noqa: BLE001 - the oracle: anything json refuses
             return False
-        if not isinstance(record, dict) or record.get("schema") != SCHEMA \
-                or not isinstance(record.get("record_id"), str):
+        if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+            return False
+        if record.get("kind") == "job_end":
+            if not isinstance(record.get("job"), str) or not isinstance(record.get("records"), int):
+                return False
+            continue
+        if not isinstance(record.get("record_id"), str) or not isinstance(record.get("runs"), dict) \
+                or not isinstance(record.get("job"), (str, type(None))) \
+                or not isinstance(record.get("identity"), (dict, type(None))):
             return False
     return True
 
@@ -408,12 +415,17 @@ def _check_damaged(directory: Path, damaged: bytes, original: bytes | None) -> N
         results.close()
     kept = damaged[:damaged.rfind(b"\n") + 1]
     assert _expected_ok(damaged)
-    assert file.read_bytes() == kept
+    assert file.read_bytes() == damaged  # opening checks; it writes nothing
     if original is not None:  # only cut off: what remains is the original's complete-lines prefix
         assert original.startswith(kept)
-    assert read is not None and len(read) == len([l for l in kept.split(b"\n") if l.strip()])
+    assert read is not None
     assert {r["record_id"] for r in read} == results.record_ids()
-    ResultsDir(directory).close()
+    shown = len(read)
+    fresh = dict(_records(1)[0], record_id="written-after-the-check")
+    with ResultsDir(directory) as again:  # the first write drops the cut tail, then appends
+        again.append([fresh])
+    assert file.read_bytes().startswith(kept) and file.read_bytes().endswith(b"\n")
+    assert len(read_results(directory)) == shown + 1
 
 
 def _written(directory: Path, n: int) -> tuple[Path, bytes]:

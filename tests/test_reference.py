@@ -198,3 +198,23 @@ def test_a_bounded_domain_counts_points_outside_the_box_as_reaching_no_target():
     inside = ~outside & (runs["status"] != 2)  # the runs that stayed in count as before
     np.testing.assert_array_equal(runs["reached"][inside, 0], runs["best_gap"][inside] <= 0.1)
     assert runs["reached"][inside, 0].any()
+
+
+def test_references_on_a_noisy_landscape_see_its_noise_seeded_per_start():
+    """The reference rows of a noisy landscape solve the same problem as the sweeps beside them in
+    the table: the exact f, its gradient plus the landscape's noise, one stream per start."""
+    import landscapes
+    from bench.reference import run_reference
+
+    noisy = landscapes.get_landscape("noisy_beale")
+    starts = np.array([[1.0, 1.0], [1.0, 1.0]])
+    seeds = [[0, 0], [0, 1]]
+    runs, _, _ = run_reference(noisy, 2, 0, "BFGS", starts, 60, (1e-1, 1e-3), noise_seeds=seeds)
+    again, _, _ = run_reference(noisy, 2, 0, "BFGS", starts, 60, (1e-1, 1e-3), noise_seeds=seeds)
+    np.testing.assert_array_equal(runs["final_x"], again["final_x"])  # seeded: reproducible
+    assert not np.array_equal(runs["final_x"][0], runs["final_x"][1])  # same start, own stream
+    plain = landscapes.get_landscape("beale")
+    exact, _, _ = run_reference(plain, 2, 0, "BFGS", starts[:1], 60, (1e-1, 1e-3))
+    assert not np.array_equal(exact["final_x"][0], runs["final_x"][0])
+    with pytest.raises(InputError, match="needs its noise seeds"):
+        run_reference(noisy, 2, 0, "BFGS", starts, 60, (1e-1,))

@@ -1,0 +1,134 @@
+"""Memory planned from shapes, before anything compiles.
+
+A job streams through its compiled program one call at a time (``bench.engine.run_chunks``), and
+its records go to the writer in segments (``bench.runner.SEGMENT_RECORDS``), so what a job holds
+at once is set by shapes alone: one call's inputs, carries and outputs on the device and the host
+(the next call's too, in flight), the shared instance data, one segment of records, and per config
+its hyperparameters, record ids and tuning key. :func:`plan_job` adds these up; a job over the
+budget (default: half the memory free when the run starts; ``LANDSCAPE_BENCH_MEMORY`` or
+``landscape-bench run --memory-budget`` set it) is refused in one line with the estimate and what
+would bring it down. The estimate is deliberately generous (XLA's temporaries are counted as a
+multiple of the carry).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+from landscapes.errors import InputError
+
+ENV_VAR = "LANDSCAPE_BENCH_MEMORY"
+DEFAULT_FRACTION = 0.5
+# Bytes per per-run number a call touches beyond what it stores: XLA's temporaries, the carry's
+# double buffering, the host copy of the outputs and their conversion into records.
+OVERHEAD = 4
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def parse_size(text: str, where: str = ENV_VAR) -> int:
+    """'2G', '512M', '1.5g', '1000000' -> bytes; anything else a one-line InputError."""
+    found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)[iI]?[bB]?\s*", str(text))
+    if not found or float(found.group(1)) <= 0:
+        raise InputError(f"{where} must be a size such as 2G, 512M or a number of bytes; got {text!r}")
+    return int(float(found.group(1)) * _UNITS[found.group(2).lower()])
+
+
+def available_bytes() -> int:
+    """Memory free for new work now (MemAvailable), else the machine's total."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def budget_bytes(given: str | None = None) -> int:
+    """The budget: ``given`` (--memory-budget), else ``$LANDSCAPE_BENCH_MEMORY``, else half the free
+    memory."""
+    if given is not None:
+        return parse_size(given, "--memory-budget")
+    if os.environ.get(ENV_VAR):
+        return parse_size(os.environ[ENV_VAR])
+    return int(DEFAULT_FRACTION * available_bytes())
+
+
+def human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What one job holds at once, by part (bytes)."""
+
+    name: str
+    runs_per_call: int
+    parts: dict[str, float]
+
+    @property
+    def total(self) -> float:
+        return sum(self.parts.values())
+
+    def largest(self) -> str:
+        return max(self.parts, key=self.parts.__getitem__)
+
+
+# What to change to shrink each part of a plan.
+_FIXES = {
+    "trajectories": "keep fewer iterates (a larger trajectory_every, or 0) or use fewer steps",
+    "calls": "use a smaller dim",
+    "instance data": "use a smaller dim",
+    "records": "use fewer starts or seeds",
+    "configs": "search fewer configs (a coarser grid, or a random search with fewer trials)",
+}
+
+
+def plan_job(job, sharding=None) -> Plan:
+    """The memory plan of a ``bench.runner.Job`` from its shapes."""
+    from bench.engine import program_runs
+    from bench.runner import SEGMENT_RECORDS
+
+    suite, entry = job.suite, job.landscape
+    dim = int(entry.dim)
+    item = 8 if suite.dtype == "float64" else 4
+    per_record = len(job.seeds) * suite.starts
+    runs = job.n_configs * len(job.instances) * per_record
+    calls = program_runs(runs, sharding)
+    n_params = len(job.configs)
+    targets = len(suite.targets)
+    every = suite.trajectory_every
+    kept = (suite.steps // every + 2) if every else 0
+    # Per run: start, iterate, gradient, value and optimizer state (up to 4 slots of dim for the
+    # built-in families), hyperparameters, metrics; the outputs: final iterate and per target
+    # steps and flags.
+    per_run = item * (dim * (2 + 4) + n_params + 8) + targets * 5 + item * dim
+    instance = 3.0 * item * dim * dim + item * dim * 4
+    record_bytes = per_record * (dim * 2 * 24 + targets * 30 + 120) + 2000
+    parts = {
+        "calls": 2.0 * calls * per_run * OVERHEAD,
+        "trajectories": 2.0 * calls * kept * dim * item * OVERHEAD
+        + min(SEGMENT_RECORDS, job.n_configs) * per_record * kept * dim * 24 * (job.phase == "test"),
+        "instance data": instance,
+        "records": SEGMENT_RECORDS * record_bytes if job.n_configs * len(job.instances) > 1
+        else record_bytes,
+        "configs": job.n_configs * (n_params * 8 * 3 + len(job.instances) * 200 + 300),
+    }
+    return Plan(f"{entry.name} x {job.optimizer.label}", calls, parts)
+
+
+def check_plan(plan: Plan, budget: int) -> None:
+    """Refuse a plan over ``budget`` in one line: the estimate, its largest part and the fix."""
+    if plan.total <= budget:
+        return
+    part = plan.largest()
+    raise InputError(f"{plan.name}: a job would hold about {human(plan.total)} at once (most of it"
+                     f" {part}: {human(plan.parts[part])}), over the memory budget of {human(budget)};"
+                     f" {_FIXES[part]}, or raise the budget with --memory-budget or {ENV_VAR}")

@@ -1,0 +1,1 @@
+"""Measurement and checking tools: run by hand or by benchmarks, never by a suite run."""

@@ -1,0 +1,68 @@
+"""Recompute every record of a results directory alone and count those that reproduce bitwise.
+
+    python3 -m bench.tools.rerun_all DIR [--sample N] [--seed S]
+
+Each record is rebuilt from its stored identity by ``bench.runner.rerun_record`` (the code behind
+``landscape-bench rerun``), so this is that command over a whole folder: the check behind "rerun
+reproduces every record of default and quick". MNIST records are skipped (a section is rerun by
+running the suite into a new folder). Prints one line per differing record and a summary with the
+time taken; exit code 1 if any record differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def rerun_all(directory: str, sample: int | None = None, seed: int = 0) -> dict[str, object]:
+    import numpy as np
+
+    from bench.results import read_results, to_jsonable
+    from bench.runner import rerun_record
+    from bench.sharding import runs_sharding
+
+    records = [r for r in read_results(directory) if r.get("kind") != "mnist"]
+    if sample is not None and sample < len(records):
+        chosen = np.random.default_rng(seed).choice(len(records), sample, replace=False)
+        records = [records[i] for i in sorted(chosen)]
+    imports = tuple(sorted({name for r in records
+                            for name in (r.get("identity") or {}).get("settings", {}).get("imports", ())}))
+    sharding = runs_sharding()
+    started = time.perf_counter()
+    differing = []
+    for record in records:
+        new = rerun_record(record, sharding=sharding, imports=imports)
+        same = (to_jsonable(new["runs"]) == to_jsonable(record["runs"])
+                and to_jsonable(new.get("trajectory")) == to_jsonable(record.get("trajectory")))
+        if not same:
+            differing.append(record["record_id"])
+            print(f"DIFFERS {record['record_id']} {record.get('landscape')} instance"
+                  f" {record.get('instance')} {record.get('label')} {record.get('phase')}", flush=True)
+    return dict(records=len(records), differing=len(differing),
+                seconds=time.perf_counter() - started, ids=differing)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.jax_setup import configure_jax
+    from landscapes.errors import InputError
+
+    parser = argparse.ArgumentParser(prog="python3 -m bench.tools.rerun_all", description=__doc__.split("\n")[0])
+    parser.add_argument("results")
+    parser.add_argument("--sample", type=int, help="rerun this many records, drawn at random")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    configure_jax()
+    try:
+        found = rerun_all(args.results, args.sample, args.seed)
+    except InputError as error:
+        print(f"rerun_all: error: {error}", file=sys.stderr)
+        return 2
+    print(f"{found['records'] - found['differing']} of {found['records']} records reproduce bitwise"
+          f" ({found['seconds']:.1f} s)")
+    return 1 if found["differing"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Memory is planned from shapes: jobs stream through one call at a time, records go out in
+segments, instance matrices are shared, and a job over the budget is refused in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bench import memory, runner
+from bench.cli import main
+from bench.results import ResultsDir, read_results
+from bench.suites import load_suite
+from landscapes.errors import InputError
+
+GRID = """
+name = "grid"
+steps = 6
+success_target = 1e-1
+seeds = [0]
+test_seeds = [1]
+starts = 1
+landscapes = [{{ name = "beale", instances = {instances} }}]
+
+[[optimizer]]
+family = "momentum"
+schedule = "constant"
+[optimizer.space]
+learning_rate = {{ log_uniform = [1e-4, 1e-1], num = {num} }}
+momentum = [0.0, 0.5, 0.9]
+"""
+
+
+def test_a_trajectory_too_large_for_memory_is_refused_before_anything_is_made(tmp_path, capsys):
+    suite = tmp_path / "traj.toml"
+    suite.write_text(GRID.format(instances=[0], num=2).replace("steps = 6", "steps = 10000000")
+                     .replace("starts = 1", "starts = 1\ntrajectory_every = 1"))
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out), "--no-report"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "over the memory budget" in err and "trajectory_every" in err
+    assert not out.exists()  # refused before the folder was made
+
+
+def test_the_budget_is_a_setting_with_a_one_line_error(monkeypatch):
+    assert memory.parse_size("2G") == 2 * 2**30 and memory.parse_size("512m") == 512 * 2**20
+    assert memory.parse_size("1000") == 1000
+    monkeypatch.setenv(memory.ENV_VAR, "lots")
+    with pytest.raises(InputError, match="LANDSCAPE_BENCH_MEMORY must be a size such as 2G"):
+        memory.budget_bytes()
+    with pytest.raises(InputError, match="--memory-budget must be a size"):
+        memory.budget_bytes("-1G")
+    monkeypatch.delenv(memory.ENV_VAR)
+    assert 0 < memory.budget_bytes() < memory.available_bytes()
+
+
+def test_a_small_budget_refuses_a_grid_and_names_the_configs(tmp_path):
+    suite = tmp_path / "grid.toml"
+    suite.write_text(GRID.format(instances=[0], num=40000))
+    with pytest.raises(InputError, match="most of it configs.*search fewer configs"):
+        runner.check_memory(load_suite(str(suite)), budget="60M")
+
+
+def test_a_large_grid_streams_in_segments_and_tunes_as_a_whole(tmp_path, monkeypatch):
+    """Records reach the file in segments while the job runs, blocks of configs keep the tuning
+    key only, and the tuned config is the one a whole-batch selection picks."""
+    suite_path = tmp_path / "grid.toml"
+    suite_path.write_text(GRID.format(instances=[0, 1], num=400))
+    suite = load_suite(str(suite_path))
+    monkeypatch.setattr(runner, "SEGMENT_RECORDS", 150)
+    monkeypatch.setattr(runner, "CONFIG_BLOCK_RUNS", 256)
+    sizes = []
+    real = ResultsDir.append
+
+    def counting(self, records, **kwargs):
+        records = list(records)
+        sizes.append(len(records))
+        return real(self, records, **kwargs)
+
+    monkeypatch.setattr(ResultsDir, "append", counting)
+    with ResultsDir(tmp_path / "out") as out:
+        runner.run_suite(suite, out)
+    assert max(sizes) <= 150 and sum(1 for s in sizes if s) >= 16  # 2,400 tuning records
+    records = read_results(tmp_path / "out")
+    tune = [r for r in records if r["phase"] == "tune"]
+    (test_config,) = {tuple(sorted(r["config"].items())) for r in records if r["phase"] == "test"}
+    assert len(tune) == 2400
+    assert dict(test_config) == runner.best_config(tune)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_a_rotated_instance_in_1000_dimensions_is_one_shared_matrix(tmp_path):
+    """One run of rotated sphere in dim 1000 stays under 1 GB (the matrix was copied per run)."""
+    suite = tmp_path / "sphere.toml"
+    suite.write_text("""
+name = "sphere1000"
+steps = 5
+seeds = [0]
+test_seeds = [1]
+starts = 1
+landscapes = [{ name = "sphere", dim = 1000, instances = [1] }]
+[[optimizer]]
+family = "sgd"
+schedule = "constant"
+[optimizer.space]
+learning_rate = [0.01]
+""")
+    # The child reports its own peak: VmHWM of its address space (ru_maxrss survives exec, so it
+    # would report the forking test process's size).
+    code = ("import sys; from bench.cli import main; rc = main(sys.argv[1:]);"
+            " peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
+            " print('PEAK_KB', peak); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, "run", str(suite), "--out",
+                           str(tmp_path / "out"), "--no-report"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak_kb = int(done.stdout.split("PEAK_KB")[1].split()[0])
+    assert peak_kb < 1024 * 1024, f"peak RSS {peak_kb / 1024:.0f} MB"
+    (record, *_) = [r for r in read_results(tmp_path / "out") if r["phase"] == "test"]
+    assert np.asarray(record["runs"]["final_x"]).shape == (1, 1000)

@@ -1,0 +1,78 @@
+"""Workers end with their parent, however it dies: kill -9 of `landscape-bench run` leaves no
+reference worker and no multiprocessing resource tracker behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SUITE = """
+name = "slow-references"
+steps = 4000
+seeds = [0]
+test_seeds = [1]
+starts = 64
+landscapes = ["rosenbrock", "beale", "himmelblau", "rastrigin"]
+references = ["Nelder-Mead", "CG", "BFGS"]
+
+[[optimizer]]
+family = "sgd"
+schedule = "constant"
+[optimizer.space]
+learning_rate = [0.001]
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its exit status is left
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_of_the_run_leaves_no_worker_behind(tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE)
+    run = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", str(suite), "--out",
+                            str(tmp_path / "out"), "--no-report"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        while time.monotonic() < deadline and len(children) < 2:  # the worker and the tracker
+            time.sleep(0.2)
+            children = _children(run.pid)
+        assert children, "the run started no worker"
+        time.sleep(1.0)  # the worker is importing or computing now
+        children = _children(run.pid)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in children):
+            time.sleep(0.2)
+        assert not [p for p in children if _alive(p)]
+    finally:
+        if run.poll() is None:
+            run.kill()
