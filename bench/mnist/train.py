@@ -38,9 +38,7 @@ import optax
 
 import optimizers
 from bench.engine import OptimizerBuilder
-from bench.mnist.fused_update import DEFAULT_TILE, UPDATES, check_tile, dense_update
-from bench.mnist.model import (MLPSpec, Params, accuracy, apply, apply_tapped, check_initializer, init_params,
-                               per_example_loss)
+from bench.mnist.model import MLPSpec, Params, accuracy, apply, check_initializer, init_params, per_example_loss
 from bench.programs import compile_stored, named, shapes_key
 from landscapes.errors import InputError
 
@@ -71,11 +69,6 @@ class TrainOptions:
         ``val_accuracy``, ``loss`` or ``accuracy``.
       min_delta: smallest change of the monitored metric that counts as an improvement.
       keep_best: return each run's params from its best monitored epoch (save_best_only).
-      update: ``"xla"`` — autodiff's weight gradients, then the optax update (any family);
-        ``"fused"`` — each weight's gradient and update in one kernel per layer
-        (:mod:`bench.mnist.fused_update`; families with ``elementwise=True``; on a CPU it runs in
-        Pallas's interpreter, for checking only).
-      update_tile: (rows, columns) of a weight gradient per instance of the fused kernel.
     """
 
     epochs: int = 20
@@ -85,8 +78,6 @@ class TrainOptions:
     monitor: str = "val_loss"
     min_delta: float = 0.0
     keep_best: bool = False
-    update: str = "xla"
-    update_tile: tuple[int, int] = DEFAULT_TILE
 
     def __post_init__(self) -> None:
         if int(self.epochs) < 1 or int(self.batch_size) < 1:
@@ -102,9 +93,6 @@ class TrainOptions:
                 raise InputError(f"patience must be >= 0 or None; got {self.patience}")
             object.__setattr__(self, "patience", int(self.patience))
         object.__setattr__(self, "min_delta", float(self.min_delta))
-        if self.update not in UPDATES:
-            raise InputError(f"update must be one of {UPDATES}; got {self.update!r}")
-        object.__setattr__(self, "update_tile", check_tile(self.update_tile))
 
     @property
     def tracks_best(self) -> bool:
@@ -160,13 +148,6 @@ def learning_rate_fn(schedule: optimizers.Schedule, hparams: Mapping[str, Any], 
     return lambda count: jnp.asarray(rate(count), jnp.float32)
 
 
-def check_update(family: optimizers.OptimizerFamily, options: TrainOptions) -> None:
-    """Refuse ``update="fused"`` for a family whose update is not elementwise (one line, how to fix)."""
-    if options.update == "fused" and not family.elementwise:
-        raise InputError(f"update='fused' applies each weight's update inside its gradient kernel, which needs an"
-                         f" optimizer family with elementwise=True; {family.name!r} is not: use update='xla'")
-
-
 def _select(keep_new: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda n, o: jnp.where(keep_new, n, o), new, old)
 
@@ -192,17 +173,8 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
     train_idx = jnp.pad(train_idx, (0, padded - train_idx.shape[0]))
     positions = jnp.arange(padded)
     updates_per_epoch = jnp.maximum((train_count + batch - 1) // batch, 1)  # this run's own
-
-    def build(hp, per_epoch):
-        return family.build(hp, learning_rate_fn(schedule, hp, per_epoch, options.lr_per))
-
-    optimizer = build(hparams, updates_per_epoch)
-    fused = options.update == "fused"
-    if fused:  # each leaf its own state: an elementwise family's numbers are the same
-        check_update(family, options)
-        opt_state0 = jax.tree.map(optimizer.init, params0)
-    else:
-        opt_state0 = optimizer.init(params0)
+    optimizer = family.build(hparams, learning_rate_fn(schedule, hparams, updates_per_epoch, options.lr_per))
+    opt_state0 = optimizer.init(params0)
     dtype = jax.tree.leaves(params0)[0].dtype
 
     val_x = x_eval[val_idx]
@@ -215,29 +187,6 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
         loss = _masked_mean(per_example_loss(logits, targets, spec), mask)
         return loss, _masked_mean(accuracy(logits, labels), mask)
 
-    def fused_step(params, opt_state, xb, targets, labels, mask, dropout_key, active):
-        # Autodiff gives the biases' gradients and each layer's dZ; dW = inputsᵀ dZ and the weights'
-        # updates happen in one kernel per layer (bench.mnist.fused_update).
-        taps = tuple(jnp.zeros((xb.shape[0], layer["b"].shape[0]), dtype) for layer in params)
-
-        def tapped_loss(params, taps):
-            logits, inputs = apply_tapped(params, xb, spec, taps,
-                                          dropout_key=dropout_key if spec.dropout > 0 else None)
-            loss = _masked_mean(per_example_loss(logits, targets, spec), mask)
-            return loss, (_masked_mean(accuracy(logits, labels), mask), inputs)
-
-        (loss, (acc, inputs)), (grads, dz) = jax.value_and_grad(tapped_loss, argnums=(0, 1), has_aux=True)(
-            params, taps)
-        new_params, new_state = [], []
-        for layer, grad, state, layer_in, layer_dz in zip(params, grads, opt_state, inputs, dz):
-            w, w_state = dense_update(layer_in, layer_dz, layer["w"], state["w"], hparams, updates_per_epoch,
-                                      active, build, tile=options.update_tile)
-            b_updates, b_state = optimizer.update(grad["b"], state["b"], layer["b"])
-            b = _cast_like(optax.apply_updates(layer["b"], b_updates), layer["b"])
-            new_params.append({"w": w, "b": jnp.where(active, b, layer["b"])})
-            new_state.append({"w": w_state, "b": _select(active, _cast_like(b_state, state["b"]), state["b"])})
-        return loss, acc, tuple(new_params), tuple(new_state)
-
     def step(carry, inputs):
         params, opt_state, count, stopped, loss_sum, correct_sum = carry
         idx, mask, dropout_key = inputs
@@ -245,17 +194,13 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
         n_real = jnp.sum(mask)
         active = (n_real > 0) & ~stopped  # an all-padding minibatch or a stopped run does not update
         targets = jax.nn.one_hot(labels, n_classes, dtype=dtype)
-        if fused:
-            loss, acc, params, opt_state = fused_step(params, opt_state, x[idx], targets, labels, mask,
-                                                      dropout_key, active)
-        else:
-            (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                params, x[idx], targets, labels, mask, dropout_key)
-            updates, new_state = optimizer.update(grads, opt_state, params)
-            new_params = _cast_like(optax.apply_updates(params, updates), params)
-            new_state = _cast_like(new_state, opt_state)
-            params = _select(active, new_params, params)
-            opt_state = _select(active, new_state, opt_state)
+        (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            params, x[idx], targets, labels, mask, dropout_key)
+        updates, new_state = optimizer.update(grads, opt_state, params)
+        new_params = _cast_like(optax.apply_updates(params, updates), params)
+        new_state = _cast_like(new_state, opt_state)
+        params = _select(active, new_params, params)
+        opt_state = _select(active, new_state, opt_state)
         count = count + active.astype(count.dtype)
         return (params, opt_state, count, stopped, loss_sum + loss * n_real, correct_sum + acc * n_real), None
 
@@ -452,7 +397,6 @@ def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedu
       x_eval, y_eval: the rows validation indices refer to (default x, y).
     """
     family, schedule = optimizers.get_family(family), optimizers.get_schedule(schedule)
-    check_update(family, options)
     n_runs = len(seeds)
     hp = prepare_hparams(family, schedule, hparams, n_runs)
     if train_sets is None:
