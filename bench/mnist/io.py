@@ -56,7 +56,8 @@ def flatten_params(params: Params) -> dict[str, np.ndarray]:
 
 def save_model(directory: str | os.PathLike, spec: MLPSpec, params: Params,
                metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``config.json`` and ``weights.npz`` into ``directory`` (created if needed); returns it."""
+    """Write ``config.json``, ``weights.npz`` and (where :func:`keras_unsupported` finds nothing) the Keras
+    files ``model.h5`` and ``model.weights.h5`` into ``directory`` (created if needed); returns it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     not_keras = keras_unsupported(spec)
