@@ -206,13 +206,16 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
 
     def epoch(carry, epoch_index):
         params, opt_state, count, stopped, diverged, best_params, best_value, best_epoch, wait, epochs_run = carry
-        epoch_key = jax.random.fold_in(key, epoch_index)
-        shuffle_key, dropout_key = jax.random.split(epoch_key)
+        shuffle_key, dropout_key = epoch_keys(key, epoch_index)
         # Real rows first in random order, padding last: sort random keys with padding pushed to 2.
-        order = jnp.argsort(jnp.where(positions < train_count, jax.random.uniform(shuffle_key, (padded,)), 2.0))
+        # Position i's number and minibatch s's key are drawn from fold_in(key, i) and fold_in(key, s),
+        # so they do not depend on how far the rows are padded (the search pads every fold to its
+        # group's widest, the estimator to a power of two): same rows, same minibatches.
+        draws = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(shuffle_key, i)))(positions)
+        order = jnp.argsort(jnp.where(positions < train_count, draws, 2.0))  # stable: ties keep position order
         idx = train_idx[order].reshape(steps_per_epoch, batch)
         mask = (positions < train_count).astype(dtype).reshape(steps_per_epoch, batch)
-        step_keys = jax.random.split(dropout_key, steps_per_epoch)
+        step_keys = jax.vmap(lambda s: jax.random.fold_in(dropout_key, s))(jnp.arange(steps_per_epoch))
         zero = jnp.zeros((), dtype)
         (params, opt_state, count, _, loss_sum, correct_sum), _ = jax.lax.scan(
             step, (params, opt_state, count, stopped, zero, zero), (idx, mask, step_keys))
@@ -320,23 +323,57 @@ def prepare_hparams(family: str | optimizers.OptimizerFamily, schedule: str | op
     return {k: np.broadcast_to(np.asarray(v, np.float32), (size,)).copy() for k, v in full.items()}
 
 
-def init_runs(spec: MLPSpec, initializers: Sequence[str], seeds: Sequence[int], folds: Sequence[int] | None = None
-              ) -> tuple[Params, jax.Array]:
-    """Stacked initial params and training keys for R runs.
+def run_seed(random_state: int | np.random.RandomState | None) -> int:
+    """A run's seed from a scikit-learn ``random_state``: an int in [0, 2**32) is the seed itself; None
+    (unseeded) or a ``numpy.random.RandomState`` (a stream the caller owns) draws one, as
+    scikit-learn's ``check_random_state(...).randint`` would.
 
-    Run r's key is ``fold_in(key(seeds[r]), folds[r])``: runs that share a seed and fold share their
-    initial draw and minibatch order (common random numbers across configs), whatever else is vmapped.
+    The one rule for :class:`bench.mnist.estimator.JaxMLPClassifier` (its ``random_state``) and
+    :func:`bench.mnist.search.cross_validate` (each of its ``seeds``), so both train the same runs.
     """
-    folds = list(folds) if folds is not None else [0] * len(seeds)
-    if not (len(initializers) == len(seeds) == len(folds)):
-        raise InputError("initializers, seeds and folds need one entry per run")
+    if random_state is None:
+        return int(np.random.randint(np.iinfo(np.int32).max))  # numpy's global RandomState, as scikit-learn
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and (
+            0 <= random_state < 2 ** 32):
+        return int(random_state)
+    raise InputError(f"random_state must be None, a numpy RandomState or a whole number in [0, 2**32);"
+                     f" got {random_state!r}")
+
+
+def run_keys(seed: Any) -> tuple[jax.Array, jax.Array]:
+    """(initial-params key, training key) of a run: ``split(key(seed))``.
+
+    Nothing else enters, neither the candidate config nor the CV fold: runs with one seed share their
+    initial draw (per initializer) and their training randomness across configs and folds (common
+    random numbers), which is what ``GridSearchCV`` gives an estimator with a fixed ``random_state``
+    (every fit of every fold gets the same one, and a fit cannot know its fold).
+    """
+    init_key, train_key = jax.random.split(jax.random.key(seed))
+    return init_key, train_key
+
+
+def epoch_keys(train_key: jax.Array, epoch: Any) -> tuple[jax.Array, jax.Array]:
+    """(shuffle key, dropout key) of an epoch: ``split(fold_in(train_key, epoch))``. Row position i of the
+    epoch's shuffle draws from ``fold_in(shuffle key, i)``, minibatch s from ``fold_in(dropout key, s)``."""
+    shuffle_key, dropout_key = jax.random.split(jax.random.fold_in(train_key, epoch))
+    return shuffle_key, dropout_key
+
+
+def init_runs(spec: MLPSpec, initializers: Sequence[str], seeds: Sequence[int | np.random.RandomState | None]
+              ) -> tuple[Params, jax.Array]:
+    """Stacked initial params and training keys for R runs: run r's come from
+    ``run_keys(run_seed(seeds[r]))`` (see :func:`run_keys` for what runs share)."""
+    if len(initializers) != len(seeds):
+        raise InputError("initializers and seeds need one entry per run")
     names = [check_initializer(str(name)) for name in initializers]
     if not names:
         raise InputError("init_runs needs at least one run")
     # One run per call of a single-run program: its compile does not depend on the number of runs, so
     # a search and its refit share it (vmapping over runs compiled a program per run count, 3-9 s each
     # on a 2-core CPU). The draws are the same numbers: each run's comes from its own key.
-    drawn = [_init_one(spec, name)(np.uint32(seed), np.uint32(fold)) for name, seed, fold in zip(names, seeds, folds)]
+    drawn = [_init_one(spec, name)(np.uint32(run_seed(seed))) for name, seed in zip(names, seeds)]
     params = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *[p for p, _ in drawn])
     keys = jax.random.wrap_key_data(np.stack([np.asarray(jax.random.key_data(k)) for _, k in drawn]))
     return params, keys
@@ -344,8 +381,8 @@ def init_runs(spec: MLPSpec, initializers: Sequence[str], seeds: Sequence[int], 
 
 @functools.lru_cache(maxsize=64)
 def _init_one(spec: MLPSpec, initializer: str):
-    def draw(seed: jax.Array, fold: jax.Array) -> tuple[Params, jax.Array]:
-        init_key, train_key = jax.random.split(jax.random.fold_in(jax.random.key(seed), fold))
+    def draw(seed: jax.Array) -> tuple[Params, jax.Array]:
+        init_key, train_key = run_keys(seed)
         return init_params(init_key, spec, initializer, jnp.float32), train_key
     return jax.jit(draw)
 
@@ -383,7 +420,7 @@ class RunBatch(NamedTuple):
 
 def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedule: str | optimizers.Schedule,
                  options: TrainOptions, hparams: Mapping[str, Any], x: np.ndarray, y: np.ndarray, *,
-                 initializers: Sequence[str], seeds: Sequence[int], folds: Sequence[int] | None = None,
+                 initializers: Sequence[str], seeds: Sequence[int | np.random.RandomState | None],
                  train_sets: Sequence[np.ndarray] | None = None, val_sets: Sequence[np.ndarray] | None = None,
                  x_eval: np.ndarray | None = None, y_eval: np.ndarray | None = None) -> RunBatch:
     """Build the R runs on the host (validating everything) without training them.
@@ -391,7 +428,7 @@ def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedu
     Args:
       hparams: optimizer config per run (a batch of shape (R,), or scalars shared by all runs).
       x, y: training rows (float32 (N, features), int labels (N,)).
-      initializers, seeds, folds: one per run (see :func:`init_runs`).
+      initializers, seeds: one per run (see :func:`init_runs`).
       train_sets, val_sets: per-run row indices into (x, y) and (x_eval, y_eval); default all rows of x
         for training and no validation.
       x_eval, y_eval: the rows validation indices refer to (default x, y).
@@ -417,7 +454,7 @@ def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedu
         raise InputError(f"inputs must have shape (n, {spec.layer_sizes[0]}); got {x32.shape}")
     x_eval = x32 if x_eval is None else np.asarray(x_eval, np.float32)
     y_eval = y32 if y_eval is None else class_labels(y_eval, spec.layer_sizes[-1], "validation labels")
-    params0, keys = init_runs(spec, initializers, seeds, folds)
+    params0, keys = init_runs(spec, initializers, seeds)
     return RunBatch(spec, OptimizerBuilder(family.name, schedule.name, records=(family, schedule)), options,
                     steps_per_epoch(train_idx.shape[1], options.batch_size), x32, y32, x_eval, y_eval,
                     params0, hp, keys, train_idx, train_count, val_idx, val_count)
