@@ -38,7 +38,8 @@ class JaxMLPClassifier(ClassifierMixin, BaseEstimator):
     :class:`bench.mnist.train.TrainOptions`. ``random_state`` seeds the initial weights, the
     minibatch order and dropout by :func:`bench.mnist.train.run_seed`, the rule the vmapped search
     applies to each of its ``seeds``: ``GridSearchCV`` on this estimator and
-    :func:`bench.mnist.search.cross_validate` score the same (docs/mnist.md). Attributes after fit: ``classes_``, ``n_features_in_``, ``params_``, ``history_``.
+    :func:`bench.mnist.search.cross_validate` score the same (docs/mnist.md). Attributes after fit:
+    ``classes_``, ``n_features_in_``, ``params_``, ``history_``.
 
     For a search over many configs use :func:`bench.mnist.search.cross_validate` (the vmapped fast path).
     """
@@ -48,7 +49,7 @@ class JaxMLPClassifier(ClassifierMixin, BaseEstimator):
                  dropout: float = 0.0, family: str = "sgd", schedule: str = "constant",
                  learning_rate: float | None = None, momentum: float | None = None, decay: float | None = None,
                  optimizer_params: dict[str, float] | None = None, batch_size: int = 32, epochs: int = 10,
-                 lr_per: str = "step", random_state: int | None = None) -> None:
+                 lr_per: str = "step", random_state: int | np.random.RandomState | None = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.initializer = initializer
