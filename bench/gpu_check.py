@@ -9,9 +9,7 @@ Writes DIR/gpu_check.json (and prints it). Measures, on whatever accelerator JAX
   * how many runs of the fused loop end as the scan's do, on the same device;
   * the engine against both same-run baselines (Python loop, one scan per config) at 4,096 runs;
   * the MNIST MLP (784-512-512-10, 4,000 images, 20 epochs, batch 64 and 128): 128 and 256 configs
-    vmapped vs a sequential loop of the single-config program, per config, with the XLA weight update and the
-    fused one (``update="fused"``, at each ``--mnist-tiles`` tile, after checking its kernel against
-    optax's update on the device), and how closely their losses agree;
+    vmapped vs a sequential loop of the single-config program, per config;
     with ``--mnist-profile``, the device time per XLA operation of one vmapped call (``bench.profiling``);
   * a CPU-vs-device agreement check of one small sweep (float64), so the figures come from a
     program that computes the same thing as on the CPU;
@@ -219,23 +217,19 @@ def baselines(quick: bool, best: dict[str, Any]) -> dict[str, Any]:
                    scan_configs=8 if quick else 32)
 
 
-def mnist(quick: bool, configs: list[int] | None = None, tiles: list[tuple[int, int]] | None = None,
-          profile: bool = False, batch_sizes: list[int] | None = None) -> dict[str, Any]:
-    """Cost per config with each weight update: ``xla`` (autodiff's gradients, then optax) and
-    ``fused`` (gradient and update in one kernel per layer, ``bench.mnist.fused_update``) at each of
-    ``tiles``; and how closely the fused runs' last-epoch losses follow the XLA ones. ``profile``:
-    each row also gets the device time per XLA operation of one vmapped call (``ops``).
+def mnist(quick: bool, configs: list[int] | None = None, profile: bool = False,
+          batch_sizes: list[int] | None = None) -> dict[str, Any]:
+    """Cost per config, vmapped and sequential. ``profile``: each row also gets the device time per
+    XLA operation of one vmapped call (``ops``).
 
-    Rows are ``found[configs][f"batch_{size}"][update]``. Issue 7 names no batch size: 64 is the
+    Rows are ``found[configs][f"batch_{size}"]``. Issue 7 names no batch size: 64 is the
     suite's MNIST default and what earlier sessions timed; 128 is ``TrainOptions``' default, and the
     issue's prototype figures (5.9 ms vmapped, 32 ms sequential per config) fit its 640 updates
     better than batch 64's 1,260 (an inference from step counts, not a fact about the prototype).
     """
-    from bench.mnist.fused_update import DEFAULT_TILE
     from bench.mnist.measure import measure_cost
 
-    if quick:
-        # a smoke test: on a CPU the fused kernel runs in Pallas's interpreter (slow)
+    if quick:  # a smoke test
         size = dict(epochs=2, hidden=(32, 32), n_train=256, repeats=2)
         counts, batches = configs or [2], batch_sizes or [64]
     else:
@@ -243,48 +237,8 @@ def mnist(quick: bool, configs: list[int] | None = None, tiles: list[tuple[int, 
         # step's fixed costs); the sequential loop is timed on 32 configs, its cost per config.
         size = dict(epochs=20, hidden=(512, 512), n_train=4000, repeats=3, sequential_configs=32)
         counts, batches = configs or [128, 256], batch_sizes or [64, 128]
-    found: dict[str, Any] = {} if tiles == [] else {"kernel_check": fused_update_check()}
-    for n in counts:
-        found[str(n)] = {}
-        for batch in batches:
-            rows = found[str(n)][f"batch_{batch}"] = {
-                "xla": measure_cost(n_configs=n, profile=profile, batch_size=batch, **size)}
-            for tile in [DEFAULT_TILE] if tiles is None else tiles:
-                name = f"fused_{tile[0]}x{tile[1]}"
-                try:
-                    rows[name] = measure_cost(n_configs=n, update="fused", update_tile=tile, profile=profile,
-                                              batch_size=batch, **size)
-                except Exception as error:  # keep the XLA figure and the other tiles
-                    rows[name] = {"error": f"{type(error).__name__}: {error}"[:2000]}
-                    continue
-                reference, fused = np.asarray(rows["xla"]["final_loss"]), np.asarray(rows[name]["final_loss"])
-                close = np.isclose(fused, reference, rtol=1e-2, atol=1e-4) | (
-                    ~np.isfinite(fused) & ~np.isfinite(reference))
-                rows[name]["agreement"] = dict(final_loss_within_1pct=float(close.mean()),
-                                               max_abs_diff=float(np.nanmax(np.abs(fused - reference))))
-    return found
-
-
-def fused_update_check() -> dict[str, Any]:
-    """The fused weight-update kernel against optax's update of xᵀdz on this device, two steps on
-    40 × 24 weights (ragged against every tile: the masked edges), a padded batch, one inactive run."""
-    from bench.mnist.fused_update import compare_with_optax
-
-    found = {}
-    for family, schedule, batch, tile in (("nesterov", "time_based", 20, (16, 16)), ("adam", "sgdr", 100, (64, 64)),
-                                          ("lion", "cosine", 64, (32, 16))):
-        name = f"{family}/{schedule}, batch {batch}, tile {tile[0]}x{tile[1]}"
-        try:
-            out = compare_with_optax(family, schedule, batch=batch, tile=tile)
-        except Exception as error:  # record it and go on to the timings
-            found[name] = {"error": f"{type(error).__name__}: {error}"[:2000]}
-            continue
-        diffs = [np.abs(f - r) for f, r in zip(out["fused"], out["reference"])]
-        found[name] = dict(
-            max_abs_diff=float(max(d.max() for d in diffs)),
-            max_rel_diff=float(max((d / (np.abs(r) + 1e-3)).max() for d, r in zip(diffs, out["reference"]))),
-            inactive_run_unchanged=bool(np.array_equal(out["fused"][0][1], out["weights"][1])))
-    return found
+    return {str(n): {f"batch_{batch}": measure_cost(n_configs=n, profile=profile, batch_size=batch, **size)
+                     for batch in batches} for n in counts}
 
 
 def flag_variants(variants: dict[str, str], out: Path, unrolls: list[int], sizes: list[int],
@@ -299,7 +253,7 @@ def flag_variants(variants: dict[str, str], out: Path, unrolls: list[int], sizes
                     *map(str, unrolls), "--sizes", *map(str, sizes)]
         else:
             only = ["--skip", "agreement", "engine", "baselines", "suite", "--mnist-configs", "128",
-                    "--mnist-batch-sizes", "64", "--mnist-tiles"]  # the XLA update only
+                    "--mnist-batch-sizes", "64"]
         command = [sys.executable, "-m", "bench.gpu_check", "--out", str(where), *only] + (
             ["--quick"] if quick else [])
         env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
@@ -335,9 +289,6 @@ def main(argv: list[str] | None = None) -> int:
                         " the scan only)")
     parser.add_argument("--mnist-configs", nargs="*", type=int, default=None,
                         help="vmapped MNIST configs to measure (default 128 256)")
-    parser.add_argument("--mnist-tiles", nargs="*", default=None, metavar="RxC",
-                        help="tiles of the fused MNIST weight update to time, e.g. 64x64 128x128"
-                        " (default: the default tile only; none: the XLA update only)")
     parser.add_argument("--mnist-batch-sizes", nargs="*", type=int, default=None,
                         help="minibatch sizes of the MNIST measurement (default 64 128)")
     parser.add_argument("--mnist-profile", action="store_true",
@@ -354,21 +305,6 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(given or ()) - set(known))
         if unknown:  # before anything runs, so a typo costs no device time
             parser.error(f"unknown variant {', '.join(unknown)}: choose from {', '.join(known)}")
-    tiles = None  # the default tile; an empty --mnist-tiles: the XLA update only
-    if args.mnist_tiles is not None:
-        from bench.mnist.fused_update import check_tile
-        from landscapes.errors import InputError
-
-        try:
-            tiles = [tuple(int(v) for v in t.lower().split("x")) for t in args.mnist_tiles]
-            if any(len(t) != 2 for t in tiles):
-                raise ValueError
-        except ValueError:
-            parser.error(f"--mnist-tiles takes ROWSxCOLUMNS values such as 64x64; got {' '.join(args.mnist_tiles)}")
-        try:
-            tiles = [check_tile(t) for t in tiles]
-        except InputError as error:  # before anything runs, so a typo costs no device time
-            parser.error(f"--mnist-tiles: {error}")
     chosen = {n: XLA_FLAG_VARIANTS[n] for n in (args.variants or XLA_FLAG_VARIANTS)}
     configure_jax(cpu_devices=1)
     results: dict[str, Any] = dict(
@@ -391,8 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     if "baselines" not in args.skip:
         _guard("baselines", lambda: baselines(args.quick, best), results)
     if "mnist" not in args.skip:
-        _guard("mnist", lambda: mnist(args.quick, args.mnist_configs, tiles, args.mnist_profile,
-                                        args.mnist_batch_sizes),
+        _guard("mnist", lambda: mnist(args.quick, args.mnist_configs, args.mnist_profile, args.mnist_batch_sizes),
                results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,7 @@ def optimizer_key(family: Any, schedule: Any) -> str | None:
 # trace (tests/test_stored_programs.py checks that these modules import nothing else of ours). An
 # edit anywhere else (the command line, the runner, results, reports) keeps every stored program.
 PROGRAM_SOURCES = ("landscapes", "optimizers", "bench/engine.py", "bench/fused.py", "bench/programs.py", "bench/jax_setup.py",
-                   "bench/mnist/model.py", "bench/mnist/train.py", "bench/mnist/fused_update.py")
+                   "bench/mnist/model.py", "bench/mnist/train.py")
 
 
 def _project_root() -> Path:

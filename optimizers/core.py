@@ -82,10 +82,6 @@ class OptimizerFamily:
       space: the default search space, name -> dimension from :mod:`optimizers.spaces` (or a scalar).
       ranges: valid range per hyperparameter; ``learning_rate`` may be left out (common range).
       source: where the update rule comes from.
-      elementwise: True when each parameter's update depends only on its own gradient, value and
-        optimizer state and on scalars such as the step count (no global norms, no coupling across
-        parameters). Such a family can run inside another kernel's epilogue: the MNIST track's
-        ``update="fused"`` needs it. Every built-in family is; leave it False when unsure.
     """
 
     name: str
@@ -94,7 +90,6 @@ class OptimizerFamily:
     space: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     ranges: Mapping[str, Range | tuple] = dataclasses.field(default_factory=dict)
     source: str = ""
-    elementwise: bool = False
 
     def __post_init__(self) -> None:
         _check_record("optimizer family", self.name, self.defaults, self.space, self.ranges,

@@ -94,20 +94,20 @@ def build_lion(hparams: HParams, learning_rate: LearningRateFn) -> optax.Gradien
 
 
 sgd = OptimizerFamily(
-    name="sgd", build=build_sgd, elementwise=True,
+    name="sgd", build=build_sgd,
     defaults={"learning_rate": 0.01},
     space={"learning_rate": LogUniform(1e-4, 1.0)},
     source="Robbins & Monro 1951.",
 )
 momentum = OptimizerFamily(
-    name="momentum", build=build_momentum, elementwise=True,
+    name="momentum", build=build_momentum,
     defaults={"learning_rate": 0.01, "momentum": 0.9},
     space={"learning_rate": LogUniform(1e-4, 1.0), "momentum": _MOMENTUM_SPACE},
     ranges={"momentum": _UNIT},
     source="Polyak 1964; update as Keras SGD(momentum=...).",
 )
 nesterov = OptimizerFamily(
-    name="nesterov", build=build_nesterov, elementwise=True,
+    name="nesterov", build=build_nesterov,
     defaults={"learning_rate": 0.01, "momentum": 0.9},
     space={"learning_rate": LogUniform(1e-4, 1.0), "momentum": _MOMENTUM_SPACE},
     ranges={"momentum": _UNIT},
@@ -115,14 +115,14 @@ nesterov = OptimizerFamily(
 )
 _ADAM_RANGES = {"b1": _UNIT, "b2": _UNIT, "eps": _POSITIVE}
 adam = OptimizerFamily(
-    name="adam", build=build_adam, elementwise=True,
+    name="adam", build=build_adam,
     defaults={"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
     space={"learning_rate": LogUniform(1e-5, 1e-1), "b1": Uniform(0.8, 0.99), "b2": Uniform(0.9, 0.9999)},
     ranges=_ADAM_RANGES,
     source="Kingma & Ba 2015.",
 )
 adamw = OptimizerFamily(
-    name="adamw", build=build_adamw, elementwise=True,
+    name="adamw", build=build_adamw,
     defaults={"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 1e-4},
     space={"learning_rate": LogUniform(1e-5, 1e-1), "b1": Uniform(0.8, 0.99), "b2": Uniform(0.9, 0.9999),
            "weight_decay": LogUniform(1e-6, 1e-1)},
@@ -130,35 +130,35 @@ adamw = OptimizerFamily(
     source="Loshchilov & Hutter 2019.",
 )
 rmsprop = OptimizerFamily(
-    name="rmsprop", build=build_rmsprop, elementwise=True,
+    name="rmsprop", build=build_rmsprop,
     defaults={"learning_rate": 1e-3, "rho": 0.9, "eps": 1e-8, "momentum": 0.0},
     space={"learning_rate": LogUniform(1e-5, 1e-1), "rho": Uniform(0.8, 0.99), "momentum": _MOMENTUM_SPACE},
     ranges={"rho": _UNIT, "eps": _POSITIVE, "momentum": _UNIT},
     source="Tieleman & Hinton 2012, Coursera lecture 6.5.",
 )
 adagrad = OptimizerFamily(
-    name="adagrad", build=build_adagrad, elementwise=True,
+    name="adagrad", build=build_adagrad,
     defaults={"learning_rate": 0.01, "initial_accumulator_value": 0.1, "eps": 1e-7},
     space={"learning_rate": LogUniform(1e-4, 1.0)},
     ranges={"initial_accumulator_value": _NON_NEGATIVE, "eps": _POSITIVE},
     source="Duchi, Hazan & Singer 2011.",
 )
 adadelta = OptimizerFamily(
-    name="adadelta", build=build_adadelta, elementwise=True,
+    name="adadelta", build=build_adadelta,
     defaults={"learning_rate": 1.0, "rho": 0.9, "eps": 1e-6},
     space={"learning_rate": LogUniform(1e-2, 10.0), "rho": Uniform(0.8, 0.99), "eps": LogUniform(1e-8, 1e-2)},
     ranges={"rho": _UNIT, "eps": _POSITIVE},
     source="Zeiler 2012.",
 )
 nadam = OptimizerFamily(
-    name="nadam", build=build_nadam, elementwise=True,
+    name="nadam", build=build_nadam,
     defaults={"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
     space={"learning_rate": LogUniform(1e-5, 1e-1), "b1": Uniform(0.8, 0.99), "b2": Uniform(0.9, 0.9999)},
     ranges=_ADAM_RANGES,
     source="Dozat 2016.",
 )
 lion = OptimizerFamily(
-    name="lion", build=build_lion, elementwise=True,
+    name="lion", build=build_lion,
     defaults={"learning_rate": 1e-4, "b1": 0.9, "b2": 0.99, "weight_decay": 1e-3},
     space={"learning_rate": LogUniform(1e-6, 1e-2), "b1": Uniform(0.8, 0.99), "b2": Uniform(0.9, 0.999),
            "weight_decay": LogUniform(1e-6, 1e-1)},

@@ -16,6 +16,7 @@ from bench.mnist import train
 from bench.mnist.model import MLPSpec
 from bench.mnist.search import cross_validate, grid_candidates
 from bench.mnist.train import RunStatus, TrainOptions, evaluate_runs, fit_runs, pad_indices
+from landscapes.errors import InputError
 
 SPEC = MLPSpec(layer_sizes=(64, 16, 10))
 HP = {"learning_rate": np.array([0.05, 0.1, 0.2], np.float32), "momentum": 0.9, "decay": 1e-3}
@@ -117,16 +118,39 @@ def test_val_metrics_of_returned_params_without_keep_best(digits) -> None:
 
 
 def test_init_runs_draws_each_run_from_its_own_key() -> None:
-    # One program for mixed initializers: row r is init_params(first half of split(fold_in(key(seed), fold))).
+    # One program for mixed initializers: row r is init_params(first half of split(key(run_seed(seed)))).
     from bench.mnist.model import init_params
 
-    names, seeds, folds = ["he_normal", "lecun_uniform", "he_normal", "zeros"], [0, 1, 2, 1], [0, 1, 2, 0]
-    params, keys = train.init_runs(SPEC, names, seeds, folds)
-    for row, (name, seed, fold) in enumerate(zip(names, seeds, folds)):
-        init_key, train_key = jax.random.split(jax.random.fold_in(jax.random.key(seed), fold))
+    names, seeds = ["he_normal", "lecun_uniform", "he_normal", "zeros"], [0, 1, 2, 1]
+    params, keys = train.init_runs(SPEC, names, seeds)
+    for row, (name, seed) in enumerate(zip(names, seeds)):
+        init_key, train_key = jax.random.split(jax.random.key(seed))
         for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(init_params(init_key, SPEC, name))):
             np.testing.assert_array_equal(got[row], want)
         np.testing.assert_array_equal(jax.random.key_data(keys[row]), jax.random.key_data(train_key))
+
+
+def test_run_seed_follows_scikit_learns_random_state() -> None:
+    assert train.run_seed(7) == 7 and train.run_seed(np.uint32(2 ** 32 - 1)) == 2 ** 32 - 1
+    expected = np.random.RandomState(3).randint(np.iinfo(np.int32).max)
+    assert train.run_seed(np.random.RandomState(3)) == expected
+    for bad in (-1, 2 ** 32, 1.5, True, "0"):
+        with pytest.raises(InputError, match="random_state must be None, a numpy RandomState or a whole number"):
+            train.run_seed(bad)
+
+
+def test_a_run_does_not_depend_on_how_far_its_rows_are_padded(digits) -> None:
+    # Run 0 (100 rows, dropout on) beside a run of 300 rows is padded to 10 minibatches, beside one of
+    # 100 rows to 4: same shuffle, same dropout masks, same numbers (both programs vmap two runs).
+    spec = MLPSpec(layer_sizes=(64, 16, 10), dropout=0.2)
+    hp = {**HP, "learning_rate": np.array([0.1, 0.1], np.float32)}
+    x, y = digits
+    results = [fit_runs(spec, "nesterov", "time_based", TrainOptions(epochs=2, batch_size=32), hp, x, y,
+                        initializers=["glorot_uniform"] * 2, seeds=[4, 4], train_sets=[np.arange(100), other])
+               for other in (np.arange(300), np.arange(100, 200))]
+    for wide, narrow in zip(jax.tree.leaves(results[0].params), jax.tree.leaves(results[1].params)):
+        np.testing.assert_array_equal(wide[0], narrow[0])
+    np.testing.assert_array_equal(results[0].history["loss"][0], results[1].history["loss"][0])
 
 
 def test_divergence_is_a_status(digits) -> None:

@@ -13,13 +13,12 @@ from typing import Any
 import jax
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 import optimizers
 from bench.mnist.model import MLPSpec, check_initializer, predict_proba
-from bench.mnist.train import TrainOptions, prepare_runs, train_runs
+from bench.mnist.train import TrainOptions, prepare_runs, run_seed, train_runs
 
 _predict = jax.jit(predict_proba, static_argnames=("spec",))
 
@@ -36,8 +35,11 @@ class JaxMLPClassifier(ClassifierMixin, BaseEstimator):
     ``initializer`` (Keras name), ``loss``, ``dropout``; the optimizer is ``family`` + ``schedule`` with
     ``learning_rate``, ``momentum`` and ``decay`` (None = the family's/schedule's default) and any other
     hyperparameter in ``optimizer_params``; ``batch_size``, ``epochs``, ``lr_per`` as in
-    :class:`bench.mnist.train.TrainOptions`. ``random_state`` seeds the initial weights and the
-    minibatch order. Attributes after fit: ``classes_``, ``n_features_in_``, ``params_``, ``history_``.
+    :class:`bench.mnist.train.TrainOptions`. ``random_state`` seeds the initial weights, the
+    minibatch order and dropout by :func:`bench.mnist.train.run_seed`, the rule the vmapped search
+    applies to each of its ``seeds``: ``GridSearchCV`` on this estimator and
+    :func:`bench.mnist.search.cross_validate` score the same (docs/mnist.md). Attributes after fit:
+    ``classes_``, ``n_features_in_``, ``params_``, ``history_``.
 
     For a search over many configs use :func:`bench.mnist.search.cross_validate` (the vmapped fast path).
     """
@@ -47,7 +49,7 @@ class JaxMLPClassifier(ClassifierMixin, BaseEstimator):
                  dropout: float = 0.0, family: str = "sgd", schedule: str = "constant",
                  learning_rate: float | None = None, momentum: float | None = None, decay: float | None = None,
                  optimizer_params: dict[str, float] | None = None, batch_size: int = 32, epochs: int = 10,
-                 lr_per: str = "step", random_state: int | None = None) -> None:
+                 lr_per: str = "step", random_state: int | np.random.RandomState | None = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.initializer = initializer
@@ -92,9 +94,8 @@ class JaxMLPClassifier(ClassifierMixin, BaseEstimator):
         y_pad = np.zeros(padded, np.int32)
         y_pad[:n] = encoded
         options = TrainOptions(epochs=self.epochs, batch_size=min(int(self.batch_size), padded), lr_per=self.lr_per)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         batch = prepare_runs(spec, self.family, self.schedule, options, config, x_pad, y_pad,
-                             initializers=[check_initializer(self.initializer)], seeds=[seed],
+                             initializers=[check_initializer(self.initializer)], seeds=[run_seed(self.random_state)],
                              train_sets=[np.arange(n)])
         # Pad the index row too: the padded tail becomes masked, skipped minibatches.
         train_idx = np.zeros((1, padded), np.int32)

@@ -48,20 +48,16 @@ def _median_time(fn, repeats: int) -> float:
 
 
 def measure_cost(n_configs: int = 8, epochs: int = 2, hidden: tuple[int, ...] = (128, 128), n_train: int = 2000,
-                 repeats: int = 3, sequential_configs: int | None = None, update: str = "xla",
-                 update_tile: tuple[int, int] | None = None, profile: bool = False, batch_size: int = 64
-                 ) -> dict[str, Any]:
+                 repeats: int = 3, sequential_configs: int | None = None, profile: bool = False,
+                 batch_size: int = 64) -> dict[str, Any]:
     """The vmapped program on ``n_configs`` configs against a loop of the single-config program,
     per config. ``sequential_configs``: time the loop on the first this many configs only (its cost
-    per config does not depend on how many follow; default: all). ``update``/``update_tile``: the
-    :class:`TrainOptions` fields, for both programs. ``final_loss`` is each vmapped config's training
-    loss in its last epoch (to compare updates on the same device). ``profile``: also the device
+    per config does not depend on how many follow; default: all). ``profile``: also the device
     time per XLA operation of one vmapped call (:func:`bench.profiling.op_times`), after the timing."""
     data = load_mnist()
     x, y = data.x_train[:n_train], data.y_train[:n_train]
     spec = MLPSpec.from_hidden(hidden)
-    options = TrainOptions(epochs=epochs, batch_size=batch_size, update=update,
-                           **({"update_tile": tuple(update_tile)} if update_tile else {}))
+    options = TrainOptions(epochs=epochs, batch_size=batch_size)
     rates = np.geomspace(0.01, 0.2, n_configs)
 
     def batch_for(lrs):
@@ -77,7 +73,7 @@ def measure_cost(n_configs: int = 8, epochs: int = 2, hidden: tuple[int, ...] = 
     start = time.perf_counter()
     single_program = compile_runs(singles[0])  # one compiled program serves every single config
     single_compile = time.perf_counter() - start
-    trained = jax.block_until_ready(vmapped_program(*vmapped.arrays))  # warm-up
+    jax.block_until_ready(vmapped_program(*vmapped.arrays))  # warm-up
     jax.block_until_ready(single_program(*singles[0].arrays))
     t_vmapped = _median_time(lambda: jax.block_until_ready(vmapped_program(*vmapped.arrays)), repeats)
     t_sequential = _median_time(
@@ -89,8 +85,6 @@ def measure_cost(n_configs: int = 8, epochs: int = 2, hidden: tuple[int, ...] = 
         found["ops"] = op_times(lambda: jax.block_until_ready(vmapped_program(*vmapped.arrays)))
     return {**found, "n_configs": n_configs, "epochs": epochs, "hidden": list(hidden), "n_train": n_train,
             "batch_size": batch_size,
-            "update": options.update, "update_tile": list(options.update_tile) if update == "fused" else None,
-            "final_loss": [float(v) for v in np.asarray(trained.history["loss"])[:, -1]],
             "repeats": repeats, "vmapped_s": t_vmapped, "sequential_s": t_sequential,
             "sequential_configs": n_single,
             "vmapped_per_config_s": t_vmapped / n_configs, "sequential_per_config_s": t_sequential / n_single,

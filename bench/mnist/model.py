@@ -155,36 +155,14 @@ def init_params(key: jax.Array, spec: MLPSpec, initializer: str = "glorot_unifor
 
 def apply(params: Params, x: jax.Array, spec: MLPSpec, *, dropout_key: jax.Array | None = None) -> jax.Array:
     """Logits ``(n, classes)`` for inputs ``(n, features)``; dropout only when ``dropout_key`` is given."""
-    return _forward(params, x, spec, dropout_key, None)[0]
-
-
-def apply_tapped(params: Params, x: jax.Array, spec: MLPSpec, taps: tuple[jax.Array, ...], *,
-                 dropout_key: jax.Array | None = None) -> tuple[jax.Array, list[jax.Array]]:
-    """``apply`` with ``taps[l]`` (zeros, ``(n, fan_out)``) added to layer l's pre-activations, and
-    the weights out of autodiff; returns (logits, each layer's inputs).
-
-    The loss's gradient with respect to ``taps[l]`` is the gradient dZ_l with respect to layer l's
-    pre-activations, so dW_l = inputs[l]ᵀ dZ_l can be formed elsewhere (``bench.mnist.fused_update``)
-    instead of by autodiff; the biases' gradients come from autodiff as before.
-    """
-    return _forward(params, x, spec, dropout_key, taps)
-
-
-def _forward(params, x, spec, dropout_key, taps):
     activation = ACTIVATIONS[spec.activation]
-    h, inputs = x, []
-    for index, layer in enumerate(params):
-        inputs.append(h)
-        w = layer["w"] if taps is None else jax.lax.stop_gradient(layer["w"])
-        z = h @ w + layer["b"]
-        if taps is not None:
-            z = z + taps[index]
-        if index < len(params) - 1:
-            h = activation(z)
-            if dropout_key is not None and spec.dropout > 0.0:
-                keep = jax.random.bernoulli(jax.random.fold_in(dropout_key, index), 1.0 - spec.dropout, h.shape)
-                h = jnp.where(keep, h / (1.0 - spec.dropout), 0.0)
-    return z, inputs
+    h = x
+    for index, layer in enumerate(params[:-1]):
+        h = activation(h @ layer["w"] + layer["b"])
+        if dropout_key is not None and spec.dropout > 0.0:
+            keep = jax.random.bernoulli(jax.random.fold_in(dropout_key, index), 1.0 - spec.dropout, h.shape)
+            h = jnp.where(keep, h / (1.0 - spec.dropout), 0.0)
+    return h @ params[-1]["w"] + params[-1]["b"]
 
 
 def predict_proba(params: Params, x: jax.Array, spec: MLPSpec) -> jax.Array:

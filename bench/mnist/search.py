@@ -142,6 +142,10 @@ def cross_validate(candidates: Sequence[Mapping[str, Any]], x: np.ndarray, y: np
     The test score of (candidate, fold) is the accuracy on the held-out fold of the trained params (the
     best epoch's with ``options.keep_best``), averaged over ``seeds``. ``options`` supplies the callback
     settings; each group's batch size and epochs come from the candidates.
+
+    Each of ``seeds`` is a ``random_state`` (:func:`bench.mnist.train.run_seed`): with ``seeds=(r,)`` the
+    split scores are those of ``GridSearchCV(JaxMLPClassifier(random_state=r), cv=StratifiedKFold(folds,
+    shuffle=True, random_state=seed))`` on the same candidates (docs/mnist.md).
     """
     if not candidates:
         raise InputError("a search needs at least one candidate config")
@@ -171,7 +175,7 @@ def cross_validate(candidates: Sequence[Mapping[str, Any]], x: np.ndarray, y: np
         batch = prepare_runs(
             spec, family, schedule, dataclasses.replace(base, batch_size=size, epochs=n_epochs), hparams, x, y,
             initializers=[candidates[c]["initializer"] for c, _, _ in runs], seeds=[s for _, _, s in runs],
-            folds=[f for _, f, _ in runs], train_sets=[splits[f][0] for _, f, _ in runs],
+            train_sets=[splits[f][0] for _, f, _ in runs],
             val_sets=[splits[f][1] for _, f, _ in runs])
         start = time.perf_counter()
         compiled = compile_runs(batch)
@@ -247,7 +251,7 @@ def refit(candidate: Mapping[str, Any], x_train: np.ndarray, y_train: np.ndarray
     opts = dataclasses.replace(base, batch_size=int(candidate["batch_size"]), epochs=int(candidate["epochs"]),
                                monitor=base.monitor.removeprefix("val_"))
     batch = prepare_runs(spec, family, schedule, opts, _optimizer_part(candidate), x_train, y_train,
-                         initializers=[candidate["initializer"]], seeds=[seed], folds=[0],
+                         initializers=[candidate["initializer"]], seeds=[seed],
                          val_sets=[np.arange(len(y_test))], x_eval=x_test, y_eval=y_test)
     start = time.perf_counter()
     compiled = compile_runs(batch)

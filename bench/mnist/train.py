@@ -38,9 +38,7 @@ import optax
 
 import optimizers
 from bench.engine import OptimizerBuilder
-from bench.mnist.fused_update import DEFAULT_TILE, UPDATES, check_tile, dense_update
-from bench.mnist.model import (MLPSpec, Params, accuracy, apply, apply_tapped, check_initializer, init_params,
-                               per_example_loss)
+from bench.mnist.model import MLPSpec, Params, accuracy, apply, check_initializer, init_params, per_example_loss
 from bench.programs import compile_stored, named, shapes_key
 from landscapes.errors import InputError
 
@@ -71,11 +69,6 @@ class TrainOptions:
         ``val_accuracy``, ``loss`` or ``accuracy``.
       min_delta: smallest change of the monitored metric that counts as an improvement.
       keep_best: return each run's params from its best monitored epoch (save_best_only).
-      update: ``"xla"`` — autodiff's weight gradients, then the optax update (any family);
-        ``"fused"`` — each weight's gradient and update in one kernel per layer
-        (:mod:`bench.mnist.fused_update`; families with ``elementwise=True``; on a CPU it runs in
-        Pallas's interpreter, for checking only).
-      update_tile: (rows, columns) of a weight gradient per instance of the fused kernel.
     """
 
     epochs: int = 20
@@ -85,8 +78,6 @@ class TrainOptions:
     monitor: str = "val_loss"
     min_delta: float = 0.0
     keep_best: bool = False
-    update: str = "xla"
-    update_tile: tuple[int, int] = DEFAULT_TILE
 
     def __post_init__(self) -> None:
         if int(self.epochs) < 1 or int(self.batch_size) < 1:
@@ -102,9 +93,6 @@ class TrainOptions:
                 raise InputError(f"patience must be >= 0 or None; got {self.patience}")
             object.__setattr__(self, "patience", int(self.patience))
         object.__setattr__(self, "min_delta", float(self.min_delta))
-        if self.update not in UPDATES:
-            raise InputError(f"update must be one of {UPDATES}; got {self.update!r}")
-        object.__setattr__(self, "update_tile", check_tile(self.update_tile))
 
     @property
     def tracks_best(self) -> bool:
@@ -160,13 +148,6 @@ def learning_rate_fn(schedule: optimizers.Schedule, hparams: Mapping[str, Any], 
     return lambda count: jnp.asarray(rate(count), jnp.float32)
 
 
-def check_update(family: optimizers.OptimizerFamily, options: TrainOptions) -> None:
-    """Refuse ``update="fused"`` for a family whose update is not elementwise (one line, how to fix)."""
-    if options.update == "fused" and not family.elementwise:
-        raise InputError(f"update='fused' applies each weight's update inside its gradient kernel, which needs an"
-                         f" optimizer family with elementwise=True; {family.name!r} is not: use update='xla'")
-
-
 def _select(keep_new: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda n, o: jnp.where(keep_new, n, o), new, old)
 
@@ -192,17 +173,8 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
     train_idx = jnp.pad(train_idx, (0, padded - train_idx.shape[0]))
     positions = jnp.arange(padded)
     updates_per_epoch = jnp.maximum((train_count + batch - 1) // batch, 1)  # this run's own
-
-    def build(hp, per_epoch):
-        return family.build(hp, learning_rate_fn(schedule, hp, per_epoch, options.lr_per))
-
-    optimizer = build(hparams, updates_per_epoch)
-    fused = options.update == "fused"
-    if fused:  # each leaf its own state: an elementwise family's numbers are the same
-        check_update(family, options)
-        opt_state0 = jax.tree.map(optimizer.init, params0)
-    else:
-        opt_state0 = optimizer.init(params0)
+    optimizer = family.build(hparams, learning_rate_fn(schedule, hparams, updates_per_epoch, options.lr_per))
+    opt_state0 = optimizer.init(params0)
     dtype = jax.tree.leaves(params0)[0].dtype
 
     val_x = x_eval[val_idx]
@@ -215,29 +187,6 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
         loss = _masked_mean(per_example_loss(logits, targets, spec), mask)
         return loss, _masked_mean(accuracy(logits, labels), mask)
 
-    def fused_step(params, opt_state, xb, targets, labels, mask, dropout_key, active):
-        # Autodiff gives the biases' gradients and each layer's dZ; dW = inputsᵀ dZ and the weights'
-        # updates happen in one kernel per layer (bench.mnist.fused_update).
-        taps = tuple(jnp.zeros((xb.shape[0], layer["b"].shape[0]), dtype) for layer in params)
-
-        def tapped_loss(params, taps):
-            logits, inputs = apply_tapped(params, xb, spec, taps,
-                                          dropout_key=dropout_key if spec.dropout > 0 else None)
-            loss = _masked_mean(per_example_loss(logits, targets, spec), mask)
-            return loss, (_masked_mean(accuracy(logits, labels), mask), inputs)
-
-        (loss, (acc, inputs)), (grads, dz) = jax.value_and_grad(tapped_loss, argnums=(0, 1), has_aux=True)(
-            params, taps)
-        new_params, new_state = [], []
-        for layer, grad, state, layer_in, layer_dz in zip(params, grads, opt_state, inputs, dz):
-            w, w_state = dense_update(layer_in, layer_dz, layer["w"], state["w"], hparams, updates_per_epoch,
-                                      active, build, tile=options.update_tile)
-            b_updates, b_state = optimizer.update(grad["b"], state["b"], layer["b"])
-            b = _cast_like(optax.apply_updates(layer["b"], b_updates), layer["b"])
-            new_params.append({"w": w, "b": jnp.where(active, b, layer["b"])})
-            new_state.append({"w": w_state, "b": _select(active, _cast_like(b_state, state["b"]), state["b"])})
-        return loss, acc, tuple(new_params), tuple(new_state)
-
     def step(carry, inputs):
         params, opt_state, count, stopped, loss_sum, correct_sum = carry
         idx, mask, dropout_key = inputs
@@ -245,29 +194,28 @@ def _train_one(spec: MLPSpec, family: optimizers.OptimizerFamily, schedule: opti
         n_real = jnp.sum(mask)
         active = (n_real > 0) & ~stopped  # an all-padding minibatch or a stopped run does not update
         targets = jax.nn.one_hot(labels, n_classes, dtype=dtype)
-        if fused:
-            loss, acc, params, opt_state = fused_step(params, opt_state, x[idx], targets, labels, mask,
-                                                      dropout_key, active)
-        else:
-            (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                params, x[idx], targets, labels, mask, dropout_key)
-            updates, new_state = optimizer.update(grads, opt_state, params)
-            new_params = _cast_like(optax.apply_updates(params, updates), params)
-            new_state = _cast_like(new_state, opt_state)
-            params = _select(active, new_params, params)
-            opt_state = _select(active, new_state, opt_state)
+        (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            params, x[idx], targets, labels, mask, dropout_key)
+        updates, new_state = optimizer.update(grads, opt_state, params)
+        new_params = _cast_like(optax.apply_updates(params, updates), params)
+        new_state = _cast_like(new_state, opt_state)
+        params = _select(active, new_params, params)
+        opt_state = _select(active, new_state, opt_state)
         count = count + active.astype(count.dtype)
         return (params, opt_state, count, stopped, loss_sum + loss * n_real, correct_sum + acc * n_real), None
 
     def epoch(carry, epoch_index):
         params, opt_state, count, stopped, diverged, best_params, best_value, best_epoch, wait, epochs_run = carry
-        epoch_key = jax.random.fold_in(key, epoch_index)
-        shuffle_key, dropout_key = jax.random.split(epoch_key)
+        shuffle_key, dropout_key = epoch_keys(key, epoch_index)
         # Real rows first in random order, padding last: sort random keys with padding pushed to 2.
-        order = jnp.argsort(jnp.where(positions < train_count, jax.random.uniform(shuffle_key, (padded,)), 2.0))
+        # Position i's number and minibatch s's key are drawn from fold_in(key, i) and fold_in(key, s),
+        # so they do not depend on how far the rows are padded (the search pads every fold to its
+        # group's widest, the estimator to a power of two): same rows, same minibatches.
+        draws = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(shuffle_key, i)))(positions)
+        order = jnp.argsort(jnp.where(positions < train_count, draws, 2.0))  # stable: ties keep position order
         idx = train_idx[order].reshape(steps_per_epoch, batch)
         mask = (positions < train_count).astype(dtype).reshape(steps_per_epoch, batch)
-        step_keys = jax.random.split(dropout_key, steps_per_epoch)
+        step_keys = jax.vmap(lambda s: jax.random.fold_in(dropout_key, s))(jnp.arange(steps_per_epoch))
         zero = jnp.zeros((), dtype)
         (params, opt_state, count, _, loss_sum, correct_sum), _ = jax.lax.scan(
             step, (params, opt_state, count, stopped, zero, zero), (idx, mask, step_keys))
@@ -375,23 +323,57 @@ def prepare_hparams(family: str | optimizers.OptimizerFamily, schedule: str | op
     return {k: np.broadcast_to(np.asarray(v, np.float32), (size,)).copy() for k, v in full.items()}
 
 
-def init_runs(spec: MLPSpec, initializers: Sequence[str], seeds: Sequence[int], folds: Sequence[int] | None = None
-              ) -> tuple[Params, jax.Array]:
-    """Stacked initial params and training keys for R runs.
+def run_seed(random_state: int | np.random.RandomState | None) -> int:
+    """A run's seed from a scikit-learn ``random_state``: an int in [0, 2**32) is the seed itself; None
+    (unseeded) or a ``numpy.random.RandomState`` (a stream the caller owns) draws one, as
+    scikit-learn's ``check_random_state(...).randint`` would.
 
-    Run r's key is ``fold_in(key(seeds[r]), folds[r])``: runs that share a seed and fold share their
-    initial draw and minibatch order (common random numbers across configs), whatever else is vmapped.
+    The one rule for :class:`bench.mnist.estimator.JaxMLPClassifier` (its ``random_state``) and
+    :func:`bench.mnist.search.cross_validate` (each of its ``seeds``), so both train the same runs.
     """
-    folds = list(folds) if folds is not None else [0] * len(seeds)
-    if not (len(initializers) == len(seeds) == len(folds)):
-        raise InputError("initializers, seeds and folds need one entry per run")
+    if random_state is None:
+        return int(np.random.randint(np.iinfo(np.int32).max))  # numpy's global RandomState, as scikit-learn
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and (
+            0 <= random_state < 2 ** 32):
+        return int(random_state)
+    raise InputError(f"random_state must be None, a numpy RandomState or a whole number in [0, 2**32);"
+                     f" got {random_state!r}")
+
+
+def run_keys(seed: Any) -> tuple[jax.Array, jax.Array]:
+    """(initial-params key, training key) of a run: ``split(key(seed))``.
+
+    Nothing else enters, neither the candidate config nor the CV fold: runs with one seed share their
+    initial draw (per initializer) and their training randomness across configs and folds (common
+    random numbers), which is what ``GridSearchCV`` gives an estimator with a fixed ``random_state``
+    (every fit of every fold gets the same one, and a fit cannot know its fold).
+    """
+    init_key, train_key = jax.random.split(jax.random.key(seed))
+    return init_key, train_key
+
+
+def epoch_keys(train_key: jax.Array, epoch: Any) -> tuple[jax.Array, jax.Array]:
+    """(shuffle key, dropout key) of an epoch: ``split(fold_in(train_key, epoch))``. Row position i of the
+    epoch's shuffle draws from ``fold_in(shuffle key, i)``, minibatch s from ``fold_in(dropout key, s)``."""
+    shuffle_key, dropout_key = jax.random.split(jax.random.fold_in(train_key, epoch))
+    return shuffle_key, dropout_key
+
+
+def init_runs(spec: MLPSpec, initializers: Sequence[str], seeds: Sequence[int | np.random.RandomState | None]
+              ) -> tuple[Params, jax.Array]:
+    """Stacked initial params and training keys for R runs: run r's come from
+    ``run_keys(run_seed(seeds[r]))`` (see :func:`run_keys` for what runs share)."""
+    if len(initializers) != len(seeds):
+        raise InputError("initializers and seeds need one entry per run")
     names = [check_initializer(str(name)) for name in initializers]
     if not names:
         raise InputError("init_runs needs at least one run")
     # One run per call of a single-run program: its compile does not depend on the number of runs, so
     # a search and its refit share it (vmapping over runs compiled a program per run count, 3-9 s each
     # on a 2-core CPU). The draws are the same numbers: each run's comes from its own key.
-    drawn = [_init_one(spec, name)(np.uint32(seed), np.uint32(fold)) for name, seed, fold in zip(names, seeds, folds)]
+    drawn = [_init_one(spec, name)(np.uint32(run_seed(seed))) for name, seed in zip(names, seeds)]
     params = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *[p for p, _ in drawn])
     keys = jax.random.wrap_key_data(np.stack([np.asarray(jax.random.key_data(k)) for _, k in drawn]))
     return params, keys
@@ -399,8 +381,8 @@ def init_runs(spec: MLPSpec, initializers: Sequence[str], seeds: Sequence[int], 
 
 @functools.lru_cache(maxsize=64)
 def _init_one(spec: MLPSpec, initializer: str):
-    def draw(seed: jax.Array, fold: jax.Array) -> tuple[Params, jax.Array]:
-        init_key, train_key = jax.random.split(jax.random.fold_in(jax.random.key(seed), fold))
+    def draw(seed: jax.Array) -> tuple[Params, jax.Array]:
+        init_key, train_key = run_keys(seed)
         return init_params(init_key, spec, initializer, jnp.float32), train_key
     return jax.jit(draw)
 
@@ -438,7 +420,7 @@ class RunBatch(NamedTuple):
 
 def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedule: str | optimizers.Schedule,
                  options: TrainOptions, hparams: Mapping[str, Any], x: np.ndarray, y: np.ndarray, *,
-                 initializers: Sequence[str], seeds: Sequence[int], folds: Sequence[int] | None = None,
+                 initializers: Sequence[str], seeds: Sequence[int | np.random.RandomState | None],
                  train_sets: Sequence[np.ndarray] | None = None, val_sets: Sequence[np.ndarray] | None = None,
                  x_eval: np.ndarray | None = None, y_eval: np.ndarray | None = None) -> RunBatch:
     """Build the R runs on the host (validating everything) without training them.
@@ -446,13 +428,12 @@ def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedu
     Args:
       hparams: optimizer config per run (a batch of shape (R,), or scalars shared by all runs).
       x, y: training rows (float32 (N, features), int labels (N,)).
-      initializers, seeds, folds: one per run (see :func:`init_runs`).
+      initializers, seeds: one per run (see :func:`init_runs`).
       train_sets, val_sets: per-run row indices into (x, y) and (x_eval, y_eval); default all rows of x
         for training and no validation.
       x_eval, y_eval: the rows validation indices refer to (default x, y).
     """
     family, schedule = optimizers.get_family(family), optimizers.get_schedule(schedule)
-    check_update(family, options)
     n_runs = len(seeds)
     hp = prepare_hparams(family, schedule, hparams, n_runs)
     if train_sets is None:
@@ -473,7 +454,7 @@ def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedu
         raise InputError(f"inputs must have shape (n, {spec.layer_sizes[0]}); got {x32.shape}")
     x_eval = x32 if x_eval is None else np.asarray(x_eval, np.float32)
     y_eval = y32 if y_eval is None else class_labels(y_eval, spec.layer_sizes[-1], "validation labels")
-    params0, keys = init_runs(spec, initializers, seeds, folds)
+    params0, keys = init_runs(spec, initializers, seeds)
     return RunBatch(spec, OptimizerBuilder(family.name, schedule.name, records=(family, schedule)), options,
                     steps_per_epoch(train_idx.shape[1], options.batch_size), x32, y32, x_eval, y_eval,
                     params0, hp, keys, train_idx, train_count, val_idx, val_count)
