@@ -493,7 +493,7 @@ def _check(function, instance, dim) -> None:
         raise InputError(f"BBOB dim must be an integer >= 2; got {dim!r}")
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=512, typed=True)  # typed: 2.0 and True are not 2 and 1
 def instance_data(function: int, instance: int, dim: int) -> tuple[Data, np.ndarray, float]:
     """(data, x_opt, f_opt) of COCO's BBOB function ``function``, instance ``instance``, in ``dim``
     dimensions, computed on the host once. ``data`` holds float64 arrays (read-only), f_opt included."""
@@ -533,7 +533,7 @@ class Problem:
     data: Data
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=512, typed=True)  # typed: 2.0 and True are not 2 and 1
 def problem(function: int, instance: int, dim: int) -> Problem:
     """COCO's BBOB problem: ``function`` in 1..24, ``instance`` >= 1, ``dim`` >= 2 (COCO's suite uses
     2, 3, 5, 10, 20, 40). Bad values raise a one-line InputError naming the valid range."""
