@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from landscapes import LANDSCAPES, InputError, Landscape, get_landscape
+from landscapes.core import rounding_spread
 from landscapes.instances import (MAX_STRETCH, apply_instance, instance_minimizers, instance_np_fn, make_instance,
                                   stack_instances)
 
@@ -104,27 +105,11 @@ def test_no_sample_below_minimum(compiled):
     assert np_values.min() >= compiled.f_star - _tolerance(compiled.f_star)
 
 
-def _rounding_spread(function, points: np.ndarray, relative: float) -> np.ndarray:
-    """How far ``function`` (points (N, dim) -> (N,) or (N, dim)) moves when every coordinate of
-    each point moves by ``relative`` of itself (random signs, 4 draws): the noise floor that the
-    rounding of one input alone puts under a value or gradient. About 1e-16 of the value for the
-    smooth landscapes; far more where f oscillates at high frequency (BBOB's Weierstrass f16, or
-    F8F2 f19's cos of values near 1e6), where two correct evaluations that round differently
-    (XLA vs numpy, batched vs single, float32 vs float64) disagree by as much."""
-    base = np.asarray(function(points), dtype=np.float64)
-    rng = np.random.default_rng(0)
-    spread = np.zeros_like(base)
-    for _ in range(4):
-        moved = points * (1.0 + relative * rng.choice([-1.0, 1.0], size=points.shape))
-        spread = np.maximum(spread, np.abs(np.asarray(function(moved), dtype=np.float64) - base))
-    return spread
-
-
 def test_jnp_and_np_agree(compiled):
     points = compiled.samples[:64]
     np_values = np.array([compiled.landscape.np_fn(x) for x in points])
     jax_values = np.asarray(compiled.values(jnp.asarray(points)))
-    floor = _rounding_spread(lambda p: np.asarray(compiled.values(jnp.asarray(p))), points, 2.0**-52)
+    floor = rounding_spread(lambda p: np.asarray(compiled.values(jnp.asarray(p))), points, 2.0**-52)
     assert np.all(np.abs(jax_values - np_values)
                   <= 1e-11 + 1e-11 * np.abs(np_values) + 4 * floor), compiled.landscape.name
 
@@ -134,7 +119,7 @@ def test_jit_vmap_grad_agree_with_plain_calls(compiled):
     points = compiled.samples[:3]
     batched_values = np.asarray(compiled.values(jnp.asarray(points)))
     batched_grads = np.asarray(compiled.gradients(jnp.asarray(points)))
-    floor = _rounding_spread(lambda p: np.asarray(compiled.gradients(jnp.asarray(p))), points,
+    floor = rounding_spread(lambda p: np.asarray(compiled.gradients(jnp.asarray(p))), points,
                              2.0**-52)
     for x, value, grad, noise in zip(points, batched_values, batched_grads, floor):
         np.testing.assert_allclose(float(landscape.fn(jnp.asarray(x))), value, rtol=1e-12, atol=1e-12)
@@ -173,7 +158,7 @@ def test_float32_runs_and_agrees_loosely(compiled):
     values64 = np.asarray(compiled.values(jnp.asarray(points)))
     scale = max(1.0, float(np.max(np.abs(values64))))
     # what rounding the input to float32 alone does to f (large only for f19's cos of ~1e6)
-    floor = _rounding_spread(lambda p: np.asarray(compiled.values(jnp.asarray(p))), points, 2.0**-23)
+    floor = rounding_spread(lambda p: np.asarray(compiled.values(jnp.asarray(p))), points, 2.0**-23)
     error = np.abs(np.asarray(values32, dtype=np.float64) - values64)
     assert np.all(error <= 1e-3 * np.abs(values64) + 1e-4 * scale + 4 * floor), compiled.landscape.name
 
