@@ -51,7 +51,9 @@ def check_against_coco(suite, function: int, dim: int, instance: int) -> float:
     error = np.abs(got - expected) / np.maximum(1.0, np.abs(expected))
     where = f"f{function} d{dim} i{instance}"
     assert error.max() <= RELATIVE, (where, points[np.argmax(error)], error.max())
-    assert problem.f_opt == bare.best_value(), where
+    # COCO's best_value is f at its best_parameter for some functions (f20 d2 i5: -6.299999999999998
+    # for f_opt = -6.3), so f_opt (bbob2009_compute_fopt's 0.01 grid) agrees to rounding, not bits
+    assert abs(problem.f_opt - bare.best_value()) <= RELATIVE * max(1.0, abs(problem.f_opt)), where
     assert abs(at_optimum - problem.f_opt) <= RELATIVE * max(1.0, abs(problem.f_opt)), where
     np.testing.assert_allclose(problem.x_opt, bare.best_parameter(), rtol=0, atol=1e-12,
                                err_msg=where)
@@ -67,10 +69,9 @@ def test_sampled_problems_equal_coco(suite, function):
 @pytest.mark.cocoex_full
 @pytest.mark.skipif(not FULL, reason="full COCO grid: set LANDSCAPE_BENCH_FULL_BBOB=1")
 @pytest.mark.parametrize("function", bbob.FUNCTIONS)
-def test_full_grid_equals_coco(suite, function, record_property):
+def test_full_grid_equals_coco(suite, function):
     worst = max(check_against_coco(suite, function, dim, instance)
                 for dim in FULL_DIMS for instance in FULL_INSTANCES)
-    record_property("max_relative_error", worst)
     print(f"f{function}: max relative error {worst:.3g}")
 
 
