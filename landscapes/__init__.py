@@ -6,6 +6,7 @@ error; ``register`` adds a user's landscape so it is certified, tested and bench
 
 from __future__ import annotations
 
+from landscapes.bbob import BBOB_LANDSCAPES
 from landscapes.classic_2d import (beale, booth, branin, goldstein_price, himmelblau, matyas,
                                    mccormick, six_hump_camel, three_hump_camel)
 from landscapes.core import Landscape, Literature
@@ -29,6 +30,8 @@ LANDSCAPES: dict[str, Landscape] = {l.name: l for l in (
     ill_conditioned_quadratic,
     # DeepOBS's noisy 2-D problems
     noisy_beale, noisy_branin, noisy_rosenbrock,
+    # COCO's 24 noiseless BBOB functions, instance 1 (bbob_f01 .. bbob_f24)
+    *BBOB_LANDSCAPES,
 )}
 
 

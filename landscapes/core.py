@@ -81,6 +81,28 @@ def formula_on_points(land, points: np.ndarray) -> np.ndarray:
     return np.broadcast_to(np.asarray(values, dtype=np.float64), (len(points),))
 
 
+def rounding_spread(function: Callable[[np.ndarray], Any], points: np.ndarray,
+                    relative: float) -> np.ndarray:
+    """How far ``function`` (points (N, dim) -> (N,) or (N, dim)) moves when every coordinate of
+    each point moves by ``relative`` of itself (random signs, 4 fixed draws), in float64.
+
+    The noise floor that rounding one input alone puts under a value or gradient: about 1e-16 of the
+    value for smooth landscapes, far more where f oscillates at high frequency (BBOB's Weierstrass
+    f16, or F8F2 f19's cos of values near 1e6). Two correct evaluations that round differently (XLA
+    and numpy, batched and single, float32 and float64) disagree by about as much, so tests compare
+    them to within it.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    base = np.asarray(function(points), dtype=np.float64)
+    rng = np.random.default_rng(0)
+    spread = np.zeros_like(base)
+    with np.errstate(all="ignore"):
+        for _ in range(4):
+            moved = points * (1.0 + relative * rng.choice([-1.0, 1.0], size=points.shape))
+            spread = np.maximum(spread, np.abs(np.asarray(function(moved), dtype=np.float64) - base))
+    return spread
+
+
 @dataclasses.dataclass(frozen=True)
 class Literature:
     """A published minimum, kept beside the float64-refined one so a test can compare them.
