@@ -30,17 +30,17 @@ def _progress_printer(total: int | None = None):
 
 
 def cmd_run(args) -> int:
-    from bench import runner
-    from bench.jax_setup import configure_jax
-    from bench.results import ResultsDir
-    from bench.suites import load_suite
+    from bench.run import runner
+    from bench.core.jax_setup import configure_jax
+    from bench.run.results import ResultsDir
+    from bench.run.suites import load_suite
 
     suite = load_suite(args.suite)
     out = Path(args.out) if args.out else Path("results") / suite.name
     configure_jax()
     sharding = None
     if not args.no_shard:
-        from bench.sharding import runs_sharding
+        from bench.core.sharding import runs_sharding
 
         sharding = runs_sharding()
     sections = [] if args.skip_mnist else runner.mnist_sections(suite, args.mnist_dir)
@@ -57,7 +57,7 @@ def cmd_run(args) -> int:
             check_data_path(spec["data_dir"])
     runner.check_memory(suite, sharding, args.memory_budget)  # before the folder is touched
     started = time.perf_counter()
-    from bench import environment
+    from bench.core import environment
 
     with ResultsDir(out) as results:
         results.refuse_other_settings(runner.phase_settings(suite), environment.identity())
@@ -91,12 +91,17 @@ def cmd_run(args) -> int:
 
 
 def cmd_list(args) -> int:
+    what = args.what
+    if what == "suites" and not args.imports:  # no registry needed: starts without JAX
+        from bench.suite_files import builtin_suites
+
+        print("suites: " + ", ".join(builtin_suites()))
+        return 0
     import landscapes
     import optimizers
-    from bench.suites import builtin_suites, import_modules
+    from bench.run.suites import builtin_suites, import_modules
 
     import_modules(args.imports, where="list --import")
-    what = args.what
     if what in ("landscapes", "all"):
         print("landscapes:")
         for name, land in sorted(landscapes.LANDSCAPES.items()):
@@ -117,13 +122,13 @@ def cmd_list(args) -> int:
 
 def cmd_certify(args) -> int:
     import landscapes
-    from bench.jax_setup import configure_jax
+    from bench.core.jax_setup import configure_jax
     from landscapes.ground_truth import certify, format_certificates
 
     if not 0 <= args.seed <= 2**32 - 1:
         raise InputError(f"certify --seed must be a whole number in [0, {2**32 - 1}]; got {args.seed}")
     configure_jax()
-    from bench.suites import import_modules
+    from bench.run.suites import import_modules
 
     import_modules(args.imports, where="certify --import")
     names = args.names or sorted(landscapes.LANDSCAPES)
@@ -182,9 +187,9 @@ def _record_id(given: str, records: dict[str, dict], where: str) -> str:
 def cmd_rerun(args) -> int:
     import numpy as np
 
-    from bench.jax_setup import configure_jax
-    from bench.results import read_results, to_jsonable
-    from bench.runner import rerun_record
+    from bench.core.jax_setup import configure_jax
+    from bench.run.results import read_results, to_jsonable
+    from bench.run.runner import rerun_record
 
     configure_jax()
     records = {r["record_id"]: r for r in read_results(args.results)}
@@ -193,11 +198,11 @@ def cmd_rerun(args) -> int:
     if old.get("kind") == "mnist":
         raise InputError(f"record {record_id} is an MNIST section: rerun recomputes landscape and"
                          " reference records; to redo the section, run the suite into a new --out")
-    from bench.sharding import runs_sharding
+    from bench.core.sharding import runs_sharding
 
     imports = sorted({name for r in records.values()
                       for name in r["identity"].get("settings", {}).get("imports", ())})
-    from bench import environment
+    from bench.core import environment
 
     new = rerun_record(old, sharding=runs_sharding(), imports=tuple(imports))
     compared = {f"runs.{k}": (v, new["runs"].get(k)) for k, v in old["runs"].items()}

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from bench import aggregate
-from bench.results import read_results
+from bench.analysis import aggregate
+from bench.run.results import read_results
 from landscapes.errors import InputError
 from reports import figures
 from reports.document import Document

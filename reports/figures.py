@@ -1,6 +1,6 @@
 """Figure functions: each draws one panel from aggregated data, takes ``ax=None`` and returns the Axes.
 
-They read numbers only (records, :mod:`bench.aggregate` results, configs); none runs an optimizer.
+They read numbers only (records, :mod:`bench.analysis.aggregate` results, configs); none runs an optimizer.
 Colours come from :func:`reports.style.color_for`, so a label looks the same everywhere.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.lines import Line2D
 
-from bench import aggregate
+from bench.analysis import aggregate
 from reports.style import DIVERGED_COLOR, color_for, legend_outside, linestyle_for, new_axes
 
 GAP_FLOOR = 1e-16  # a gap of 0 (or a float64 rounding below f*) is drawn here on log axes

@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from bench import aggregate
-from bench.aggregate import TEST, TUNE
+from bench.analysis import aggregate
+from bench.analysis.aggregate import TEST, TUNE
 from reports import figures, style
 from reports.document import Document
 from reports.style import legend_outside, save, subplots
 
-# This module imports no JAX at its top (bench.results and landscapes are imported where used): the
+# This module imports no JAX at its top (bench.run.results and landscapes are imported where used): the
 # helper process that builds some sections imports it and must stay free of JAX.
 
 Record = Mapping[str, Any]
@@ -45,12 +45,19 @@ HELPER_TIMEOUT = 60.0  # seconds (at least) to wait for the helper once this pro
 def evaluation_records(records: Sequence[Record]) -> tuple[list[Record], list[tuple[str, str]]]:
     """The records tables and figures compare: phase "test"; where a (landscape, label) has no test
     records (an interrupted run), its best tuning config instead. Returns them and those fallbacks."""
+    from bench.run.records import tuned_test_records
+
     land = aggregate.landscape_records(records)
-    tested = {(aggregate.problem_name(r), r["label"]) for r in land if r["phase"] == TEST}
-    chosen = [r for r in land if r["phase"] == TEST]
+    tuning = aggregate.group_by(aggregate.landscape_records(land, TUNE), "problem", "label")
+    testing = aggregate.group_by([r for r in land if r["phase"] == TEST], "problem", "label")
+    chosen = []
+    for key, test in testing.items():
+        # Sweeps' test records of the config the tuning records choose; reference rows as they are.
+        sweeps = [r for r in test if not r.get("reference")]
+        chosen += tuned_test_records(tuning.get(key, []), sweeps) + [r for r in test if r.get("reference")]
+    tested = set(testing)
     fallbacks = []
-    for (problem, label), group in aggregate.group_by(aggregate.landscape_records(land, TUNE),
-                                                      "problem", "label").items():
+    for (problem, label), group in tuning.items():
         if (problem, label) in tested:
             continue
         by_config = aggregate.group_by(group, "config_index")
@@ -73,7 +80,7 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     Raises InputError when ``results_dir`` holds no results file or one of another schema.
     """
-    from bench.results import RESULTS_FILE, read_results
+    from bench.run.results import RESULTS_FILE, read_results
 
     results_dir, out = Path(results_dir), Path(out_dir)
     file = (results_dir.parent if results_dir.is_file() else results_dir) / RESULTS_FILE
@@ -199,9 +206,9 @@ def _fingerprint(records: Sequence[Record]) -> str:
 
 
 def _read_records(file: Path) -> list[dict[str, Any]]:
-    """The records of a results file as :func:`bench.results.read_results` reads them (complete lines,
+    """The records of a results file as :func:`bench.run.results.read_results` reads them (complete lines,
     orjson with json for what it refuses), without its checks: the caller has checked the file. Here
-    because bench.results imports the landscapes, and with them JAX."""
+    because bench.run.results imports the landscapes, and with them JAX."""
     import json as json_module
 
     try:
@@ -276,7 +283,7 @@ class _Builder:
                         for name in (r.get("identity") or {}).get("settings", {}).get("imports", ())})
         if not names:
             return
-        from bench.suites import import_modules
+        from bench.run.suites import import_modules
         from landscapes.errors import InputError
 
         try:

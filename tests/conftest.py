@@ -1,6 +1,6 @@
 """Test-wide set-up: float64 on, the persistent compilation cache shared across runs."""
 
-from bench.jax_setup import configure_jax
+from bench.core.jax_setup import configure_jax
 
 configure_jax()
 
@@ -19,14 +19,14 @@ def pytest_configure(config):
 @pytest.fixture
 def program_store(tmp_path, monkeypatch):
     """A fresh cache root, as on a new machine: an empty store of compiled programs
-    (``bench.programs``), an empty JAX cache and no program in memory. For tests that count traces
+    (``bench.core.programs``), an empty JAX cache and no program in memory. For tests that count traces
     or compiles (a store filled by an earlier session would serve them without tracing) and tests
     of the store (a program that JAX's cache serves is not stored). Yields the store's directory."""
     import jax
     from jax._src import compilation_cache  # private: JAX reads its cache settings once per process
 
-    from bench import engine
-    from bench.jax_setup import default_cache_dir
+    from bench.core import engine
+    from bench.core.jax_setup import default_cache_dir
 
     monkeypatch.setenv("LANDSCAPE_BENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("LANDSCAPE_BENCH_NO_CACHE", raising=False)
@@ -79,9 +79,9 @@ def tiny_suite_path(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_results(tiny_suite_path, tmp_path_factory):
     """The tiny suite run once per session (results only; tests must not modify it)."""
-    from bench import runner
-    from bench.results import ResultsDir
-    from bench.suites import load_suite
+    from bench.run import runner
+    from bench.run.results import ResultsDir
+    from bench.run.suites import load_suite
 
     out = tmp_path_factory.mktemp("tiny_results")
     with ResultsDir(out) as results:

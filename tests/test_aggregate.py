@@ -1,4 +1,4 @@
-"""bench.aggregate against hand-computed values on tiny records."""
+"""bench.analysis.aggregate against hand-computed values on tiny records."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from test_reports_data import STEPS, make_record, mnist_records, synthetic_records
 
-from bench.results import to_jsonable
+from bench.run.results import to_jsonable
 
-from bench import aggregate
+from bench.analysis import aggregate
 from landscapes.core import rounding_spread
 
 
@@ -103,14 +103,6 @@ def test_a_target_the_record_was_not_measured_at_is_an_error():
     assert aggregate.target_index(record, 1e-4) == list(record["targets"]).index(1e-4)
     with pytest.raises(InputError, match=r"target 3e-05 is not among the record's targets"):
         aggregate.target_index(record, 3e-5)
-
-
-def test_selection_key_matches_runner():
-    from bench import runner
-
-    records = aggregate.landscape_records(synthetic_records(), "tune")
-    for group in aggregate.group_by(records, "problem", "label", "config_index").values():
-        assert aggregate.selection_key(group) == runner.selection_key(group)
 
 
 def test_tuning_budget_curve_reaches_the_best_config():

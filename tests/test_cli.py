@@ -12,7 +12,7 @@ import time
 import pytest
 
 from bench.cli import main
-from bench.results import read_results
+from bench.run.results import read_results
 
 TIMING_FIELDS = {"cost", "created"}
 
@@ -121,7 +121,7 @@ def test_rerun_of_the_same_command_resumes_without_duplicates(tiny_suite_path, t
 
 
 def test_import_ahead_imports_in_the_background_and_leaves_failures_to_the_user(monkeypatch):
-    from bench import runner
+    from bench.run import runner
 
     for name in ("calendar", "no_such_module_anywhere"):
         monkeypatch.delitem(sys.modules, name, raising=False)
@@ -165,7 +165,7 @@ def test_an_out_that_is_a_file_and_a_results_file_that_is_a_folder_are_one_line(
 
 
 def test_a_bad_cpu_device_count_is_refused(monkeypatch):
-    from bench.jax_setup import default_cpu_devices
+    from bench.core.jax_setup import default_cpu_devices
     from landscapes.errors import InputError
 
     for bad in ("abc", "0", "-2", "1.5"):
@@ -174,3 +174,16 @@ def test_a_bad_cpu_device_count_is_refused(monkeypatch):
             default_cpu_devices()
     monkeypatch.setenv("LANDSCAPE_BENCH_CPU_DEVICES", "3")
     assert default_cpu_devices() == 3
+
+
+def test_help_and_list_suites_start_without_jax():
+    """`landscape-bench --help` and `list suites` import no JAX (they took 1.3 s, nearly all JAX)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from bench.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "main(['list', 'suites'])\nprint('JAX_LOADED', 'jax' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "suites: default, quick" in done.stdout and "JAX_LOADED False" in done.stdout

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from bench.results import read_results
+from bench.run.results import read_results
 
 TIMING_FIELDS = ("cost", "created")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 import landscapes
-from bench.engine import Problem, Status, make_batch, run_batch
-from bench.runner import OptimizerBuilder, execute, Job, TEST
-from bench.suites import parse_suite
+from bench.core.engine import Problem, Status, make_batch, run_batch
+from bench.run.runner import OptimizerBuilder, execute, Job, TEST
+from bench.run.suites import parse_suite
 from landscapes import Landscape
 
 SGD = OptimizerBuilder("sgd", "constant")

@@ -10,8 +10,8 @@ import optax
 import pytest
 
 import landscapes
-from bench.engine import PER_RUN, Problem, Status, compiled_sweep, make_batch, run_batch, step_flops
-from bench.runner import OptimizerBuilder
+from bench.core.engine import PER_RUN, Problem, Status, compiled_sweep, make_batch, run_batch, step_flops
+from bench.run.runner import OptimizerBuilder
 from landscapes.instances import instance_minimizers, make_instance
 
 STEPS = 150
@@ -152,7 +152,7 @@ def test_noise_is_reproducible_per_key_and_metrics_use_exact_f():
 def test_every_call_has_one_shape_and_rows_come_back_in_order(beale, starts, monkeypatch):
     """run_batch runs calls of one shape (padded) and dispatches call k + 1 before it fetches call
     k: every call's rows must land where they belong, whatever the number of calls."""
-    from bench import engine
+    from bench.core import engine
 
     monkeypatch.setattr(engine, "CPU_RUNS_PER_DEVICE", 2)
     problem = Problem(beale, NESTEROV, 60)
@@ -193,7 +193,7 @@ def test_step_flops_counts_one_step(beale, starts):
 def test_step_flops_are_stored_beside_the_compilation_cache(tmp_path, monkeypatch, beale):
     import json
 
-    from bench import engine
+    from bench.core import engine
 
     monkeypatch.setenv("LANDSCAPE_BENCH_CACHE", str(tmp_path))
     problem = Problem(beale, NESTEROV, 20, dtype="float32")
@@ -280,7 +280,7 @@ def _scaled_rate(factor, count, hparams):
 def test_the_roofline_peak_is_the_best_of_several_matmuls_kept_per_machine(tmp_path, monkeypatch):
     """The ceiling behind roofline_fraction: the fastest of PEAK_REPEATS timed matmuls (a
     neighbour only slows a matmul down), with its spread, measured once and kept in the cache."""
-    from bench import environment
+    from bench.core import environment
 
     monkeypatch.setenv("LANDSCAPE_BENCH_CACHE", str(tmp_path))
     monkeypatch.delenv("LANDSCAPE_BENCH_NO_CACHE", raising=False)

@@ -1,8 +1,8 @@
-"""The fused step loop (``bench.fused``): the whole loop as one GPU kernel.
+"""The fused step loop (``bench.core.fused``): the whole loop as one GPU kernel.
 
 On this CPU the kernel runs in Pallas's interpreter, which checks what it computes against the scan;
 whether Pallas's Triton backend can take it is checked by lowering it for CUDA, which needs no GPU.
-The GPU's own figures and its fused-against-scan agreement are ``bench.gpu_check``'s.
+The GPU's own figures and its fused-against-scan agreement are ``bench.tools.gpu_check``'s.
 """
 
 import dataclasses
@@ -15,11 +15,11 @@ import pytest
 
 import landscapes
 import optimizers
-from bench import fused
-from bench.engine import (Problem, _broadcast_shared, _fused_step, _initial_carries,
+from bench.core import fused
+from bench.core.engine import (Problem, _broadcast_shared, _fused_step, _initial_carries,
                           check_fused, make_batch, run_batch)
-from bench.runner import OptimizerBuilder, chosen_loop
-from bench.suites import parse_suite
+from bench.run.runner import OptimizerBuilder, chosen_loop
+from bench.run.suites import parse_suite
 from landscapes.errors import InputError
 from landscapes.instances import make_instance
 

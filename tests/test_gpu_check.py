@@ -1,11 +1,11 @@
-"""bench.gpu_check's XLA flag variants: each in its own interpreter, a flag XLA does not know is
+"""bench.tools.gpu_check's XLA flag variants: each in its own interpreter, a flag XLA does not know is
 recorded as that variant's error and the other variants' figures are kept."""
 
 import json
 
 import pytest
 
-from bench import gpu_check
+from bench.tools import gpu_check
 
 
 def test_flag_variants_keep_figures_and_record_a_rejected_flag(tmp_path):

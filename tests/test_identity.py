@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 import landscapes
 import optimizers
-from bench.engine import Problem, make_batch, run_batch
-from bench.results import ResultsDir, read_results, to_jsonable
-from bench.runner import OptimizerBuilder, rerun_record, run_suite
-from bench.sharding import runs_sharding
-from bench.suites import load_suite
+from bench.core.engine import Problem, make_batch, run_batch
+from bench.run.results import ResultsDir, read_results, to_jsonable
+from bench.run.runner import OptimizerBuilder, rerun_record, run_suite
+from bench.core.sharding import runs_sharding
+from bench.run.suites import load_suite
 
 SUITE = """
 name = "compose"
@@ -146,7 +146,7 @@ def test_rerun_notices_a_changed_trajectory(tmp_path, capsys):
 
 
 def test_identity_names_the_environment_and_the_loop(tiny_results):
-    from bench import environment
+    from bench.core import environment
 
     record = next(r for r in read_results(tiny_results) if r["identity"].get("kind") == "sweep")
     assert record["identity"]["environment"] == to_jsonable(environment.identity())
@@ -155,7 +155,7 @@ def test_identity_names_the_environment_and_the_loop(tiny_results):
 
 @pytest.mark.parametrize("field", ["settings", "config", "instance"])
 def test_record_id_changes_with_each_part_of_the_identity(tiny_results, field):
-    from bench.results import stable_hash
+    from bench.run.results import stable_hash
 
     record = next(r for r in read_results(tiny_results) if r["identity"].get("kind") == "sweep")
     identity = dict(record["identity"])
@@ -163,3 +163,11 @@ def test_record_id_changes_with_each_part_of_the_identity(tiny_results, field):
     changed = dict(identity)
     changed[field] = {"other": 1}
     assert stable_hash(changed) != record["record_id"]
+
+
+def test_the_gpu_check_of_composition_runs_and_finds_every_run_equal_on_the_cpu(tmp_path):
+    """bench.tools.gpu_user_path's composition part (run on a GPU by hand) holds here too."""
+    from bench.tools.gpu_user_path import composition
+
+    for name, found in composition("scan", 1024).items():
+        assert found["bitwise_equal"] == found["runs"], name

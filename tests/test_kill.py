@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from bench.results import read_results, to_jsonable
+from bench.run.results import read_results, to_jsonable
 
 SUITE = """
 name = "kill"

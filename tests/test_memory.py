@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from bench import memory, runner
+from bench.run import memory, runner
 from bench.cli import main
-from bench.results import ResultsDir, read_results
-from bench.suites import load_suite
+from bench.run.results import ResultsDir, read_results
+from bench.run.suites import load_suite
 from landscapes.errors import InputError
 
 GRID = """

@@ -138,11 +138,11 @@ def test_folds_and_a_batch_larger_than_a_training_fold_are_refused() -> None:
 
 def test_the_measure_command_refuses_an_unknown_mode(capsys) -> None:
     # It printed the device and exited 0 for any word, --help included (documentation check).
-    from bench.mnist import measure
+    from bench.tools import mnist_measure as measure
 
     with pytest.raises(SystemExit) as stop:
         measure.main(["cots"])
     assert stop.value.code == 2
-    assert "usage: python -m bench.mnist.measure [cost|accuracy|all]; got 'cots'" in capsys.readouterr().err
+    assert "usage: python -m bench.tools.mnist_measure [cost|accuracy|all]; got 'cots'" in capsys.readouterr().err
     measure.main(["--help"])
-    assert capsys.readouterr().out.startswith("usage: python -m bench.mnist.measure")
+    assert capsys.readouterr().out.startswith("usage: python -m bench.tools.mnist_measure")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import runner
+from bench.run import runner
 from bench.cli import main
 from bench.mnist.data import ENV_VAR
-from bench.results import ResultsDir, read_results, stable_hash
-from bench.suites import parse_suite
+from bench.run.results import ResultsDir, read_results, stable_hash
+from bench.run.suites import parse_suite
 
 SUITE = """
 name = "mnist-tiny"

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 import landscapes
 import optimizers
-from bench.engine import COCO_TARGETS
-from bench.results import SCHEMA, RESULTS_FILE, ResultsDir, read_results
-from bench.suites import Suite, parse_suite
+from bench.core.engine import COCO_TARGETS
+from bench.run.results import SCHEMA, RESULTS_FILE, ResultsDir, read_results
+from bench.run.suites import Suite, parse_suite
 from landscapes.core import MAX_DIM
 from landscapes.errors import InputError
 

@@ -8,10 +8,10 @@ import pytest
 import scipy.optimize
 
 import landscapes
-from bench import reference, runner
-from bench.reference import METHODS, reference_label, run_reference
-from bench.results import ResultsDir, read_results
-from bench.suites import parse_suite
+from bench.run import reference, runner
+from bench.run.reference import METHODS, reference_label, run_reference
+from bench.run.results import ResultsDir, read_results
+from bench.run.suites import parse_suite
 from landscapes.errors import InputError
 from landscapes.instances import instance_fn, make_instance
 
@@ -123,9 +123,9 @@ def test_background_references_write_the_serial_records(tmp_path):
     in-process one (``created`` aside), and a record already present is not redone."""
     from dataclasses import replace
 
-    from bench.results import ResultsDir
-    from bench.runner import BackgroundReferences, run_references
-    from bench.suites import load_suite
+    from bench.run.results import ResultsDir
+    from bench.run.runner import BackgroundReferences, run_references
+    from bench.run.suites import load_suite
 
     suite = load_suite("quick")
     suite = replace(suite, references=("L-BFGS-B", "Nelder-Mead"), landscapes=suite.landscapes[:2])
@@ -149,7 +149,7 @@ def test_background_references_write_the_serial_records(tmp_path):
 _BLAS_PROBE = """
 import json
 import numpy as np
-import bench.reference as ref
+import bench.run.reference as ref
 import landscapes
 from threadpoolctl import threadpool_info
 
@@ -204,7 +204,7 @@ def test_references_on_a_noisy_landscape_see_its_noise_seeded_per_start():
     """The reference rows of a noisy landscape solve the same problem as the sweeps beside them in
     the table: the exact f, its gradient plus the landscape's noise, one stream per start."""
     import landscapes
-    from bench.reference import run_reference
+    from bench.run.reference import run_reference
 
     noisy = landscapes.get_landscape("noisy_beale")
     starts = np.array([[1.0, 1.0], [1.0, 1.0]])

@@ -56,7 +56,7 @@ def test_two_processes_write_the_same_files_as_one(results, serial, tmp_path):
 
 
 def test_the_helper_builds_its_sections_without_jax(results, tmp_path):
-    from bench.results import read_results
+    from bench.run.results import read_results
 
     helper = report._Helper(results / "results.jsonl", tmp_path, ("png",))
     helper.start()

@@ -11,7 +11,7 @@ import pytest
 from test_reports_data import STEPS, make_record, mnist_records, synthetic_records, write_results
 
 import reports
-from bench import aggregate
+from bench.analysis import aggregate
 from landscapes.errors import InputError
 from reports import figures
 from reports.style import color_for
@@ -257,7 +257,7 @@ def test_benchmark_report(tmp_path):
 
 def test_reference_rows_never_share_a_colour_with_an_optimizer():
     from reports.style import color_for, linestyle_for
-    from bench.reference import METHODS, reference_label
+    from bench.run.reference import METHODS, reference_label
     import optimizers
 
     optimizer_colours = {color_for(f"{family}/{schedule}") for family in optimizers.FAMILIES

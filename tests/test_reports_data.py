@@ -1,6 +1,6 @@
 """Small synthetic results records for the report and aggregate tests (plus a check of the generator).
 
-Records follow bench/runner.py ``execute``: himmelblau (4 minima) and beale, labels sgd/constant (a
+Records follow bench/run/runner.py ``execute``: himmelblau (4 minima) and beale, labels sgd/constant (a
 learning-rate grid) and momentum/constant (learning rate × momentum), phases tune and test, trajectories
 that walk from the start to the nearest minimum, and some diverged runs (nulls in the JSON).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.results import SCHEMA, to_jsonable
+from bench.run.results import SCHEMA, to_jsonable
 
 TARGETS = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8]
 STEPS = 100
@@ -106,7 +106,7 @@ def write_results(directory: Path, records: list[dict]) -> Path:
 
 
 def test_synthetic_records_read_back(tmp_path):
-    from bench.results import read_results
+    from bench.run.results import read_results
 
     records = synthetic_records()
     back = read_results(write_results(tmp_path, records))

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bench.results import SCHEMA, ResultsDir, read_results, stable_hash, to_jsonable
+from bench.run.results import SCHEMA, ResultsDir, read_results, stable_hash, to_jsonable
 from landscapes.errors import InputError
 
 
@@ -44,7 +44,7 @@ def test_record_ids_while_writing_come_from_memory_and_match_the_file(tmp_path, 
         results.append([_record(0)])
     with ResultsDir(tmp_path) as results:
         results.append([_record(1), _record(2)])
-        import bench.results as R
+        import bench.run.results as R
 
         monkeypatch.setattr(R._Scan, "_line", lambda *a: 1 / 0)  # no parse now
         ids = results.record_ids()
@@ -100,7 +100,7 @@ def test_orjson_and_json_writers_give_the_same_numbers():
     """The fast writer (orjson) and the json fallback read back identically, float32 included."""
     import json as _json
 
-    from bench import results as R
+    from bench.run import results as R
 
     record = dict(schema=R.SCHEMA, record_id="abc", nested={"b": 1, "a": (1.5, float("nan"))},
                   f32=np.array([0.1, np.nan, np.inf, -2.5e-8], np.float32),
@@ -129,8 +129,8 @@ def test_a_directory_of_other_suite_settings_is_refused_untouched(tiny_suite_pat
     import shutil
 
     from bench.cli import main
-    from bench.runner import phase_settings
-    from bench.suites import load_suite
+    from bench.run.runner import phase_settings
+    from bench.run.suites import load_suite
 
     out = tmp_path / "results"
     shutil.copytree(tiny_results, out)
@@ -158,14 +158,14 @@ def test_a_directory_of_other_suite_settings_is_refused_untouched(tiny_suite_pat
     assert main(["run", str(stricter), "--out", str(out), "--no-report"]) == 2
     assert "(success_target 0.0001 now, 0.001 there)" in capsys.readouterr().err
     # The Python API refuses the same, before any job runs.
-    from bench import runner
+    from bench.run import runner
 
     with ResultsDir(out) as results, pytest.raises(InputError, match="steps 150 now, 120 there"):
         runner.run_suite(load_suite(str(changed)), results)
     assert (out / "results.jsonl").read_bytes() == before
 
 
-# -- the fault model of bench/results.py, one test per sentence -------------------------------------
+# -- the fault model of bench/run/results.py, one test per sentence -------------------------------------
 
 def _lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()]

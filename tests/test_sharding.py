@@ -13,13 +13,13 @@ import numpy as np
 SCRIPT = r"""
 import json, sys
 import numpy as np
-from bench.jax_setup import configure_jax
+from bench.core.jax_setup import configure_jax
 configure_jax(enable_cache=False)
 import jax
 import landscapes
-from bench.engine import Problem, make_batch, run_batch
-from bench.runner import OptimizerBuilder
-from bench.sharding import runs_sharding
+from bench.core.engine import Problem, make_batch, run_batch
+from bench.run.runner import OptimizerBuilder
+from bench.core.sharding import runs_sharding
 
 landscape = landscapes.get_landscape("himmelblau")
 problem = Problem(landscape, OptimizerBuilder("nesterov", "time_based"), 100)
@@ -72,7 +72,7 @@ def test_two_processes_with_jax_distributed_match_one(tmp_path):
     # now gathers every run, and the records equal a one-process run bit for bit.
     import socket
 
-    from bench.results import read_results
+    from bench.run.results import read_results
 
     (tmp_path / "suite.toml").write_text(MULTI_HOST_SUITE)
     with socket.socket() as probe:

@@ -1,4 +1,4 @@
-"""Sweep programs stored on disk as serialized executables (``bench.programs``):
+"""Sweep programs stored on disk as serialized executables (``bench.core.programs``):
 a later process loads them without tracing, gets bitwise the same results, and anything the key
 cannot vouch for is compiled the ordinary way."""
 
@@ -13,10 +13,10 @@ import pytest
 import landscapes
 import jax
 
-from bench import engine, programs
-from bench.engine import Problem, make_batch, program_key, run_batch
-from bench.runner import OptimizerBuilder
-from bench.sharding import runs_sharding
+from bench.core import engine, programs
+from bench.core.engine import Problem, make_batch, program_key, run_batch
+from bench.run.runner import OptimizerBuilder
+from bench.core.sharding import runs_sharding
 
 NESTEROV = OptimizerBuilder("nesterov", "time_based")
 
@@ -200,7 +200,7 @@ def test_program_sources_cover_everything_the_programs_import():
     files = programs.program_source_files()
     root = Path(programs.__file__).resolve().parents[1]
     covered = {str(f.resolve().relative_to(root)) for f in files}
-    assert {"bench/engine.py", "bench/mnist/train.py", "landscapes/core.py",
+    assert {"bench/core/engine.py", "bench/mnist/train.py", "landscapes/core.py",
             "optimizers/families.py"} <= covered
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):

@@ -13,8 +13,8 @@ import pytest
 
 import landscapes
 from bench.cli import main
-from bench.results import read_results
-from bench.suites import load_suite
+from bench.run.results import read_results
+from bench.run.suites import load_suite
 from landscapes.errors import InputError
 
 MODULE = "lb_test_user_landscapes"
@@ -85,7 +85,7 @@ def test_a_module_that_cannot_be_imported_is_one_line(tmp_path):
                                          ("./my_landscapes.py", "my_landscapes"),
                                          ("lib/my_landscapes", "my_landscapes")])
 def test_a_file_path_instead_of_a_module_name_says_so(given, stem):
-    from bench.suites import import_modules
+    from bench.run.suites import import_modules
 
     with pytest.raises(InputError, match=rf"certify: '{given}' is not a module name; give the"
                                          rf" module's name without folder or .py \(e.g. '{stem}'\)"):
@@ -93,7 +93,7 @@ def test_a_file_path_instead_of_a_module_name_says_so(given, stem):
 
 
 def test_outside_a_suite_the_hint_does_not_mention_a_suite_file():
-    from bench.suites import import_modules
+    from bench.run.suites import import_modules
 
     with pytest.raises(InputError) as error:
         import_modules(["no_such_module_here"], where="rerun")

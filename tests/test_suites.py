@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.suites import builtin_suites, load_suite, parse_suite
+from bench.run.suites import builtin_suites, load_suite, parse_suite
 from landscapes.errors import InputError
 
 MINIMAL = """

@@ -1,4 +1,4 @@
-"""The packed level histogram that gives steps-to-target (bench.engine._TargetLevels) against a
+"""The packed level histogram that gives steps-to-target (bench.core.engine._TargetLevels) against a
 brute-force first-hit search, for sorted, unsorted and repeated targets, NaN gaps, budgets that need
 wide fields, and with and without 64-bit integers."""
 
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bench.engine import _TargetLevels
+from bench.core.engine import _TargetLevels
 
 
 def _brute_force(gaps, targets):

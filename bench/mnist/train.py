@@ -37,9 +37,9 @@ import numpy as np
 import optax
 
 import optimizers
-from bench.engine import OptimizerBuilder
+from bench.core.engine import OptimizerBuilder
 from bench.mnist.model import MLPSpec, Params, accuracy, apply, check_initializer, init_params, per_example_loss
-from bench.programs import compile_stored, named, shapes_key
+from bench.core.programs import compile_stored, named, shapes_key
 from landscapes.errors import InputError
 
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
@@ -462,7 +462,7 @@ def prepare_runs(spec: MLPSpec, family: str | optimizers.OptimizerFamily, schedu
 
 def compile_runs(batch: RunBatch):
     """AOT-compile ``train_runs`` for ``batch``'s shapes (call the result with ``*batch.arrays``);
-    a program an earlier process stored is loaded without tracing (``bench.programs``)."""
+    a program an earlier process stored is loaded without tracing (``bench.core.programs``)."""
     optimizer = batch.optimizer.program_key()
     if optimizer is None:
         return train_runs.lower(*batch).compile()
@@ -473,7 +473,7 @@ def compile_runs(batch: RunBatch):
 
 @functools.lru_cache(maxsize=32)
 def _named_train_runs(key: str):
-    """``train_runs`` jitted under a name of its program key (``bench.programs.named``)."""
+    """``train_runs`` jitted under a name of its program key (``bench.core.programs.named``)."""
     return jax.jit(named(train_runs.__wrapped__, key), static_argnames=STATIC_ARGS)
 
 

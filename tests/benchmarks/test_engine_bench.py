@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import landscapes
-from bench.engine import Problem, make_batch, step_flops, to_metrics
-from bench.environment import peak_flops
-from bench.runner import OptimizerBuilder, noise_keys, start_points
-from bench.suites import load_suite
-from bench.throughput import Workload, compile_sharded, per_config_scan_rate, python_loop_rate
+from bench.core.engine import Problem, make_batch, step_flops, to_metrics
+from bench.core.environment import peak_flops
+from bench.run.runner import OptimizerBuilder, noise_keys, start_points
+from bench.run.suites import load_suite
+from bench.tools.throughput import Workload, compile_sharded, per_config_scan_rate, python_loop_rate
 
 DEFAULT = load_suite("default")
 CASES = [(land, opt) for land in DEFAULT.landscapes for opt in DEFAULT.optimizers]
@@ -82,7 +82,7 @@ def test_engine(benchmark, land, opt):
 def _headline(benchmark) -> Workload:
     if benchmark.disabled:
         return Workload(runs=64, steps=50, unroll=1)
-    # As a suite's loop = "auto": the step loop as one kernel on a single GPU (bench.fused).
+    # As a suite's loop = "auto": the step loop as one kernel on a single GPU (bench.core.fused).
     loop = "fused" if jax.default_backend() == "gpu" and len(jax.devices()) == 1 else "scan"
     return Workload(runs=4096, steps=2000, loop=loop)
 

@@ -2,7 +2,7 @@
 
 Run with ``pytest tests/benchmarks/test_mnist_bench.py --benchmark-enable``. Programs are AOT-compiled
 outside the timed callable (compile time in ``extra_info``); the callable blocks until ready.
-The accuracy floor of a default search is checked by ``python -m bench.mnist.measure accuracy``
+The accuracy floor of a default search is checked by ``python -m bench.tools.mnist_measure accuracy``
 (about a minute on 2 cores), figures in docs/mnist.md.
 """
 

@@ -1,4 +1,4 @@
-"""One-off measurements for docs/mnist.md: ``python -m bench.mnist.measure [accuracy|cost|all]``.
+"""One-off measurements for docs/mnist.md: ``python -m bench.tools.mnist_measure [accuracy|cost|all]``.
 
 (a) ``accuracy``: a default-sized grid search on the offline 5k subset, refit of the best, test accuracy.
 (b) ``cost``: training cost per config of the vmapped program (C configs in one call) versus a sequential
@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from bench.jax_setup import configure_jax
+from bench.core.jax_setup import configure_jax
 from bench.mnist.data import load_mnist
 from bench.mnist.model import MLPSpec
 from bench.mnist.section import run_mnist_section
@@ -53,7 +53,7 @@ def measure_cost(n_configs: int = 8, epochs: int = 2, hidden: tuple[int, ...] = 
     """The vmapped program on ``n_configs`` configs against a loop of the single-config program,
     per config. ``sequential_configs``: time the loop on the first this many configs only (its cost
     per config does not depend on how many follow; default: all). ``profile``: also the device
-    time per XLA operation of one vmapped call (:func:`bench.profiling.op_times`), after the timing."""
+    time per XLA operation of one vmapped call (:func:`bench.tools.profiling.op_times`), after the timing."""
     data = load_mnist()
     x, y = data.x_train[:n_train], data.y_train[:n_train]
     spec = MLPSpec.from_hidden(hidden)
@@ -80,7 +80,7 @@ def measure_cost(n_configs: int = 8, epochs: int = 2, hidden: tuple[int, ...] = 
         lambda: [jax.block_until_ready(single_program(*b.arrays)) for b in singles], repeats)
     found: dict[str, Any] = {}
     if profile:
-        from bench.profiling import op_times
+        from bench.tools.profiling import op_times
 
         found["ops"] = op_times(lambda: jax.block_until_ready(vmapped_program(*vmapped.arrays)))
     return {**found, "n_configs": n_configs, "epochs": epochs, "hidden": list(hidden), "n_train": n_train,
@@ -97,7 +97,7 @@ MODES = ("cost", "accuracy", "all")
 
 def main(argv: list[str]) -> None:
     which = argv[0] if argv else "all"
-    usage = f"usage: python -m bench.mnist.measure [{'|'.join(MODES)}]"
+    usage = f"usage: python -m bench.tools.mnist_measure [{'|'.join(MODES)}]"
     if which in ("-h", "--help"):
         print(usage + "\n\n" + (__doc__ or "").strip())
         return

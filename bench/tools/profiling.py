@@ -5,7 +5,7 @@
 network): every event that names the XLA operation it ran (``hlo_op``) is summed by that name
 (``module/op``). On a
 GPU these are the kernels on the device's streams; on a CPU, XLA's thunks on the host. Used by
-``bench.gpu_check --mnist-profile`` to see which kernels bound the MNIST step.
+``bench.tools.gpu_check --mnist-profile`` to see which kernels bound the MNIST step.
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 import landscapes
-from bench import environment
-from bench.results import SCHEMA, stable_hash
+from bench.core import environment
+from bench.run.results import SCHEMA, stable_hash
 from landscapes.errors import InputError, unknown_name
 from landscapes.instances import (apply_instance, instance_minimizers, instance_np_fn,
                                   make_instance)

@@ -1,16 +1,16 @@
 """One prepared GPU check: correctness on the device, then the throughput figures of issue 5 and 7.
 
-    python -m bench.gpu_check --out DIR [--quick]
+    python -m bench.tools.gpu_check --out DIR [--quick]
 
 Writes DIR/gpu_check.json (and prints it). Measures, on whatever accelerator JAX sees:
   * the engine on Beale, SGD + Nesterov, 2,000 steps, float32, metrics in the carry, at 4,096 and
     1,048,576 runs, for several scan unroll factors and, with the step loop as one kernel
-    (``loop="fused"``, ``bench.fused``), several block sizes (compile time and median steps/s);
+    (``loop="fused"``, ``bench.core.fused``), several block sizes (compile time and median steps/s);
   * how many runs of the fused loop end as the scan's do, on the same device;
   * the engine against both same-run baselines (Python loop, one scan per config) at 4,096 runs;
   * the MNIST MLP (784-512-512-10, 4,000 images, 20 epochs, batch 64 and 128): 128 and 256 configs
     vmapped vs a sequential loop of the single-config program, per config;
-    with ``--mnist-profile``, the device time per XLA operation of one vmapped call (``bench.profiling``);
+    with ``--mnist-profile``, the device time per XLA operation of one vmapped call (``bench.tools.profiling``);
   * a CPU-vs-device agreement check of one small sweep (float64), so the figures come from a
     program that computes the same thing as on the CPU;
   * the default suite's sweeps with ``loop = "scan"`` and ``loop = "auto"``: time and agreement;
@@ -36,7 +36,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from bench.jax_setup import configure_jax
+from bench.core.jax_setup import configure_jax
 
 
 def _guard(name: str, fn, results: dict[str, Any]) -> None:
@@ -57,8 +57,8 @@ def _guard(name: str, fn, results: dict[str, Any]) -> None:
 def agreement() -> dict[str, Any]:
     """The same small float64 sweep on the accelerator and on the CPU must agree to rounding."""
     import landscapes
-    from bench.engine import Problem, make_batch, run_batch
-    from bench.runner import OptimizerBuilder
+    from bench.core.engine import Problem, make_batch, run_batch
+    from bench.run.runner import OptimizerBuilder
 
     landscape = landscapes.get_landscape("himmelblau")
     problem = Problem(landscape, OptimizerBuilder("nesterov", "time_based"), 300, dtype="float64")
@@ -101,7 +101,7 @@ def engine_scaling(quick: bool, unrolls: list[int] | None = None, sizes: list[in
                    blocks: list[int] | None = None) -> list[dict[str, Any]]:
     """The headline sweep at each size: the scan at each unroll, then the fused loop at each block
     (``blocks`` empty: the scan only)."""
-    from bench.throughput import Workload, sweep_rate
+    from bench.tools.throughput import Workload, sweep_rate
 
     rows = []
     sizes = sizes or ([256, 4096] if quick else [4096, 1 << 20])
@@ -123,8 +123,8 @@ def fused_agreement(runs: int = 4096) -> dict[str, Any]:
     """The fused loop against the scan on the headline workload, both on this device: how many runs
     end alike. Rounding may differ (Triton and XLA contract multiply-adds differently), and on a
     chaotic path a last-bit difference can grow, so this counts rather than asserts."""
-    from bench.engine import run_batch
-    from bench.throughput import Workload
+    from bench.core.engine import run_batch
+    from bench.tools.throughput import Workload
 
     scan_work = Workload(runs=runs, steps=2000, unroll=8)
     fused_work = Workload(runs=runs, steps=2000, loop="fused")
@@ -155,9 +155,9 @@ def suite_parity(quick: bool, out: Path) -> dict[str, Any]:
     instance, optimizer entry and config."""
     import dataclasses
 
-    from bench.results import ResultsDir
-    from bench.runner import run_suite
-    from bench.suites import load_suite
+    from bench.run.results import ResultsDir
+    from bench.run.runner import run_suite
+    from bench.run.suites import load_suite
 
     suite = load_suite("quick" if quick else "default")
     suite = dataclasses.replace(suite, mnist=None, references=())
@@ -209,7 +209,7 @@ def suite_parity(quick: bool, out: Path) -> dict[str, Any]:
 
 def baselines(quick: bool, best: dict[str, Any]) -> dict[str, Any]:
     """Both same-run baselines against the engine in its fastest measured form at 4,096 runs."""
-    from bench.throughput import Workload, compare
+    from bench.tools.throughput import Workload, compare
 
     work = Workload(runs=4096, steps=2000, unroll=best.get("unroll", 2),
                     loop=best.get("loop", "scan"), block=best.get("block", 32))
@@ -227,7 +227,7 @@ def mnist(quick: bool, configs: list[int] | None = None, profile: bool = False,
     issue's prototype figures (5.9 ms vmapped, 32 ms sequential per config) fit its 640 updates
     better than batch 64's 1,260 (an inference from step counts, not a fact about the prototype).
     """
-    from bench.mnist.measure import measure_cost
+    from bench.tools.mnist_measure import measure_cost
 
     if quick:  # a smoke test
         size = dict(epochs=2, hidden=(32, 32), n_train=256, repeats=2)
@@ -254,7 +254,7 @@ def flag_variants(variants: dict[str, str], out: Path, unrolls: list[int], sizes
         else:
             only = ["--skip", "agreement", "engine", "baselines", "suite", "--mnist-configs", "128",
                     "--mnist-batch-sizes", "64"]
-        command = [sys.executable, "-m", "bench.gpu_check", "--out", str(where), *only] + (
+        command = [sys.executable, "-m", "bench.tools.gpu_check", "--out", str(where), *only] + (
             ["--quick"] if quick else [])
         env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
         try:
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if "suite" not in args.skip:
         _guard("suite", lambda: suite_parity(args.quick, out), results)
-    from bench.environment import peak_flops
+    from bench.core.environment import peak_flops
 
     _guard("peak_flops", lambda: peak_flops("float32"), results)
     if args.variants is not None:

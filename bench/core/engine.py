@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bench.programs import (code_key, compile_stored, environment_key, named, optimizer_key, shapes_key,
+from bench.core.programs import (code_key, compile_stored, environment_key, named, optimizer_key, shapes_key,
                             write_whole)
 from landscapes.core import Landscape
 from landscapes.instances import apply_instance
@@ -58,7 +58,7 @@ class Problem:
       trajectory_every: keep every k-th iterate (0 = no trajectories).
       unroll: ``lax.scan`` unroll factor (a speed knob only; results are identical).
       loop: "scan" (XLA's while loop, any backend) or "fused" (the whole loop as one GPU kernel,
-        ``bench.fused``: no gradient noise; equal to the scan up to the rounding
+        ``bench.core.fused``: no gradient noise; equal to the scan up to the rounding
         of fused multiply-adds). A speed knob, like ``unroll``.
       block: runs per kernel instance of the fused loop (a power of two).
     """
@@ -86,7 +86,7 @@ class Problem:
 @dataclasses.dataclass(frozen=True)
 class OptimizerBuilder:
     """Hashable hparams -> optax transformation of a family and schedule, so equal optimizers share
-    one compiled program (``bench.runner`` re-exports it).
+    one compiled program (``bench.run.runner`` re-exports it).
 
     It keeps the family and schedule records it was made with (``records``: by default those
     registered under the names at that moment) and is equal to another builder only if both hold
@@ -115,7 +115,7 @@ class OptimizerBuilder:
         return optimizers.make_optimizer(*self.records, hparams)
 
     def program_key(self) -> str | None:
-        """What the built optimizer's program depends on (``bench.programs.optimizer_key``)."""
+        """What the built optimizer's program depends on (``bench.core.programs.optimizer_key``)."""
         return optimizer_key(*self.records)
 
 
@@ -389,7 +389,7 @@ class _StoredFlops:
 
     @staticmethod
     def _path():
-        from bench.jax_setup import cache_enabled, cache_root
+        from bench.core.jax_setup import cache_enabled, cache_root
 
         return cache_root() / "step_flops.json" if cache_enabled() else None
 
@@ -422,8 +422,8 @@ class _StoredFlops:
 
 def program_key(problem: Problem, shapes: str) -> str | None:
     """Everything that determines the compiled program of ``problem`` for inputs of ``shapes``,
-    beyond :func:`bench.programs.environment_key`, as one string; None when part of it has no
-    stable name (see :func:`bench.programs.code_key`): the landscape's formula and the fields the
+    beyond :func:`bench.core.programs.environment_key`, as one string; None when part of it has no
+    stable name (see :func:`bench.core.programs.code_key`): the landscape's formula and the fields the
     engine reads, the optimizer builder's own key, and every field of the problem."""
     land = problem.landscape
     formula = code_key(land.formula)
@@ -478,7 +478,7 @@ def _count_step_flops(problem: Problem, one: Mapping[str, Any]) -> float | None:
 @functools.lru_cache(maxsize=256)
 def compiled_sweep(problem: Problem) -> Callable:
     """``jit(vmap(run))`` for ``problem``: traced once per (problem, batch shapes). Named after its
-    program key (``bench.programs.named``) where it has one."""
+    program key (``bench.core.programs.named``) where it has one."""
     def sweep(per_run, shared):
         batch = dict(per_run, shared=shared)
         if problem.loop == "fused":
@@ -502,7 +502,7 @@ def _broadcast_shared(batch):
 
 
 def _fused_step(problem: Problem) -> Callable:
-    """One run's step as ``bench.fused.loop`` takes it: (run, carry, k) -> carry."""
+    """One run's step as ``bench.core.fused.loop`` takes it: (run, carry, k) -> carry."""
     def step(run, carry, k):
         return _make_step(problem, run)[1](carry, k)[0]
 
@@ -510,9 +510,9 @@ def _fused_step(problem: Problem) -> Callable:
 
 
 def _fused_sweep(problem: Problem, batch):
-    """The sweep with the step loop as one GPU kernel (``bench.fused``); the initial carry and the
+    """The sweep with the step loop as one GPU kernel (``bench.core.fused``); the initial carry and the
     outcome are the scan's own code, vmapped."""
-    import bench.fused as fused
+    import bench.core.fused as fused
 
     carry = _initial_carries(problem, batch)
     every = problem.trajectory_every
@@ -532,7 +532,7 @@ _FUSED_CHECKED: dict[Any, str | None] = {}
 def check_fused(problem: Problem, batch: Mapping[str, Any]) -> None:
     """Raise InputError in one line if ``problem`` cannot run with ``loop="fused"``. The answer is
     kept per (problem, per-run shapes): tracing the step for it cost ~30 ms a job, twice a job."""
-    import bench.fused as fused
+    import bench.core.fused as fused
     from landscapes.errors import InputError
 
     one = _one_run(batch)
@@ -779,10 +779,12 @@ def run_batch(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> t
     """Run every run of ``batch`` (one instance); returns per-run metrics and the cost.
 
     Args:
-      sharding: a ``jax.sharding.Sharding`` of the runs axis (see ``bench.sharding``); each call is
+      sharding: a ``jax.sharding.Sharding`` of the runs axis (see ``bench.core.sharding``); each call is
         padded to a multiple of the device count and trimmed after.
     """
     runs = len(batch["x0"])
+    if runs == 0:
+        raise ValueError("run_batch: the batch holds no runs")
     per_run = {k: batch[k] for k in PER_RUN}
     meter = CostMeter()
     parts = [out for _, out in run_chunks(

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-Record = Mapping[str, Any]
+from bench.run.records import TEST, TUNE, key_of, target_index  # noqa: F401 (one home)
 
-TUNE, TEST = "tune", "test"
+Record = Mapping[str, Any]
 
 
 # -- selecting records ---------------------------------------------------------------------------
@@ -84,20 +84,6 @@ def as_float(values: Any) -> np.ndarray:
         pass
     array = np.asarray(values, dtype=object)
     return np.where(array == None, np.nan, array).astype(np.float64)  # noqa: E711 (elementwise)
-
-
-def target_index(record: Record, target: float | None = None) -> int:
-    """Index of ``target`` (default: the success target) in the record's targets. A target the
-    record was not measured at is an error: the nearest one would be another success criterion."""
-    targets = np.asarray(record["targets"], dtype=np.float64)
-    target = float(record["success_target"] if target is None else target)
-    found = np.flatnonzero(np.isclose(targets, target, rtol=1e-9, atol=0.0))
-    if not found.size:
-        from landscapes.errors import InputError
-
-        raise InputError(f"target {target:g} is not among the record's targets"
-                         f" ({', '.join(f'{t:g}' for t in targets)}); choose one of them")
-    return int(found[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,8 +248,7 @@ def config_summaries(records: Iterable[Record], phase: str = TUNE) -> list[Confi
 
 
 def selection_key(records: Sequence[Record]) -> tuple[float, float, float]:
-    """The tuning criterion of ``bench.runner.selection_key`` (lower is better), in numpy only:
-    the highest success rate, then the lower median steps-to-target, then the lower median final gap."""
+    """The tuning criterion (``bench.run.records.key_of``, lower is better) of one config."""
     runs, reached, steps = _pool(records, [_record_arrays(r) for r in records])
     return _selection_key(records, runs, reached, steps)
 
@@ -271,8 +256,7 @@ def selection_key(records: Sequence[Record]) -> tuple[float, float, float]:
 def _selection_key(records: Sequence[Record], runs: Runs, reached: np.ndarray,
                    steps: np.ndarray) -> tuple[float, float, float]:
     index = target_index(records[0])
-    return (-float(reached[:, index].mean()), float(np.median(steps[:, index])),
-            float(np.median(runs.final_gap)))
+    return key_of(reached[:, index], steps[:, index], runs.final_gap)
 
 
 # -- runtime ECDF --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Memory planned from shapes, before anything compiles.
 
-A job streams through its compiled program one call at a time (``bench.engine.run_chunks``), and
-its records go to the writer in segments (``bench.runner.SEGMENT_RECORDS``), so what a job holds
+A job streams through its compiled program one call at a time (``bench.core.engine.run_chunks``), and
+its records go to the writer in segments (``bench.run.runner.SEGMENT_RECORDS``), so what a job holds
 at once is set by shapes alone: one call's inputs, carries and outputs on the device and the host
 (the next call's too, in flight), the shared instance data, one segment of records, and per config
 its hyperparameters, record ids and tuning key. :func:`plan_job` adds these up; a job over the
@@ -92,9 +92,9 @@ _FIXES = {
 
 
 def plan_job(job, sharding=None) -> Plan:
-    """The memory plan of a ``bench.runner.Job`` from its shapes."""
-    from bench.engine import program_runs
-    from bench.runner import SEGMENT_RECORDS
+    """The memory plan of a ``bench.run.runner.Job`` from its shapes."""
+    from bench.core.engine import program_runs
+    from bench.run.runner import SEGMENT_RECORDS
 
     suite, entry = job.suite, job.landscape
     dim = int(entry.dim)

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.engine import Cost
+from bench.core.engine import Cost
 
 PACKAGES = ("landscape-bench", "jax", "jaxlib", "optax", "numpy", "scipy")
 
@@ -37,7 +37,7 @@ def device_description() -> dict[str, Any]:
 def identity() -> dict[str, Any]:
     """The part of every record's identity that is the machine's and the software's: the device
     kind (numbers may differ across devices) and the package versions. A results directory holds
-    one environment (``bench.results.ResultsDir.refuse_other_settings``)."""
+    one environment (``bench.run.results.ResultsDir.refuse_other_settings``)."""
     device = jax.devices()[0]
     return dict(platform=device.platform, device_kind=device.device_kind, versions=versions())
 
@@ -81,8 +81,8 @@ def peak_measurement(dtype: str = "float32", size: int | None = None) -> dict[st
     """
     import json
 
-    from bench.jax_setup import cache_enabled, cache_root
-    from bench.programs import write_whole
+    from bench.core.jax_setup import cache_enabled, cache_root
+    from bench.core.programs import write_whole
 
     if size is None:
         size = 1024 if jax.default_backend() == "cpu" else 8192

@@ -22,8 +22,9 @@ import numpy as np
 
 import landscapes
 import optimizers
-from bench.engine import COCO_TARGETS, LOOPS as ENGINE_LOOPS
-from bench.reference import check_methods
+from bench.core.engine import COCO_TARGETS, LOOPS as ENGINE_LOOPS
+from bench.suite_files import builtin_suites
+from bench.run.reference import check_methods
 from landscapes.errors import InputError, unknown_name
 from optimizers.spaces import (MAX_GRID_CONFIGS, Grid, LogUniform, Uniform, grid_configs,
                                random_configs)
@@ -95,7 +96,7 @@ class Suite:
     references: tuple[str, ...] = ()  # scipy.optimize methods run as reference rows
     imports: tuple[str, ...] = ()  # the user's modules that register landscapes or optimizers
     import_dirs: tuple[str, ...] = ()  # where they are looked for first (the suite file's folder)
-    loop: str = "auto"  # "scan", "fused" (one GPU kernel, bench.fused) or "auto" (fused where it can)
+    loop: str = "auto"  # "scan", "fused" (one GPU kernel, bench.core.fused) or "auto" (fused where it can)
 
     def settings(self) -> dict[str, Any]:
         """The settings shared by every job: part of every record's identity (``imports`` only
@@ -140,11 +141,6 @@ def import_modules(names, dirs=(), where: str = "suite") -> None:
         for entry in extra:
             if entry in sys.path:
                 sys.path.remove(entry)
-
-
-def builtin_suites() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("bench.suite_files").iterdir()
-                  if p.name.endswith(".toml"))
 
 
 def load_suite(name_or_path: str | None = None) -> Suite:

@@ -11,7 +11,7 @@ import jax
 def cache_root() -> Path:
     """The user-level directory of every landscape-bench cache: ``$LANDSCAPE_BENCH_CACHE``, else
     ``$XDG_CACHE_HOME/landscape-bench`` (``~/.cache/landscape-bench``). It holds JAX's persistent
-    compilation cache (``xla/``), the stored programs (``programs/``, see ``bench.programs``) and
+    compilation cache (``xla/``), the stored programs (``programs/``, see ``bench.core.programs``) and
     the per-step FLOP counts (``step_flops.json``); deleting it costs one cold run, never a result."""
     env = os.environ.get("LANDSCAPE_BENCH_CACHE")
     if env:

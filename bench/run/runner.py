@@ -24,16 +24,15 @@ import numpy as np
 
 import landscapes
 import optimizers
-from bench import environment
-from bench.aggregate import target_index
-from bench.engine import (CostMeter, OptimizerBuilder, Problem, check_fused, make_batch, precompile,
+from bench.core import environment
+from bench.core.engine import (CostMeter, OptimizerBuilder, Problem, check_fused, make_batch, precompile,
                           run_chunks, step_flops, to_metrics)
-from bench.results import SCHEMA, ResultsDir, job_id, stable_hash
-from bench.suites import LandscapeEntry, OptimizerEntry, Suite
+from bench.run.records import TEST, TUNE, Selection, best_config, selection_key, success_rate  # noqa: F401 (re-exported)
+from bench.run.results import SCHEMA, ResultsDir, job_id, stable_hash
+from bench.run.suites import LandscapeEntry, OptimizerEntry, Suite
 from landscapes.errors import InputError
 from landscapes.instances import instance_minimizers, make_instance
 
-TUNE, TEST = "tune", "test"
 
 
 def start_points(landscape, dim: int, seed: int, starts: int) -> np.ndarray:
@@ -155,7 +154,7 @@ def starts_and_keys(job: Job) -> tuple[np.ndarray, np.ndarray]:
 
 def chosen_loop(loop: str, problem: Problem, batch) -> str:
     """The step loop a job runs with: the suite's ``loop``, where "auto" is "fused" (the whole loop
-    as one GPU kernel, ``bench.fused``) on a single GPU when the job's step can run fused (not with
+    as one GPU kernel, ``bench.core.fused``) on a single GPU when the job's step can run fused (not with
     gradient noise), else "scan" (also over several devices, which the scan's
     sharding spreads the runs over and the kernel does not). "fused" on a step that cannot is a
     one-line InputError naming why; on a CPU it runs Pallas's interpreter, slowly (for checking)."""
@@ -211,7 +210,7 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
     """Run a job's runs and turn them into one record per (instance, config).
 
     ``todo``: {instance: config indices} to compute (default: all). The runs stream through the
-    compiled program one call at a time (``bench.engine.run_chunks``); records are handed to
+    compiled program one call at a time (``bench.core.engine.run_chunks``); records are handed to
     ``sink`` in segments of at most SEGMENT_RECORDS as they complete (then none are returned), or
     all returned at the end."""
     if todo is None:
@@ -315,67 +314,6 @@ def _record(job: Job, instance: int, c: int, metrics, rows: slice, starts, moved
     return record
 
 
-def success_rate(record: Mapping[str, Any]) -> float:
-    """Fraction of the record's runs that reached its success target (diverged runs never do)."""
-    index = target_index(record)
-    reached = np.asarray(record["runs"]["reached"], bool)
-    return float(reached[:, index].mean())
-
-
-def selection_key(records: list[Mapping[str, Any]]) -> tuple[float, float, float]:
-    """The tuning criterion over one config's records (all instances): lower is better."""
-    index = target_index(records[0])
-    reached = np.concatenate([np.asarray(r["runs"]["reached"], bool)[:, index] for r in records])
-    steps = np.concatenate([np.asarray(r["runs"]["steps_to_target"])[:, index] for r in records])
-    gaps = np.concatenate([np.asarray(r["runs"]["final_gap"], float) for r in records])
-    gaps = np.where(np.isfinite(gaps), gaps, np.inf)
-    return (-float(reached.mean()), float(np.median(steps)), float(np.median(gaps)))
-
-
-class Selection:
-    """The tuning protocol over a job's records as they stream. A config's columns (the three the
-    criterion reads) are kept until its records of every instance are in, then reduced to its
-    key, so a grid of a million configs is chosen from in bounded memory."""
-
-    def __init__(self, instances: int) -> None:
-        self.instances = instances
-        self.columns: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-        self.keys: dict[int, tuple[float, float, float]] = {}
-        self.configs: dict[int, dict[str, float]] = {}
-
-    def add(self, record: Mapping[str, Any]) -> None:
-        index = target_index(record)
-        runs = record["runs"]
-        config = record["config_index"]
-        gaps = np.asarray([np.nan if g is None else g for g in runs["final_gap"]], float)
-        self.columns.setdefault(config, []).append(
-            (np.asarray(runs["reached"], bool)[:, index],
-             np.asarray(runs["steps_to_target"])[:, index], gaps))
-        self.configs.setdefault(config, dict(record["config"]))
-        if len(self.columns[config]) == self.instances:
-            self.keys[config] = self._key(self.columns.pop(config))
-
-    @staticmethod
-    def _key(columns) -> tuple[float, float, float]:
-        reached, steps, gaps = (np.concatenate(c) for c in zip(*columns))
-        gaps = np.where(np.isfinite(gaps), gaps, np.inf)
-        return (-float(reached.mean()), float(np.median(steps)), float(np.median(gaps)))
-
-    def best(self) -> dict[str, float]:
-        keys = dict(self.keys)
-        keys.update({c: self._key(cols) for c, cols in self.columns.items()})
-        best = min(sorted(keys), key=keys.__getitem__)
-        return dict(self.configs[best])
-
-
-def best_config(records: list[Mapping[str, Any]]) -> dict[str, float]:
-    """The tuned config of one (landscape, optimizer entry) by the stated criterion."""
-    selection = Selection(len({r["instance"] for r in records}))
-    for record in records:
-        selection.add(record)
-    return selection.best()
-
-
 def plan_jobs(suite: Suite) -> list[tuple[LandscapeEntry, OptimizerEntry]]:
     return [(land, opt) for land in suite.landscapes for opt in suite.optimizers]
 
@@ -383,7 +321,7 @@ def plan_jobs(suite: Suite) -> list[tuple[LandscapeEntry, OptimizerEntry]]:
 def run_references(suite: Suite, out: ResultsDir, *,
                    progress: Callable[[str], None] | None = None) -> int:
     """The suite's scipy reference rows not yet in ``out``, on the same starts as the test phase."""
-    from bench.reference import reference_records
+    from bench.run.reference import reference_records
 
     done = out.record_ids()
     written = 0
@@ -463,8 +401,8 @@ def end_with_parent(parent: int) -> None:
 def _reference_worker_init(parent: int, imports: tuple[str, ...] = (),
                            import_dirs: tuple[str, ...] = ()) -> None:
     end_with_parent(parent)
-    from bench.jax_setup import configure_jax
-    from bench.suites import import_modules
+    from bench.core.jax_setup import configure_jax
+    from bench.run.suites import import_modules
 
     configure_jax()
     import_modules(imports, import_dirs)  # the suite's own landscapes, registered here too
@@ -501,7 +439,7 @@ class BackgroundReferences:
     """
 
     def __init__(self, suite: Suite, done: set[str] | frozenset[str] = frozenset()):
-        from bench.reference import reference_records
+        from bench.run.reference import reference_records
 
         self.suite = suite
         self.tasks = list(_reference_tasks(suite))
@@ -529,7 +467,7 @@ class BackgroundReferences:
 
     def collect(self, out: ResultsDir, *, progress: Callable[[str], None] | None = None) -> int:
         """Append every reference record not yet in ``out``; returns how many were written."""
-        from bench.reference import reference_records
+        from bench.run.reference import reference_records
 
         # The rows the worker has not started yet are shared: this process, done with the
         # sweeps, takes them from the end while the worker goes on from the front (on the 2-core
@@ -568,8 +506,8 @@ class BackgroundReferences:
 
 def check_memory(suite: Suite, sharding=None, budget: str | None = None) -> None:
     """Refuse, in one line and before anything runs, a suite with a job whose planned memory is
-    over the budget (``bench.memory``)."""
-    from bench.memory import budget_bytes, check_plan, plan_job
+    over the budget (``bench.run.memory``)."""
+    from bench.run.memory import budget_bytes, check_plan, plan_job
 
     limit = budget_bytes(budget)
     for land, opt in plan_jobs(suite):
@@ -660,11 +598,11 @@ def rerun_record(record: Mapping[str, Any], *, sharding=None,
     A scipy reference record is recomputed from its stored starts; its identity holds no suite
     settings, so ``imports`` (the modules its suite imported, from the other records) are imported
     for a landscape of the user's own."""
-    from bench.suites import import_modules
+    from bench.run.suites import import_modules
 
     ident = record["identity"]
     if ident.get("kind") == "reference":
-        from bench.reference import run_reference
+        from bench.run.reference import run_reference
 
         import_modules(imports, where="rerun")
         runs, _, _ = run_reference(landscapes.get_landscape(ident["landscape"]), ident["dim"],

@@ -21,10 +21,10 @@ import optax
 
 import landscapes
 import optimizers
-from bench.engine import PER_RUN, Problem, compiled_sweep, make_batch, step_flops, to_metrics
-from bench.environment import peak_flops
-from bench.runner import OptimizerBuilder
-from bench.sharding import runs_sharding
+from bench.core.engine import PER_RUN, Problem, compiled_sweep, make_batch, step_flops, to_metrics
+from bench.core.environment import peak_flops
+from bench.run.runner import OptimizerBuilder
+from bench.core.sharding import runs_sharding
 from optimizers.spaces import LogUniform, Uniform, random_configs
 
 
@@ -38,7 +38,7 @@ class Workload:
     dtype: str = "float32"
     unroll: int = 2
     seed: int = 0
-    loop: str = "scan"  # or "fused": the step loop as one GPU kernel (bench.fused)
+    loop: str = "scan"  # or "fused": the step loop as one GPU kernel (bench.core.fused)
     block: int = 32
 
     def problem(self) -> Problem:

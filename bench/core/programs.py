@@ -73,7 +73,7 @@ def optimizer_key(family: Any, schedule: Any) -> str | None:
 # The source that compiled programs are made of: what the sweep and the MNIST training programs
 # trace (tests/test_stored_programs.py checks that these modules import nothing else of ours). An
 # edit anywhere else (the command line, the runner, results, reports) keeps every stored program.
-PROGRAM_SOURCES = ("landscapes", "optimizers", "bench/engine.py", "bench/fused.py", "bench/programs.py", "bench/jax_setup.py",
+PROGRAM_SOURCES = ("landscapes", "optimizers", "bench/core/engine.py", "bench/core/fused.py", "bench/core/programs.py", "bench/core/jax_setup.py",
                    "bench/mnist/model.py", "bench/mnist/train.py")
 
 
@@ -152,7 +152,7 @@ def write_whole(path: Path, data: bytes) -> None:
 
 def store_directory() -> Path | None:
     """Where programs are stored (``cache_root()/programs``); None with the caches off."""
-    from bench.jax_setup import cache_enabled, cache_root
+    from bench.core.jax_setup import cache_enabled, cache_root
 
     return cache_root() / "programs" if cache_enabled() else None
 

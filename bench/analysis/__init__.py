@@ -1,0 +1,1 @@
+"""Post-processing of records: aggregates, ECDFs, profiles. Reads records only."""
