@@ -31,11 +31,20 @@ def _legend_texts(ax) -> list[str]:
     return [t.get_text() for t in legend.get_texts()] if legend else []
 
 
-def test_color_for_is_a_fixed_function_of_the_label():
-    assert color_for("nesterov/time_based") == color_for("nesterov/time_based")
-    assert len({color_for(f"{f}/constant") for f in ("sgd", "momentum", "nesterov", "adam", "lion")}) == 5
-    assert color_for("nesterov/constant") != color_for("nesterov/time_based")
-    assert re.fullmatch(r"#[0-9a-f]{6}", color_for("my-own-optimizer"))
+def test_color_for_is_one_colour_per_family_and_the_schedule_is_the_line_style():
+    from reports.style import FAMILY_COLORS, linestyle_for, marker_for
+
+    import optimizers
+
+    assert color_for("nesterov/time_based") == color_for("nesterov/sgdr") == FAMILY_COLORS["nesterov"]
+    assert linestyle_for("nesterov/constant") != linestyle_for("nesterov/time_based")
+    assert marker_for("nesterov/constant") != marker_for("nesterov/time_based")
+    families = sorted(optimizers.FAMILIES)
+    assert len({color_for(f"{f}/constant") for f in families}) == len(families)
+    # Okabe-Ito's colour-blind safe set first (the default suite's families)
+    okabe_ito = {"#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9"}
+    assert {color_for(f"{f}/constant") for f in ("sgd", "momentum", "nesterov", "adam")} <= okabe_ito
+    assert re.fullmatch(r"#[0-9a-fA-F]{6}", color_for("my-own-optimizer"))
 
 
 def test_contour_draws_trajectories_and_minima(tmp_path):
@@ -53,8 +62,20 @@ def test_contour_draws_trajectories_and_minima(tmp_path):
     assert "diverged (last finite point)" in _legend_texts(ax)
     crosses = [line for line in ax.get_lines() if line.get_marker() == "X"]
     assert [tuple(line.get_xydata()[0]) for line in crosses] == [(3.0, 3.0)]
-    red = [line for line in ax.get_lines() if line.get_marker() == figures.DIVERGED_MARKER]
-    assert [tuple(line.get_xydata()[0]) for line in red] == [(-1.0, 0.5)]
+    lost = [line for line in ax.get_lines() if line.get_marker() == figures.DIVERGED_MARKER]
+    assert [tuple(line.get_xydata()[0]) for line in lost] == [(-1.0, 0.5)]
+    assert lost[0].get_color() == crosses[0].get_color() == color_for("sgd/constant")  # the label's colour
+    # contours are grey (no colour of their own), at most MAX_PATHS_PER_LABEL paths per label
+    many = np.repeat(paths[:1], 10, axis=0)
+    ax = figures.plot_contour("himmelblau", {"sgd/constant": many}, resolution=20)
+    drawn = [line for line in ax.get_lines() if line.get_color() == color_for("sgd/constant")
+             and line.get_linestyle() != "None"]
+    assert len(drawn) == figures.MAX_PATHS_PER_LABEL
+    fill = ax.collections[0]
+    assert fill.get_rasterized()  # the SVG holds the fill as one image
+    from matplotlib.colors import rgb_to_hsv, to_rgb
+
+    assert all(rgb_to_hsv(to_rgb(c[:3]))[1] < 0.05 for c in fill.get_facecolor())
 
 
 def test_gap_vs_step_lines_and_missing_trajectories(tmp_path):
@@ -355,24 +376,18 @@ def test_sensitivity_writes_one_figure_per_landscape(full_report):
     markdown = (full_report.parent / "report.md").read_text(encoding="utf-8")
     problems = {r["landscape"] for r in synthetic_records()}
     assert {p.stem for p in figures_dir.glob("sensitivity_*.png")} == {f"sensitivity_{p}" for p in problems}
-    assert not list(figures_dir.glob("sensitivity_*.svg"))
     assert markdown.count("sensitivity to the hyperparameters.*") == len(problems)  # one caption each
 
 
-def test_contours_are_written_as_png_only(full_report):
-    figures_dir = full_report.parent / "figures"
-    assert list(figures_dir.glob("contour_*.png"))
-    assert not list(figures_dir.glob("contour_*.svg"))
-
-
-def test_grids_of_many_panels_are_written_as_png_only(tmp_path, monkeypatch):
-    from reports import report
-
-    monkeypatch.setattr(report, "MAX_VECTOR_AXES", 1)  # the synthetic grids have 2 panels
-    reports.build_report(write_results(tmp_path / "results", synthetic_records()), tmp_path / "out")
+def test_every_figure_is_written_as_svg_beside_the_png_and_linked(tmp_path):
+    page = reports.build_report(write_results(tmp_path / "results", synthetic_records()), tmp_path / "out",
+                                workers=0)
     figures_dir = tmp_path / "out" / "figures"
-    assert (figures_dir / "gap_vs_step.png").is_file() and not (figures_dir / "gap_vs_step.svg").exists()
-    assert (figures_dir / "runtime_ecdf.svg").is_file()  # one panel: still a vector version
+    pngs = {p.stem for p in figures_dir.glob("*.png")}
+    assert {"contour_beale", "sensitivity_beale", "basins_himmelblau", "gap_vs_step"} <= pngs
+    assert {p.stem for p in figures_dir.glob("*.svg")} == pngs
+    links = _links_resolve(page)
+    assert {f"figures/{stem}.svg" for stem in pngs} <= set(links)
 
 
 def _heatmap_row(label, xs, ys):
@@ -399,7 +414,10 @@ def test_sensitivity_grid_labels_each_axis_once():
     bars, curves, upper, lower, last = panels
     assert {line.get_label() for line in curves[0].get_lines()} == {"sgd/constant", "adam/constant"}
     assert curves[0].get_xlim()[0] < 1e-4 < 1e-1 < curves[0].get_xlim()[1]  # both labels' values
-    assert [t.get_text() for t in curves[0].get_legend().get_texts()] == ["sgd/constant", "adam/constant"]
+    # the legend is right of the row, outside both panels (inside it covered curves)
+    assert curves[0].get_legend() is None
+    assert [t.get_text() for t in curves[1].get_legend().get_texts()] == ["sgd/constant", "adam/constant"]
+    assert curves[1].get_legend().get_bbox_to_anchor().x0 >= curves[1].get_window_extent().x1
 
     def tick_labels(axis):
         return [t.get_text() for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
