@@ -461,7 +461,8 @@ def plot_comparison(rows: Sequence[Mapping], value: str, *, ax=None, log: bool =
             ax.text(base, y, "  n/a", va="center", fontsize="small", color="#555555")
     ax.axvline(base, color="black", linewidth=0.8)
     ax.set_yticks(positions, names, fontsize="small")
-    ax.invert_yaxis()
+    if not ax.yaxis_inverted():  # a shared y axis is inverted once for all panels
+        ax.invert_yaxis()
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel or value)

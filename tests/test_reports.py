@@ -246,7 +246,14 @@ def test_compare_runs(tmp_path):
     page = reports.compare_runs(a, b, tmp_path / "cmp")
     assert {Path(link).suffix for link in _links_resolve(page)} == {".png", ".svg"}
     markdown = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8")
-    assert "| himmelblau | sgd/constant |" in markdown and "0.5" in markdown
+    quality, speed = markdown.split("## Speed")
+    assert "## Quality per landscape × label" in quality and "steps/s" not in quality
+    assert "| himmelblau | sgd/constant |" in quality
+    assert "learning_rate = 0.01: top of the searched range" in quality  # B's edge flags
+    # timed once per job: half the speed is shown, but no verdict is given
+    assert "not measured repeatedly: no speed verdict" in speed
+    assert "faster" not in speed and "slower" not in speed
+    assert "compile s" in speed  # the synthetic records have compile times
     assert "beale × sgd/constant: only in A" in markdown
     assert "other settings" not in markdown
     longer = synthetic_records()
@@ -258,10 +265,57 @@ def test_compare_runs(tmp_path):
     assert "**The two runs were made with other settings** (steps" in markdown
 
 
+def test_compare_gives_a_speed_verdict_only_outside_the_noise_band(tmp_path):
+    from reports.compare import REPEATED_TIMINGS, speed_verdict
+
+    assert speed_verdict(1.02, 0.01).startswith("no change beyond the noise band (±5 %)")
+    assert speed_verdict(1.5, 0.1).startswith("B faster (×1.50")
+    assert speed_verdict(2.0, 0.1, higher_is_faster=False).startswith("B slower (×0.50")
+    assert speed_verdict(1.5, 0.6).startswith("no change")  # inside a wide band
+    records_a, records_b = synthetic_records(), synthetic_records()
+    for records, rate, spread in ((records_a, 1e6, 0.02), (records_b, 2e6, 0.02)):
+        for record in records:
+            seconds = record["cost"]["run_seconds"]
+            record["cost"] = dict(record["cost"], steps_per_second=rate, compile_seconds=None,
+                                  **{REPEATED_TIMINGS: [seconds * (1 - spread), seconds, seconds * (1 + spread)]})
+    reports.compare_runs(write_results(tmp_path / "a", records_a), write_results(tmp_path / "b", records_b),
+                         tmp_path / "cmp")
+    speed = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8").split("## Speed")[1]
+    assert "B faster (×2.00 speed" in speed and "no speed verdict" not in speed
+    assert "compile s" not in speed  # never filled: no column
+
+
+def test_comparison_figure_names_landscapes_and_keeps_its_labels_on_the_canvas(tmp_path):
+    from reports.compare import _quality_figure
+    from reports.style import lighten_ticks
+
+    rows = [dict(problem=p, label=lab, success_change=0.1 * i, ert_ratio=0.5 + 0.3 * i)
+            for i, (p, lab) in enumerate([("six_hump_camel", "nesterov/time_based"),
+                                          ("rosenbrock 10-D", "scipy/Nelder-Mead (reference)")])]
+    fig = _quality_figure(rows)
+    lighten_ticks(fig)
+    path = tmp_path / "c.png"
+    fig.savefig(path, bbox_inches="tight")  # as style.save does for tight figures
+    left = fig.axes[0]
+    names = [t.get_text() for t in left.get_yticklabels()]
+    assert names == ["six_hump_camel · nesterov/time_based", "rosenbrock 10-D · scipy/Nelder-Mead (reference)"]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    for ax in fig.axes:  # no two x tick labels overlap
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        assert all(a.x1 <= b.x0 + 1 for a, b in zip(boxes, boxes[1:])), ax.get_xlabel()
+
+
 def test_benchmark_report(tmp_path):
-    def bench_file(name, median, steps):
-        data = {"benchmarks": [{"name": "test_beale_sgd", "group": "engine", "stats": {"median": median},
-                                "extra_info": {"compile_seconds": 1.2, "steps_to_target": steps}}]}
+    def bench_file(name, median, steps, iqr=0.1e-3, rounds=5):
+        info = {"compile_seconds": 1.2, "median_steps_to_target": steps, "success_rate": 0.75,
+                "median_final_gap": 1e-7, "diverged_fraction": 0.0, "landscape": "beale",
+                "label": "sgd/constant", "runs": 320, "steps": 2000, "peak_flops": 1e11, "unroll": 2}
+        data = {"benchmarks": [{"name": "test_beale_sgd", "group": "engine",
+                                "stats": {"median": median, "iqr": iqr, "rounds": rounds},
+                                "extra_info": info}]}
         path = tmp_path / name
         path.write_text(json.dumps(data))
         return path
@@ -269,9 +323,21 @@ def test_benchmark_report(tmp_path):
     page = reports.benchmark_report([bench_file("a.json", 2e-3, 40), bench_file("b.json", 1e-3, 38)],
                                     tmp_path / "bench")
     markdown = (tmp_path / "bench" / "benchmarks.md").read_text(encoding="utf-8")
-    assert "| test_beale_sgd | engine | 2 ms | 1 ms | 0.5 |" in markdown
-    assert "steps_to_target A" in markdown and "| 40 | 38 |" in markdown
+    quality, speed = markdown.split("## Speed")
+    assert "| test_beale_sgd | beale × sgd/constant, 320 runs × 2,000 steps | 0.75 | 38 | 1.00e-07 | 0 |" in quality
+    assert "| test_beale_sgd | engine | 2 ms | 1 ms | 0.5 | ±10 % | B faster (×2.00" in speed
+    widths = [line.count("|") - 1 for line in markdown.splitlines() if line.startswith("|")]
+    assert max(widths) <= 8  # a page wide, not a column per extra_info key
+    assert "peak_flops" not in markdown
+    same = reports.benchmark_report([bench_file("c.json", 2e-3, 40, iqr=1e-3),
+                                     bench_file("d.json", 2.2e-3, 40, iqr=1e-3)], tmp_path / "same")
+    assert "no change beyond the noise band (±50 %)" in same.with_suffix(".md").read_text(encoding="utf-8")
+    once = reports.benchmark_report([bench_file("e.json", 2e-3, 40, rounds=1),
+                                     bench_file("f.json", 1e-3, 40, rounds=1)], tmp_path / "once")
+    assert "not measured repeatedly: no speed verdict" in once.with_suffix(".md").read_text(encoding="utf-8")
     assert page.is_file()
+    # compare_runs of two pytest-benchmark files is this table
+    assert reports.compare_runs(tmp_path / "a.json", tmp_path / "b.json", tmp_path / "cmp").name == "benchmarks.html"
     with pytest.raises(InputError):
         reports.benchmark_report([tmp_path / "missing.json"], tmp_path / "bench")
 
