@@ -21,6 +21,7 @@ from bench import aggregate
 from bench.results import read_results
 from landscapes.errors import InputError
 from reports import figures
+from reports.benchmarks import QUALITY_KEYS, workload_text
 from reports.document import Document
 from reports.report import evaluation_records
 from reports.style import save, subplots
@@ -242,19 +243,6 @@ def _seconds(value: float) -> str:
         if value >= scale:
             return f"{value / scale:.3g} {unit}"
     return f"{value / 1e-9:.3g} ns"
-
-
-# Quality columns of a benchmark's extra_info, in this order, with the names the tables show.
-QUALITY_KEYS = (("success_rate", "success rate"), ("median_steps_to_target", "steps to target"),
-                ("median_final_gap", "final gap"), ("diverged_fraction", "diverged"))
-WORKLOAD_KEYS = ("landscape", "label", "runs", "steps")
-
-
-def workload_text(info: Mapping[str, Any]) -> str:
-    """What a benchmark measured, from its extra_info: "beale × sgd/constant, 320 runs × 2,000 steps"."""
-    where = " × ".join(str(info[k]) for k in ("landscape", "label") if info.get(k) is not None)
-    size = " × ".join(f"{int(info[k]):,} {k}" for k in ("runs", "steps") if isinstance(info.get(k), (int, float)))
-    return ", ".join(part for part in (where, size) if part) or "—"
 
 
 def _relative_spread(entry: Mapping[str, Any] | None) -> float:
