@@ -30,11 +30,10 @@ from reports.style import legend_outside, save, subplots
 
 Record = Mapping[str, Any]
 TRAJECTORIES_SHOWN = figures.MAX_PATHS_PER_LABEL  # starts per label drawn on a contour
-# Sections a helper process builds, start to finish, while this process builds the others: some that
-# need no JAX (the contours, gap curves, schedules and basin maps evaluate landscapes or schedules
-# through JAX), chosen so both processes take about as long on the default suite (helper: its start
-# and read, ~2.3 s, then ~5.2 s of sections; here: the read, ~1.4 s, then ~7 s).
-HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles")
+# Sections a helper process builds, start to finish, while this process builds the others: those
+# that need no JAX (the contours, gap curves, schedules and basin maps evaluate landscapes or schedules
+# through JAX), so both processes take about as long on the default suite (docs/performance.md).
+HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles", "tuning_budget", "mnist")
 PARALLEL_MIN_BYTES = 4_000_000  # smaller results files: a helper's start costs more than it saves
 PARALLEL_MIN_IDLE = 1.5  # idle CPUs (now, not the load average) a helper needs to be worth starting
 IDLE_SAMPLE_SECONDS = 0.15  # how long /proc/stat is watched to tell how idle the CPUs are
