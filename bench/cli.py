@@ -238,7 +238,9 @@ def _import_option(parser: argparse.ArgumentParser, what: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="landscape-bench",
-        description="Benchmark optimizers on test landscapes with certified minima.")
+        description="Benchmark optimizers on test landscapes with certified minima.",
+        epilog="Start with `landscape-bench run` (the default suite: results and a report in"
+               " results/default/) or `landscape-bench run quick` (a smaller suite).")
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="run a suite (default: the built-in 'default' suite)")
@@ -291,8 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:  # bare `landscape-bench` runs the default suite
-        args = parser.parse_args(["run", *(argv or [])])
+    if args.command is None:  # a first look, not a minutes-long run: the suite runs with `run`
+        parser.print_help()
+        return 0
     try:
         return args.func(args)
     except InputError as error:

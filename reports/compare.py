@@ -1,4 +1,11 @@
-"""What changed between two runs (``compare_runs``) and the pytest-benchmark table (``benchmark_report``)."""
+"""What changed between two runs (``compare_runs``) and the pytest-benchmark tables (``benchmark_report``).
+
+Quality and speed are kept apart. Quality (success rate, ERT, final gap) is deterministic for a
+given suite, seeds and device, so any difference is a change. Speed is noise-prone: it is compared
+only where it was measured repeatedly (pytest-benchmark statistics, or a record's repeated timings),
+against a noise band from those repeats, and a verdict is given only outside the band; a run timed
+once says "not measured repeatedly: no speed verdict".
+"""
 
 from __future__ import annotations
 
@@ -14,30 +21,87 @@ from bench.analysis import aggregate
 from bench.run.results import read_results
 from landscapes.errors import InputError
 from reports import figures
+from reports.benchmarks import QUALITY_KEYS, workload_text
 from reports.document import Document
 from reports.report import evaluation_records
 from reports.style import save, subplots
 
+NO_SPEED_VERDICT = "not measured repeatedly: no speed verdict"
+MIN_REPEATS = 3  # fewer timings give no spread to judge a change by
+MIN_NOISE_BAND = 0.05  # relative: a change under 5 % is never called, however tight the repeats
+REPEATED_TIMINGS = "run_seconds_repeats"  # a record's cost: the job's run time measured several times
 
-def _summaries(records) -> dict[tuple[str, str], dict[str, float]]:
+
+def _summaries(records) -> dict[tuple[str, str], dict[str, Any]]:
     chosen, _ = evaluation_records(records)
+    tuning = aggregate.group_by(aggregate.landscape_records(records, aggregate.TUNE), "problem", "label")
     out = {}
     for (problem, label), group in aggregate.group_by(chosen, "problem", "label").items():
         runs = aggregate.pooled_runs(group)
-        costs = {json.dumps(r.get("cost", {}), sort_keys=True): r.get("cost", {}) for r in group}
-        cost = next(iter(costs.values()))
+        dtype = str(group[0].get("dtype", "float32"))
         out[(problem, label)] = dict(
             success_rate=aggregate.success_rate(group), ert=aggregate.ert(group),
             final_gap=float(np.median(runs.final_gap)) if runs.count else float("nan"),
-            steps_per_second=float(cost.get("steps_per_second") or np.nan),
-            compile_seconds=float(cost.get("compile_seconds") or np.nan))
+            floor=_floor(group, dtype), dtype=dtype, **_speed(group),
+            edges=[] if group[0].get("reference") else
+            aggregate.edge_flags(tuning.get((problem, label), []), group[0]["config"]))
     return out
+
+
+def _floor(group, dtype: str) -> float:
+    try:
+        return max(aggregate.precision_floor(r["landscape"], int(r["instance"]), r.get("dim"), dtype)
+                   for r in {(r["landscape"], r["instance"]): r for r in group}.values())
+    except Exception:  # noqa: BLE001 (a landscape this process cannot build: no floor)
+        return float("nan")
+
+
+def _speed(group) -> dict[str, Any]:
+    """steps/s of a (landscape, label): over every job and instance of it (a scipy reference record is
+    one instance: all of them are added up), with the repeated timings where the records have them."""
+    jobs = {json.dumps(r.get("cost") or {}, sort_keys=True): r.get("cost") or {} for r in group}
+    steps = seconds = 0.0
+    repeats: list[np.ndarray] = []
+    compile_seconds = []
+    for cost in jobs.values():
+        run = cost.get("run_seconds")
+        rate = cost.get("steps_per_second")
+        if not (isinstance(run, (int, float)) and isinstance(rate, (int, float)) and run > 0):
+            continue
+        steps += rate * run
+        seconds += run
+        timings = cost.get(REPEATED_TIMINGS)
+        if isinstance(timings, list) and len(timings) >= MIN_REPEATS:
+            repeats.append(np.asarray(timings, dtype=np.float64) / run)  # relative to the stored time
+        if isinstance(cost.get("compile_seconds"), (int, float)) and cost["compile_seconds"] > 0:
+            compile_seconds.append(float(cost["compile_seconds"]))
+    repeated = len(repeats) == len(jobs) and bool(repeats)
+    spread = float("nan")
+    if repeated:  # relative interquartile range of the run time
+        relative = np.concatenate(repeats)
+        q25, q50, q75 = np.quantile(relative, [0.25, 0.5, 0.75])
+        spread = float((q75 - q25) / q50) if q50 > 0 else float("nan")
+    return dict(steps_per_second=steps / seconds if seconds > 0 else float("nan"), repeated=repeated,
+                spread=spread, compile_seconds=sum(compile_seconds) if compile_seconds else float("nan"))
 
 
 def _ratio(b: float, a: float) -> float:
     if not (np.isfinite(a) and np.isfinite(b)) or a == 0:
         return float("nan")
     return b / a
+
+
+def speed_verdict(ratio: float, band: float, higher_is_faster: bool = True) -> str:
+    """"B faster (×1.30)", "B slower (×0.70)" outside the noise ``band`` (relative), else "no change
+    beyond the noise band (±5 %)"; the ratio is B / A of a speed (or of a time with
+    ``higher_is_faster=False``)."""
+    band = max(band if np.isfinite(band) else 0.0, MIN_NOISE_BAND)
+    if not np.isfinite(ratio):
+        return NO_SPEED_VERDICT
+    speedup = ratio if higher_is_faster else 1.0 / ratio
+    if abs(speedup - 1.0) <= band:
+        return f"no change beyond the noise band (±{100 * band:.0f} %)"
+    return f"B {'faster' if speedup > 1 else 'slower'} (×{speedup:.2f} speed, noise band ±{100 * band:.0f} %)"
 
 
 SETTINGS = ("steps", "targets", "seeds", "starts", "dtype")
@@ -58,59 +122,105 @@ def _settings_changed(records_a, records_b) -> str:
                      for key in SETTINGS if sa.get(key) and sb.get(key) and sa[key] != sb[key])
 
 
+def _edges_text(flags) -> str:
+    return "; ".join(flag.text() for flag in flags)
+
+
 def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, out_dir: str | os.PathLike, *,
                  formats: tuple[str, ...] = ("png", "svg")) -> Path:
-    """Quality (success rate, ERT, final gap) and speed (steps/s, compile s) of run B against run A, per
-    landscape × label, as compare.md, compare.html and a figure; returns the HTML path."""
+    """Run B against run A: quality per landscape × label (success rate, ERT, final gap, selected
+    values at the edge of the search) and, apart, speed where it was measured repeatedly; writes
+    compare.md, compare.html and a figure; returns the HTML path. Two pytest-benchmark JSON files
+    are compared by :func:`benchmark_report` instead."""
     run_a, run_b, out = Path(run_a), Path(run_b), Path(out_dir)
+    if run_a.suffix == ".json" and run_b.suffix == ".json":
+        return benchmark_report([run_a, run_b], out)
     records_a, records_b = read_results(run_a), read_results(run_b)
     a, b = _summaries(records_a), _summaries(records_b)
     keys = list(dict.fromkeys([*a, *b]))
     doc = Document(f"landscape-bench comparison: {run_b.name} against {run_a.name}")
-    doc.text(f"A = `{run_a}`, B = `{run_b}`. Test-phase records (the selected config on fresh seeds);"
-             " ratios are B / A: ERT ratio < 1 and steps/s ratio > 1 mean B is better.")
+    doc.text(f"A = `{run_a}`, B = `{run_b}`. Test-phase records (the selected config on fresh seeds, every"
+             " instance; a scipy reference row over all its instances). Ratios are B / A.")
     changed = _settings_changed(records_a, records_b)
     if changed:
         doc.text(f"**The two runs were made with other settings** ({changed}): their success rates,"
                  " ERTs and gaps are not like for like.")
-    rows, table, missing = [], [], []
-    nan = float("nan")
-    for key in keys:
-        sa, sb = a.get(key), b.get(key)
-        if sa is None or sb is None:
-            missing.append(f"{key[0]} × {key[1]}: only in {'B' if sa is None else 'A'}.")
-        sa = sa or dict.fromkeys(("success_rate", "ert", "final_gap", "steps_per_second",
-                                  "compile_seconds"), nan)
-        sb = sb or dict.fromkeys(sa, nan)
-        row = dict(problem=key[0], label=key[1],
-                   success_change=sb["success_rate"] - sa["success_rate"],
-                   ert_ratio=_ratio(sb["ert"], sa["ert"]),
-                   speed_ratio=_ratio(sb["steps_per_second"], sa["steps_per_second"]))
+    both = [k for k in keys if k in a and k in b]
+    missing = [f"{k[0]} × {k[1]}: only in {'B' if k not in a else 'A'}." for k in keys if k not in both]
+    doc.heading("Quality per landscape × label")
+    rows, table = [], []
+    for key in both:
+        sa, sb = a[key], b[key]
+        row = dict(problem=key[0], label=key[1], success_change=sb["success_rate"] - sa["success_rate"],
+                   ert_ratio=_ratio(sb["ert"], sa["ert"]))
         rows.append(row)
         table.append([key[0], key[1], sa["success_rate"], sb["success_rate"], row["success_change"],
-                      sa["ert"], sb["ert"], row["ert_ratio"], sa["final_gap"], sb["final_gap"],
-                      sa["steps_per_second"], sb["steps_per_second"], row["speed_ratio"],
-                      sa["compile_seconds"], sb["compile_seconds"]])
-    doc.heading("Quality and speed per landscape × label")
+                      sa["ert"], sb["ert"], row["ert_ratio"],
+                      aggregate.gap_text(sa["final_gap"], sa["floor"], sa["dtype"]),
+                      aggregate.gap_text(sb["final_gap"], sb["floor"], sb["dtype"]),
+                      _edges_text(sb["edges"])])
     if table:
-        doc.table(["landscape", "label", "success A", "success B", "Δ success", "ERT A", "ERT B",
-                   "ERT B/A", "median gap A", "median gap B", "steps/s A", "steps/s B", "steps/s B/A",
-                   "compile s A", "compile s B"], table)
-        fig, axes = subplots(1, 3, width=12.0, height_each=max(2.5, 0.3 * len(rows) + 1.2), sharey=True)
-        figures.plot_comparison(rows, "success_change", ax=axes[0, 0], log=False,
-                                xlabel="Δ success rate (B − A)")
-        figures.plot_comparison(rows, "ert_ratio", ax=axes[0, 1], xlabel="ERT ratio B / A (< 1: B faster)")
-        figures.plot_comparison(rows, "speed_ratio", ax=axes[0, 2],
-                                xlabel="steps/s ratio B / A (> 1: B faster)")
-        doc.figure(save(fig, out / "figures", "comparison", formats), "What changed from A to B.", out)
+        doc.text("Success rate at the success target, ERT (evaluations; B / A < 1: B needs fewer), median"
+                 " final gap (below what the dtype resolves: a bound), and B's selected values at the top"
+                 " or bottom of the searched values (the best value may lie outside the search).")
+        doc.table(["landscape", "label", "success A", "success B", "Δ success", "ERT A", "ERT B", "ERT B/A",
+                   "median gap A", "median gap B", "edge of the search (B)"], table)
+        doc.figure(save(_quality_figure(rows), out / "figures", "comparison", formats),
+                   "What changed from A to B: success rate and ERT per landscape × label.", out)
     else:
-        doc.text("Neither run holds landscape records: nothing to compare.")
+        doc.text("The two runs share no landscape × label: nothing to compare.")
+    doc.heading("Speed")
+    _speed_section(doc, [(key, a[key], b[key]) for key in both])
     doc.heading("What is missing")
     if missing:
         doc.bullets(missing, "missing")
     else:
         doc.text("Nothing: both runs hold the same landscapes and labels.")
     return doc.write(out, "compare")
+
+
+def _speed_section(doc: Document, pairs) -> None:
+    repeated = [(key, sa, sb) for key, sa, sb in pairs if sa["repeated"] and sb["repeated"]]
+    once = [(key, sa, sb) for key, sa, sb in pairs if not (sa["repeated"] and sb["repeated"])]
+    compile_filled = any(np.isfinite(s["compile_seconds"]) for _, sa, sb in pairs for s in (sa, sb))
+    if repeated:
+        doc.text("Measured repeatedly in both runs: the noise band is the larger relative interquartile"
+                 f" range of the two runs' repeats (at least {100 * MIN_NOISE_BAND:.0f} %); a verdict only"
+                 " outside it.")
+        doc.table(["landscape", "label", "steps/s A", "steps/s B", "B/A", "verdict"],
+                  [[k[0], k[1], sa["steps_per_second"], sb["steps_per_second"],
+                    _ratio(sb["steps_per_second"], sa["steps_per_second"]),
+                    speed_verdict(_ratio(sb["steps_per_second"], sa["steps_per_second"]),
+                                  max(sa["spread"], sb["spread"]))] for k, sa, sb in repeated])
+    if once:
+        doc.text(f"Timed once per job ({len(once)} landscape × label rows): {NO_SPEED_VERDICT}. A single"
+                 " timing on a shared machine moves by tens of percent between runs of the same code;"
+                 " time with `pytest tests/benchmarks --benchmark-only --benchmark-autosave` and compare"
+                 " two saved files (`landscape-bench compare A.json B.json`). The one-off numbers, for"
+                 " orientation only:")
+        header = ["landscape", "label", "steps/s A (once)", "steps/s B (once)"]
+        if compile_filled:
+            header += ["compile s A", "compile s B"]
+        doc.table(header, [[k[0], k[1], sa["steps_per_second"], sb["steps_per_second"],
+                            *([sa["compile_seconds"], sb["compile_seconds"]] if compile_filled else [])]
+                           for k, sa, sb in once])
+    if not pairs:
+        doc.text("No landscape × label in both runs: no speed to compare.")
+
+
+def _quality_figure(rows: Sequence[Mapping]):
+    from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
+
+    fig, axes = subplots(1, 2, width=10.0, height_each=max(2.5, 0.26 * len(rows) + 1.2), sharey=True,
+                         tight=True)  # the y labels name landscape and label: cropped to what is drawn
+    figures.plot_comparison(rows, "success_change", ax=axes[0, 0], log=False, xlabel="Δ success rate (B − A)")
+    figures.plot_comparison(rows, "ert_ratio", ax=axes[0, 1], xlabel="ERT ratio B / A (< 1: B needs fewer)")
+    axes[0, 0].xaxis.set_major_locator(MaxNLocator(nbins=5, symmetric=True))
+    log_axis = axes[0, 1].xaxis
+    log_axis.set_major_locator(LogLocator(numticks=5))
+    log_axis.set_minor_formatter(NullFormatter())  # 2×10⁻¹, 3×10⁻¹ ... ran into each other
+    axes[0, 1].tick_params(axis="y", labelleft=False)
+    return fig
 
 
 # -- pytest-benchmark ----------------------------------------------------------------------------------
@@ -135,40 +245,75 @@ def _seconds(value: float) -> str:
     return f"{value / 1e-9:.3g} ns"
 
 
+def _relative_spread(entry: Mapping[str, Any] | None) -> float:
+    stats = (entry or {}).get("stats") or {}
+    median, iqr = stats.get("median"), stats.get("iqr")
+    if not isinstance(median, (int, float)) or not isinstance(iqr, (int, float)) or median <= 0:
+        return float("nan")
+    return iqr / median
+
+
+def _rounds(entry: Mapping[str, Any] | None) -> int:
+    stats = (entry or {}).get("stats") or {}
+    rounds = stats.get("rounds")
+    if isinstance(rounds, (int, float)):
+        return int(rounds)
+    data = stats.get("data")
+    return len(data) if isinstance(data, list) else 0
+
+
 def benchmark_report(json_paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> Path:
-    """A table of pytest-benchmark results: median time per file (and B/A with two files) beside the
-    quality metrics each benchmark stored in ``extra_info``. Writes benchmarks.md/.html; returns the HTML."""
+    """pytest-benchmark results as two tables that fit a page: quality (each benchmark's workload,
+    success rate, steps to target, final gap, diverged fraction from ``extra_info``) and speed
+    (median time per file; with two files B / A, the noise band and a verdict only outside it).
+    Writes benchmarks.md/.html; returns the HTML."""
     paths = [Path(p) for p in json_paths]
     if not 1 <= len(paths) <= 2:
         raise InputError(f"benchmark_report takes one or two JSON files; got {len(paths)}")
     runs = [_load_benchmarks(p) for p in paths]
     names = list(dict.fromkeys(n for run in runs for n in run))
-    extra_keys = list(dict.fromkeys(k for run in runs for b in run.values()
-                                    for k in (b.get("extra_info") or {})))
     tags = ["A", "B"] if len(paths) == 2 else [""]
-    header = ["benchmark", "group"] + [f"median {t}".strip() for t in tags]
-    if len(paths) == 2:
-        header.append("time B/A")
-    header += [f"{k} {t}".strip() for k in extra_keys for t in tags]
-    rows = []
+    doc = Document("landscape-bench benchmarks")
+    doc.text(" · ".join(f"{t or 'file'}: `{p}`" for t, p in zip(tags, paths)) + ".")
+    if not names:
+        doc.text("No benchmarks in the file(s).")
+        return doc.write(Path(out_dir), "benchmarks")
+    doc.heading("Quality")
+    doc.text("What each benchmark measured and the quality of its runs (`extra_info`; of the last file"
+             " that holds the benchmark): success rate at the suite's success target, median"
+             " steps-to-target of the successful runs, median final gap, fraction diverged.")
+    quality = []
+    for name in names:
+        entry = next((run[name] for run in reversed(runs) if name in run), {})
+        info = entry.get("extra_info") or {}
+        quality.append([name, workload_text(info), *[info.get(key) for key, _ in QUALITY_KEYS]])
+    doc.table(["benchmark", "workload", *[title for _, title in QUALITY_KEYS]], quality)
+    doc.heading("Speed")
+    speed = []
     for name in names:
         entries = [run.get(name) for run in runs]
-        group = next((e.get("group") for e in entries if e and e.get("group")), "") or ""
         medians = [float(e["stats"]["median"]) if e and e.get("stats") else float("nan") for e in entries]
+        group = next((e.get("group") for e in entries if e and e.get("group")), "") or ""
         row: list[Any] = [name, group, *[_seconds(m) for m in medians]]
         if len(paths) == 2:
-            row.append(_ratio(medians[1], medians[0]))
-        for key in extra_keys:
-            for e in entries:
-                value = (e.get("extra_info") or {}).get(key) if e else None
-                row.append(value if isinstance(value, (int, float, str)) or value is None else json.dumps(value))
-        rows.append(row)
-    doc = Document("landscape-bench benchmarks")
-    doc.text(" · ".join(f"{t or 'file'}: `{p}`" for t, p in zip(tags, paths))
-             + ". Median wall time per call (pytest-benchmark); the other columns are the benchmark's"
-               " `extra_info` (compile time, steps-to-target, success rate, accuracy ...).")
-    if rows:
-        doc.table(header, rows)
+            ratio = _ratio(medians[1], medians[0])
+            band = max(_relative_spread(entries[0]), _relative_spread(entries[1]))
+            repeated = all(_rounds(e) >= MIN_REPEATS for e in entries)
+            row += [ratio, f"±{100 * max(band, MIN_NOISE_BAND):.0f} %" if repeated else "—",
+                    speed_verdict(ratio, band, higher_is_faster=False) if repeated else NO_SPEED_VERDICT]
+        else:
+            row.append(_rounds(entries[0]))
+        info = (entries[-1] or entries[0] or {}).get("extra_info") or {}
+        row.append(info.get("compile_seconds"))
+        speed.append(row)
+    if len(paths) == 2:
+        doc.text("Median wall time per call; the noise band is the larger interquartile range of the"
+                 f" two files relative to its median (at least {100 * MIN_NOISE_BAND:.0f} %): a verdict"
+                 f" only outside it, and only with {MIN_REPEATS}+ rounds in both files.")
+        header = ["benchmark", "group", "median A", "median B", "time B/A", "noise band", "verdict",
+                  "compile s"]
     else:
-        doc.text("No benchmarks in the file(s).")
+        doc.text("Median wall time per call over its rounds; compile time (AOT, outside the timed call).")
+        header = ["benchmark", "group", "median", "rounds", "compile s"]
+    doc.table(header, speed)
     return doc.write(Path(out_dir), "benchmarks")

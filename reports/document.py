@@ -18,7 +18,10 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width:
        padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { border-bottom: 2px solid #ddd; padding-bottom: .2em; }
 h2 { border-bottom: 1px solid #eee; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+.table-wrap { max-width: 100%; overflow-x: auto; margin: 1em 0; }
+table { border-collapse: collapse; font-size: 0.9em; }
+td.text { max-width: 28em; overflow-wrap: anywhere; }
+tr.best td { font-weight: 600; background: #eef6ee; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
 th { background: #f4f4f4; }
 td:first-child, th:first-child, td.text { text-align: left; }
@@ -26,7 +29,8 @@ figure { margin: 1.5em 0; }
 figure img { max-width: 100%; height: auto; }
 figcaption { font-size: 0.9em; color: #444; }
 .missing li { color: #8a4b00; }
-code { background: #f4f4f4; padding: 0 3px; }
+code { background: #f4f4f4; padding: 0 3px; overflow-wrap: anywhere; }
+p, li { overflow-wrap: anywhere; }
 """
 
 
@@ -69,8 +73,11 @@ class Document:
     def bullets(self, items: Sequence[str], css_class: str = "") -> None:
         self.blocks.append(("list", list(items), css_class))
 
-    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        self.blocks.append(("table", list(header), [[fmt(v) for v in row] for row in rows]))
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]],
+              highlight: Sequence[int] = ()) -> None:
+        """A table; ``highlight``: indices of rows to mark (the best row of a landscape)."""
+        self.blocks.append(("table", list(header), [[fmt(v) for v in row] for row in rows],
+                            tuple(highlight)))
 
     def figure(self, paths: dict[str, Path], caption: str, root: Path) -> None:
         """A saved figure; ``paths`` by format (png, svg), stored relative to the report folder."""
@@ -117,10 +124,13 @@ class Document:
                 body.append(f"<ul{css}>" + "".join(f"<li>{_inline(i)}</li>" for i in block[1]) + "</ul>")
             elif kind == "table":
                 head = "".join(f"<th>{e(str(h))}</th>" for h in block[1])
-                rows = "".join("<tr>" + "".join(
+                marked = block[3] if len(block) > 3 else ()
+                rows = "".join(("<tr class=best>" if i in marked else "<tr>") + "".join(
                     f'<td{" class=text" if _is_text(c) else ""}>{e(str(c))}</td>' for c in row) + "</tr>"
-                    for row in block[2])
-                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+                    for i, row in enumerate(block[2]))
+                # a wide table scrolls inside its own box: the page never scrolls sideways
+                body.append(f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+                            f"<tbody>{rows}</tbody></table></div>")
             elif kind == "figure":
                 paths, caption = block[1], block[2]
                 image = paths.get("png") or next(iter(paths.values()))

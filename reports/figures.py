@@ -13,7 +13,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.lines import Line2D
 
 from bench.analysis import aggregate
-from reports.style import DIVERGED_COLOR, color_for, legend_outside, linestyle_for, new_axes
+from reports.style import (DIVERGED_COLOR, color_for, legend_outside, linestyle_for, mark_curves,
+                           marker_for, new_axes)
 
 GAP_FLOOR = 1e-16  # a gap of 0 (or a float64 rounding below f*) is drawn here on log axes
 CONTOUR_EPS = 1e-12
@@ -38,17 +39,23 @@ def _empty(ax, message: str):
 
 
 # 1 ------------------------------------------------------------------------------------------------
-DIVERGED_MARKER = "x"  # thin red cross: where a diverged run was last finite, not where it ended
+DIVERGED_MARKER = "x"  # thin cross in the label's colour: where a diverged run was last finite
+MAX_PATHS_PER_LABEL = 3  # more paths of one colour on one contour read as a tangle
+# Low-saturation greys: the landscape is the background, the labels' colours are the paths.
+CONTOUR_FILL = "Greys"
+CONTOUR_LINE = "#8c8c8c"
 
 
 def plot_contour(landscape: str, trajectories: Mapping[str, np.ndarray], *, instance: int = 0,
                  minimizers: np.ndarray | None = None, resolution: int = 150, ax=None, legend: bool = True):
-    """Filled contours of log10(f − f* + ε) of a 2-D landscape, with each label's trajectories.
+    """Grey contours of log10(f − f* + ε) of a 2-D landscape, with each label's trajectories in its
+    colour (at most :data:`MAX_PATHS_PER_LABEL` per label).
 
     Args:
       landscape: registered name (2-D).
       trajectories: label -> (runs, K, 2) iterates; NaN points (diverged) are not drawn, and a run
-        that diverged gets a red cross at its last finite point instead of the last-iterate marker.
+        that diverged gets a thin cross in its label's colour at its last finite point instead of the
+        last-iterate marker.
       instance: which instance's function to draw (its minimizers should match ``minimizers``).
       minimizers: (k, 2) certified global minimizers, marked with stars.
     """
@@ -67,12 +74,15 @@ def plot_contour(landscape: str, trajectories: Mapping[str, np.ndarray], *, inst
     values = function(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)).reshape(grid_x.shape)
     gap = np.clip(values - land.minimum(2), 0.0, None)
     levels_of = np.log10(gap + CONTOUR_EPS)
-    filled = ax.contourf(grid_x, grid_y, levels_of, levels=24, cmap="viridis")
-    ax.contour(grid_x, grid_y, levels_of, levels=12, colors="white", linewidths=0.3, alpha=0.5)
+    # light greys only (the top of the map is white, its bottom mid-grey), so no path colour is lost
+    filled = ax.contourf(grid_x, grid_y, levels_of, levels=16, cmap=CONTOUR_FILL, vmin=levels_of.min(),
+                         vmax=levels_of.max() + 0.6 * np.ptp(levels_of), alpha=0.4)
+    filled.set_rasterized(True)  # the SVG holds the fill as one image: small, and the paths stay vector
+    ax.contour(grid_x, grid_y, levels_of, levels=12, colors=CONTOUR_LINE, linewidths=0.4)
     ax.figure.colorbar(filled, ax=ax, label=f"log10({GAP} + 1e-12)", pad=0.02)
     diverged_any = False
     for label, points in trajectories.items():
-        points = np.asarray(points, dtype=np.float64)
+        points = np.asarray(points, dtype=np.float64)[:MAX_PATHS_PER_LABEL]
         color = color_for(label)
         for i, run in enumerate(points):
             ax.plot(run[:, 0], run[:, 1], color=color, linestyle=linestyle_for(label), linewidth=1.4,
@@ -85,7 +95,7 @@ def plot_contour(landscape: str, trajectories: Mapping[str, np.ndarray], *, inst
                         markeredgecolor="black", markeredgewidth=0.5)
             elif len(finite):  # diverged: it did not finish where its path ends on the plot
                 diverged_any = True
-                ax.plot(finite[-1, 0], finite[-1, 1], marker=DIVERGED_MARKER, color="red",
+                ax.plot(finite[-1, 0], finite[-1, 1], marker=DIVERGED_MARKER, color=color,
                         markersize=8, markeredgewidth=1.6, linestyle="none")
     ax.plot(minimizers[:, 0], minimizers[:, 1], "*", color="white", markersize=13,
             markeredgecolor="black", markeredgewidth=0.8, linestyle="none", label="certified minimum")
@@ -98,7 +108,7 @@ def plot_contour(landscape: str, trajectories: Mapping[str, np.ndarray], *, inst
                     Line2D([], [], marker="X", color="black", linestyle="none", markersize=6)]
         labels += ["start", "last iterate"]
         if diverged_any:
-            handles.append(Line2D([], [], marker=DIVERGED_MARKER, color="red", linestyle="none",
+            handles.append(Line2D([], [], marker=DIVERGED_MARKER, color="black", linestyle="none",
                                   markersize=8, markeredgewidth=1.6))
             labels.append("diverged (last finite point)")
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False,
@@ -128,6 +138,7 @@ def plot_gap_vs_step(curves: Mapping[str, aggregate.GapCurve | None], *, ax=None
                     transform=ax.get_xaxis_transform())
         ax.set_xlim(0, max(ax.get_xlim()[1], float(curve.steps[-1])))
     recorded = any(c is not None for c in curves.values())
+    mark_curves(ax)
     _log_y(ax, drawn > 0, "median +∞: at least half the runs\ndiverged for every label" if recorded
            else "no trajectories recorded\n(set trajectory_every in the suite)")
     ax.set_xlabel(f"step ({EVALUATIONS})")
@@ -286,7 +297,7 @@ def plot_sensitivity_curve(x_values: Sequence[float] | Mapping[str, Sequence[flo
         values = np.asarray(values, dtype=np.float64)
         if log_y:
             values = np.where(np.isfinite(values), np.clip(values, GAP_FLOOR, None), np.nan)
-        ax.plot(xs, values, marker="o", color=color_for(label), linestyle=linestyle_for(label),
+        ax.plot(xs, values, marker=marker_for(label), color=color_for(label), linestyle=linestyle_for(label),
                 label=label)
     ax.set_xscale("log")
     if every_x:
@@ -312,6 +323,7 @@ def plot_runtime_ecdf(ecdfs: Mapping[str, aggregate.ECDF], *, ax=None, legend: b
                 label=label, linewidth=1.8)
         ax.fill_between(ecdf.budgets, ecdf.low, ecdf.high, step="post", color=color, alpha=0.2,
                         linewidth=0)
+    mark_curves(ax)
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
     per_dimension = any(ecdf.per_dimension for ecdf in ecdfs.values())
@@ -328,17 +340,19 @@ def plot_runtime_ecdf(ecdfs: Mapping[str, aggregate.ECDF], *, ax=None, legend: b
 
 
 # 6 ------------------------------------------------------------------------------------------------
-def plot_performance_profile(profile: aggregate.PerformanceProfile, *, ax=None, legend: bool = True):
+def plot_performance_profile(profile: aggregate.PerformanceProfile, *, ax=None, legend: bool = True,
+                             title: str | None = None):
     """Dolan–Moré performance profiles: ρ(τ) against τ (log x)."""
     ax = new_axes(ax)
     for label, rho in profile.rho.items():
         ax.step(profile.taus, rho, where="post", color=color_for(label), linestyle=linestyle_for(label),
                 label=label, linewidth=1.8)
+    mark_curves(ax)
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("performance ratio τ (ERT / best ERT on the landscape)")
     ax.set_ylabel("fraction of landscapes ρ(τ)")
-    ax.set_title(f"performance profiles over {len(profile.problems)} landscapes", fontsize="medium")
+    ax.set_title(title or f"performance profiles over {len(profile.problems)} landscapes", fontsize="medium")
     ax.grid(True, which="major", alpha=0.3)
     if not profile.rho:
         _empty(ax, "no test-phase records")
@@ -385,9 +399,10 @@ def plot_tuning_budget(curves: Mapping[str, aggregate.TuningCurve], *, ax=None, 
     ax = new_axes(ax)
     for label, curve in curves.items():
         color = color_for(label)
-        ax.plot(curve.budgets, curve.median, marker="o", markersize=3, color=color,
+        ax.plot(curve.budgets, curve.median, color=color,
                 linestyle=linestyle_for(label), label=label)
         ax.fill_between(curve.budgets, curve.q25, curve.q75, color=color, alpha=0.2, linewidth=0)
+    mark_curves(ax)
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("tuning budget (configs tried)")
@@ -446,7 +461,8 @@ def plot_comparison(rows: Sequence[Mapping], value: str, *, ax=None, log: bool =
             ax.text(base, y, "  n/a", va="center", fontsize="small", color="#555555")
     ax.axvline(base, color="black", linewidth=0.8)
     ax.set_yticks(positions, names, fontsize="small")
-    ax.invert_yaxis()
+    if not ax.yaxis_inverted():  # a shared y axis is inverted once for all panels
+        ax.invert_yaxis()
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel or value)

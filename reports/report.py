@@ -29,13 +29,11 @@ from reports.style import legend_outside, save, subplots
 # helper process that builds some sections imports it and must stay free of JAX.
 
 Record = Mapping[str, Any]
-TRAJECTORIES_SHOWN = 3  # starts per label drawn on a contour
-MAX_VECTOR_AXES = 4  # figures with more visible Axes (panels and colour bars) get no SVG
-# Sections a helper process builds, start to finish, while this process builds the others: some that
-# need no JAX (the contours, gap curves, schedules and basin maps evaluate landscapes or schedules
-# through JAX), chosen so both processes take about as long on the default suite (helper: its start
-# and read, ~2.3 s, then ~5.2 s of sections; here: the read, ~1.4 s, then ~7 s).
-HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles")
+TRAJECTORIES_SHOWN = figures.MAX_PATHS_PER_LABEL  # starts per label drawn on a contour
+# Sections a helper process builds, start to finish, while this process builds the others: those
+# that need no JAX (the contours, gap curves, schedules and basin maps evaluate landscapes or schedules
+# through JAX), so both processes take about as long on the default suite (docs/performance.md).
+HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles", "tuning_budget", "mnist")
 PARALLEL_MIN_BYTES = 4_000_000  # smaller results files: a helper's start costs more than it saves
 PARALLEL_MIN_IDLE = 1.5  # idle CPUs (now, not the load average) a helper needs to be worth starting
 IDLE_SAMPLE_SECONDS = 0.15  # how long /proc/stat is watched to tell how idle the CPUs are
@@ -271,6 +269,10 @@ class _Builder:
         self.problems = aggregate.problems_in(self.land)
         self.labels = aggregate.labels_in(self.land)
         self.by_problem_label = aggregate.group_by(self.evaluation, "problem", "label")
+        self._floors: dict[tuple[str, str], float] = {}
+        tuning = aggregate.group_by(self.tune, "problem", "label")
+        self.edges = {key: aggregate.edge_flags(tuning.get(key, []), group[0]["config"])
+                      for key, group in self.by_problem_label.items() if not group[0].get("reference")}
         for problem, label in fallbacks:
             self.missing.append(f"{problem} × {label}: no test-phase records (the run stopped before the"
                                 " best config was re-run on fresh seeds); its best tuning config is shown.")
@@ -292,14 +294,9 @@ class _Builder:
             self.missing.append(f"{error} (run the report from the suite's folder or with its modules"
                                 " on PYTHONPATH to draw its landscapes).")
 
-    def save(self, fig, stem: str, caption: str, *, raster_only: bool = False) -> None:
-        # raster_only: the large per-landscape grids, whose vector versions cost most of the
-        # report's time (and megabytes) while nobody scales a 10-panel heatmap grid up; any grid of
-        # more than MAX_VECTOR_AXES panels is written as PNG only for the same reason.
-        raster_only = raster_only or sum(ax.get_visible() for ax in fig.axes) > MAX_VECTOR_AXES
-        formats = tuple(f for f in self.formats if f == "png") if raster_only else self.formats
-        paths = save(fig, self.figures_dir, stem, formats or self.formats)
-        self.doc.figure(paths, caption, self.out)
+    def save(self, fig, stem: str, caption: str) -> None:
+        """Every figure as PNG (shown on the page) and SVG (linked beside it)."""
+        self.doc.figure(save(fig, self.figures_dir, stem, self.formats), caption, self.out)
 
     # -------------------------------------------------------------------------------------------
     def sections(self) -> list[str]:
@@ -307,7 +304,7 @@ class _Builder:
         not listed (it reads what the others noted)."""
         if not self.records:
             return ["nothing"]
-        land = ["tables", "contours", "gaps", "schedules", "sensitivity", "ecdf", "profiles", "tuning_budget",
+        land = ["tables", "edges", "contours", "gaps", "schedules", "sensitivity", "ecdf", "profiles", "tuning_budget",
                 "basins", "cost"] if self.land else ["no_landscapes"]
         return ["summary", *land, "mnist"]
 
@@ -380,13 +377,18 @@ class _Builder:
     def section_tables(self) -> None:
         doc = self.doc
         doc.heading("Results per landscape")
+        doc.text("★ marks the best row of each landscape: the highest success rate, ties broken by the"
+                 " lower ERT, then the lower median final gap. A gap below what the dtype resolves near"
+                 " the minimizers shows as \"< floor (dtype)\"; a selected hyperparameter at the top or"
+                 " bottom of its searched values is flagged (the best value may lie outside the search).")
         tuning = aggregate.group_by(self.tune, "problem", "label")
         for problem in self.problems:
-            rows = []
+            rows, keys = [], []
             for label in self.labels:
                 group = self.by_problem_label.get((problem, label))
                 if group is None:
-                    rows.append([label, "absent", None, None, None, None, None, ""])
+                    rows.append([label, "absent", None, None, None, None, None, "", ""])
+                    keys.append(None)
                     continue
                 runs = aggregate.pooled_runs(group)
                 solved = runs.solved_at[:, aggregate.target_index(group[0])]
@@ -394,20 +396,58 @@ class _Builder:
                 config = ", ".join(f"{k}={v:.4g}" for k, v in group[0]["config"].items()
                                    if not (k == "warmup_steps" and v == 0))
                 config += _selection_caveat(tuning.get((problem, label), []), group[0]["config"])
-                rows.append([label, group[0]["phase"], aggregate.success_rate(group), aggregate.ert(group),
+                edges = self.edges.get((problem, label), [])
+                rate, cost = aggregate.success_rate(group), aggregate.ert(group)
+                median_gap = float(np.median(runs.final_gap))
+                rows.append([label, group[0]["phase"], rate, cost,
                              float(np.median(success)) if success.size else float("nan"),
-                             float(np.median(runs.final_gap)), f"{int((runs.status == 2).sum())}/{runs.count}",
-                             config])
+                             self._gap_text(problem, group[0], median_gap),
+                             f"{int((runs.status == 2).sum())}/{runs.count}", config,
+                             "; ".join(flag.text() for flag in edges)])
+                keys.append((-_nan_to(rate, -1.0), _nan_to(cost, np.inf), _nan_to(median_gap, np.inf)))
                 if runs.count and (runs.status == 2).all():
                     self.missing.append(f"{problem} × {label}: every run diverged.")
+            ranked = [i for i, key in enumerate(keys) if key is not None and np.isfinite(key[0])]
+            best = min(ranked, key=lambda i: keys[i]) if ranked else None
+            if best is not None:
+                rows[best][0] = f"★ {rows[best][0]}"
             target = self._success_target(problem)
             doc.heading(problem, 3)
             doc.table(["label", "phase", f"success rate (f − f* ≤ {target:g})", "ERT (evaluations)",
                        "median steps-to-target (successes)", "median final gap", "diverged",
-                       "best config"], rows)
+                       "best config", "edge of the search"], rows,
+                      highlight=[] if best is None else [best])
             note = self._precision_note(problem)
             if note:
                 doc.text(note)
+
+    def _gap_text(self, problem: str, record: Record, value: float):
+        """The median final gap as a table shows it: below the dtype's floor as "< floor (dtype)"."""
+        dtype = str(record.get("dtype", "float32"))
+        return aggregate.gap_text(value, self._floor(problem, dtype), dtype)
+
+    def _floor(self, problem: str, dtype: str) -> float:
+        key = (problem, dtype)
+        if key not in self._floors:
+            records = {(r["landscape"], r["instance"]): r for r in self._records_of(problem)}.values()
+            try:
+                self._floors[key] = max(aggregate.precision_floor(r["landscape"], int(r["instance"]),
+                                                                  r.get("dim"), dtype) for r in records)
+            except Exception:  # noqa: BLE001 (a landscape this process cannot build: no floor)
+                self._floors[key] = float("nan")
+        return self._floors[key]
+
+    def section_edges(self) -> None:
+        doc = self.doc
+        flagged = [(problem, label, flags) for (problem, label), flags in self.edges.items() if flags]
+        doc.heading("Selected values at the edge of the search")
+        if not flagged:
+            doc.text("No selected hyperparameter lies at the top or bottom of its searched values.")
+            return
+        doc.text("The selected config's value is the lowest or highest value the search tried: the best"
+                 " value may lie outside the searched range, so widen the search there.")
+        doc.bullets([f"{problem} × {label}: " + "; ".join(flag.text() for flag in flags)
+                     for problem, label, flags in flagged])
 
     def _precision_note(self, problem: str) -> str | None:
         """Where the runs' dtype cannot resolve some targets near this problem's minimizers: say
@@ -416,11 +456,7 @@ class _Builder:
         if not sweeps:
             return None
         dtype = str(sweeps[0].get("dtype", "float32"))
-        try:
-            floor = max(aggregate.precision_floor(r["landscape"], int(r["instance"]), r.get("dim"), dtype)
-                        for r in {(r["landscape"], r["instance"]): r for r in sweeps}.values())
-        except Exception:  # noqa: BLE001 (a landscape this process cannot build: no note)
-            return None
+        floor = self._floor(problem, dtype)
         below = [t for t in sweeps[0]["targets"] if t < floor]
         if not np.isfinite(floor) or not below:
             return None
@@ -448,10 +484,10 @@ class _Builder:
         if not two_d:
             doc.text("No 2-D landscape in these results: contours are drawn for 2-D landscapes only.")
             return
-        doc.text(f"Filled contours of log10(f − f* + 1e-12) of each landscape's first instance; the"
-                 f" first {TRAJECTORIES_SHOWN} starts of each label's selected config (test runs) on it,"
-                 " a dot at the start and a cross at the last iterate, or a thin red cross where a run"
-                 " that diverged was last finite; white stars are the certified global minima.")
+        doc.text(f"Grey contours of log10(f − f* + 1e-12) of each landscape's first instance; the"
+                 f" first {TRAJECTORIES_SHOWN} starts of each label's selected config (test runs) on it in"
+                 " the label's colour, a dot at the start and a cross at the last iterate, or a thin cross"
+                 " where a run that diverged was last finite; white stars are the certified global minima.")
         for problem in two_d:
             first = self._records_of(problem)[0]
             instance = min(r["instance"] for r in self._records_of(problem))
@@ -472,10 +508,8 @@ class _Builder:
             except InputError as error:  # a landscape this version does not know
                 self.missing.append(f"{problem}: cannot draw the contour ({error}).")
                 continue
-            # PNG only: a filled contour's vector version was larger than the PNG (0.4-1.2 MB against
-            # 0.1-0.4 MB on the default suite) and took ~1.3 s of the report's 10 s to write.
-            self.save(fig, f"contour_{_slug(problem)}", f"{problem}: contours and trajectories.",
-                      raster_only=True)
+            # the fill is rasterized inside the SVG (plot_contour): a vector fill was 0.4-1.2 MB
+            self.save(fig, f"contour_{_slug(problem)}", f"{problem}: contours and trajectories.")
 
     def _records_of(self, problem: str) -> list[Record]:
         return [r for r in self.land if aggregate.problem_name(r) == problem]
@@ -565,13 +599,11 @@ class _Builder:
         if not panels:
             doc.text("No schedule could be drawn.")
             return
-        cols = 2 if len(panels) > 1 else 1
-        fig, axes = subplots(-(-len(panels) // cols), cols, height_each=2.8)
+        # one column, each panel's legend to its right: a legend inside covered the curves
+        fig, axes = subplots(len(panels), 1, width=5.2, height_each=2.4, margins={"hspace": 0.75})
         for ax, (label, curves, best) in zip(axes.flat, panels):
             figures.plot_learning_rates(label, curves, best, ax=ax)
-            ax.legend(loc="best", fontsize="x-small", frameon=True, framealpha=0.85)
-        for ax in axes.flat[len(panels):]:
-            ax.set_visible(False)
+            legend_outside(ax)
         self.save(fig, "learning_rates", "Learning rate against the update step: every searched config"
                   " (faint, distinct schedule parameters only) and the configs selected (bold), one line"
                   " per distinct selection with the landscapes it was selected on.")
@@ -600,7 +632,7 @@ class _Builder:
             fig = _sensitivity_figure(rows)
             fig.suptitle(problem)
             self.save(fig, f"sensitivity_{_slug(problem)}", f"{problem}: sensitivity to the hyperparameters.",
-                      raster_only=True)
+)
 
     # 5 --------------------------------------------------------------------------------------------
     def section_ecdf(self) -> None:
@@ -621,17 +653,31 @@ class _Builder:
     def section_profiles(self) -> None:
         doc = self.doc
         doc.heading("Performance profiles")
+        gradient = [r for r in self.evaluation if not r.get("reference")]
+        with_references = len(gradient) < len(self.evaluation)
         profile = aggregate.performance_profile(self.evaluation)
-        fig, axes = subplots(1, 1, height_each=4.2)
-        figures.plot_performance_profile(profile, ax=axes[0, 0])
+        panels = [(aggregate.performance_profile(gradient) if with_references else profile,
+                   "gradient methods")]
+        if with_references:
+            panels.append((profile, "with the scipy references"))
+        fig, axes = subplots(1, len(panels), width=6.0 * len(panels), height_each=4.2, sharey=True)
+        for ax, (shown, name) in zip(axes.flat, panels):
+            figures.plot_performance_profile(shown, ax=ax, legend=False,
+                                             title=f"{name}, {len(shown.problems)} landscapes")
+        _label_outer(axes)
+        _figure_legend(fig, list(profile.rho))
         doc.text("Dolan–Moré profiles of ERT at the success target: ρ(1) is the fraction of landscapes"
                  " where a label is the fastest; ρ(τ) the fraction it solves within τ times the best ERT."
-                 " Landscapes no label solves count against every label.")
+                 " Landscapes no label solves count against every label."
+                 + (" Left: the gradient methods alone (the best is the best gradient method); right: with"
+                    " the scipy references, whose quasi-Newton steps set the best ERT on smooth"
+                    " landscapes." if with_references else ""))
         unsolved = [p for p in profile.problems
                     if not any(np.isfinite(profile.ratios[(p, label)]) for label in profile.rho)]
         if unsolved:
             self.missing.append(f"no label reached the success target on: {', '.join(unsolved)}.")
-        self.save(fig, "performance_profile", "Performance profiles across landscapes.")
+        self.save(fig, "performance_profile", "Performance profiles across landscapes"
+                  + (": gradient methods alone and with the scipy references." if with_references else "."))
 
     # tuning budget -------------------------------------------------------------------------------
     def section_tuning_budget(self) -> None:
@@ -828,12 +874,17 @@ def _selection_caveat(tuned: Sequence[Record], chosen: Mapping[str, float]) -> s
     return " (no config reached the success target in tuning: chosen by median final gap)"
 
 
+def _nan_to(value: float, replacement: float) -> float:
+    return replacement if value is None or np.isnan(value) else float(value)
+
+
 def _figure_legend(fig, labels: Sequence[str]) -> None:
     from matplotlib.lines import Line2D
 
-    from reports.style import color_for, linestyle_for
+    from reports.style import color_for, linestyle_for, marker_for
 
-    handles = [Line2D([], [], color=color_for(lab), linestyle=linestyle_for(lab), linewidth=2) for lab in labels]
+    handles = [Line2D([], [], color=color_for(lab), linestyle=linestyle_for(lab), linewidth=2,
+                      marker=marker_for(lab), markersize=4) for lab in labels]
     legend_outside(fig, handles, list(labels))
 
 
@@ -970,8 +1021,9 @@ def _sensitivity_row(axes, row: dict[str, Any], gap_range: tuple[float, float], 
         rate_ax.set_ylim(-0.02, 1.02)
         figures.plot_sensitivity_curve(xs, {r["label"]: r["gaps"] for r in group}, x_name=name,
                                        value_name=FINAL_GAP, log_y=True, ax=gap_ax, title=title)
-        if len(group) > 1:
-            rate_ax.legend(loc="best", fontsize="x-small", frameon=True, framealpha=0.8)
+        if len(group) > 1:  # right of the row, outside both panels: inside it covered curves
+            handles, labels = rate_ax.get_legend_handles_labels()
+            legend_outside(gap_ax, handles, labels)
         return
     common = dict(x_name=row["x_name"], y_name=row["y_name"], colorbar=False, title=row["title"],
                   x_labels=x_labels)

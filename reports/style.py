@@ -1,14 +1,15 @@
-"""One look for every figure: a fixed colour and line style per label, the Agg backend, saving helpers.
+"""One look for every figure: a fixed colour per optimizer family, a line style per schedule, the Agg
+backend, saving helpers.
 
-The colour of a label depends on the label alone (never on which other labels a run holds), so
-"nesterov/time_based" has the same colour in every figure of every report and comparison: the family
-picks the hue, the schedule the shade and the line style. Labels outside the registries get a colour
-from a hash of their name.
+The colour of a label depends on its family alone (never on which other labels a run holds), so every
+"nesterov/..." label is the same colour in every figure of every report and comparison, and the
+schedule is told by the line style (and the marker). The palette is Okabe & Ito's (2008) colour-blind
+safe set, extended by Paul Tol's muted scheme for the families beyond seven. Labels outside the
+registries get a colour of Tol's muted scheme from a hash of their family.
 """
 
 from __future__ import annotations
 
-import colorsys
 import re
 import zlib
 from pathlib import Path
@@ -17,30 +18,37 @@ import matplotlib
 
 matplotlib.use("Agg")  # reports are written to files, never shown; no display needed
 
-import matplotlib.colors as mcolors  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import LogFormatterSciNotation, NullLocator  # noqa: E402
 
-# Hues of tab10 without its grey (grey means "diverged" in basin maps).
+# Okabe-Ito without black (black and greys are the scipy references) and yellow (unreadable as a thin
+# line on white), then Tol's muted wine, olive, indigo.
 FAMILY_COLORS: dict[str, str] = {
-    "sgd": "#1f77b4", "momentum": "#ff7f0e", "nesterov": "#2ca02c", "adam": "#d62728",
-    "adamw": "#9467bd", "rmsprop": "#8c564b", "adagrad": "#e377c2", "adadelta": "#bcbd22",
-    "nadam": "#17becf", "lion": "#393b79",
+    "sgd": "#0072B2", "momentum": "#E69F00", "nesterov": "#009E73", "adam": "#D55E00",
+    "adamw": "#CC79A7", "rmsprop": "#56B4E9", "adagrad": "#882255", "adadelta": "#999933",
+    "nadam": "#332288", "lion": "#AA4499",
 }
-# Schedule -> (lightness change, line style). Shades stay far enough apart to tell on a white page.
-SCHEDULE_SHADES: dict[str, tuple[float, str]] = {
-    "constant": (0.0, "-"), "time_based": (-0.12, "--"), "exponential": (0.15, "-."),
-    "step": (-0.22, ":"), "cosine": (0.25, (0, (5, 1, 1, 1))), "sgdr": (-0.05, (0, (3, 1, 1, 1, 1, 1))),
+# Schedule -> line style; the family's colour stays the same for all its schedules.
+SCHEDULE_STYLES: dict[str, object] = {
+    "constant": "-", "time_based": "--", "exponential": "-.", "step": ":",
+    "cosine": (0, (5, 1, 1, 1)), "sgdr": (0, (3, 1, 1, 1, 1, 1)),
 }
-_FALLBACK = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
-             "#17becf", "#393b79", "#637939", "#843c39")
+# Markers drawn every few points, at offsets that differ per label, so curves lying on top of each
+# other (two schedules that select the same config) stay visible as two marker sequences.
+SCHEDULE_MARKERS: dict[str, str] = {"constant": "o", "time_based": "s", "exponential": "^", "step": "v",
+                                    "cosine": "D", "sgdr": "P"}
+REFERENCE_MARKERS: dict[str, str] = {"L-BFGS-B": "s", "BFGS": "D", "CG": "v", "Nelder-Mead": "^",
+                                     "trust-krylov": "P"}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+_FALLBACK = ("#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933",
+             "#AA4499")
 # scipy reference rows ("scipy/METHOD (reference)"): dark neutrals outside the families' hues, drawn
 # dotted, so a reference never shares a colour with an optimizer and reads as a reference at a glance.
 REFERENCE_COLORS: dict[str, str] = {
-    "L-BFGS-B": "#000000", "BFGS": "#5a5a5a", "CG": "#7b5a2e", "Nelder-Mead": "#4b2e83",
-    "trust-krylov": "#2e5a5a",
+    "L-BFGS-B": "#000000", "BFGS": "#5a5a5a", "CG": "#7b5a2e", "Nelder-Mead": "#4b4b4b",
+    "trust-krylov": "#2e4a4a",
 }
 REFERENCE_LINESTYLE = ":"
 DIVERGED_COLOR = "#9e9e9e"
@@ -53,30 +61,47 @@ def _split(label: str) -> tuple[str, str]:
     return family, schedule
 
 
-def _shade(color: str, change: float) -> str:
-    r, g, b = mcolors.to_rgb(color)
-    h, lightness, s = colorsys.rgb_to_hls(r, g, b)
-    return mcolors.to_hex(colorsys.hls_to_rgb(h, min(max(lightness + change, 0.12), 0.85), s))
-
-
 def color_for(label: str) -> str:
-    """The colour of ``label`` ("family/schedule[...]") in every figure: a fixed function of the label."""
+    """The colour of ``label`` ("family/schedule[...]") in every figure: one per family."""
     family, schedule = _split(label)
     if family == "scipy":
         return REFERENCE_COLORS.get(schedule.removesuffix(" (reference)"), "#000000")
     if family in FAMILY_COLORS:
-        change = SCHEDULE_SHADES.get(schedule, (0.0, "-"))[0] if schedule in SCHEDULE_SHADES else (
-            (zlib.crc32(schedule.encode()) % 5 - 2) * 0.08)
-        return _shade(FAMILY_COLORS[family], change)
-    return _FALLBACK[zlib.crc32(label.encode()) % len(_FALLBACK)]
+        return FAMILY_COLORS[family]
+    return _FALLBACK[zlib.crc32(family.encode()) % len(_FALLBACK)]
 
 
 def linestyle_for(label: str):
-    """The line style of ``label``: one per schedule, so shades of one family stay apart."""
+    """The line style of ``label``: one per schedule (the colour is the family's)."""
     family, schedule = _split(label)
     if family == "scipy":
         return REFERENCE_LINESTYLE
-    return SCHEDULE_SHADES.get(schedule, (0.0, "-"))[1]
+    if schedule in SCHEDULE_STYLES:
+        return SCHEDULE_STYLES[schedule]
+    styles = list(SCHEDULE_STYLES.values())
+    return styles[zlib.crc32(schedule.encode()) % len(styles)]
+
+
+def marker_for(label: str) -> str:
+    """A marker per schedule (per method for a reference), drawn sparsely on curves to tell overlaps
+    apart: with the family's colour and the schedule's line style, a fixed function of the label."""
+    family, schedule = _split(label)
+    table = REFERENCE_MARKERS if family == "scipy" else SCHEDULE_MARKERS
+    name = schedule.removesuffix(" (reference)")
+    return table.get(name) or MARKERS[zlib.crc32(name.encode()) % len(MARKERS)]
+
+
+def mark_curves(ax, points: int = 6) -> None:
+    """Sparse markers on the labelled curves of ``ax``, each label's at its own offset, so curves
+    drawn on top of each other remain visible (a hidden curve still shows its markers)."""
+    lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")
+             and len(line.get_xdata()) > 2]
+    for index, line in enumerate(lines):
+        count = len(line.get_xdata())
+        every = max(count // points, 1)
+        line.set_marker(marker_for(line.get_label()))
+        line.set_markersize(4)
+        line.set_markevery((int(index * every / max(len(lines), 1)) % every, every))
 
 
 # Fixed layout, in inches. A layout engine ("constrained") or bbox_inches="tight" measures every tick
@@ -90,6 +115,9 @@ MARGINS: dict[str, float] = {"left": 0.85, "right": 0.3, "bottom": 0.62, "top": 
 # title position measures the x tick labels of every Axes at every draw; no figure puts ticks on top).
 AXES_RC = {"axes.titley": 1.0}
 PAD = 0.08  # inches between a measured legend and the canvas edge
+# SVG text as <text> elements, not glyph outlines: a third of the SVG's write time and most of its
+# bytes went to outlining every label (the browser draws the text in its own sans-serif)
+SAVE_RC = {"svg.fonttype": "none"}
 
 
 def new_axes(ax=None, width: float = FIGURE_WIDTH, height: float = 4.2):
@@ -272,7 +300,11 @@ def save(fig: Figure, directory: Path, stem: str, formats: tuple[str, ...] = ("p
     paths = {}
     for fmt in formats:
         path = directory / f"{stem}.{fmt}"
-        fig.savefig(path, dpi=DPI, **({} if measured else {"bbox_inches": "tight"}))
+        extra = {} if measured else {"bbox_inches": "tight"}
+        if fmt == "png":  # zlib level 1: a fifth of level 6's encode time, files ~20 % larger
+            extra["pil_kwargs"] = {"compress_level": 1}
+        with matplotlib.rc_context(SAVE_RC):
+            fig.savefig(path, dpi=DPI, **extra)
         paths[fmt] = path
     plt.close(fig)
     return paths

@@ -43,6 +43,14 @@ def test_malformed_suite_file_exit_2(tmp_path, capsys):
     assert not (tmp_path / "out" / "results.jsonl").exists()
 
 
+def test_bare_command_prints_help_and_runs_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "usage: landscape-bench" in out and "landscape-bench run" in out
+    assert not (tmp_path / "results").exists()  # the default suite did not start
+
+
 def test_list_names_everything(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out

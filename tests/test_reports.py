@@ -31,11 +31,20 @@ def _legend_texts(ax) -> list[str]:
     return [t.get_text() for t in legend.get_texts()] if legend else []
 
 
-def test_color_for_is_a_fixed_function_of_the_label():
-    assert color_for("nesterov/time_based") == color_for("nesterov/time_based")
-    assert len({color_for(f"{f}/constant") for f in ("sgd", "momentum", "nesterov", "adam", "lion")}) == 5
-    assert color_for("nesterov/constant") != color_for("nesterov/time_based")
-    assert re.fullmatch(r"#[0-9a-f]{6}", color_for("my-own-optimizer"))
+def test_color_for_is_one_colour_per_family_and_the_schedule_is_the_line_style():
+    from reports.style import FAMILY_COLORS, linestyle_for, marker_for
+
+    import optimizers
+
+    assert color_for("nesterov/time_based") == color_for("nesterov/sgdr") == FAMILY_COLORS["nesterov"]
+    assert linestyle_for("nesterov/constant") != linestyle_for("nesterov/time_based")
+    assert marker_for("nesterov/constant") != marker_for("nesterov/time_based")
+    families = sorted(optimizers.FAMILIES)
+    assert len({color_for(f"{f}/constant") for f in families}) == len(families)
+    # Okabe-Ito's colour-blind safe set first (the default suite's families)
+    okabe_ito = {"#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9"}
+    assert {color_for(f"{f}/constant") for f in ("sgd", "momentum", "nesterov", "adam")} <= okabe_ito
+    assert re.fullmatch(r"#[0-9a-fA-F]{6}", color_for("my-own-optimizer"))
 
 
 def test_contour_draws_trajectories_and_minima(tmp_path):
@@ -53,8 +62,20 @@ def test_contour_draws_trajectories_and_minima(tmp_path):
     assert "diverged (last finite point)" in _legend_texts(ax)
     crosses = [line for line in ax.get_lines() if line.get_marker() == "X"]
     assert [tuple(line.get_xydata()[0]) for line in crosses] == [(3.0, 3.0)]
-    red = [line for line in ax.get_lines() if line.get_marker() == figures.DIVERGED_MARKER]
-    assert [tuple(line.get_xydata()[0]) for line in red] == [(-1.0, 0.5)]
+    lost = [line for line in ax.get_lines() if line.get_marker() == figures.DIVERGED_MARKER]
+    assert [tuple(line.get_xydata()[0]) for line in lost] == [(-1.0, 0.5)]
+    assert lost[0].get_color() == crosses[0].get_color() == color_for("sgd/constant")  # the label's colour
+    # contours are grey (no colour of their own), at most MAX_PATHS_PER_LABEL paths per label
+    many = np.repeat(paths[:1], 10, axis=0)
+    ax = figures.plot_contour("himmelblau", {"sgd/constant": many}, resolution=20)
+    drawn = [line for line in ax.get_lines() if line.get_color() == color_for("sgd/constant")
+             and line.get_linestyle() != "None"]
+    assert len(drawn) == figures.MAX_PATHS_PER_LABEL
+    fill = ax.collections[0]
+    assert fill.get_rasterized()  # the SVG holds the fill as one image
+    from matplotlib.colors import rgb_to_hsv, to_rgb
+
+    assert all(rgb_to_hsv(to_rgb(c[:3]))[1] < 0.05 for c in fill.get_facecolor())
 
 
 def test_gap_vs_step_lines_and_missing_trajectories(tmp_path):
@@ -225,7 +246,14 @@ def test_compare_runs(tmp_path):
     page = reports.compare_runs(a, b, tmp_path / "cmp")
     assert {Path(link).suffix for link in _links_resolve(page)} == {".png", ".svg"}
     markdown = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8")
-    assert "| himmelblau | sgd/constant |" in markdown and "0.5" in markdown
+    quality, speed = markdown.split("## Speed")
+    assert "## Quality per landscape × label" in quality and "steps/s" not in quality
+    assert "| himmelblau | sgd/constant |" in quality
+    assert "learning_rate = 0.01: top of the searched range" in quality  # B's edge flags
+    # timed once per job: half the speed is shown, but no verdict is given
+    assert "not measured repeatedly: no speed verdict" in speed
+    assert "faster" not in speed and "slower" not in speed
+    assert "compile s" in speed  # the synthetic records have compile times
     assert "beale × sgd/constant: only in A" in markdown
     assert "other settings" not in markdown
     longer = synthetic_records()
@@ -237,10 +265,57 @@ def test_compare_runs(tmp_path):
     assert "**The two runs were made with other settings** (steps" in markdown
 
 
+def test_compare_gives_a_speed_verdict_only_outside_the_noise_band(tmp_path):
+    from reports.compare import REPEATED_TIMINGS, speed_verdict
+
+    assert speed_verdict(1.02, 0.01).startswith("no change beyond the noise band (±5 %)")
+    assert speed_verdict(1.5, 0.1).startswith("B faster (×1.50")
+    assert speed_verdict(2.0, 0.1, higher_is_faster=False).startswith("B slower (×0.50")
+    assert speed_verdict(1.5, 0.6).startswith("no change")  # inside a wide band
+    records_a, records_b = synthetic_records(), synthetic_records()
+    for records, rate, spread in ((records_a, 1e6, 0.02), (records_b, 2e6, 0.02)):
+        for record in records:
+            seconds = record["cost"]["run_seconds"]
+            record["cost"] = dict(record["cost"], steps_per_second=rate, compile_seconds=None,
+                                  **{REPEATED_TIMINGS: [seconds * (1 - spread), seconds, seconds * (1 + spread)]})
+    reports.compare_runs(write_results(tmp_path / "a", records_a), write_results(tmp_path / "b", records_b),
+                         tmp_path / "cmp")
+    speed = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8").split("## Speed")[1]
+    assert "B faster (×2.00 speed" in speed and "no speed verdict" not in speed
+    assert "compile s" not in speed  # never filled: no column
+
+
+def test_comparison_figure_names_landscapes_and_keeps_its_labels_on_the_canvas(tmp_path):
+    from reports.compare import _quality_figure
+    from reports.style import lighten_ticks
+
+    rows = [dict(problem=p, label=lab, success_change=0.1 * i, ert_ratio=0.5 + 0.3 * i)
+            for i, (p, lab) in enumerate([("six_hump_camel", "nesterov/time_based"),
+                                          ("rosenbrock 10-D", "scipy/Nelder-Mead (reference)")])]
+    fig = _quality_figure(rows)
+    lighten_ticks(fig)
+    path = tmp_path / "c.png"
+    fig.savefig(path, bbox_inches="tight")  # as style.save does for tight figures
+    left = fig.axes[0]
+    names = [t.get_text() for t in left.get_yticklabels()]
+    assert names == ["six_hump_camel · nesterov/time_based", "rosenbrock 10-D · scipy/Nelder-Mead (reference)"]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    for ax in fig.axes:  # no two x tick labels overlap
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        assert all(a.x1 <= b.x0 + 1 for a, b in zip(boxes, boxes[1:])), ax.get_xlabel()
+
+
 def test_benchmark_report(tmp_path):
-    def bench_file(name, median, steps):
-        data = {"benchmarks": [{"name": "test_beale_sgd", "group": "engine", "stats": {"median": median},
-                                "extra_info": {"compile_seconds": 1.2, "steps_to_target": steps}}]}
+    def bench_file(name, median, steps, iqr=0.1e-3, rounds=5):
+        info = {"compile_seconds": 1.2, "median_steps_to_target": steps, "success_rate": 0.75,
+                "median_final_gap": 1e-7, "diverged_fraction": 0.0, "landscape": "beale",
+                "label": "sgd/constant", "runs": 320, "steps": 2000, "peak_flops": 1e11, "unroll": 2}
+        data = {"benchmarks": [{"name": "test_beale_sgd", "group": "engine",
+                                "stats": {"median": median, "iqr": iqr, "rounds": rounds},
+                                "extra_info": info}]}
         path = tmp_path / name
         path.write_text(json.dumps(data))
         return path
@@ -248,9 +323,21 @@ def test_benchmark_report(tmp_path):
     page = reports.benchmark_report([bench_file("a.json", 2e-3, 40), bench_file("b.json", 1e-3, 38)],
                                     tmp_path / "bench")
     markdown = (tmp_path / "bench" / "benchmarks.md").read_text(encoding="utf-8")
-    assert "| test_beale_sgd | engine | 2 ms | 1 ms | 0.5 |" in markdown
-    assert "steps_to_target A" in markdown and "| 40 | 38 |" in markdown
+    quality, speed = markdown.split("## Speed")
+    assert "| test_beale_sgd | beale × sgd/constant, 320 runs × 2,000 steps | 0.75 | 38 | 1.00e-07 | 0 |" in quality
+    assert "| test_beale_sgd | engine | 2 ms | 1 ms | 0.5 | ±10 % | B faster (×2.00" in speed
+    widths = [line.count("|") - 1 for line in markdown.splitlines() if line.startswith("|")]
+    assert max(widths) <= 8  # a page wide, not a column per extra_info key
+    assert "peak_flops" not in markdown
+    same = reports.benchmark_report([bench_file("c.json", 2e-3, 40, iqr=1e-3),
+                                     bench_file("d.json", 2.2e-3, 40, iqr=1e-3)], tmp_path / "same")
+    assert "no change beyond the noise band (±50 %)" in same.with_suffix(".md").read_text(encoding="utf-8")
+    once = reports.benchmark_report([bench_file("e.json", 2e-3, 40, rounds=1),
+                                     bench_file("f.json", 1e-3, 40, rounds=1)], tmp_path / "once")
+    assert "not measured repeatedly: no speed verdict" in once.with_suffix(".md").read_text(encoding="utf-8")
     assert page.is_file()
+    # compare_runs of two pytest-benchmark files is this table
+    assert reports.compare_runs(tmp_path / "a.json", tmp_path / "b.json", tmp_path / "cmp").name == "benchmarks.html"
     with pytest.raises(InputError):
         reports.benchmark_report([tmp_path / "missing.json"], tmp_path / "bench")
 
@@ -355,24 +442,18 @@ def test_sensitivity_writes_one_figure_per_landscape(full_report):
     markdown = (full_report.parent / "report.md").read_text(encoding="utf-8")
     problems = {r["landscape"] for r in synthetic_records()}
     assert {p.stem for p in figures_dir.glob("sensitivity_*.png")} == {f"sensitivity_{p}" for p in problems}
-    assert not list(figures_dir.glob("sensitivity_*.svg"))
     assert markdown.count("sensitivity to the hyperparameters.*") == len(problems)  # one caption each
 
 
-def test_contours_are_written_as_png_only(full_report):
-    figures_dir = full_report.parent / "figures"
-    assert list(figures_dir.glob("contour_*.png"))
-    assert not list(figures_dir.glob("contour_*.svg"))
-
-
-def test_grids_of_many_panels_are_written_as_png_only(tmp_path, monkeypatch):
-    from reports import report
-
-    monkeypatch.setattr(report, "MAX_VECTOR_AXES", 1)  # the synthetic grids have 2 panels
-    reports.build_report(write_results(tmp_path / "results", synthetic_records()), tmp_path / "out")
+def test_every_figure_is_written_as_svg_beside_the_png_and_linked(tmp_path):
+    page = reports.build_report(write_results(tmp_path / "results", synthetic_records()), tmp_path / "out",
+                                workers=0)
     figures_dir = tmp_path / "out" / "figures"
-    assert (figures_dir / "gap_vs_step.png").is_file() and not (figures_dir / "gap_vs_step.svg").exists()
-    assert (figures_dir / "runtime_ecdf.svg").is_file()  # one panel: still a vector version
+    pngs = {p.stem for p in figures_dir.glob("*.png")}
+    assert {"contour_beale", "sensitivity_beale", "basins_himmelblau", "gap_vs_step"} <= pngs
+    assert {p.stem for p in figures_dir.glob("*.svg")} == pngs
+    links = _links_resolve(page)
+    assert {f"figures/{stem}.svg" for stem in pngs} <= set(links)
 
 
 def _heatmap_row(label, xs, ys):
@@ -399,7 +480,10 @@ def test_sensitivity_grid_labels_each_axis_once():
     bars, curves, upper, lower, last = panels
     assert {line.get_label() for line in curves[0].get_lines()} == {"sgd/constant", "adam/constant"}
     assert curves[0].get_xlim()[0] < 1e-4 < 1e-1 < curves[0].get_xlim()[1]  # both labels' values
-    assert [t.get_text() for t in curves[0].get_legend().get_texts()] == ["sgd/constant", "adam/constant"]
+    # the legend is right of the row, outside both panels (inside it covered curves)
+    assert curves[0].get_legend() is None
+    assert [t.get_text() for t in curves[1].get_legend().get_texts()] == ["sgd/constant", "adam/constant"]
+    assert curves[1].get_legend().get_bbox_to_anchor().x0 >= curves[1].get_window_extent().x1
 
     def tick_labels(axis):
         return [t.get_text() for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]

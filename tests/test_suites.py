@@ -31,6 +31,8 @@ def test_minimal_suite_gets_defaults():
     suite = parse_suite(MINIMAL)
     assert suite.steps == 1000 and suite.dtype == "float32" and suite.landscapes[0].dim == 2
     assert suite.optimizers[0].schedule == "constant"
+    assert suite.trajectory_every == 20  # paths on 2-D landscapes without asking for them
+    assert parse_suite("steps = 5\n" + MINIMAL).trajectory_every == 5  # never above the budget
 
 
 def test_random_search_draws_trials():

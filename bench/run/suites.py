@@ -36,6 +36,9 @@ DEFAULT_GRID_POINTS = 5
 MAX_SEED = 2**32 - 1  # the runner keys its random streams with uint32 seeds
 # Runs of one job (configs x instances x seeds x starts): 1M runs took 560 MiB, so past this the
 # per-run inputs and outputs alone would not fit a large host.
+# Every 20th iterate of the test runs (the only records that keep paths): 101 points per run at
+# 2,000 steps, enough for a smooth path on a contour and a gap curve, a few kB per record.
+DEFAULT_TRAJECTORY_EVERY = 20
 MAX_RUNS_PER_JOB = 1 << 25
 MAX_CHUNK_SIZE = 1 << 22  # runs per device and call; a chunk is padded to it
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # the default results folder is results/NAME
@@ -242,7 +245,8 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         description=str(doc.get("description", "")),
         steps=steps, targets=targets, success_target=success_target, dtype=dtype, seeds=seeds,
         test_seeds=test_seeds, starts=starts, landscapes=land, optimizers=opt_entries,
-        trajectory_every=_int(doc, "trajectory_every", where, 0, low=0, high=steps),
+        trajectory_every=_int(doc, "trajectory_every", where, min(DEFAULT_TRAJECTORY_EVERY, steps),
+                              low=0, high=steps),
         unroll=_int(doc, "unroll", where, 2, low=1, high=256),
         loop=_loop(doc.get("loop", "auto"), where),
         chunk_size=None if chunk is None else _int(doc, "chunk_size", where, 0, low=1,
