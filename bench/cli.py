@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from landscapes.errors import InputError
@@ -17,75 +16,46 @@ EXIT_INPUT = 2
 
 
 def _progress_printer(total: int | None = None):
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="job", dynamic_ncols=True, file=sys.stderr)
+    """A progress bar on stderr, drawn from the first job on: a run refused before any job (bad
+    input, the memory plan) prints its one line and nothing else."""
+    bar = None
 
     def progress(message: str) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="job", dynamic_ncols=True, file=sys.stderr)
         bar.set_description_str(message[:70])
         bar.update(1)
 
-    progress.close = bar.close  # type: ignore[attr-defined]
+    progress.close = lambda: bar is not None and bar.close()  # type: ignore[attr-defined]
     return progress
 
 
 def cmd_run(args) -> int:
+    from bench.api import run
     from bench.run import runner
-    from bench.core.jax_setup import configure_jax
-    from bench.run.results import ResultsDir
     from bench.run.suites import load_suite
 
     suite = load_suite(args.suite)
-    out = Path(args.out) if args.out else Path("results") / suite.name
-    configure_jax()
-    sharding = None
-    if not args.no_shard:
-        from bench.core.sharding import runs_sharding
-
-        sharding = runs_sharding()
-    sections = [] if args.skip_mnist else runner.mnist_sections(suite, args.mnist_dir)
-    if args.mnist_dir is not None and not sections:
-        raise InputError(f"--mnist-dir is for the suite's MNIST section, and suite {suite.name!r}"
-                         " has none (or --skip-mnist was given); add an [mnist] table or leave it out")
-    for spec in sections:  # before anything runs: a wrong setting is found now, not minutes later
-        from bench.mnist.section import check_spec
-
-        check_spec(spec)
-        if spec.get("data_dir") is not None:
-            from bench.mnist.data import check_data_path
-
-            check_data_path(spec["data_dir"])
-    runner.check_memory(suite, sharding, args.memory_budget)  # before the folder is touched
-    started = time.perf_counter()
-    from bench.core import environment
-
-    with ResultsDir(out) as results:
-        results.refuse_other_settings(runner.phase_settings(suite), environment.identity())
-        progress = _progress_printer(2 * len(runner.plan_jobs(suite)) + len(sections)
-                                     + len(suite.landscapes) * len(suite.references))
-        # The scipy references run in a worker process while the sweeps run here.
-        references = runner.BackgroundReferences(suite, results.record_ids())
-        runner.import_ahead((["bench.mnist.section"] if sections else [])
-                            + ([] if args.no_report else ["reports.report"]))
-        try:
-            counts = runner.run_suite(suite, results, progress=progress, sharding=sharding,
-                                      memory_budget=args.memory_budget)
-            counts["records"] += references.collect(results, progress=progress)
-            if sections:
-                counts["records"] += runner.run_mnist(suite, results, progress=progress,
-                                                      model_dir=out / "models",
-                                                      data_dir=args.mnist_dir)
-        finally:
-            references.close()
-            progress.close()
-    seconds = time.perf_counter() - started
+    total = (2 * len(runner.plan_jobs(suite)) + (0 if args.skip_mnist else len(
+        runner.mnist_sections(suite, args.mnist_dir))) + len(suite.landscapes) * len(suite.references))
+    progress = _progress_printer(total)
+    try:
+        result = run(args.suite, args.out, report=False, mnist=not args.skip_mnist,
+                     mnist_dir=args.mnist_dir, shard=not args.no_shard,
+                     memory_budget=args.memory_budget, progress=progress)
+    finally:
+        progress.close()
+    counts = result.counts
     print(f"suite {suite.name!r}: {counts['ran']} jobs run, {counts['skipped']} already done"
-          f" (resumed), {counts['records']} records written in {seconds:.1f} s")
-    print(f"results: {out / 'results.jsonl'}")
+          f" (resumed), {counts['records']} records written in {result.seconds:.1f} s")
+    print(f"results: {result.results}")
     if not args.no_report:
         from reports import build_report
 
-        page = build_report(out, out / "report")
+        page = build_report(result.out, result.out / "report")
         print(f"report:  {page}")
     return 0
 

@@ -195,3 +195,18 @@ def test_help_and_list_suites_start_without_jax():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "suites: default, quick" in done.stdout and "JAX_LOADED False" in done.stdout
+
+
+def test_the_python_entry_point_runs_a_suite_as_the_command_does(tiny_suite_path, tmp_path):
+    """bench.api.run: the command line's run from a notebook, returning the table as data."""
+    from bench.api import run
+    from bench.run.results import read_results
+
+    result = run(str(tiny_suite_path), tmp_path / "out", report=False, mnist=False)
+    assert result.results.exists() and result.counts["ran"] > 0 and result.report is None
+    labels = {(row["problem"], row["label"]) for row in result.table}
+    assert ("beale", "sgd/constant") in labels and ("himmelblau", "nesterov/time_based") in labels
+    assert all(0.0 <= row["success_rate"] <= 1.0 and row["runs"] > 0 for row in result.table)
+    again = run(str(tiny_suite_path), tmp_path / "out", report=False, mnist=False)  # resumes
+    assert again.counts["ran"] == 0 and again.table == result.table
+    assert len(read_results(tmp_path / "out")) == len(read_results(result.out))

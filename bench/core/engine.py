@@ -12,7 +12,6 @@ import dataclasses
 import enum
 import functools
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping

@@ -75,9 +75,13 @@ class Selection:
         self.configs: dict[int, dict[str, float]] = {}
 
     def add(self, record: Record) -> None:
-        config = record["config_index"]
-        self.columns.setdefault(config, []).append(columns(record))
-        self.configs.setdefault(config, dict(record["config"]))
+        self.add_columns(record["config_index"], record["config"], columns(record))
+
+    def add_columns(self, config: int, values: Mapping[str, float],
+                    cols: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """One record's part: its config index and values and its :func:`columns`."""
+        self.columns.setdefault(config, []).append(cols)
+        self.configs.setdefault(config, dict(values))
         if len(self.columns[config]) == self.instances:
             self.keys[config] = key_of(*(np.concatenate(c) for c in zip(*self.columns.pop(config))))
 
@@ -107,7 +111,8 @@ def tuned_test_records(tune: Sequence[Record], test: Sequence[Record]) -> list[R
     """The test records of one (landscape, optimizer label) that a table compares: those of the
     config the tuning records present choose. A folder that gained instances after a first run
     holds test records of the config tuned on the first instances too; they are not pooled."""
-    if not tune:
+    configs = {tuple(sorted(dict(r["config"]).items())) for r in test}
+    if not tune or len(configs) < 2:  # one tuned config: nothing to choose between
         return list(test)
     chosen = best_config(tune)
-    return [r for r in test if dict(r["config"]) == chosen]
+    return [r for r in test if dict(r["config"]) == chosen] or list(test)

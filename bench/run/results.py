@@ -138,8 +138,9 @@ def _describe(record: Mapping[str, Any]) -> str:
 class _Scan:
     """One pass over a results file: every check, and what a writer and the readers need."""
 
-    def __init__(self, file: Path, keep_records: bool):
+    def __init__(self, file: Path, keep_records: bool, visit=None):
         self.file = file
+        self._visit = visit
         self.ids: dict[str, str] = {}  # record_id -> job of its first line ("": a job of one line)
         self.digests: dict[str, tuple[str, int]] = {}  # record_id -> (content digest, line)
         self.ended: dict[str, int] = {}  # job -> record count in its marker
@@ -208,6 +209,8 @@ class _Scan:
             return
         self.digests[record_id] = (digest, number)
         self.ids[record_id] = record.get("job") or ""
+        if self._visit is not None:
+            self._visit(record)
         identity = record.get("identity") or {}
         settings = identity.get("settings")
         if isinstance(settings, dict):  # the sweeps' records (not references, not MNIST)
@@ -388,6 +391,11 @@ class ResultsDir:
         schema, a corrupted line or two different records of one run."""
         scan = _Scan(self.file, keep_records=True)
         return [r for r in scan.records if unended or scan.record_shown(r["record_id"])]
+
+    def visit_records(self, visit) -> None:
+        """Call ``visit(record)`` on every distinct record line, ended job or not, one at a time
+        (a results file of a million records is never held whole)."""
+        _Scan(self.file, keep_records=False, visit=visit)
 
     def record_ids(self) -> set[str]:
         """Ids of the records shown (ended jobs)."""

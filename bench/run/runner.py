@@ -23,11 +23,10 @@ import jax
 import numpy as np
 
 import landscapes
-import optimizers
 from bench.core import environment
 from bench.core.engine import (CostMeter, OptimizerBuilder, Problem, check_fused, make_batch, precompile,
                           run_chunks, step_flops, to_metrics)
-from bench.run.records import TEST, TUNE, Selection, best_config, selection_key, success_rate  # noqa: F401 (re-exported)
+from bench.run.records import TEST, TUNE, Selection, columns
 from bench.run.results import SCHEMA, ResultsDir, job_id, stable_hash
 from bench.run.suites import LandscapeEntry, OptimizerEntry, Suite
 from landscapes.errors import InputError
@@ -526,10 +525,16 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
     out.refuse_other_settings(phase_settings(suite), environment.identity())
     check_memory(suite, sharding, memory_budget)
     counts = dict(ran=0, skipped=0, records=0)
-    # The tuned configs of finished tuning jobs come from their records (read once).
-    tune_records = [r for r in out.records(unended=True) if r.get("phase") == TUNE
-                    and (r.get("identity") or {}).get("kind") == "sweep"]
-    existing = {r["record_id"]: r for r in tune_records}
+    # The tuned configs of finished tuning jobs come from their records, read once and one at a
+    # time: of each tuning record only what the selection reads is kept.
+    existing: dict[str, tuple] = {}
+
+    def keep(record):
+        if record.get("phase") == TUNE and (record.get("identity") or {}).get("kind") == "sweep":
+            existing[record["record_id"]] = (record["config_index"], dict(record["config"]),
+                                             columns(record))
+
+    out.visit_records(keep)
     tunes = [Job(suite, land, opt, TUNE, opt.configs(), suite.seeds)
              for land, opt in plan_jobs(suite)]
     ahead = _precompile_ahead([job for job in tunes if not all(out.has(i) for i in job.record_ids())],
@@ -579,7 +584,7 @@ def _run_pair(suite, tune, out, existing, counts, sharding, progress) -> None:
     job = tune.job_id()
     for record_id in set(tune.record_ids()) & existing.keys():
         if out.has(record_id, job):  # kept, not computed again: the selection reads it here
-            selection.add(existing[record_id])
+            selection.add_columns(*existing[record_id])
     if not _run_job(tune, out, counts, sharding, on_record=selection.add):
         counts["skipped"] += 1
     test = Job(suite, land, opt, TEST, {k: np.array([v]) for k, v in selection.best().items()},

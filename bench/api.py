@@ -1,0 +1,136 @@
+"""One entry point: run a suite from Python exactly as ``landscape-bench run`` does.
+
+    from bench.api import run
+    result = run("quick", out="results/quick")
+    result.table          # one row per (landscape, optimizer label): the tuned config's test runs
+    result.report         # path of report.html (None with report=False)
+
+The scipy references (in a worker process while the sweeps run), the MNIST section, resume, the
+directory lock, the memory plan and the report are the command line's own; ``bench.cli`` is a thin
+shell over :func:`run`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from landscapes.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What a run wrote and what it found.
+
+    Attributes:
+      out: the results directory; ``results`` its ``results.jsonl``.
+      counts: jobs run, jobs already done (resumed) and records written.
+      seconds: wall time of the jobs (sweeps, references, MNIST), report excluded.
+      report: the report page, or None.
+      table: one dict per (problem, optimizer label) of the compared records (the tuned config on
+        the test seeds, and the scipy references): success rate at the success target, median
+        steps to it, median final gap, runs and diverged runs.
+    """
+
+    out: Path
+    counts: dict[str, int]
+    seconds: float
+    report: Path | None
+    table: list[dict[str, Any]]
+
+    @property
+    def results(self) -> Path:
+        return self.out / "results.jsonl"
+
+
+def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = None, *,
+        report: bool = True, mnist: bool = True, mnist_dir: str | os.PathLike | None = None,
+        shard: bool = True, memory_budget: str | None = None,
+        progress: Callable[[str], None] | None = None) -> RunResult:
+    """Run ``suite`` (a built-in name or a TOML path) into ``out`` (default ``results/NAME``),
+    resuming what is there; see ``landscape-bench run --help`` for the options."""
+    from bench.core import environment
+    from bench.core.jax_setup import configure_jax
+    from bench.run import runner
+    from bench.run.results import ResultsDir
+    from bench.run.suites import load_suite
+
+    suite = load_suite(str(suite))
+    out = Path(out) if out is not None else Path("results") / suite.name
+    configure_jax()
+    sharding = None
+    if shard:
+        from bench.core.sharding import runs_sharding
+
+        sharding = runs_sharding()
+    sections = runner.mnist_sections(suite, mnist_dir) if mnist else []
+    if mnist_dir is not None and not sections:
+        raise InputError(f"--mnist-dir is for the suite's MNIST section, and suite {suite.name!r}"
+                         " has none (or --skip-mnist was given); add an [mnist] table or leave it out")
+    for spec in sections:  # before anything runs: a wrong setting is found now, not minutes later
+        from bench.mnist.section import check_spec
+
+        check_spec(spec)
+        if spec.get("data_dir") is not None:
+            from bench.mnist.data import check_data_path
+
+            check_data_path(spec["data_dir"])
+    runner.check_memory(suite, sharding, memory_budget)  # before the folder is touched
+    started = time.perf_counter()
+    with ResultsDir(out) as results:
+        results.refuse_other_settings(runner.phase_settings(suite), environment.identity())
+        # The scipy references run in a worker process while the sweeps run here.
+        references = runner.BackgroundReferences(suite, results.record_ids())
+        runner.import_ahead((["bench.mnist.section"] if sections else [])
+                            + (["reports.report"] if report else []))
+        try:
+            counts = runner.run_suite(suite, results, progress=progress, sharding=sharding,
+                                      memory_budget=memory_budget)
+            counts["records"] += references.collect(results, progress=progress)
+            if sections:
+                counts["records"] += runner.run_mnist(suite, results, progress=progress,
+                                                      model_dir=out / "models", data_dir=mnist_dir)
+        finally:
+            references.close()
+    seconds = time.perf_counter() - started
+    page = None
+    if report:
+        from reports import build_report
+
+        page = Path(build_report(out, out / "report"))
+    return RunResult(out, counts, seconds, page, summary_table(out))
+
+
+def summary_table(out: str | os.PathLike) -> list[dict[str, Any]]:
+    """The compared records of a results directory as rows (see :class:`RunResult`)."""
+    import numpy as np
+
+    from bench.analysis import aggregate
+    from bench.run.records import TEST, TUNE, target_index, tuned_test_records
+    from bench.run.results import read_results
+
+    records = aggregate.landscape_records(read_results(out))
+    tuning = aggregate.group_by([r for r in records if r["phase"] == TUNE], "problem", "label")
+    rows = []
+    for (problem, label), group in aggregate.group_by(
+            [r for r in records if r["phase"] == TEST], "problem", "label").items():
+        if not group[0].get("reference"):
+            group = tuned_test_records(tuning.get((problem, label), []), group)
+        index = target_index(group[0])
+        reached = np.concatenate([np.asarray(r["runs"]["reached"], bool)[:, index] for r in group])
+        steps = np.concatenate([np.asarray(r["runs"]["steps_to_target"])[:, index] for r in group])
+        gaps = np.concatenate([aggregate.as_float(r["runs"]["final_gap"]) for r in group])
+        status = np.concatenate([np.asarray(r["runs"]["status"]) for r in group])
+        rows.append(dict(problem=problem, label=label, config=dict(group[0]["config"]),
+                         success_target=group[0]["success_target"],
+                         success_rate=float(reached.mean()),
+                         median_steps_to_target=float(np.median(steps[reached])) if reached.any()
+                         else None,
+                         median_final_gap=float(np.nanmedian(gaps)) if np.isfinite(gaps).any()
+                         else None,
+                         runs=int(reached.size), diverged=int((status == 2).sum())))
+    return rows
