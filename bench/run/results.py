@@ -122,11 +122,11 @@ def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True).encode()
 
 
-def content_digest(record: Mapping[str, Any]) -> str:
+def content_digest(record: Mapping[str, Any]) -> bytes:
     """A hash of what a read record says about its runs (every field but :data:`VOLATILE`);
-    compared only between records read by one process."""
+    compared only between records read by one process (16 bytes: a million of them are held)."""
     return hashlib.sha256(_canonical({k: v for k, v in record.items()
-                                      if k not in VOLATILE})).hexdigest()[:32]
+                                      if k not in VOLATILE})).digest()[:16]
 
 
 def _describe(record: Mapping[str, Any]) -> str:
@@ -135,14 +135,22 @@ def _describe(record: Mapping[str, Any]) -> str:
             f" {record.get('phase', '')}").replace("  ", " ").strip()
 
 
+def _lines(file: Path):
+    """(line number, decoded record) of every complete line, one at a time, unchecked (for a file
+    that a :class:`_Scan` has checked already)."""
+    with open(file, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.endswith(b"\n") and line.strip():
+                yield number, _decode(line[:-1])
+
+
 class _Scan:
     """One pass over a results file: every check, and what a writer and the readers need."""
 
-    def __init__(self, file: Path, keep_records: bool, visit=None):
+    def __init__(self, file: Path, keep_records: bool):
         self.file = file
-        self._visit = visit
         self.ids: dict[str, str] = {}  # record_id -> job of its first line ("": a job of one line)
-        self.digests: dict[str, tuple[str, int]] = {}  # record_id -> (content digest, line)
+        self.digests: dict[str, bytes] = {}  # record_id -> content digest of its first line
         self.ended: dict[str, int] = {}  # job -> record count in its marker
         self.also: dict[str, tuple[str, ...]] = {}  # record_id -> jobs of its repeated lines
         self.records: list[dict[str, Any]] = []
@@ -198,8 +206,8 @@ class _Scan:
         record_id = record["record_id"]
         digest = content_digest(record)
         if record_id in self.digests:
-            first_digest, first_line = self.digests[record_id]
-            if digest != first_digest:
+            if digest != self.digests[record_id]:
+                first_line = self._first_line(record_id)
                 raise InputError(f"{self.file}: lines {first_line} and {number} are two different"
                                  f" records of one run (record_id {record_id}, {_describe(record)});"
                                  " keep one of them (or move the file away) and rerun")
@@ -207,10 +215,8 @@ class _Scan:
             # the jobs that wrote it ended.
             self.also[record_id] = self.also.get(record_id, ()) + (record.get("job") or "",)
             return
-        self.digests[record_id] = (digest, number)
+        self.digests[record_id] = digest
         self.ids[record_id] = record.get("job") or ""
-        if self._visit is not None:
-            self._visit(record)
         identity = record.get("identity") or {}
         settings = identity.get("settings")
         if isinstance(settings, dict):  # the sweeps' records (not references, not MNIST)
@@ -221,6 +227,13 @@ class _Scan:
             self.environments.setdefault(_canonical(environment), environment)
         if keep:
             self.records.append(record)
+
+    def _first_line(self, record_id: str) -> int:
+        """The line number of ``record_id``'s first record (for the error message only)."""
+        for number, record in _lines(self.file):
+            if record.get("record_id") == record_id:
+                return number
+        return 0
 
     def shown(self, job: str | None) -> bool:
         """A line without a job is a job of one line: shown once it is whole."""
@@ -395,7 +408,16 @@ class ResultsDir:
     def visit_records(self, visit) -> None:
         """Call ``visit(record)`` on every distinct record line, ended job or not, one at a time
         (a results file of a million records is never held whole)."""
-        _Scan(self.file, keep_records=False, visit=visit)
+        if not self.file.exists():
+            return
+        self._writer_scan()  # checked once (open_for_writing did it already when writing)
+        seen: set[str] = set()
+        for _, record in _lines(self.file):
+            record_id = record.get("record_id")
+            if record.get("kind") == JOB_END or record_id in seen:
+                continue
+            seen.add(record_id)
+            visit(record)
 
     def record_ids(self) -> set[str]:
         """Ids of the records shown (ended jobs)."""

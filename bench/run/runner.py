@@ -531,8 +531,8 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
 
     def keep(record):
         if record.get("phase") == TUNE and (record.get("identity") or {}).get("kind") == "sweep":
-            existing[record["record_id"]] = (record["config_index"], dict(record["config"]),
-                                             columns(record))
+            existing[record["record_id"]] = (record["config_index"],
+                                             np.concatenate(columns(record), dtype=np.float64))
 
     out.visit_records(keep)
     tunes = [Job(suite, land, opt, TUNE, opt.configs(), suite.seeds)
@@ -584,7 +584,9 @@ def _run_pair(suite, tune, out, existing, counts, sharding, progress) -> None:
     job = tune.job_id()
     for record_id in set(tune.record_ids()) & existing.keys():
         if out.has(record_id, job):  # kept, not computed again: the selection reads it here
-            selection.add_columns(*existing[record_id])
+            index, packed = existing[record_id]
+            reached, steps, gaps = np.split(packed, 3)
+            selection.add_columns(index, tune.config(index), (reached.astype(bool), steps, gaps))
     if not _run_job(tune, out, counts, sharding, on_record=selection.add):
         counts["skipped"] += 1
     test = Job(suite, land, opt, TEST, {k: np.array([v]) for k, v in selection.best().items()},
