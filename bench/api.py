@@ -13,6 +13,7 @@ shell over :func:`run`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import Any
 from landscapes.errors import InputError
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class RunResult:
     """What a run wrote and what it found.
 
@@ -33,18 +34,22 @@ class RunResult:
       report: the report page, or None.
       table: one dict per (problem, optimizer label) of the compared records (the tuned config on
         the test seeds, and the scipy references): success rate at the success target, median
-        steps to it, median final gap, runs and diverged runs.
+        steps to it, median final gap, runs and diverged runs. Read from the results file when
+        first asked for (a grid of a million configs is not read back unless it is).
     """
 
     out: Path
     counts: dict[str, int]
     seconds: float
     report: Path | None
-    table: list[dict[str, Any]]
 
     @property
     def results(self) -> Path:
         return self.out / "results.jsonl"
+
+    @functools.cached_property
+    def table(self) -> list[dict[str, Any]]:
+        return summary_table(self.out)
 
 
 def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = None, *,
@@ -102,7 +107,7 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
         from reports import build_report
 
         page = Path(build_report(out, out / "report"))
-    return RunResult(out, counts, seconds, page, summary_table(out))
+    return RunResult(out, counts, seconds, page)
 
 
 def summary_table(out: str | os.PathLike) -> list[dict[str, Any]]:

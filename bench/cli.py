@@ -7,6 +7,7 @@ code 2; results already written stay as they are.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -115,17 +116,34 @@ def cmd_certify(args) -> int:
 
 
 def _folder(path: Path) -> Path:
-    """An output folder given with --out: refused in one line when it is a file."""
+    """An output folder given with --out: refused in one line when it is a file or cannot be
+    written (checked on the nearest folder that exists; nothing is created here)."""
     if path.exists() and not path.is_dir():
         raise InputError(f"--out {str(path)!r} is a file, not a folder; choose a folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"--out {str(path)!r} cannot be written ({str(existing)!r} is read-only);"
+                         " choose a folder you can write to")
     return path
+
+
+def _written(what: str, out: Path, write):
+    """Run ``write()``; a failure to write (a full disk, a folder made read-only meanwhile) is one
+    line naming the folder, not a traceback."""
+    try:
+        return write()
+    except OSError as error:
+        raise InputError(f"could not write the {what} to {str(out)!r} ({error.strerror});"
+                         " free space or choose another --out") from None
 
 
 def cmd_report(args) -> int:
     from reports import build_report
 
     out = _folder(Path(args.out) if args.out else Path(args.results) / "report")
-    print(build_report(Path(args.results), out))
+    print(_written("report", out, lambda: build_report(Path(args.results), out)))
     return 0
 
 
@@ -133,7 +151,8 @@ def cmd_compare(args) -> int:
     from reports import compare_runs
 
     out = _folder(Path(args.out) if args.out else Path("comparison"))
-    print(compare_runs(Path(args.run_a), Path(args.run_b), out).resolve())
+    print(_written("comparison", out,
+                   lambda: compare_runs(Path(args.run_a), Path(args.run_b), out)).resolve())
     return 0
 
 
@@ -170,8 +189,11 @@ def cmd_rerun(args) -> int:
                          " reference records; to redo the section, run the suite into a new --out")
     from bench.core.sharding import runs_sharding
 
+    if not isinstance(old.get("identity"), dict):
+        raise InputError(f"record {record_id} has no identity, so it cannot be recomputed (a record"
+                         " written by hand or damaged); rerun takes records that landscape-bench wrote")
     imports = sorted({name for r in records.values()
-                      for name in r["identity"].get("settings", {}).get("imports", ())})
+                      for name in (r.get("identity") or {}).get("settings", {}).get("imports", ())})
     from bench.core import environment
 
     new = rerun_record(old, sharding=runs_sharding(), imports=tuple(imports))

@@ -210,3 +210,28 @@ def test_the_python_entry_point_runs_a_suite_as_the_command_does(tiny_suite_path
     again = run(str(tiny_suite_path), tmp_path / "out", report=False, mnist=False)  # resumes
     assert again.counts["ran"] == 0 and again.table == result.table
     assert len(read_results(tmp_path / "out")) == len(read_results(result.out))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="uses /proc, which nobody can write")
+def test_report_and_compare_into_a_read_only_place_are_one_line(tiny_results, capsys):
+    for argv in (["report", str(tiny_results), "--out", "/proc/landscape-bench-report"],
+                 ["compare", str(tiny_results), str(tiny_results), "--out", "/proc/lb-compare"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert ("cannot be written" in err or "could not write" in err) and "\n" not in err
+
+
+def test_rerun_of_a_record_without_identity_is_one_line(tiny_results, tmp_path, capsys):
+    import json
+    import shutil
+
+    out = tmp_path / "r"
+    shutil.copytree(tiny_results, out)
+    path = out / "results.jsonl"
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[0])
+    del record["identity"]
+    lines[0] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["rerun", str(out), record["record_id"]]) == 2
+    assert "has no identity, so it cannot be recomputed" in capsys.readouterr().err
