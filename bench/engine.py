@@ -26,7 +26,7 @@ import optax
 from bench.programs import (code_key, compile_stored, environment_key, named, optimizer_key, shapes_key,
                             write_whole)
 from landscapes.core import Landscape
-from landscapes.instances import apply_instance
+from landscapes.instances import apply_instance, data_objective
 
 LOOPS = ("scan", "fused")
 COCO_TARGETS: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
@@ -55,6 +55,9 @@ class Problem:
       targets: gap thresholds tau; steps-to-target is the first step with f - f* <= tau.
       dtype: "float32" or "float64" for iterates, values and hyperparameters.
       transformed: whether runs carry an instance transform (shift, matrix); False = plain function.
+      with_data: whether runs carry the landscape's own instance data (``Landscape.instance_data``,
+        BBOB's instances) in ``shared["data"]``: f is ``data_formula(x, data)``, and one program
+        serves every instance of a dimension.
       trajectory_every: keep every k-th iterate (0 = no trajectories).
       unroll: ``lax.scan`` unroll factor (a speed knob only; results are identical).
       loop: "scan" (XLA's while loop, any backend) or "fused" (the whole loop as one GPU kernel,
@@ -73,6 +76,7 @@ class Problem:
     unroll: int = 2
     loop: str = "scan"
     block: int = 32
+    with_data: bool = False
 
     def __post_init__(self):
         from landscapes.errors import InputError
@@ -124,8 +128,9 @@ class Batch(dict):
 
     Per run, with the runs axis first: ``hparams`` (dict name -> (R,)), ``x0`` (R, dim), ``key``
     (R, 2) uint32 noise keys. Shared by every run (``shared``, never copied per run): ``f_star``
-    (), ``minimizers`` (k, dim), and when transformed ``shift`` (dim,) and ``matrix`` (dim, dim)
-    (see ``landscapes.instances``). A run's numbers depend on its own inputs alone: the program
+    (), ``minimizers`` (k, dim), when transformed ``shift`` (dim,) and ``matrix`` (dim, dim)
+    (see ``landscapes.instances``), and with the landscape's own instances ``data`` (a dict of
+    arrays). A run's numbers depend on its own inputs alone: the program
     has one shape per backend (:func:`program_runs`), whatever the batch holds.
     """
 
@@ -134,6 +139,8 @@ PER_RUN = ("hparams", "x0", "key")
 
 
 def _objective(problem: Problem, run: Mapping[str, Any]) -> Callable:
+    if problem.with_data:
+        return data_objective(problem.landscape, run["shared"]["data"])
     if problem.transformed:
         return apply_instance(problem.landscape, run["shared"]["shift"], run["shared"]["matrix"])
     return problem.landscape.fn
@@ -432,10 +439,15 @@ def program_key(problem: Problem, shapes: str) -> str | None:
     build = build_key() if callable(build_key) else None
     if formula is None or bounds is None or build is None:
         return None
-    return "|".join(map(str, (
-        "sweep", land.name, formula, land.noise_scale, land.bounded_domain, bounds, build,
-        problem.steps, problem.targets, problem.dtype, problem.transformed,
-        problem.trajectory_every, problem.unroll, problem.loop, problem.block, shapes)))
+    parts = ["sweep", land.name, formula, land.noise_scale, land.bounded_domain, bounds, build,
+             problem.steps, problem.targets, problem.dtype, problem.transformed,
+             problem.trajectory_every, problem.unroll, problem.loop, problem.block, shapes]
+    if problem.with_data:  # only then, so the other programs keep their stored keys
+        data_formula = code_key(land.data_formula)
+        if data_formula is None:
+            return None
+        parts.append(f"data:{data_formula}")
+    return "|".join(map(str, parts))
 
 
 def _one_run(batch: Mapping[str, Any]) -> dict[str, Any]:
@@ -601,7 +613,7 @@ def to_metrics(raw: Mapping[str, Any], steps: int) -> Metrics:
 
 
 def make_batch(problem: Problem, hparams: Mapping[str, Any], x0, f_star, minimizers, *, key=None,
-               shift=None, matrix=None) -> dict[str, Any]:
+               shift=None, matrix=None, data=None) -> dict[str, Any]:
     """Build a batch (see :class:`Batch`) with consistent dtypes.
 
     Args:
@@ -611,6 +623,8 @@ def make_batch(problem: Problem, hparams: Mapping[str, Any], x0, f_star, minimiz
       key: (R, 2) uint32 PRNG keys for gradient noise (defaults to zeros: unused without noise).
       shift, matrix: the instance transform, (dim,) and (dim, dim), required when
         ``problem.transformed``; shared by every run, never copied per run.
+      data: the landscape's own instance data (name -> array), required when ``problem.with_data``;
+        shared likewise, in the problem's dtype.
     """
     dtype = np.dtype(problem.dtype)
     x0 = np.asarray(x0, dtype)
@@ -623,6 +637,8 @@ def make_batch(problem: Problem, hparams: Mapping[str, Any], x0, f_star, minimiz
     if problem.transformed:
         shared["shift"] = np.asarray(shift, dtype).reshape(dim)
         shared["matrix"] = np.asarray(matrix, dtype).reshape(dim, dim)
+    if problem.with_data:
+        shared["data"] = {k: np.asarray(v, dtype) for k, v in data.items()}
     return dict(
         hparams={k: np.broadcast_to(np.asarray(v, dtype), (runs,)) for k, v in hparams.items()},
         x0=x0,
