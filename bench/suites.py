@@ -22,7 +22,7 @@ import numpy as np
 
 import landscapes
 import optimizers
-from bench.engine import COCO_TARGETS, LOOPS as ENGINE_LOOPS
+from bench.engine import COCO51_TARGETS, COCO_TARGETS, LOOPS as ENGINE_LOOPS
 from bench.reference import check_methods
 from landscapes.errors import InputError, unknown_name
 from landscapes.instances import check_own_instance
@@ -186,7 +186,7 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
     import_dirs = (str(Path(source).resolve().parent),) if Path(source).is_file() else ()
     import_modules(imports, import_dirs, where)  # before any name below is looked up
     steps = _int(doc, "steps", where, 1000, low=1, high=10_000_000)
-    targets = tuple(_floats(doc, "targets", where, COCO_TARGETS, positive=True))
+    targets = _targets(doc, where)
     success_target = _float(doc, "success_target", where, 1e-6, positive=True)
     dtype = doc.get("dtype", "float32")
     if dtype not in ("float32", "float64"):
@@ -412,6 +412,20 @@ def _float(doc, key, where, default, *, positive=False) -> float:
     if positive and value <= 0:
         raise InputError(f"{where}: {key} must be > 0; got {value}")
     return float(value)
+
+
+# Named target sets a suite can give as ``targets = "name"``.
+TARGET_SETS = {"coco8": COCO_TARGETS, "coco51": COCO51_TARGETS}
+
+
+def _targets(doc, where) -> tuple[float, ...]:
+    value = doc.get("targets")
+    if isinstance(value, str):
+        if value not in TARGET_SETS:
+            raise InputError(f"{where}: targets must be a list of numbers or one of"
+                             f" {', '.join(map(repr, TARGET_SETS))}; got {value!r}")
+        return TARGET_SETS[value]
+    return tuple(_floats(doc, "targets", where, COCO_TARGETS, positive=True))
 
 
 def _floats(doc, key, where, default, *, positive=False) -> list[float]:
