@@ -1,4 +1,4 @@
-"""The ``landscape-bench`` command line: run, list, certify, report, compare, rerun.
+"""The ``landscape-bench`` command line: run, list, certify, report, compare, rerun, export-coco.
 
 Bad input (unknown names, malformed suites, unusable directories) ends in one line on stderr and exit
 code 2; results already written stay as they are.
@@ -224,6 +224,16 @@ def cmd_rerun(args) -> int:
     return 0 if not differs else 1
 
 
+def cmd_export_coco(args) -> int:
+    from bench.coco_export import export_coco
+
+    counts = export_coco(args.results, args.out)
+    print(f"wrote {counts['trials']} trials ({counts['records']} records, {counts['labels']}"
+          f" optimizer folders) in COCO's format to {args.out}; view with: python -m cocopp"
+          f" {args.out}/*")
+    return 0
+
+
 def _import_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help=f"a module of yours that registers {what} (repeatable; looked for in"
@@ -280,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     rer.add_argument("results", help="results directory")
     rer.add_argument("record_id")
     rer.set_defaults(func=cmd_rerun)
+
+    exp = sub.add_parser("export-coco", help="write BBOB records in COCO's data format (for cocopp)")
+    exp.add_argument("results", help="results directory")
+    exp.add_argument("out", help="a new or empty folder; one subfolder per optimizer label")
+    exp.set_defaults(func=cmd_export_coco)
     return parser
 
 
