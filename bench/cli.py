@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a suite (default: the built-in 'default' suite)")
     run.add_argument("suite", nargs="?", default="default",
-                     help="a built-in suite name (default, quick) or a path to a suite TOML file")
+                     help="a built-in suite name (default, quick, bbob) or a path to a suite TOML file")
     run.add_argument("--out", help="results directory (default: results/SUITE)")
     run.add_argument("--no-report", action="store_true", help="do not build the report afterwards")
     run.add_argument("--skip-mnist", action="store_true", help="skip the suite's MNIST section")
