@@ -4,8 +4,8 @@ cocoex's ``bbob`` observer writes, per algorithm folder, one ``bbobexp_f{f}.info
 (three lines per dimension: a header, a comment, the data file and one ``instance:evaluations|final
 f - f_opt`` entry per trial) and per (function, dimension) a target-triggered ``.dat`` and an
 evaluation-triggered ``.tdat`` file under ``data_f{f}/``: one block per trial, a ``%`` header line
-then rows ``evaluations  0  best f - f_opt  f  best f  x_1 .. x_d`` (numbbo/coco,
-``code-experiments/src/logger_bbob.c``; format ``bbob-new2``). Each label's test-phase records
+then rows ``evaluations  0  best f - f_opt  f  best f  x_1 .. x_d`` (format ``bbob-new2``, as
+written by cocoex 2.8.2's ``Observer("bbob", ...)``). Each label's test-phase records
 (the tuned config on the fresh seeds) become one folder; every run (seed x start) is one trial.
 
 Evaluations: one evaluation of f and its gradient at a point counts as ONE evaluation, and the

@@ -177,3 +177,25 @@ def test_the_builtin_bbob_suite():
     default = load_suite("default")
     assert [(o.family, o.schedule) for o in suite.optimizers] == [
         (o.family, o.schedule) for o in default.optimizers]
+
+
+def test_a_bbob_record_reruns_bitwise(small_results):
+    from bench.results import to_jsonable
+    from bench.runner import rerun_record
+
+    record = next(r for r in read_results(small_results)
+                  if r["phase"] == "test" and r["landscape"] == "bbob_f08" and r["instance"] == 3)
+    again = rerun_record(record)
+    assert to_jsonable(again["runs"]) == to_jsonable(record["runs"])
+    assert again["f_star"] == record["f_star"]
+
+
+def test_scipy_references_use_the_coco_instance():
+    from bench.reference import run_reference
+
+    land = landscapes.get_landscape("bbob_f01")
+    _, x_opt, f_opt = bbob.instance_data(1, 2, 2)
+    runs, minimizers, f_star = run_reference(land, 2, 2, "L-BFGS-B", np.array([[1.0, -2.0]]), 50,
+                                             (1e-1, 1e-8))
+    assert f_star == f_opt and np.array_equal(minimizers, x_opt[None])
+    assert runs["reached"].all() and runs["distance"][0] < 1e-4
