@@ -11,7 +11,7 @@ import pytest
 
 import landscapes
 from bench import cli
-from bench.coco_export import export_coco, trial_rows
+from bench.coco_export import trial_rows
 from bench.engine import COCO51_TARGETS, Problem, make_batch, run_batch
 from bench.results import ResultsDir, read_results
 from bench.runner import OptimizerBuilder, run_suite
