@@ -1,4 +1,4 @@
-"""The ``landscape-bench`` command line: run, list, certify, report, compare, rerun.
+"""The ``landscape-bench`` command line: run, list, certify, report, compare, rerun, export-coco.
 
 Bad input (unknown names, malformed suites, unusable directories) ends in one line on stderr and exit
 code 2; results already written stay as they are.
@@ -221,6 +221,16 @@ def cmd_rerun(args) -> int:
     return 0 if not differs else 1
 
 
+def cmd_export_coco(args) -> int:
+    from bench.analysis.coco_export import export_coco
+
+    counts = export_coco(args.results, args.out)
+    print(f"wrote {counts['trials']} trials ({counts['records']} records, {counts['labels']}"
+          f" optimizer folders) in COCO's format to {args.out}; view with: python -m cocopp"
+          f" {args.out}/*")
+    return 0
+
+
 def _import_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help=f"a module of yours that registers {what} (repeatable; looked for in"
@@ -237,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a suite (default: the built-in 'default' suite)")
     run.add_argument("suite", nargs="?", default="default",
-                     help="a built-in suite name (default, quick) or a path to a suite TOML file")
+                     help="a built-in suite name (default, quick, bbob) or a path to a suite TOML file")
     run.add_argument("--out", help="results directory (default: results/SUITE)")
     run.add_argument("--no-report", action="store_true", help="do not build the report afterwards")
     run.add_argument("--skip-mnist", action="store_true", help="skip the suite's MNIST section")
@@ -279,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     rer.add_argument("results", help="results directory")
     rer.add_argument("record_id")
     rer.set_defaults(func=cmd_rerun)
+
+    exp = sub.add_parser("export-coco", help="write BBOB records in COCO's data format (for cocopp)")
+    exp.add_argument("results", help="results directory")
+    exp.add_argument("out", help="a new or empty folder; one subfolder per optimizer label")
+    exp.set_defaults(func=cmd_export_coco)
     return parser
 
 

@@ -556,6 +556,13 @@ def _landscape(entry: BBOBFunction) -> Landscape:
         return value(x, instance_data(number, REGISTERED_INSTANCE, x.shape[0])[0], xp,
                      function=number)
 
+    def data_formula(x, data, xp):
+        return value(x, data, xp, function=number)
+
+    def own_instance(instance: int, dim: int) -> tuple[Data, np.ndarray, float]:
+        data, x_opt, f_opt = instance_data(number, instance, dim)
+        return data, x_opt[None, :], f_opt
+
     return Landscape(
         name=f"bbob_f{number:02d}",
         formula=formula,
@@ -567,10 +574,13 @@ def _landscape(entry: BBOBFunction) -> Landscape:
         stationary=entry.stationary,
         default_dim=DEFAULT_DIM,
         # COCO's instances are the BBOB instances: this project's own shift/rotation/conditioning
-        # on top would make a function that is not BBOB's (docs/bbob.md).
+        # on top would make a function that is not BBOB's (docs/bbob.md). A suite's instance k is
+        # COCO's instance k, its data passed to the compiled program as arrays.
         shiftable=False,
         rotatable=False,
         conditionable=False,
+        instance_data=own_instance,
+        data_formula=data_formula,
     )
 
 

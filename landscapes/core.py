@@ -15,6 +15,11 @@ from landscapes.errors import InputError
 # formula(x, xp) -> scalar, written once for both array modules (xp is jax.numpy or numpy), so the
 # JAX runs and the scipy ground truth evaluate the very same expression (STYLE.md rule 3).
 Formula = Callable[[Any, Any], Any]
+# data_formula(x, data, xp) -> scalar: a formula whose instance-dependent quantities are arrays in
+# ``data`` (see ``Landscape.instance_data``), so one traced program serves every instance.
+DataFormula = Callable[[Any, Any, Any], Any]
+# instance_data(instance, dim) -> (data, minimizers (k, dim), f_star): a landscape's own instances.
+InstanceData = Callable[[int, int], tuple[dict[str, np.ndarray], np.ndarray, float]]
 Box = tuple[tuple[float, float], ...]
 # Instances carry a dim x dim matrix per instance (800 MB at 10,000): past this a run cannot fit.
 MAX_DIM = 10_000
@@ -148,6 +153,12 @@ class Landscape:
       bounded_domain: True where f* is the minimum over the box only and the function goes lower
         outside it (Eggholder, Hölder table, McCormick, Michalewicz): the engine then counts a
         point outside the box as reaching no target, so a run that escapes cannot "succeed".
+      instance_data: where the landscape defines its own instances (COCO's BBOB functions), a
+        function (instance >= 1, dim) -> (data, minimizers (k, dim), f_star) used instead of this
+        project's shift/rotation transform (``landscapes.instances``); ``data`` is a dict of float
+        arrays whose shapes depend on the dimension only.
+      data_formula: with ``instance_data``, ``data_formula(x, data, xp)``: f of that instance. The
+        engine passes ``data`` as arrays, so one compiled program serves every instance.
     """
 
     name: str
@@ -166,6 +177,8 @@ class Landscape:
     rotatable: bool = True
     conditionable: bool = True
     bounded_domain: bool = False
+    instance_data: InstanceData | None = None
+    data_formula: DataFormula | None = None
 
     def resolve_dim(self, dim: int | None = None) -> int:
         """The dimension to use; raises InputError when ``dim`` does not fit this landscape."""
@@ -229,6 +242,9 @@ class Landscape:
         if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
             fixed = re.sub(r"[^a-z0-9_]+", "_", str(self.name).lower()).strip("_") or "my_landscape"
             raise InputError(f"{where}: the name must be lower_snake_case (e.g. {fixed!r})")
+        if (self.instance_data is None) != (self.data_formula is None):
+            raise InputError(f"{where}: instance_data and data_formula go together; give both"
+                             " (the landscape's own instances) or neither")
         dim = self.resolve_dim(dim)
         box, points = self.box(dim), self.minimizer_array(dim)
         if box.shape != (dim, 2) or not np.all(box[:, 0] < box[:, 1]):

@@ -17,13 +17,18 @@ redrawn (deterministically) until every moved minimizer lies in the box, and the
 the range that keeps them there. As in COCO's instances, the box itself does not move.
 
 The engine vmaps over instances by passing ``shift`` and ``matrix`` as arrays to ``apply_instance``.
+
+A landscape with its own instances (``Landscape.instance_data``, COCO's BBOB functions) is not
+transformed: its instance k >= 1 is ``data_formula(x, data_k, xp)`` with the minimizers and f* that
+``instance_data(k, dim)`` returns, and the engine passes ``data_k`` as arrays (``data_objective``).
+Every function below answers for both kinds, so callers never tell them apart.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -43,21 +48,27 @@ _MAX_DRAWS = 100  # rotations tried before falling back to shift only
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Instance:
-    """One instance: f_k(z) = f(c + matrix (z - c - shift)), c the box centre.
+    """One instance: f_k(z) = f(c + matrix (z - c - shift)), c the box centre; or, for a landscape
+    with its own instances, ``data_formula(z, data, xp)``.
 
     Attributes:
       name: the landscape's name.
-      instance_id: 0 for the plain function.
+      instance_id: 0 for the plain function (the landscape's own instances start at 1).
       dim: the dimension.
-      shift: (dim,) float64.
-      matrix: (dim, dim) float64, R diag(sigma) with R a proper rotation.
+      shift: (dim,) float64; None for the landscape's own instances.
+      matrix: (dim, dim) float64, R diag(sigma) with R a proper rotation; None likewise.
+      data: the landscape's own instance data (``Landscape.instance_data``), else None.
+      minimizers: (k, dim) of such an instance; f_star: its minimum value.
     """
 
     name: str
     instance_id: int
     dim: int
-    shift: np.ndarray
-    matrix: np.ndarray
+    shift: np.ndarray | None
+    matrix: np.ndarray | None
+    data: Mapping[str, np.ndarray] | None = None
+    minimizers: np.ndarray | None = None
+    f_star: float | None = None
 
 
 def instance_seed(name: str, instance_id: int, dim: int) -> tuple[int, int, int]:
@@ -76,6 +87,8 @@ def _random_rotation(rng: np.random.Generator, dim: int) -> np.ndarray:
 
 def make_instance(landscape: Landscape, instance_id: int, dim: int | None = None) -> Instance:
     """The deterministic instance ``instance_id`` (>= 0) of ``landscape`` in dimension ``dim``."""
+    if landscape.instance_data is not None:
+        return _own_instance(landscape, instance_id, dim)
     if not isinstance(instance_id, (int, np.integer)) or instance_id < 0:
         raise InputError(f"instance_id must be an integer >= 0; got {instance_id!r}")
     dim = landscape.resolve_dim(dim)
@@ -107,6 +120,23 @@ def make_instance(landscape: Landscape, instance_id: int, dim: int | None = None
     raise AssertionError(f"{landscape.name}: no instance keeps the minimizers in the box")
 
 
+def check_own_instance(landscape: Landscape, instance_id) -> None:
+    """A one-line InputError unless ``instance_id`` is one of the landscape's own instances (>= 1)."""
+    if (not isinstance(instance_id, (int, np.integer)) or isinstance(instance_id, bool)
+            or instance_id < 1):
+        raise InputError(f"landscape {landscape.name!r} has its own instances, numbered 1, 2, 3, ..."
+                         f" (COCO's instance numbers for BBOB); got instance {instance_id!r}")
+
+
+def _own_instance(landscape: Landscape, instance_id: int, dim: int | None) -> Instance:
+    check_own_instance(landscape, instance_id)
+    dim = landscape.resolve_dim(dim)
+    data, minimizers, f_star = landscape.instance_data(int(instance_id), dim)
+    minimizers = np.atleast_2d(np.asarray(minimizers, dtype=np.float64))
+    return Instance(landscape.name, int(instance_id), dim, None, None, data, minimizers,
+                    float(f_star))
+
+
 _CHECK_POINTS = 257  # per axis: Michalewicz's valleys are a few hundredths wide on [0, pi]
 
 
@@ -136,6 +166,12 @@ def stack_instances(landscape: Landscape, instance_ids: Sequence[int],
     return (np.stack([i.shift for i in instances]), np.stack([i.matrix for i in instances]))
 
 
+def data_objective(landscape: Landscape, data) -> Callable[[jax.Array], jax.Array]:
+    """z -> data_formula(z, data, jnp) of a landscape with its own instances; ``data`` may hold
+    traced arrays, so one program serves every instance of a dimension."""
+    return lambda z: landscape.data_formula(z, data, jnp)
+
+
 def apply_instance(landscape: Landscape, shift, matrix) -> Callable[[jax.Array], jax.Array]:
     """z -> f(c + matrix (z - c - shift)) with jnp; ``shift`` and ``matrix`` may be traced arrays."""
 
@@ -150,11 +186,15 @@ def apply_instance(landscape: Landscape, shift, matrix) -> Callable[[jax.Array],
 
 def instance_fn(landscape: Landscape, instance: Instance) -> Callable[[jax.Array], jax.Array]:
     """f_k as a jnp function of z for one concrete instance."""
+    if instance.data is not None:
+        return data_objective(landscape, instance.data)
     return apply_instance(landscape, instance.shift, instance.matrix)
 
 
 def instance_np_fn(landscape: Landscape, instance: Instance) -> Callable[[np.ndarray], float]:
     """f_k with numpy in float64 (for scipy)."""
+    if instance.data is not None:
+        return lambda z: landscape.data_formula(np.asarray(z, dtype=np.float64), instance.data, np)
     centre = landscape.box(instance.dim).mean(axis=1)
 
     def transformed(z):
@@ -166,8 +206,32 @@ def instance_np_fn(landscape: Landscape, instance: Instance) -> Callable[[np.nda
 
 def instance_minimizers(landscape: Landscape, instance: Instance) -> np.ndarray:
     """Every global minimizer of instance k as a (k, dim) array: z* = c + s + M^{-1} (x* - c)."""
+    if instance.minimizers is not None:
+        return instance.minimizers
     minimizers = landscape.minimizer_array(instance.dim)
     if instance.instance_id == 0:
         return minimizers  # exactly, without the rounding of a solve with the identity
     centre = landscape.box(instance.dim).mean(axis=1)
     return centre + instance.shift + np.linalg.solve(instance.matrix, (minimizers - centre).T).T
+
+
+def instance_minimum(landscape: Landscape, instance: Instance) -> float:
+    """f* of instance k: the landscape's own for its own instances, else unchanged by the transform."""
+    return instance.f_star if instance.f_star is not None else landscape.minimum(instance.dim)
+
+
+def instance_formula(landscape: Landscape, instance: Instance):
+    """f_k as ``formula(z, xp)`` on one point (dim,) or points as columns (dim, N), float64 numpy
+    (``landscapes.core.formula_on_points``'s convention)."""
+    if instance.data is not None:
+        return lambda z, xp: landscape.data_formula(z, instance.data, xp)
+    if instance.instance_id == 0:
+        return landscape.formula
+    centre = landscape.box(instance.dim).mean(axis=1)
+
+    def transformed(z, xp):
+        column = (slice(None),) + (None,) * (np.ndim(z) - 1)
+        c, s = centre[column], instance.shift[column]
+        return landscape.formula(c + instance.matrix @ (z - c - s), xp)
+
+    return transformed

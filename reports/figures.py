@@ -60,19 +60,20 @@ def plot_contour(landscape: str, trajectories: Mapping[str, np.ndarray], *, inst
       minimizers: (k, 2) certified global minimizers, marked with stars.
     """
     import landscapes
-    from landscapes.instances import instance_minimizers, make_instance
+    from landscapes.instances import instance_minimizers, instance_minimum, make_instance
 
     ax = new_axes(ax, height=5.0)
     land = landscapes.get_landscape(landscape)
     box = land.box(2)
+    made = make_instance(land, instance, 2)
     if minimizers is None:
-        minimizers = instance_minimizers(land, make_instance(land, instance, 2))
+        minimizers = instance_minimizers(land, made)
     xs = np.linspace(box[0, 0], box[0, 1], resolution)
     ys = np.linspace(box[1, 0], box[1, 1], resolution)
     grid_x, grid_y = np.meshgrid(xs, ys)
     function = aggregate.landscape_function(landscape, instance, 2)
     values = function(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)).reshape(grid_x.shape)
-    gap = np.clip(values - land.minimum(2), 0.0, None)
+    gap = np.clip(values - instance_minimum(land, made), 0.0, None)
     levels_of = np.log10(gap + CONTOUR_EPS)
     # light greys only (the top of the map is white, its bottom mid-grey), so no path colour is lost
     filled = ax.contourf(grid_x, grid_y, levels_of, levels=16, cmap=CONTOUR_FILL, vmin=levels_of.min(),

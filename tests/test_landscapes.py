@@ -52,6 +52,30 @@ def compiled(request) -> Compiled:
                     samples)
 
 
+def _transform_instances_only(compiled) -> None:
+    """The shift/rotation instances do not apply to a landscape with its own (BBOB's)."""
+    if compiled.landscape.instance_data is not None:
+        pytest.skip("its own instances: test_own_instances_hold_their_minima")
+
+
+def test_own_instances_hold_their_minima(compiled):
+    """A landscape with its own instances: each instance's f(x*) == f*, in numpy and with the data
+    as traced arrays (one program over the instances), and instance 0 refused."""
+    landscape = compiled.landscape
+    if landscape.instance_data is None:
+        pytest.skip("transform instances: the tests above")
+    made = [make_instance(landscape, k, compiled.dim) for k in INSTANCE_IDS]
+    value = jax.jit(jax.vmap(lambda z, data: landscape.data_formula(z, data, jnp)))
+    data = jax.tree.map(lambda *a: jnp.asarray(np.stack(a)), *[m.data for m in made])
+    got = np.asarray(value(jnp.asarray(np.stack([m.minimizers[0] for m in made])), data))
+    for instance, at_minimum in zip(made, got):
+        tolerance = _tolerance(instance.f_star) if landscape.stationary else _tolerance(instance.f_star, 1e-5)
+        assert abs(instance_np_fn(landscape, instance)(instance.minimizers[0]) - instance.f_star) <= tolerance
+        assert abs(at_minimum - instance.f_star) <= tolerance
+    with pytest.raises(InputError):
+        make_instance(landscape, 0, compiled.dim)
+
+
 def test_registry_key_is_name():
     assert len(LANDSCAPES) >= 30
     for key, landscape in LANDSCAPES.items():
@@ -202,6 +226,7 @@ def test_nd_minima_in_other_dimensions(compiled):
 
 
 def test_instance_zero_is_identity(compiled):
+    _transform_instances_only(compiled)
     instance = make_instance(compiled.landscape, 0)
     np.testing.assert_array_equal(instance.shift, np.zeros(compiled.dim))
     np.testing.assert_array_equal(instance.matrix, np.eye(compiled.dim))
@@ -210,6 +235,7 @@ def test_instance_zero_is_identity(compiled):
 
 
 def test_instances_are_deterministic_and_well_formed(compiled):
+    _transform_instances_only(compiled)
     landscape = compiled.landscape
     width = compiled.box[:, 1] - compiled.box[:, 0]
     for k in INSTANCE_IDS:
@@ -230,6 +256,7 @@ def test_instances_are_deterministic_and_well_formed(compiled):
 
 
 def test_instance_moves_minimizers_consistently(compiled):
+    _transform_instances_only(compiled)
     landscape, f_star = compiled.landscape, compiled.f_star
     centre = compiled.box.mean(axis=1)
     # a kink (Bukin's sqrt) turns a 1e-16 rounding of z* into ~1e-6 in f; smooth minima stay exact
@@ -248,6 +275,7 @@ def test_instance_moves_minimizers_consistently(compiled):
 
 def test_instances_vmap_over_arrays(compiled):
     """The engine's path: shift and matrix as traced arrays, one program for every instance."""
+    _transform_instances_only(compiled)
     landscape, f_star = compiled.landscape, compiled.f_star
     shifts, matrices = stack_instances(landscape, (0,) + INSTANCE_IDS)
     points = np.stack([instance_minimizers(landscape, make_instance(landscape, k))[0]

@@ -107,7 +107,7 @@ def test_a_builtin_name_is_the_suite_even_beside_a_folder_of_that_name(tmp_path,
     monkeypatch.chdir(tmp_path)
     assert load_suite("quick").source == "builtin:quick"
     (tmp_path / "mine").mkdir()
-    with pytest.raises(InputError, match=r"cannot read suite file 'mine' .*built-in suite \(default, quick\)"):
+    with pytest.raises(InputError, match=r"cannot read suite file 'mine' .*built-in suite \(bbob, default, quick\)"):
         load_suite("mine")
 
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bench.core.engine import _TargetLevels
+from bench.core.engine import COCO51_TARGETS, COCO_TARGETS, _TargetLevels, _TargetTable, _target_levels
 
 
 def _brute_force(gaps, targets):
@@ -21,8 +21,8 @@ def _brute_force(gaps, targets):
     return np.array(out)
 
 
-def _run(gaps, targets, dtype=np.float32):
-    levels = _TargetLevels(tuple(targets), len(gaps))
+def _run(gaps, targets, dtype=np.float32, kind=_TargetLevels):
+    levels = kind(tuple(targets), len(gaps))
     descending = jnp.asarray(levels.descending, dtype)
 
     def body(carry, gap):
@@ -78,3 +78,30 @@ def test_without_64_bit_integers_the_words_are_int32():
         assert levels.dtype == jnp.int32 and levels.per_word == 2
     np.testing.assert_array_equal(got, _brute_force(gaps.astype(np.float32),
                                                     np.float32(TARGET_SETS["coco"])))
+
+
+def test_coco51_is_ten_to_two_down_to_ten_to_minus_eight_five_per_decade():
+    assert len(COCO51_TARGETS) == 51 and COCO51_TARGETS[0] == 100.0 and COCO51_TARGETS[-1] == 1e-8
+    np.testing.assert_allclose(np.log10(COCO51_TARGETS), 2 - np.arange(51) / 5, atol=1e-14)
+    assert set(COCO_TARGETS) <= set(COCO51_TARGETS)  # the same floats as the 8 targets
+    assert isinstance(_target_levels(COCO51_TARGETS, 2000, True), _TargetTable)
+    assert not isinstance(_target_levels(COCO_TARGETS, 2000, True), _TargetTable)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("targets", [COCO51_TARGETS, COCO51_TARGETS[::-3] + (1e-2, 0.5, 3e-3)])
+def test_the_table_gives_the_chains_first_hits(dtype, targets):
+    """Noisy descents, gaps exactly at targets and one ulp either side, negative gaps, NaN."""
+    rng = np.random.default_rng(len(targets))
+    exact = np.asarray(targets, dtype)
+    near = np.concatenate([exact, np.nextafter(exact, dtype(np.inf)), np.nextafter(exact, dtype(0))])
+    for trial in range(4):
+        gaps = (np.logspace(3, -10, 400) * rng.uniform(0.3, 3.0, 400)).astype(dtype)
+        gaps[rng.integers(0, 400, 60)] = rng.choice(near, 60)
+        gaps[rng.random(400) < 0.03] = np.nan
+        if trial == 3:
+            gaps[-20:] = -1e-7  # rounding below f*: every target
+        table, levels = _run(gaps, targets, dtype, _TargetTable)
+        assert levels.table
+        np.testing.assert_array_equal(table, _brute_force(gaps, exact))
+        np.testing.assert_array_equal(table, _run(gaps, targets, dtype)[0])

@@ -450,6 +450,8 @@ def _record_instance(land, instance: int, dim: int | None):
 def landscape_function(landscape: str, instance: int = 0, dim: int | None = None):
     """points (N, dim) -> f (N,) in float64 numpy: the landscape's ``np_fn``, through its instance."""
     land, inst = _instance(landscape, int(instance), dim)
+    if inst.data is not None:  # the landscape's own instance (BBOB's)
+        return _own_instance_function(land, inst)
     centre = land.box(inst.dim).mean(axis=1)
 
     def single(z: np.ndarray) -> float:
@@ -483,6 +485,27 @@ def landscape_function(landscape: str, instance: int = 0, dim: int | None = None
     return many
 
 
+def _own_instance_function(land, inst):
+    """points (N, dim) -> f (N,) of a landscape's own instance, its data formula on columns."""
+    from landscapes.core import COLUMN_NUMPY
+    from landscapes.instances import instance_formula, instance_np_fn
+
+    formula = instance_formula(land, inst)
+
+    def many(points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points, dtype=np.float64).reshape(-1, inst.dim)
+        finite = np.isfinite(points).all(axis=1)
+        values = np.full(len(points), np.nan)
+        with np.errstate(all="ignore"):
+            columns = np.ascontiguousarray(points[finite]).T
+            values[finite] = np.broadcast_to(formula(columns, COLUMN_NUMPY), (int(finite.sum()),))
+        return values
+
+    one = instance_np_fn(land, inst)
+    many.single = lambda z: float(one(z))  # type: ignore[attr-defined]
+    return many
+
+
 def precision_floor(landscape: str, instance: int, dim: int | None, dtype: str) -> float:
     """About the smallest gap f - f* that runs in ``dtype`` can measure near the minimizers.
 
@@ -504,16 +527,19 @@ def precision_floor(landscape: str, instance: int, dim: int | None, dtype: str) 
 
 @functools.lru_cache(maxsize=256)
 def _precision_floor(land, instance: int, dim: int | None, dtype: str) -> float:
-    from landscapes.instances import instance_minimizers
+    from landscapes.instances import instance_minimizers, instance_minimum
 
     land, inst = _record_instance(land, instance, dim)
 
     kind = np.dtype(dtype)
-    f_star = land.minimum(inst.dim)
+    f_star = instance_minimum(land, inst)
     centre = land.box(inst.dim).mean(axis=1)
 
     def gap(z: np.ndarray, t) -> float:
         z = z.astype(t)
+        if inst.data is not None:  # the landscape's own instance: its data in the same precision
+            data = {k: np.asarray(v, t) for k, v in inst.data.items()}
+            return float(np.asarray(land.data_formula(z, data, np), t) - np.asarray(f_star, t))
         x = z if inst.instance_id == 0 else (
             centre.astype(t) + inst.matrix.astype(t) @ (z - centre.astype(t) - inst.shift.astype(t)))
         return float(np.asarray(land.formula(x, np), t) - np.asarray(f_star, t))

@@ -28,8 +28,8 @@ import landscapes
 from bench.core import environment
 from bench.run.results import SCHEMA, stable_hash
 from landscapes.errors import InputError, unknown_name
-from landscapes.instances import (apply_instance, instance_minimizers, instance_np_fn,
-                                  make_instance)
+from landscapes.instances import (apply_instance, instance_fn, instance_minimizers,
+                                  instance_minimum, instance_np_fn, make_instance)
 
 GRADIENT_METHODS = ("L-BFGS-B", "BFGS", "CG", "trust-krylov")
 METHODS = (*GRADIENT_METHODS, "Nelder-Mead")
@@ -168,9 +168,11 @@ def _minimize(method: str, counted: _Counted, x0: np.ndarray, budget: int):
 @functools.lru_cache(maxsize=64)
 def _jitted_instance(landscape, dim: int, instance_id: int) -> _Jitted:
     """Shared by every method and start on one instance, so each compiles once."""
+    instance = make_instance(landscape, instance_id, dim)
+    if instance.data is not None:  # the landscape's own instance (BBOB's)
+        return _Jitted(instance_fn(landscape, instance), instance_np_fn(landscape, instance))
     if instance_id == 0:
         return _Jitted(landscape.fn, landscape.np_fn)
-    instance = make_instance(landscape, instance_id, dim)
     return _Jitted(apply_instance(landscape, jnp.asarray(instance.shift), jnp.asarray(instance.matrix)),
                    instance_np_fn(landscape, instance))
 
@@ -191,7 +193,7 @@ def _run_reference(landscape, dim: int, instance_id: int, method: str, starts: n
     instance = make_instance(landscape, instance_id, dim)
     jitted = _jitted_instance(landscape, dim, instance_id)
     minimizers = instance_minimizers(landscape, instance)
-    f_star = landscape.minimum(dim)
+    f_star = instance_minimum(landscape, instance)
     targets = np.asarray(targets, float)
     rows: dict[str, list] = {k: [] for k in ("steps_to_target", "reached", "final_gap", "best_gap",
                                              "distance", "basin", "status", "final_x",

@@ -30,7 +30,7 @@ from bench.run.records import TEST, TUNE, Selection, columns
 from bench.run.results import SCHEMA, ResultsDir, job_id, stable_hash
 from bench.run.suites import LandscapeEntry, OptimizerEntry, Suite
 from landscapes.errors import InputError
-from landscapes.instances import instance_minimizers, make_instance
+from landscapes.instances import instance_minimizers, instance_minimum, make_instance
 
 
 
@@ -99,14 +99,14 @@ class Job:
     def loop(self, instance: int) -> str:
         """The step loop that runs this job's runs of ``instance`` (part of their identity)."""
         problem, shared, _ = self.problem(instance)
-        one = make_batch(problem, {k: v[:1] for k, v in self.configs.items()},
-                         np.zeros((1, self.landscape.dim)), shared["f_star"], shared["minimizers"],
-                         shift=shared.get("shift"), matrix=shared.get("matrix"))
+        one = batch_of(problem, {k: v[:1] for k, v in self.configs.items()},
+                       np.zeros((1, self.landscape.dim)), shared)
         return chosen_loop(self.suite.loop, problem, one)
 
     def problem(self, instance: int):
         """(the scan problem, the shared inputs, the instance's moved minimizers) of ``instance``.
-        Instance 0 is the plain function, any other the transformed one: a run's program is a
+        Instance 0 is the plain function, any other the transformed one; a landscape with its own
+        instances (BBOB) takes instance k's data, minimizers and f*: a run's program is a
         function of its own instance, not of which instances share its job."""
         key = ("_problem", instance)
         if key not in self.__dict__:
@@ -117,14 +117,17 @@ class Job:
         suite, entry = self.suite, self.landscape
         landscape = landscapes.get_landscape(entry.name)
         made = make_instance(landscape, instance, entry.dim)
-        transformed = made.instance_id != 0
+        with_data = made.data is not None
+        transformed = made.instance_id != 0 and not with_data
         problem = Problem(landscape, OptimizerBuilder(self.optimizer.family, self.optimizer.schedule),
                           suite.steps, suite.targets, suite.dtype, transformed,
-                          suite.trajectory_every, suite.unroll)
+                          suite.trajectory_every, suite.unroll, with_data=with_data)
         moved = instance_minimizers(landscape, made)
-        shared = dict(f_star=landscape.minimum(entry.dim), minimizers=moved)
+        shared = dict(f_star=instance_minimum(landscape, made), minimizers=moved)
         if transformed:
             shared.update(shift=made.shift, matrix=made.matrix)
+        if with_data:
+            shared["data"] = made.data
         return problem, shared, moved
 
     def record_id(self, instance: int, index: int) -> str:
@@ -141,6 +144,13 @@ class Job:
         if "_job" not in self.__dict__:
             self.__dict__["_job"] = job_id(self.record_ids())
         return self.__dict__["_job"]
+
+
+def batch_of(problem: Problem, hparams, x0, shared: Mapping[str, Any], **kwargs):
+    """``make_batch`` with an instance's shared inputs (:meth:`Job.problem`)."""
+    return make_batch(problem, hparams, x0, shared["f_star"], shared["minimizers"],
+                      shift=shared.get("shift"), matrix=shared.get("matrix"),
+                      data=shared.get("data"), **kwargs)
 
 
 def starts_and_keys(job: Job) -> tuple[np.ndarray, np.ndarray]:
@@ -185,10 +195,8 @@ def _precompile_ahead(jobs, *, sharding):
                 instance = next(i for i in job.instances if (i != 0) == transformed)
                 problem, shared, _ = job.problem(instance)
                 problem = dataclasses.replace(problem, loop=job.loop(instance))
-                batch = make_batch(problem, {k: v[:1] for k, v in job.configs.items()},
-                                   np.zeros((1, job.landscape.dim)), shared["f_star"],
-                                   shared["minimizers"], shift=shared.get("shift"),
-                                   matrix=shared.get("matrix"))
+                batch = batch_of(problem, {k: v[:1] for k, v in job.configs.items()},
+                                 np.zeros((1, job.landscape.dim)), shared)
                 precompile(problem, batch, sharding=sharding)
         except Exception:  # the job compiles (and reports any error) itself
             pass
@@ -237,9 +245,7 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
         if len(todo[instance]):
             problem, shared, moved = job.problem(instance)
             problem = dataclasses.replace(problem, loop=job.loop(instance))
-            one = make_batch(problem, {k: v[:1] for k, v in hparams.items()}, starts[:1],
-                             shared["f_star"], shared["minimizers"], shift=shared.get("shift"),
-                             matrix=shared.get("matrix"))
+            one = batch_of(problem, {k: v[:1] for k, v in hparams.items()}, starts[:1], shared)
             programs[instance] = (problem, one["shared"], moved, step_flops(problem, one))
     # Configs in blocks, every instance of a block before the next: the tuning criterion of a
     # config is complete after its block, so a huge grid keeps three numbers per config.
@@ -298,7 +304,7 @@ def _record(job: Job, instance: int, c: int, metrics, rows: slice, starts, moved
         label=job.optimizer.label, config=job.config(c), config_index=c,
         steps=suite.steps, targets=list(suite.targets), success_target=suite.success_target,
         dtype=suite.dtype, seeds=list(job.seeds), starts=suite.starts,
-        f_star=landscape.minimum(entry.dim), minimizers=moved,
+        f_star=job.problem(instance)[1]["f_star"], minimizers=moved,
         x0=starts, identity=identity,
         runs=dict(steps_to_target=metrics.steps_to_target[rows],
                   reached=metrics.reached[rows], final_gap=metrics.final_gap[rows],

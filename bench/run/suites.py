@@ -22,10 +22,11 @@ import numpy as np
 
 import landscapes
 import optimizers
-from bench.core.engine import COCO_TARGETS, LOOPS as ENGINE_LOOPS
+from bench.core.engine import COCO51_TARGETS, COCO_TARGETS, LOOPS as ENGINE_LOOPS
 from bench.suite_files import builtin_suites
 from bench.run.reference import check_methods
 from landscapes.errors import InputError, unknown_name
+from landscapes.instances import check_own_instance
 from optimizers.spaces import (MAX_GRID_CONFIGS, Grid, LogUniform, Uniform, grid_configs,
                                random_configs)
 
@@ -184,7 +185,7 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
     import_dirs = (str(Path(source).resolve().parent),) if Path(source).is_file() else ()
     import_modules(imports, import_dirs, where)  # before any name below is looked up
     steps = _int(doc, "steps", where, 1000, low=1, high=10_000_000)
-    targets = tuple(_floats(doc, "targets", where, COCO_TARGETS, positive=True))
+    targets = _targets(doc, where)
     success_target = _float(doc, "success_target", where, 1e-6, positive=True)
     dtype = doc.get("dtype", "float32")
     if dtype not in ("float32", "float64"):
@@ -201,7 +202,9 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         raise InputError(f"{where}: test_seeds must be fresh, not tuning seeds: {reused} are in"
                          " both; the tuned config is judged on starts it was not chosen on")
     starts = _int(doc, "starts", where, 8, low=1, high=1_000_000)
-    default_instances = tuple(_ints(doc, "instances", where, (0,), low=0, high=MAX_SEED))
+    # None: not given, so each landscape takes its own first instance (0, or 1 for BBOB's).
+    default_instances = (tuple(_ints(doc, "instances", where, (0,), low=0, high=MAX_SEED))
+                         if "instances" in doc else None)
     entries = doc.get("landscapes", [])
     if not isinstance(entries, list) or not entries:
         raise InputError(f"{where}: 'landscapes' must be a non-empty list of names or"
@@ -275,8 +278,17 @@ def _landscape_entry(entry: Any, default_instances, where: str) -> LandscapeEntr
     if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool)):
         raise InputError(f"{where}: landscape {landscape.name!r}: dim must be an integer; got {dim!r}")
     dim = landscape.resolve_dim(dim)
+    own = landscape.instance_data is not None  # COCO's instance numbers, from 1
+    if default_instances is None:
+        default_instances = (1,) if own else (0,)
     instances = tuple(_ints(entry, "instances", f"{where}, landscape {landscape.name!r}",
-                            default_instances, low=0, high=MAX_SEED))
+                            default_instances, low=-MAX_SEED if own else 0, high=MAX_SEED))
+    if own:
+        for instance in instances:
+            try:
+                check_own_instance(landscape, instance)
+            except InputError as error:
+                raise InputError(f"{where}: {error}") from None
     return LandscapeEntry(landscape.name, dim, instances)
 
 
@@ -400,6 +412,20 @@ def _float(doc, key, where, default, *, positive=False) -> float:
     if positive and value <= 0:
         raise InputError(f"{where}: {key} must be > 0; got {value}")
     return float(value)
+
+
+# Named target sets a suite can give as ``targets = "name"``.
+TARGET_SETS = {"coco8": COCO_TARGETS, "coco51": COCO51_TARGETS}
+
+
+def _targets(doc, where) -> tuple[float, ...]:
+    value = doc.get("targets")
+    if isinstance(value, str):
+        if value not in TARGET_SETS:
+            raise InputError(f"{where}: targets must be a list of numbers or one of"
+                             f" {', '.join(map(repr, TARGET_SETS))}; got {value!r}")
+        return TARGET_SETS[value]
+    return tuple(_floats(doc, "targets", where, COCO_TARGETS, positive=True))
 
 
 def _floats(doc, key, where, default, *, positive=False) -> list[float]:

@@ -21,7 +21,8 @@ import optax
 
 import landscapes
 import optimizers
-from bench.core.engine import PER_RUN, Problem, compiled_sweep, make_batch, step_flops, to_metrics
+from bench.core.engine import (COCO_TARGETS, PER_RUN, Problem, compiled_sweep, make_batch, step_flops,
+                          to_metrics)
 from bench.core.environment import peak_flops
 from bench.run.runner import OptimizerBuilder
 from bench.core.sharding import runs_sharding
@@ -40,11 +41,13 @@ class Workload:
     seed: int = 0
     loop: str = "scan"  # or "fused": the step loop as one GPU kernel (bench.core.fused)
     block: int = 32
+    targets: tuple[float, ...] = COCO_TARGETS
 
     def problem(self) -> Problem:
         return Problem(landscapes.get_landscape(self.landscape),
                        OptimizerBuilder(self.family, self.schedule), self.steps,
-                       dtype=self.dtype, unroll=self.unroll, loop=self.loop, block=self.block)
+                       targets=self.targets, dtype=self.dtype, unroll=self.unroll, loop=self.loop,
+                       block=self.block)
 
     def batch(self, runs: int | None = None) -> dict[str, Any]:
         """Random configs (lr log-uniform in [1e-4, 1e-2], momentum uniform in [0, 0.95] where the

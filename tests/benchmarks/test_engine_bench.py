@@ -8,12 +8,15 @@ callable (AOT), `jax.block_until_ready` inside it; metrics go into `benchmark.ex
 
 from __future__ import annotations
 
+import dataclasses
+import time
+
 import jax
 import numpy as np
 import pytest
 
 import landscapes
-from bench.core.engine import Problem, make_batch, step_flops, to_metrics
+from bench.core.engine import COCO51_TARGETS, Problem, make_batch, step_flops, to_metrics
 from bench.core.environment import peak_flops
 from bench.run.runner import OptimizerBuilder, noise_keys, start_points
 from bench.run.suites import load_suite
@@ -116,3 +119,30 @@ def test_headline_engine_vs_baselines(benchmark):
             speedup_vs_per_config_scan=rate / scan["steps_per_second"])
     assert loop["steps_per_second"] > 0 and scan["steps_per_second"] > 0
     assert metrics.reached.shape == (work.runs, 8)
+
+
+def test_headline_coco51_targets(benchmark):
+    """The headline with COCO's 51 targets against the same with 8, same process: the two programs
+    timed in alternation, 21 pairs; ``extra_info`` holds the medians and the median of the pairs'
+    ratios (a pair's two calls see the same load on a shared machine)."""
+    work = _headline(benchmark)
+    compiled = {}
+    for name, targets in (("8", work.targets), ("51", COCO51_TARGETS)):
+        variant = dataclasses.replace(work, targets=targets)
+        executable, arguments, _, _ = compile_sharded(variant.problem(), variant.batch())
+        compiled[name] = (executable, arguments)
+    times: dict[str, list[float]] = {"8": [], "51": []}
+    for _ in range(1 if benchmark.disabled else 21):
+        for name, (executable, arguments) in compiled.items():
+            start = time.perf_counter()
+            jax.block_until_ready(executable(*arguments))
+            times[name].append(time.perf_counter() - start)
+    executable, arguments = compiled["51"]
+    benchmark.group = "headline"
+    out = benchmark(lambda: jax.block_until_ready(executable(*arguments)))
+    medians = {name: float(np.median(t)) for name, t in times.items()}
+    benchmark.extra_info.update(
+        targets=51, runs=work.runs, steps=work.steps, median_seconds_8_targets=medians["8"],
+        median_seconds_51_targets=medians["51"], slowdown_51_vs_8=medians["51"] / medians["8"],
+        median_pair_slowdown_51_vs_8=float(np.median(np.divide(times["51"], times["8"]))))
+    assert to_metrics(out, work.steps).reached.shape == (work.runs, 51)

@@ -1,0 +1,201 @@
+"""BBOB in suites: instances are COCO's, one program serves them all, COCO's 51 targets, and the
+export to COCO's data format that cocopp reads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import landscapes
+from bench import cli
+from bench.analysis.coco_export import trial_rows
+from bench.core.engine import COCO51_TARGETS, Problem, make_batch, run_batch
+from bench.run.results import ResultsDir, read_results
+from bench.run.runner import OptimizerBuilder, run_suite
+from bench.run.suites import load_suite, parse_suite
+from landscapes import InputError, bbob
+from landscapes.instances import (instance_formula, instance_minimizers, instance_minimum,
+                                  instance_np_fn, make_instance)
+
+SUITE = """
+name = "bbob_small"
+steps = 60
+targets = "coco51"
+success_target = 1e-2
+seeds = [0]
+test_seeds = [9]
+starts = 3
+landscapes = [{ name = "bbob_f01", dim = 2, instances = [1, 2, 3] },
+              { name = "bbob_f08", dim = 2, instances = [1, 2, 3] }]
+
+[[optimizer]]
+family = "nesterov"
+schedule = "constant"
+[optimizer.space]
+learning_rate = [0.01, 0.1]
+momentum = [0.9]
+"""
+
+
+@pytest.fixture(scope="module")
+def small_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bbob_results")
+    with ResultsDir(out) as results:
+        run_suite(parse_suite(SUITE), results)
+    return out
+
+
+def test_instances_are_coco_instances_with_their_own_data():
+    land = landscapes.get_landscape("bbob_f15")
+    for instance in (1, 4):
+        made = make_instance(land, instance, 3)
+        data, x_opt, f_opt = bbob.instance_data(15, instance, 3)
+        assert instance_minimum(land, made) == f_opt
+        np.testing.assert_array_equal(instance_minimizers(land, made), x_opt[None])
+        x = np.random.default_rng(instance).uniform(-5, 5, (4, 3))
+        expected = [float(bbob.value(p, data, np, function=15)) for p in x]
+        assert [instance_np_fn(land, made)(p) for p in x] == expected
+        np.testing.assert_allclose(instance_formula(land, made)(x.T, np), expected, rtol=1e-12)
+    for bad in (0, -2):
+        with pytest.raises(InputError, match=r"numbered 1, 2, 3"):
+            make_instance(land, bad, 3)
+
+
+def test_suite_instances_below_one_are_refused_and_default_to_one():
+    with pytest.raises(InputError, match=r"bbob_f08.*numbered 1, 2, 3.*got instance 0"):
+        parse_suite(SUITE.replace("instances = [1, 2, 3] }]", "instances = [0, 1] }]"))
+    with pytest.raises(InputError, match=r"got instance -1"):
+        parse_suite(SUITE.replace("instances = [1, 2, 3] }]", "instances = [-1] }]"))
+    suite = parse_suite(SUITE.replace(', instances = [1, 2, 3] }]', ', dim = 7 }]')
+                        .replace('{ name = "bbob_f08", dim = 2', '{ name = "bbob_f08"'))
+    assert suite.landscapes[1].instances == (1,) and suite.landscapes[1].dim == 7
+    assert parse_suite(SUITE).targets == COCO51_TARGETS
+    with pytest.raises(InputError, match=r"'coco8', 'coco51'"):
+        parse_suite(SUITE.replace('"coco51"', '"coco50"'))
+
+
+def test_one_program_serves_every_instance(program_store, monkeypatch):
+    """The data enter the compiled sweep as arguments: three instances trace it once, and each
+    run's gap is against its own instance (f_i(x0) - f*_i with a zero learning rate)."""
+    traces = []
+    value = bbob.value
+    monkeypatch.setattr(bbob, "value", lambda *a, **k: traces.append(1) or value(*a, **k))
+    land = landscapes.get_landscape("bbob_f03")
+    problem = Problem(land, OptimizerBuilder("sgd", "constant"), 13, dtype="float64",
+                      with_data=True)
+    x0 = np.random.default_rng(0).uniform(-4, 4, (5, 3))
+    counts = []
+    for instance in (1, 2, 3):
+        made = make_instance(land, instance, 3)
+        batch = make_batch(problem, {"learning_rate": 0.0}, x0, made.f_star, made.minimizers,
+                           data=made.data)
+        metrics, _ = run_batch(problem, batch)
+        counts.append(len(traces))
+        expected = [float(value(x, made.data, np, function=3)) - made.f_star for x in x0]
+        np.testing.assert_allclose(metrics.final_gap, expected, rtol=1e-12, atol=1e-9)
+    assert counts[0] > 0 and counts[0] == counts[1] == counts[2]
+
+
+def test_records_hold_each_instances_f_star_and_minimizer(small_results):
+    records = [r for r in read_results(small_results) if r["phase"] == "test"]
+    assert {(r["landscape"], r["instance"]) for r in records} == {
+        (f"bbob_f0{f}", i) for f in (1, 8) for i in (1, 2, 3)}
+    for record in records:
+        _, x_opt, f_opt = bbob.instance_data(int(record["landscape"][-2:]), record["instance"], 2)
+        assert record["f_star"] == f_opt
+        np.testing.assert_array_equal(record["minimizers"], x_opt[None])
+        assert np.asarray(record["runs"]["reached"]).shape == (3, 51)
+        finite = np.isfinite(np.asarray(record["runs"]["best_gap"], float))
+        assert (np.asarray(record["runs"]["best_gap"], float)[finite] >= -1e-4).all()
+
+
+def test_trial_rows_are_the_known_first_hits_and_the_last_evaluation():
+    record = dict(targets=[1.0, 0.1, 0.01], steps=50, runs=dict(
+        reached=[[True, True, False]], steps_to_target=[[0, 7, 50]], final_x=[[0.5, 0.5]],
+        status=[1], best_gap=[0.05]))
+    assert [(e, g) for e, g, _ in trial_rows(record, 0)] == [(1, 1.0), (8, 0.1), (51, 0.05)]
+    record["runs"].update(reached=[[False] * 3], status=[2], best_gap=[0.001])  # diverged
+    assert [(e, g) for e, g, _ in trial_rows(record, 0)] == [(51, 1e300)]
+
+
+def test_export_is_read_by_cocopp_with_our_first_hits(small_results, tmp_path):
+    cocopp = pytest.importorskip("cocopp")
+    out = tmp_path / "coco"
+    assert cli.main(["export-coco", str(small_results), str(out)]) == 0
+    (folder,) = out.iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "bbobexp_f1.info", "bbobexp_f8.info", "data_f1", "data_f8"]
+    assert "gradient" in (folder / "bbobexp_f1.info").read_text()
+    datasets = cocopp.pproc.DataSetList(str(folder))
+    records = {(int(r["landscape"][-2:]), r["instance"]): r for r in read_results(small_results)
+               if r["phase"] == "test"}
+    targets = np.asarray(COCO51_TARGETS)
+    ours_area, theirs_area = [], []
+    for ds in datasets:
+        assert ds.dim == 2 and sorted(set(ds.instancenumbers)) == [1, 2, 3]
+        theirs = np.array(ds.detEvals(list(targets)))  # (targets, trials), NaN = not reached
+        ours = []
+        for instance in ds.instancenumbers[::3]:  # three runs per instance, in order
+            runs = records[(ds.funcId, instance)]["runs"]
+            hits = np.asarray(runs["steps_to_target"], float) + 1
+            ours.append(np.where(np.asarray(runs["reached"], bool), hits, np.nan))
+        ours = np.concatenate(ours).T
+        np.testing.assert_array_equal(theirs, ours)
+        budgets = np.arange(1, 62)
+        for table, area in ((ours, ours_area), (theirs, theirs_area)):
+            area.append(np.mean([(np.nan_to_num(table, nan=np.inf) <= b).mean() for b in budgets]))
+    np.testing.assert_allclose(theirs_area, ours_area)
+    plots = tmp_path / "ppdata"
+    done = subprocess.run([sys.executable, "-m", "cocopp", "-o", str(plots), str(folder)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_export_refuses_without_bbob_records_or_into_a_full_folder(small_results, tiny_results,
+                                                                   tmp_path, capsys):
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("mine")
+    assert cli.main(["export-coco", str(small_results), str(full)]) == 2
+    assert [p.name for p in full.iterdir()] == ["keep.txt"]
+    empty_target = tmp_path / "new"
+    assert cli.main(["export-coco", str(tiny_results), str(empty_target)]) == 2
+    assert not empty_target.exists()
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and "not an empty folder" in errors[0] and "no BBOB" in errors[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
+
+
+def test_the_builtin_bbob_suite():
+    suite = load_suite("bbob")
+    assert {e.name for e in suite.landscapes} == {f"bbob_f{f:02d}" for f in range(1, 25)}
+    assert sorted({e.dim for e in suite.landscapes}) == [2, 5, 10, 20]
+    assert all(e.instances == tuple(range(1, 16)) for e in suite.landscapes)
+    default = load_suite("default")
+    assert [(o.family, o.schedule) for o in suite.optimizers] == [
+        (o.family, o.schedule) for o in default.optimizers]
+
+
+def test_a_bbob_record_reruns_bitwise(small_results):
+    from bench.run.results import to_jsonable
+    from bench.run.runner import rerun_record
+
+    record = next(r for r in read_results(small_results)
+                  if r["phase"] == "test" and r["landscape"] == "bbob_f08" and r["instance"] == 3)
+    again = rerun_record(record)
+    assert to_jsonable(again["runs"]) == to_jsonable(record["runs"])
+    assert again["f_star"] == record["f_star"]
+
+
+def test_scipy_references_use_the_coco_instance():
+    from bench.run.reference import run_reference
+
+    land = landscapes.get_landscape("bbob_f01")
+    _, x_opt, f_opt = bbob.instance_data(1, 2, 2)
+    runs, minimizers, f_star = run_reference(land, 2, 2, "L-BFGS-B", np.array([[1.0, -2.0]]), 50,
+                                             (1e-1, 1e-8))
+    assert f_star == f_opt and np.array_equal(minimizers, x_opt[None])
+    assert runs["reached"].all() and runs["distance"][0] < 1e-4
