@@ -27,7 +27,7 @@ landscapes = [{ name = "himmelblau", instances = [0, 1] }]
 family = "momentum"
 schedule = "constant"
 [optimizer.space]
-learning_rate = { log_uniform = [1e-4, 1e-1], num = 1500 }
+learning_rate = { log_uniform = [1e-4, 1e-1], num = 1000 }
 momentum = [0.0, 0.9]
 """
 
@@ -51,7 +51,7 @@ def uninterrupted(tmp_path_factory):
     return where, _numbers(where / "whole")
 
 
-@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.95])
+@pytest.mark.parametrize("fraction", [0.1, 0.9])
 def test_kill_9_mid_append_then_rerun_gives_the_uninterrupted_records(uninterrupted, fraction):
     where, whole = uninterrupted
     size = (where / "whole" / "results.jsonl").stat().st_size
