@@ -194,7 +194,7 @@ def test_help_and_list_suites_start_without_jax():
             "main(['list', 'suites'])\nprint('JAX_LOADED', 'jax' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "suites: default, quick" in done.stdout and "JAX_LOADED False" in done.stdout
+    assert "suites: bbob, default, quick" in done.stdout and "JAX_LOADED False" in done.stdout
 
 
 def test_the_python_entry_point_runs_a_suite_as_the_command_does(tiny_suite_path, tmp_path):

@@ -86,7 +86,10 @@ def landscape_entries(draw, name=None):
     if kind == "dim" and landscapes.LANDSCAPES[name].dim is None:
         entry["dim"] = draw(st.integers(2, 6))
     if draw(st.booleans()):
-        entry["instances"] = draw(st.lists(st.integers(0, 3), min_size=1, max_size=3, unique=True))
+        # A landscape with its own instances (COCO's) numbers them from 1; the others from 0.
+        first = 1 if landscapes.LANDSCAPES[name].instance_data is not None else 0
+        entry["instances"] = draw(st.lists(st.integers(first, first + 3), min_size=1, max_size=3,
+                                           unique=True))
     return _toml(entry)
 
 
