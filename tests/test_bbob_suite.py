@@ -20,6 +20,8 @@ from landscapes import InputError, bbob
 from landscapes.instances import (instance_formula, instance_minimizers, instance_minimum,
                                   instance_np_fn, make_instance)
 
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 SUITE = """
 name = "bbob_small"
 steps = 60

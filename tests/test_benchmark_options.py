@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest  # noqa: E402
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

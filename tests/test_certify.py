@@ -13,6 +13,8 @@ from landscapes import LANDSCAPES, InputError, Landscape, get_landscape, make_qu
 from landscapes.ground_truth import certify, format_certificates
 from landscapes.noise import noisy_grad
 
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 SMALL = {"n_starts": 2, "de_popsize": 5, "de_maxiter": 25}  # keeps the whole registry under ~15 s
 
 

@@ -10,6 +10,9 @@ import sys
 
 from bench.run.results import read_results
 
+import pytest  # noqa: E402
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 TIMING_FIELDS = ("cost", "created")
 
 

@@ -23,6 +23,8 @@ from bench.run.suites import parse_suite
 from landscapes.errors import InputError
 from landscapes.instances import make_instance
 
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 
 def _batch(problem, runs, seed=0, instance=0):
     landscape, dim = problem.landscape, problem_dim(problem)

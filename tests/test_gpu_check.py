@@ -7,6 +7,8 @@ import pytest
 
 from bench.tools import gpu_check
 
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 
 def test_flag_variants_keep_figures_and_record_a_rejected_flag(tmp_path):
     found = gpu_check.flag_variants(

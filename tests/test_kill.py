@@ -14,6 +14,8 @@ import pytest
 
 from bench.run.results import read_results, to_jsonable
 
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 SUITE = """
 name = "kill"
 steps = 12

@@ -9,6 +9,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from bench.mnist.estimator import JaxMLPClassifier
 
+import pytest  # noqa: E402
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 # Tiny and quick, yet enough to pass check_classifiers_train's accuracy > 0.83 on its blobs.
 CHECKED = JaxMLPClassifier(hidden_layer_sizes=(16,), family="adam", learning_rate=0.01, epochs=30, batch_size=32,
                            random_state=0)

@@ -18,6 +18,8 @@ from bench.mnist.search import cross_validate, grid_candidates
 from bench.mnist.train import RunStatus, TrainOptions, evaluate_runs, fit_runs, pad_indices
 from landscapes.errors import InputError
 
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 SPEC = MLPSpec(layer_sizes=(64, 16, 10))
 HP = {"learning_rate": np.array([0.05, 0.1, 0.2], np.float32), "momentum": 0.9, "decay": 1e-3}
 

@@ -15,6 +15,8 @@ from bench.run.suites import parse_suite
 from landscapes.errors import InputError
 from landscapes.instances import instance_fn, make_instance
 
+pytestmark = pytest.mark.slow  # whole reports / scipy solvers / benchmark workloads: the full run only
+
 TARGETS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 
 

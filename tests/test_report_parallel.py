@@ -14,6 +14,8 @@ from test_reports_data import mnist_records, synthetic_records, write_results
 import reports
 from reports import report
 
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> Path:

@@ -16,6 +16,8 @@ from landscapes.errors import InputError
 from reports import figures
 from reports.style import color_for
 
+pytestmark = pytest.mark.slow  # whole reports / scipy solvers / benchmark workloads: the full run only
+
 LABELS = ["sgd/constant", "momentum/constant"]
 
 

@@ -9,6 +9,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
 
 SCRIPT = r"""
 import json, sys

@@ -18,6 +18,8 @@ from bench.core.engine import Problem, make_batch, program_key, run_batch
 from bench.run.runner import OptimizerBuilder
 from bench.core.sharding import runs_sharding
 
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 NESTEROV = OptimizerBuilder("nesterov", "time_based")
 
 

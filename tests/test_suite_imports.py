@@ -17,6 +17,8 @@ from bench.run.results import read_results
 from bench.run.suites import load_suite
 from landscapes.errors import InputError
 
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 MODULE = "lb_test_user_landscapes"
 NAME = "lb_test_user_bowl"
 

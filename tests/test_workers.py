@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
+
 SUITE = """
 name = "slow-references"
 steps = 4000

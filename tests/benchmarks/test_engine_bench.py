@@ -22,6 +22,8 @@ from bench.run.runner import OptimizerBuilder, noise_keys, start_points
 from bench.run.suites import load_suite
 from bench.tools.throughput import Workload, compile_sharded, per_config_scan_rate, python_loop_rate
 
+pytestmark = pytest.mark.slow  # whole reports / scipy solvers / benchmark workloads: the full run only
+
 DEFAULT = load_suite("default")
 CASES = [(land, opt) for land in DEFAULT.landscapes for opt in DEFAULT.optimizers]
 
