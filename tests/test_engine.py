@@ -10,7 +10,8 @@ import optax
 import pytest
 
 import landscapes
-from bench.core.engine import PER_RUN, Problem, Status, compiled_sweep, make_batch, run_batch, step_flops
+from bench.core.engine import ALL_BLOCKS, PER_RUN, Problem, Status, compiled_sweep, make_batch, run_batch, step_flops
+from bench.core.sharding import runs_sharding
 from bench.run.runner import OptimizerBuilder
 from landscapes.instances import instance_minimizers, make_instance
 
@@ -154,17 +155,22 @@ def test_every_call_has_one_shape_and_rows_come_back_in_order(beale, starts, mon
     k: every call's rows must land where they belong, whatever the number of calls."""
     from bench.core import engine
 
-    monkeypatch.setattr(engine, "CPU_RUNS_PER_DEVICE", 2)
+    # Blocks of 8 rows with 6 of padding: 2 runs a block, 2 blocks a device: 4 runs a call.
+    monkeypatch.setattr(engine, "CPU_RUNS_PER_DEVICE", 8)
+    monkeypatch.setattr(engine, "CPU_TAIL_ROWS", 6)
+    monkeypatch.setattr(engine, "CPU_BLOCKS", 2)
     problem = Problem(beale, NESTEROV, 60)
     batch = make_batch(problem, _hparams(len(starts)), starts, 0.0, beale.minimizer_array())
-    chunked, cost = run_batch(problem, batch)
-    assert -(-len(starts) // 2) >= 3 and cost.run_seconds > 0 and cost.runs == len(starts)
+    chunked, cost = run_batch(problem, batch)  # unsharded: 4 runs a call
+    assert len(starts) > 4 and cost.run_seconds > 0 and cost.runs == len(starts)
     backwards = make_batch(problem, {k: v[::-1] for k, v in _hparams(len(starts)).items()},
                            starts[::-1], 0.0, beale.minimizer_array())
     reversed_order, _ = run_batch(problem, backwards)
+    sharded, _ = run_batch(problem, batch, sharding=runs_sharding())
     for name in ("final_x", "steps_to_target", "final_gap", "best_gap", "status", "basin"):
         np.testing.assert_array_equal(getattr(chunked, name), getattr(reversed_order, name)[::-1],
                                       err_msg=name)
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(sharded, name), err_msg=name)
 
 
 def test_new_hyperparameter_values_do_not_retrace(beale, starts):
@@ -179,7 +185,7 @@ def test_new_hyperparameter_values_do_not_retrace(beale, starts):
     for lr in (1e-3, 2e-3, 5e-4):
         batch = make_batch(problem, dict(learning_rate=np.full(len(starts), lr)), starts, 0.0,
                            beale.minimizer_array())
-        fn({k: batch[k] for k in PER_RUN}, batch["shared"])
+        fn({k: batch[k] for k in PER_RUN}, batch["shared"], ALL_BLOCKS)
     assert len(traces) == 1
 
 

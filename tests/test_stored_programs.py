@@ -66,7 +66,7 @@ def test_a_stored_program_loads_without_tracing_and_gives_the_same_bits(store, m
     _fresh_process()
     traced = []
     original = engine.compiled_sweep
-    monkeypatch.setattr(engine, "compiled_sweep", lambda p: traced.append(p) or original(p))
+    monkeypatch.setattr(engine, "compiled_sweep", lambda p, s=None: traced.append(p) or original(p, s))
     loaded, cost = run_batch(problem, batch, sharding=sharding)
     assert traced == []  # loaded from the store: nothing was traced or lowered
     assert cost.compile_seconds > 0  # loading is this run's compile cost, and is reported

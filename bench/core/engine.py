@@ -576,16 +576,61 @@ def _count_step_flops(problem: Problem, one: Mapping[str, Any]) -> float | None:
 
 
 @functools.lru_cache(maxsize=256)
-def compiled_sweep(problem: Problem) -> Callable:
-    """``jit(vmap(run))`` for ``problem``: traced once per (problem, batch shapes). Named after its
-    program key (``bench.core.programs.named``) where it has one."""
-    def sweep(per_run, shared):
+def compiled_sweep(problem: Problem, sharding=None) -> Callable:
+    """``jit(vmap(run))`` for ``problem``: traced once per (problem, batch shapes, placement).
+    Named after its program key (``bench.core.programs.named``) where it has one.
+
+    Its arguments are (per-run inputs, shared inputs, blocks). On a CPU the per-run inputs of each
+    device are CPU_BLOCKS blocks of CPU_RUNS_PER_DEVICE rows and the program runs the first
+    ``blocks`` of them, one after another, through the same code (see :func:`_blocked`);
+    elsewhere ``blocks`` is unused and every row runs at once."""
+    def sweep(per_run, shared, blocks):
         batch = dict(per_run, shared=shared)
         if problem.loop == "fused":
             return _fused_sweep(problem, batch)
-        return _per_run_vmap(functools.partial(_single_run, problem))(batch)
+        run_all = _per_run_vmap(functools.partial(_single_run, problem))
+        devices = 1 if sharding is None else len(sharding.device_set)
+        rows = per_run["x0"].shape[0] // devices
+        if jax.default_backend() != "cpu" or rows % CPU_RUNS_PER_DEVICE or rows == 0:
+            return run_all(batch)
+        return _blocked(run_all, per_run, shared, blocks, sharding)
 
     return jax.jit(named(sweep, program_key(problem, "")))
+
+
+ALL_BLOCKS = np.int32(2**31 - 1)  # ``blocks`` for a call whose every block holds runs
+
+
+def _blocked(run_all: Callable, per_run, shared, blocks, sharding):
+    """``run_all`` over a CPU device's rows in blocks of CPU_RUNS_PER_DEVICE: a loop whose body is
+    one block, so every run goes through the same code whatever the call holds, and ``blocks`` (a
+    traced count) blocks run while the rest are skipped. One call of up to CPU_BLOCKS blocks per
+    device costs one dispatch (the host's part of a million runs: ~2.2 us a run in calls of one
+    block, docs/performance.md)."""
+    from jax.sharding import PartitionSpec
+
+    def per_device(per_run, shared, blocks):
+        rows = jax.tree.leaves(per_run)[0].shape[0]
+        count = rows // CPU_RUNS_PER_DEVICE
+        split = jax.tree.map(lambda a: a.reshape((count, CPU_RUNS_PER_DEVICE, *a.shape[1:])), per_run)
+        first = jax.tree.map(lambda a: a[0], split)
+        shapes = jax.eval_shape(lambda b: run_all(dict(b, shared=shared)), first)
+        outs = jax.tree.map(lambda o: jnp.zeros((count, *o.shape), o.dtype), shapes)
+
+        def body(k, outs):
+            block = jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, k, keepdims=False), split)
+            done = run_all(dict(block, shared=shared))
+            return jax.tree.map(lambda o, r: jax.lax.dynamic_update_index_in_dim(o, r, k, 0),
+                                outs, done)
+
+        outs = jax.lax.fori_loop(0, jnp.minimum(blocks, count), body, outs)
+        return jax.tree.map(lambda o: o.reshape((rows, *o.shape[2:])), outs)
+
+    if sharding is None:
+        return per_device(per_run, shared, blocks)
+    return jax.shard_map(per_device, mesh=sharding.mesh,
+                         in_specs=(PartitionSpec("runs"), PartitionSpec(), PartitionSpec()),
+                         out_specs=PartitionSpec("runs"), check_vma=False)(per_run, shared, blocks)
 
 
 def _initial_carries(problem: Problem, batch):
@@ -761,6 +806,9 @@ _LOCKS_GUARD = threading.Lock()
 CPU_RUNS_PER_DEVICE = 256
 # On a GPU each run is one thread of the same code at any batch size; a call holds the batch
 # rounded up to a power of two (at least this many runs per device, at most GPU_MAX_RUNS).
+# Blocks of CPU_RUNS_PER_DEVICE rows per device in one call (see ``_blocked``): a call costs one
+# dispatch however many of its blocks hold runs.
+CPU_BLOCKS = 32
 GPU_MIN_RUNS = 4096
 GPU_MAX_RUNS = 1 << 20
 
@@ -769,7 +817,7 @@ def program_runs(runs: int, sharding=None) -> int:
     """Runs in one call of a sweep's program (padded) for a batch of ``runs`` runs."""
     devices = 1 if sharding is None else len(sharding.device_set)
     if jax.default_backend() == "cpu":
-        return CPU_RUNS_PER_DEVICE * devices
+        return CPU_BLOCKS * CPU_RUNS_PER_DEVICE * devices
     per_device = max(1, -(-runs // devices))
     per_device = 1 << (per_device - 1).bit_length()
     return min(max(per_device, GPU_MIN_RUNS), GPU_MAX_RUNS) * devices
@@ -799,7 +847,8 @@ def _executable(problem: Problem, arguments, sharding, *, claim: bool = True):
         if key not in _EXECUTABLES:
             start = time.perf_counter()
             executable = compile_stored(program_key(problem, shapes),
-                                        lambda: compiled_sweep(problem).lower(*arguments), sharding)
+                                        lambda: compiled_sweep(problem, sharding).lower(*arguments),
+                                        sharding)
             _EXECUTABLES[key] = [executable, time.perf_counter() - start]
         entry = _EXECUTABLES[key]
         if not claim:
@@ -816,7 +865,8 @@ def _abstract(batch: Mapping[str, Any], padded: int, sharding):
     shared = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype,
                                                          sharding=_replicated(sharding)),
                           batch["shared"])
-    return per_run, shared
+    blocks = jax.ShapeDtypeStruct((), np.int32, sharding=_replicated(sharding))
+    return per_run, shared, blocks
 
 
 def precompile(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> None:
@@ -866,11 +916,14 @@ def run_chunks(problem: Problem, shared: Mapping[str, Any], runs: int,
         if n != size:  # the other rows repeat run 0 of the call; they are dropped after
             part = jax.tree.map(lambda a: _placed(np.asarray(a), where, size), part)
         part = jax.device_put(part, sharding) if sharding is not None else jax.device_put(part)
-        executable, seconds = _executable(problem, (part, shared_device), sharding)
+        blocks = _blocks_used(n, size, sharding)
+        blocks = jax.device_put(np.int32(blocks), _replicated(sharding)) if sharding is not None \
+            else np.int32(blocks)
+        executable, seconds = _executable(problem, (part, shared_device, blocks), sharding)
         meter.compile_seconds += seconds
         if began is None:  # after the one compile: every call has the first one's shape
             began = time.perf_counter()
-        out = executable(part, shared_device)
+        out = executable(part, shared_device, blocks)
         if pending is not None:
             yield pending[0], _fetched(pending[1], pending[2])
         pending = (start, out, where)
@@ -908,14 +961,25 @@ CPU_TAIL_ROWS = 32
 
 
 def _real_rows(size: int, sharding) -> np.ndarray:
-    """The rows of a call of ``size`` rows that carry runs, in the order runs fill them: every
-    device's block without its CPU_TAIL_ROWS last rows (on a CPU; all rows elsewhere)."""
+    """The rows of a call of ``size`` rows that carry runs, in the order runs fill them: block by
+    block, each device's block without its CPU_TAIL_ROWS last rows (on a CPU; all rows
+    elsewhere), so a call that holds few runs runs few blocks."""
     if jax.default_backend() != "cpu":
         return np.arange(size)
     devices = 1 if sharding is None else len(sharding.device_set)
-    block = size // devices
-    usable = max(1, block - CPU_TAIL_ROWS)
-    return (np.arange(devices)[:, None] * block + np.arange(usable)[None, :]).ravel()
+    per_device = size // devices
+    usable = CPU_RUNS_PER_DEVICE - CPU_TAIL_ROWS
+    block = np.arange(per_device // CPU_RUNS_PER_DEVICE)[:, None, None] * CPU_RUNS_PER_DEVICE
+    device = np.arange(devices)[None, :, None] * per_device
+    return (block + device + np.arange(usable)[None, None, :]).ravel()
+
+
+def _blocks_used(runs: int, size: int, sharding) -> int:
+    """How many blocks per device a call of ``runs`` real runs fills (see :func:`_real_rows`)."""
+    if jax.default_backend() != "cpu":
+        return 1
+    devices = 1 if sharding is None else len(sharding.device_set)
+    return -(-runs // ((CPU_RUNS_PER_DEVICE - CPU_TAIL_ROWS) * devices))
 
 
 def _placed(values: np.ndarray, where: np.ndarray, size: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import optax
 
 import landscapes
 import optimizers
-from bench.core.engine import (COCO_TARGETS, PER_RUN, Problem, compiled_sweep, make_batch, step_flops,
+from bench.core.engine import (ALL_BLOCKS, COCO_TARGETS, PER_RUN, Problem, compiled_sweep, make_batch, step_flops,
                           to_metrics)
 from bench.core.environment import peak_flops
 from bench.run.runner import OptimizerBuilder
@@ -87,13 +87,15 @@ def compile_sharded(problem: Problem, batch: dict[str, Any]):
     if sharding is not None and runs % len(sharding.device_set) == 0:
         from jax.sharding import NamedSharding, PartitionSpec
 
-        arguments = (jax.device_put(per_run, sharding),
-                     jax.device_put(batch["shared"], NamedSharding(sharding.mesh, PartitionSpec())))
+        replicated = NamedSharding(sharding.mesh, PartitionSpec())
+        arguments = (jax.device_put(per_run, sharding), jax.device_put(batch["shared"], replicated),
+                     jax.device_put(ALL_BLOCKS, replicated))
         devices = len(sharding.device_set)
     else:
-        arguments, devices = jax.device_put((per_run, batch["shared"])), 1
+        arguments, devices = jax.device_put((per_run, batch["shared"], ALL_BLOCKS)), 1
+        sharding = None
     start = time.perf_counter()
-    executable = compiled_sweep(problem).lower(*arguments).compile()
+    executable = compiled_sweep(problem, sharding).lower(*arguments).compile()
     return executable, arguments, time.perf_counter() - start, devices
 
 
@@ -163,10 +165,10 @@ def per_config_scan_rate(work: Workload, configs: int = 32) -> dict[str, Any]:
     shared = jax.device_put(batch["shared"])
     singles = [jax.device_put(jax.tree.map(lambda a: a[i:i + 1], {k: batch[k] for k in PER_RUN}))
                for i in range(configs)]
-    jax.block_until_ready(fn(singles[0], shared))  # compile once: the shape is the same for each
+    jax.block_until_ready(fn(singles[0], shared, ALL_BLOCKS))  # compile once: one shape for all
 
     def run_all():
-        return [fn(s, shared) for s in singles]
+        return [fn(s, shared, ALL_BLOCKS) for s in singles]
 
     seconds = _median_seconds(run_all, 3)
     return dict(method="one jitted scan per config", runs=configs, steps=work.steps,
