@@ -184,3 +184,25 @@ def compare(work: Workload, *, loop_configs: int = 2, loop_steps: int = 300,
     return dict(engine=engine, python_loop=loop, per_config_scan=scan,
                 speedup_vs_python_loop=engine["steps_per_second"] / loop["steps_per_second"],
                 speedup_vs_per_config_scan=engine["steps_per_second"] / scan["steps_per_second"])
+
+
+def host_time_per_run(runs: int = 1 << 20, steps: int = 1, repeats: int = 3) -> dict[str, Any]:
+    """What the user path adds to the kernel, per run: building the batch (``Workload.batch``) and
+    ``run_batch`` beyond the executable alone (placing inputs per call, fetching and unpacking
+    outputs). With a 1-step program the kernel is negligible, so this is the host's share."""
+    from bench.core.engine import run_batch
+    from bench.core.sharding import runs_sharding
+
+    work = Workload(runs=runs, steps=steps)
+    began = time.perf_counter()
+    batch = work.batch()
+    build = time.perf_counter() - began
+    problem, sharding = work.problem(), runs_sharding()
+    run_batch(problem, batch, sharding=sharding)  # compile and warm up
+    user = _median_seconds(lambda: run_batch(problem, batch, sharding=sharding)[0].final_gap, repeats)
+    executable, arguments, _, _ = compile_sharded(problem, batch)
+    jax.block_until_ready(executable(*arguments))
+    kernel = _median_seconds(lambda: executable(*arguments), repeats)
+    return dict(runs=runs, steps=steps, batch_build_ns_per_run=build / runs * 1e9,
+                run_batch_ns_per_run=user / runs * 1e9, executable_ns_per_run=kernel / runs * 1e9,
+                host_ns_per_run=(user - kernel) / runs * 1e9)

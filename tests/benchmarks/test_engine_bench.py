@@ -148,3 +148,16 @@ def test_headline_coco51_targets(benchmark):
         median_seconds_51_targets=medians["51"], slowdown_51_vs_8=medians["51"] / medians["8"],
         median_pair_slowdown_51_vs_8=float(np.median(np.divide(times["51"], times["8"]))))
     assert to_metrics(out, work.steps).reached.shape == (work.runs, 51)
+
+
+def test_host_time_per_run_of_the_user_path(benchmark):
+    """The CPU proxy of 'the GPU's speed reaches the user': host time per run that run_batch adds
+    to the executable alone, at 1,048,576 runs of a 1-step program (small and untimed by default)."""
+    from bench.tools.throughput import host_time_per_run
+
+    runs = 4096 if benchmark.disabled else 1 << 20
+    found = benchmark.pedantic(lambda: host_time_per_run(runs, repeats=1 if benchmark.disabled else 3),
+                               rounds=1, iterations=1)
+    benchmark.group = "host path"
+    benchmark.extra_info.update(found)
+    assert found["run_batch_ns_per_run"] > 0 and found["executable_ns_per_run"] > 0
