@@ -55,7 +55,8 @@ def compiled(request) -> Compiled:
 def _transform_instances_only(compiled) -> None:
     """The shift/rotation instances do not apply to a landscape with its own (BBOB's)."""
     if compiled.landscape.instance_data is not None:
-        pytest.skip("its own instances: test_own_instances_hold_their_minima")
+        pytest.skip("a landscape with its own (COCO) instances is never shifted or rotated;"
+                    " test_own_instances_hold_their_minima checks its instances")
 
 
 def test_own_instances_hold_their_minima(compiled):
@@ -63,7 +64,8 @@ def test_own_instances_hold_their_minima(compiled):
     as traced arrays (one program over the instances), and instance 0 refused."""
     landscape = compiled.landscape
     if landscape.instance_data is None:
-        pytest.skip("transform instances: the tests above")
+        pytest.skip("this landscape's instances are shifts/rotations, checked by the instance tests"
+                    " above; only landscapes with their own instances (BBOB) have data to check")
     made = [make_instance(landscape, k, compiled.dim) for k in INSTANCE_IDS]
     value = jax.jit(jax.vmap(lambda z, data: landscape.data_formula(z, data, jnp)))
     data = jax.tree.map(lambda *a: jnp.asarray(np.stack(a)), *[m.data for m in made])

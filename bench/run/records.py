@@ -58,11 +58,6 @@ def columns(record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.asarray(runs["steps_to_target"])[:, index], _floats(runs["final_gap"]))
 
 
-def selection_key(records: Sequence[Record]) -> tuple[float, float, float]:
-    """The key of one config over its records (all instances)."""
-    return key_of(*(np.concatenate(c) for c in zip(*(columns(r) for r in records))))
-
-
 class Selection:
     """The tuning protocol over a job's records as they stream. A config's columns are kept until
     its records of every instance are in, then reduced to its key, so a grid of a million configs
@@ -100,11 +95,6 @@ def best_config(records: Iterable[Record]) -> dict[str, float]:
     for record in records:
         selection.add(record)
     return selection.best()
-
-
-def success_rate(record: Record) -> float:
-    """Fraction of the record's runs that reached its success target (diverged runs never do)."""
-    return float(np.asarray(record["runs"]["reached"], bool)[:, target_index(record)].mean())
 
 
 def tuned_test_records(tune: Sequence[Record], test: Sequence[Record]) -> list[Record]:

@@ -398,12 +398,11 @@ class ResultsDir:
                 os.close(fd)
 
     # -- reading -------------------------------------------------------------------------------
-    def records(self, unended: bool = False) -> list[dict[str, Any]]:
-        """The records of every ended job, one per record_id (with ``unended``, those of jobs a
-        kill interrupted too: a resumed job reads its own); raises InputError on a foreign
+    def records(self) -> list[dict[str, Any]]:
+        """The records of every ended job, one per record_id; raises InputError on a foreign
         schema, a corrupted line or two different records of one run."""
         scan = _Scan(self.file, keep_records=True)
-        return [r for r in scan.records if unended or scan.record_shown(r["record_id"])]
+        return [r for r in scan.records if scan.record_shown(r["record_id"])]
 
     def visit_records(self, visit) -> None:
         """Call ``visit(record)`` on every distinct record line, ended job or not, one at a time

@@ -28,17 +28,6 @@ from typing import Any
 import numpy as np
 
 
-def _median(fn, repeats: int) -> float:
-    import jax
-
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - began)
-    return float(np.median(times))
-
-
 def composition(loop: str, runs: int = 4096) -> dict[str, Any]:
     import dataclasses
 
@@ -72,28 +61,12 @@ def composition(loop: str, runs: int = 4096) -> dict[str, Any]:
 
 
 def user_path(runs: int, loop: str, repeats: int) -> dict[str, Any]:
-    import jax
+    from bench.tools.throughput import user_path_times
 
-    from bench.core.engine import run_batch
-    from bench.tools.throughput import Workload, compile_sharded
-
-    work = Workload(runs=runs, steps=2000, loop=loop)
-    began = time.perf_counter()
-    batch = work.batch()
-    build = time.perf_counter() - began
-    build = min(build, _median(lambda: work.batch()["x0"], repeats))
-    problem = work.problem()
-    executable, arguments, compile_seconds, _ = compile_sharded(problem, batch)
-    jax.block_until_ready(executable(*arguments))
-    kernel = _median(lambda: executable(*arguments), repeats)
-    run_batch(problem, batch)  # compile its own program (another shape maybe) and warm up
-    user = _median(lambda: run_batch(problem, batch)[0].final_gap, repeats)
-    steps = runs * work.steps
-    return dict(runs=runs, loop=loop, steps=work.steps, compile_seconds=compile_seconds,
-                kernel_seconds=kernel, kernel_steps_per_second=steps / kernel,
-                run_batch_seconds=user, run_batch_steps_per_second=steps / user,
-                user_fraction_of_kernel=kernel / user, batch_build_seconds=build,
-                host_ns_per_run=(user - kernel) / runs * 1e9)
+    found = user_path_times(runs, 2000, repeats, loop)
+    kernel, user, steps = found["executable_seconds"], found["run_batch_seconds"], runs * 2000
+    return dict(found, kernel_steps_per_second=steps / kernel, run_batch_steps_per_second=steps / user,
+                user_fraction_of_kernel=kernel / user, host_ns_per_run=(user - kernel) / runs * 1e9)
 
 
 def suite(out: Path, quick: bool) -> dict[str, Any]:
