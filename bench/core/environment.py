@@ -73,11 +73,11 @@ def peak_measurement(dtype: str = "float32", size: int | None = None) -> dict[st
     A measured ceiling rather than a datasheet number, so the roofline fraction is honest on any
     machine. The BEST of PEAK_REPEATS timed square matmuls counts, not their median: on a shared
     machine a neighbour only ever slows a matmul down, so the fastest is the closest to what the
-    device can do (medians of 5 varied 38.6-213 GFLOP/s on the 2-core machine in one afternoon);
+    device can do (medians varied several-fold on the shared 2-core machine: docs/performance.md);
     cached, every record of every run on a machine shares one yardstick. The matmul runs at full
     precision (``Precision.HIGHEST``): on a GPU the default would use TF32 tensor cores, which the
-    sweeps' scalar arithmetic never does. Its size is 1,024 on a CPU and 8,192 elsewhere (on an
-    H100 a 1,024 matmul takes about as long as its launch).
+    sweeps' scalar arithmetic never does. Its size is 1,024 on a CPU and 8,192 elsewhere (on a GPU
+    a 1,024 matmul takes about as long as its launch).
     """
     import json
 

@@ -5,8 +5,7 @@ Why: XLA compiles the engine's ``lax.scan`` into a while loop that launches at l
 step (XLA does not fuse consecutive steps: each step's outputs feed the next one several times, and
 fusing would duplicate work), and every kernel reads and writes the whole carry in device memory. On an
 H100 the headline sweep (Beale, SGD + Nesterov, 2,000 steps, metrics in the carry) was bound by the
-launches at 4,096 runs (2.66 G steps/s) and by the carry's memory traffic at a million runs (40 G
-steps/s) (docs/performance.md). In one kernel a thread runs one run from its first step to its last.
+launches at 4,096 runs and by the carry's memory traffic at a million runs (docs/performance.md). In one kernel a thread runs one run from its first step to its last.
 
 How: the per-run step the scan runs (``bench.core.engine._make_step``, the same optax update, landscape
 and metrics) is traced to a jaxpr for ONE run, and :func:`_evaluate` runs that jaxpr inside the

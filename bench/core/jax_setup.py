@@ -48,8 +48,8 @@ def configure_jax(cache_dir: str | os.PathLike | None = None, *, enable_cache: b
     persistent compilation cache.
 
     Several CPU devices let the runs axis be sharded so each core runs its own share of the sweep
-    start to finish: on the 2-core CI machine that was 1.3-1.9x the throughput of one device whose
-    every small kernel is split over both cores. It only takes effect before JAX starts its backend,
+    start to finish, faster than one device whose every small kernel is split over all cores
+    (docs/performance.md). It only takes effect before JAX starts its backend,
     and never overrides an explicit ``--xla_force_host_platform_device_count``.
 
     Called by the command line and the test suite, never at import time.

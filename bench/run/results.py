@@ -34,7 +34,7 @@ import numpy as np
 
 from landscapes.errors import InputError
 
-try:  # 5-10x faster than json for records full of per-run arrays; json is the fallback
+try:  # much faster than json for records full of per-run arrays (docs/performance.md); json is the fallback
     import orjson
 except ImportError:  # pragma: no cover - orjson is a dependency; a bare environment still works
     orjson = None

@@ -77,7 +77,7 @@ def agreement() -> dict[str, Any]:
 
 
 # XLA flag sets tried by ``--mnist-variants`` on the 128-config MNIST measurement, whose cost per
-# config sat 2-4 % above issue 7's 10 ms on an H100 with every GEMM as XLA chose it: cuBLAS for
+# config sat just above issue 7's floor on an H100 (docs/performance.md) with every GEMM as XLA chose it: cuBLAS for
 # every GEMM instead of XLA's Triton GEMMs, and cuBLASLt (which can fuse a bias and activation
 # into the GEMM's epilogue, one pass less over the activations).
 MNIST_FLAG_VARIANTS: dict[str, str] = {
@@ -223,9 +223,7 @@ def mnist(quick: bool, configs: list[int] | None = None, profile: bool = False,
     XLA operation of one vmapped call (``ops``).
 
     Rows are ``found[configs][f"batch_{size}"]``. Issue 7 names no batch size: 64 is the
-    suite's MNIST default and what earlier sessions timed; 128 is ``TrainOptions``' default, and the
-    issue's prototype figures (5.9 ms vmapped, 32 ms sequential per config) fit its 640 updates
-    better than batch 64's 1,260 (an inference from step counts, not a fact about the prototype).
+    suite's MNIST default and what earlier sessions timed; 128 is ``TrainOptions``' default.
     """
     from bench.tools.mnist_measure import measure_cost
 
