@@ -12,12 +12,12 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+import cocoex  # a test dependency: a missing one fails, it is not skipped
 import pytest
 
 from landscapes import LANDSCAPES, InputError, bbob
 from landscapes.ground_truth import certify
 
-cocoex = pytest.importorskip("cocoex")
 
 FULL = os.environ.get("LANDSCAPE_BENCH_FULL_BBOB") == "1"
 FULL_DIMS = (2, 5, 10, 20, 40)
