@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,8 @@ def test_benchmark_only_times_the_benchmarks(tmp_path):
         [sys.executable, "-m", "pytest", "tests/benchmarks", "-k", "headline", "--benchmark-only",
          "--benchmark-min-rounds=1", "--benchmark-max-time=0.01", "--benchmark-warmup=off",
          f"--benchmark-json={tmp_path / 'b.json'}", "-q", "-p", "no:cacheprovider"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        # an xdist worker's variables would make pytest-benchmark disable timing in the child
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")})
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert (tmp_path / "b.json").stat().st_size > 0
