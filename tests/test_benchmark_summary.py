@@ -35,7 +35,8 @@ def test_quality_lines_hold_each_metric_and_the_workload():
 def test_terminal_summary_follows_the_timing_table(tmp_path):
     shutil.copy(ROOT / "tests" / "benchmarks" / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_tiny_bench.py").write_text(BENCHMARK)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}  # timing stays on
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     done = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path), "--benchmark-only", "-q",
                            "-p", "no:cacheprovider", "--benchmark-min-rounds=3", "--benchmark-max-time=0.05",
                            f"--rootdir={tmp_path}"],

@@ -91,16 +91,20 @@ def test_random_job_compositions_give_the_same_numbers_for_every_shared_run(tmp_
     """Property: two suites that share some runs (other instances, configs beside them, chunk
     sizes, one or two devices) give those runs the same ids and bitwise the same numbers."""
     tmp_path = tmp_path_factory.mktemp("compose")
-    runs = []
+    runs, first = [], None
     for name in ("a", "b"):
-        rastrigin = data.draw(st.sampled_from([[0], [1], [0, 1], [1, 2], [0, 1, 2]]))
+        # b's rastrigin instances overlap a's, so the two share at least the tuning runs of rate
+        # 0.001 (in every rate list) there: the property is never checked on nothing.
+        options = [[0], [1], [0, 1], [1, 2], [0, 1, 2]]
+        rastrigin = data.draw(st.sampled_from([o for o in options if first is None or set(o) & set(first)]))
+        first = rastrigin if first is None else first
         rosenbrock = data.draw(st.sampled_from([[0], [0, 1], [2]]))
         rates = data.draw(st.sampled_from([[0.001], [0.001, 0.003], [0.003, 0.001, 0.01]]))
         chunk = data.draw(st.sampled_from([None, 5, 64]))
         devices = data.draw(st.sampled_from([1, 2]))
         runs.append(_run(tmp_path, name, rastrigin, rosenbrock, rates, chunk, devices))
     shared = runs[0].keys() & runs[1].keys()
-    assert shared  # rate 0.001 on instance 0 or 1 of one of them at least... or both tuned alike
+    assert shared
     for record_id in shared:
         assert _numbers(runs[0][record_id]) == _numbers(runs[1][record_id]), record_id
 
