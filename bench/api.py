@@ -60,7 +60,7 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     resuming what is there; see ``landscape-bench run --help`` for the options."""
     from bench.core import environment
     from bench.core.jax_setup import configure_jax
-    from bench.run import runner
+    from bench.run import background, mnist_track, runner
     from bench.run.results import ResultsDir
     from bench.run.suites import load_suite
 
@@ -72,7 +72,7 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
         from bench.core.sharding import runs_sharding
 
         sharding = runs_sharding()
-    sections = runner.mnist_sections(suite, mnist_dir) if mnist else []
+    sections = mnist_track.mnist_sections(suite, mnist_dir) if mnist else []
     if mnist_dir is not None and not sections:
         raise InputError(f"--mnist-dir is for the suite's MNIST section, and suite {suite.name!r}"
                          " has none (or --skip-mnist was given); add an [mnist] table or leave it out")
@@ -89,15 +89,15 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     with ResultsDir(out) as results:
         results.refuse_other_settings(runner.phase_settings(suite), environment.identity())
         # The scipy references run in a worker process while the sweeps run here.
-        references = runner.BackgroundReferences(suite, results.record_ids())
-        runner.import_ahead((["bench.mnist.section"] if sections else [])
+        references = background.BackgroundReferences(suite, results.record_ids())
+        background.import_ahead((["bench.mnist.section"] if sections else [])
                             + (["reports.report"] if report else []))
         try:
             counts = runner.run_suite(suite, results, progress=progress, sharding=sharding,
                                       memory_budget=memory_budget)
             counts["records"] += references.collect(results, progress=progress)
             if sections:
-                counts["records"] += runner.run_mnist(suite, results, progress=progress,
+                counts["records"] += mnist_track.run_mnist(suite, results, progress=progress,
                                                       model_dir=out / "models", data_dir=mnist_dir)
         finally:
             references.close()

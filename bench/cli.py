@@ -36,12 +36,12 @@ def _progress_printer(total: int | None = None):
 
 def cmd_run(args) -> int:
     from bench.api import run
-    from bench.run import runner
+    from bench.run import mnist_track, runner
     from bench.run.suites import load_suite
 
     suite = load_suite(args.suite)
     total = (2 * len(runner.plan_jobs(suite)) + (0 if args.skip_mnist else len(
-        runner.mnist_sections(suite, args.mnist_dir))) + len(suite.landscapes) * len(suite.references))
+        mnist_track.mnist_sections(suite, args.mnist_dir))) + len(suite.landscapes) * len(suite.references))
     progress = _progress_printer(total)
     try:
         result = run(args.suite, args.out, report=False, mnist=not args.skip_mnist,

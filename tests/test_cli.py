@@ -129,11 +129,11 @@ def test_rerun_of_the_same_command_resumes_without_duplicates(tiny_suite_path, t
 
 
 def test_import_ahead_imports_in_the_background_and_leaves_failures_to_the_user(monkeypatch):
-    from bench.run import runner
+    from bench.run import background
 
     for name in ("calendar", "no_such_module_anywhere"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    thread = runner.import_ahead(["no_such_module_anywhere", "calendar"])
+    thread = background.import_ahead(["no_such_module_anywhere", "calendar"])
     thread.join(timeout=60)
     assert not thread.is_alive()
     assert "calendar" in sys.modules  # imported after the one that failed

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from bench.run import runner
+from bench.run import mnist_track
 from bench.cli import main
 from bench.mnist.data import ENV_VAR
 from bench.run.results import ResultsDir, read_results, stable_hash
@@ -37,8 +36,8 @@ momentum = [0.9]
 def test_mnist_section_is_one_resumable_record(tmp_path):
     suite = parse_suite(SUITE)
     with ResultsDir(tmp_path) as results:
-        assert runner.run_mnist(suite, results) == 1
-        assert runner.run_mnist(suite, results) == 0  # resumed: already there
+        assert mnist_track.run_mnist(suite, results) == 1
+        assert mnist_track.run_mnist(suite, results) == 0  # resumed: already there
     (record,) = [r for r in read_results(tmp_path) if r.get("kind") == "mnist"]
     assert main(["rerun", str(tmp_path), record["record_id"]]) == 2  # one line, not a KeyError
     cv = record["cv_results"]
@@ -63,12 +62,12 @@ def _tiny_npz(folder):
 def test_the_data_is_part_of_a_sections_identity(tmp_path, monkeypatch):
     suite = parse_suite(SUITE)
     monkeypatch.delenv(ENV_VAR, raising=False)
-    (embedded,) = runner.mnist_sections(suite)
+    (embedded,) = mnist_track.mnist_sections(suite)
     assert "data_dir" not in embedded  # unchanged, so earlier results directories still resume
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "env"))
-    (from_env,) = runner.mnist_sections(suite)
+    (from_env,) = mnist_track.mnist_sections(suite)
     assert from_env["data_dir"] == str((tmp_path / "env").resolve())
-    (from_option,) = runner.mnist_sections(suite, tmp_path / "option")  # the option wins
+    (from_option,) = mnist_track.mnist_sections(suite, tmp_path / "option")  # the option wins
     assert from_option["data_dir"] == str((tmp_path / "option").resolve())
     ids = {stable_hash(dict(kind="mnist", spec=spec)) for spec in (embedded, from_env, from_option)}
     assert len(ids) == 3
@@ -78,10 +77,10 @@ def test_a_results_directory_is_not_resumed_on_other_mnist_data(tmp_path, monkey
     monkeypatch.delenv(ENV_VAR, raising=False)
     suite = parse_suite(SUITE)
     with ResultsDir(tmp_path / "out") as results:
-        assert runner.run_mnist(suite, results) == 1
+        assert mnist_track.run_mnist(suite, results) == 1
         monkeypatch.setenv(ENV_VAR, str(_tiny_npz(tmp_path / "data")))
-        assert runner.run_mnist(suite, results) == 1  # other data: run, not skipped as done
-        assert runner.run_mnist(suite, results) == 0
+        assert mnist_track.run_mnist(suite, results) == 1  # other data: run, not skipped as done
+        assert mnist_track.run_mnist(suite, results) == 0
     sources = [r["data"]["source"] for r in read_results(tmp_path / "out") if r.get("kind") == "mnist"]
     assert len(sources) == 2 and not sources[0].startswith("npz:")
     assert sources[1] == f"npz:{(tmp_path / 'data' / 'mnist.npz').resolve()}"

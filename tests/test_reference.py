@@ -8,7 +8,7 @@ import pytest
 import scipy.optimize
 
 import landscapes
-from bench.run import reference, runner
+from bench.run import background, reference, runner
 from bench.run.reference import METHODS, reference_label, run_reference
 from bench.run.results import ResultsDir, read_results
 from bench.run.suites import parse_suite
@@ -63,8 +63,8 @@ def test_suite_writes_marked_resumable_reference_records(tmp_path):
                         'landscapes = [{ name = "himmelblau", instances = [0, 1] }]\n'
                         '[[optimizer]]\nfamily = "sgd"\n[optimizer.space]\nlearning_rate = [0.01]')
     with ResultsDir(tmp_path) as results:
-        assert runner.run_references(suite, results) == 4
-        assert runner.run_references(suite, results) == 0  # resumed
+        assert background.run_references(suite, results) == 4
+        assert background.run_references(suite, results) == 0  # resumed
     records = read_results(tmp_path)
     assert {r["label"] for r in records} == {reference_label("BFGS"), reference_label("Nelder-Mead")}
     for record in records:
@@ -126,7 +126,7 @@ def test_background_references_write_the_serial_records(tmp_path):
     from dataclasses import replace
 
     from bench.run.results import ResultsDir
-    from bench.run.runner import BackgroundReferences, run_references
+    from bench.run.background import BackgroundReferences, run_references
     from bench.run.suites import load_suite
 
     suite = load_suite("quick")

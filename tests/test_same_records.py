@@ -63,3 +63,13 @@ def test_a_missing_record_and_unreadable_input(tiny_results, tmp_path, capsys):
     assert f"ONLY IN A {gone}" in capsys.readouterr().out
     assert main([str(tiny_results), str(tmp_path / "nowhere")]) == 2
     assert "no results at" in capsys.readouterr().err
+
+
+def test_an_mnist_sections_wall_times_and_folder_are_left_out_its_scores_are_not():
+    from bench.tools.same_records import _differing_fields, ALWAYS_IGNORED
+
+    a = dict(kind="mnist", model_dir="/a/models", cv_results={"mean_fit_time": [0.1], "split0_test_score": [0.9]})
+    b = dict(kind="mnist", model_dir="/b/models", cv_results={"mean_fit_time": [0.3], "split0_test_score": [0.9]})
+    assert _differing_fields(a, b, ALWAYS_IGNORED) == []
+    b["cv_results"]["split0_test_score"] = [0.8]
+    assert _differing_fields(a, b, ALWAYS_IGNORED) == ["cv_results"]

@@ -3,9 +3,10 @@
     python3 -m bench.tools.same_records DIR_A DIR_B [--ignore FIELD ...]
 
 Records are matched by ``record_id`` (the hash of a run's identity). Every field must be equal,
-bitwise for numbers, except the ones that record when and how fast a run was made: ``cost``,
-``created`` and ``timings`` (an MNIST section's wall times), plus any named with ``--ignore`` (a field
-a change adds on purpose). Job markers (``kind = "job_end"``) are not records and are skipped.
+bitwise for numbers, except the ones that record when, where and how fast a run was made: ``cost``,
+``created``, ``timings`` and ``model_dir`` (an MNIST section's wall times and its output folder), the
+``*_time`` columns of an MNIST search's ``cv_results`` (scikit-learn's fit and score seconds), plus any
+named with ``--ignore`` (a field a change adds on purpose). Job markers (``kind = "job_end"``) are not records and are skipped.
 Prints one line per record only one side holds or whose fields differ, then a summary; exit code 1
 if anything differs, 2 on unreadable input.
 """
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-ALWAYS_IGNORED = ("cost", "created", "timings")
+ALWAYS_IGNORED = ("cost", "created", "timings", "model_dir")
 
 
 def _records(directory: str) -> dict[str, Mapping[str, Any]]:
@@ -33,9 +34,21 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=True)
 
 
+def _without_times(value: Any) -> Any:
+    """``cv_results`` without its wall-time columns (``mean_fit_time`` ...)."""
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if not k.endswith("_time")}
+    return value
+
+
 def _differing_fields(a: Mapping[str, Any], b: Mapping[str, Any], ignored: Iterable[str]) -> list[str]:
     fields = sorted((set(a) | set(b)) - set(ignored))
-    return [f for f in fields if _text(a.get(f)) != _text(b.get(f))]
+
+    def text(record, field):
+        value = record.get(field)
+        return _text(_without_times(value) if field == "cv_results" else value)
+
+    return [f for f in fields if text(a, f) != text(b, f)]
 
 
 def same_records(dir_a: str, dir_b: str, ignore: Iterable[str] = ()) -> dict[str, Any]:
