@@ -12,7 +12,9 @@ import pytest
 import landscapes
 from bench import cli
 from bench.analysis.coco_export import trial_rows
-from bench.core.engine import COCO51_TARGETS, Problem, make_batch, run_batch
+from bench.core.engine import run_batch
+from bench.core.step import Problem, make_batch
+from bench.core.targets import COCO51_TARGETS
 from bench.run.results import ResultsDir, read_results
 from bench.run.runner import OptimizerBuilder, run_suite
 from bench.run.suites import load_suite, parse_suite

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import landscapes
-from bench.core.engine import Problem, Status, make_batch, run_batch
+from bench.core.engine import run_batch
+from bench.core.step import Problem, Status, make_batch
 from bench.run.runner import OptimizerBuilder, execute, Job, TEST
 from bench.run.suites import parse_suite
 from landscapes import Landscape

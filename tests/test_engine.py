@@ -10,7 +10,9 @@ import optax
 import pytest
 
 import landscapes
-from bench.core.engine import ALL_BLOCKS, PER_RUN, Problem, Status, compiled_sweep, make_batch, run_batch, step_flops
+from bench.core.engine import ALL_BLOCKS, compiled_sweep, run_batch
+from bench.core.flops import step_flops
+from bench.core.step import PER_RUN, Problem, Status, make_batch
 from bench.core.sharding import runs_sharding
 from bench.run.runner import OptimizerBuilder
 from landscapes.instances import instance_minimizers, make_instance
@@ -199,31 +201,31 @@ def test_step_flops_counts_one_step(beale, starts):
 def test_step_flops_are_stored_beside_the_compilation_cache(tmp_path, monkeypatch, beale):
     import json
 
-    from bench.core import engine
+    from bench.core import flops
 
     monkeypatch.setenv("LANDSCAPE_BENCH_CACHE", str(tmp_path))
     problem = Problem(beale, NESTEROV, 20, dtype="float32")
     batch = make_batch(problem, _hparams(4), np.zeros((4, 2)), 0.0, beale.minimizer_array())
-    engine._STEP_FLOPS.clear()
+    flops._STEP_FLOPS.clear()
     counted = step_flops(problem, batch)
     table = json.loads((tmp_path / "step_flops.json").read_text())
     assert list(table.values()) == [counted] and counted > 0
     # A new process (empty memory cache) reads the stored count instead of lowering again.
-    engine._STEP_FLOPS.clear()
+    flops._STEP_FLOPS.clear()
     key = next(iter(table))
     (tmp_path / "step_flops.json").write_text(json.dumps({key: 12345.0}))
     assert step_flops(problem, batch) == 12345.0
     # Another dtype is another program: counted, not read.
-    engine._STEP_FLOPS.clear()
+    flops._STEP_FLOPS.clear()
     other = Problem(beale, NESTEROV, 20, dtype="float64")
     assert step_flops(other, make_batch(other, _hparams(4), np.zeros((4, 2)), 0.0,
                                         beale.minimizer_array())) != 12345.0
     # A bare function as the optimizer has no stable name: never stored.
-    engine._STEP_FLOPS.clear()
+    flops._STEP_FLOPS.clear()
     bare = Problem(beale, lambda h: optax.sgd(h["learning_rate"]), 20)
     step_flops(bare, batch)
     assert len(json.loads((tmp_path / "step_flops.json").read_text())) == 2
-    engine._STEP_FLOPS.clear()
+    flops._STEP_FLOPS.clear()
 
 
 def _never_moves(hparams, learning_rate):

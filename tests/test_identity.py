@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import landscapes
 import optimizers
-from bench.core.engine import Problem, make_batch, run_batch
+from bench.core.engine import run_batch
+from bench.core.step import Problem, make_batch
 from bench.run.results import ResultsDir, read_results, to_jsonable
 from bench.run.runner import OptimizerBuilder, rerun_record, run_suite
 from bench.core.sharding import runs_sharding

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import landscapes
 import optimizers
-from bench.core.engine import COCO_TARGETS
+from bench.core.targets import COCO_TARGETS
 from bench.run.results import SCHEMA, RESULTS_FILE, ResultsDir, read_results
 from bench.run.suites import Suite, parse_suite
 from landscapes.core import MAX_DIM

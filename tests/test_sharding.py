@@ -20,7 +20,8 @@ from bench.core.jax_setup import configure_jax
 configure_jax(enable_cache=False)
 import jax
 import landscapes
-from bench.core.engine import Problem, make_batch, run_batch
+from bench.core.engine import run_batch
+from bench.core.step import Problem, make_batch
 from bench.run.runner import OptimizerBuilder
 from bench.core.sharding import runs_sharding
 

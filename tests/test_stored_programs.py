@@ -14,7 +14,8 @@ import landscapes
 import jax
 
 from bench.core import engine, programs
-from bench.core.engine import Problem, make_batch, program_key, run_batch
+from bench.core.engine import run_batch
+from bench.core.step import Problem, make_batch, program_key
 from bench.run.runner import OptimizerBuilder
 from bench.core.sharding import runs_sharding
 

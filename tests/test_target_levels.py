@@ -1,4 +1,4 @@
-"""The packed level histogram that gives steps-to-target (bench.core.engine._TargetLevels) against a
+"""The packed level histogram that gives steps-to-target (bench.core.targets._TargetLevels) against a
 brute-force first-hit search, for sorted, unsorted and repeated targets, NaN gaps, budgets that need
 wide fields, and with and without 64-bit integers."""
 
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bench.core.engine import COCO51_TARGETS, COCO_TARGETS, _TargetLevels, _TargetTable, _target_levels
+from bench.core.targets import COCO51_TARGETS, COCO_TARGETS, _TargetLevels, _TargetTable, _target_levels
 
 
 def _brute_force(gaps, targets):

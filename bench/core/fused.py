@@ -7,7 +7,7 @@ fusing would duplicate work), and every kernel reads and writes the whole carry 
 H100 the headline sweep (Beale, SGD + Nesterov, 2,000 steps, metrics in the carry) was bound by the
 launches at 4,096 runs and by the carry's memory traffic at a million runs (docs/performance.md). In one kernel a thread runs one run from its first step to its last.
 
-How: the per-run step the scan runs (``bench.core.engine._make_step``, the same optax update, landscape
+How: the per-run step the scan runs (``bench.core.step._make_step``, the same optax update, landscape
 and metrics) is traced to a jaxpr for ONE run, and :func:`_evaluate` runs that jaxpr inside the
 kernel with each element of each per-run array held as its own vector of ``block`` runs. Structural
 operations on a run's own small arrays (``x[0]``, reshapes, broadcasts, concatenation, transposes,
@@ -366,7 +366,7 @@ def loop(step: Callable, run: Any, carry: Any, steps: int, *, keep: Callable | N
       run, carry: pytrees whose leaves have the runs axis (R) first.
       keep, keep_every: with ``keep_every`` > 0, also return ``keep(carry)`` (one array of a run's
         carry, e.g. its iterate) before steps 0, e, 2e, ... and, when e does not divide ``steps``,
-        before the last ``steps % e`` steps, as ``bench.core.engine._scan_steps`` keeps them.
+        before the last ``steps % e`` steps, as ``bench.core.step._scan_steps`` keeps them.
       block: runs per kernel instance (a power of two); R is padded up to a multiple of it.
       num_warps: Triton warps per instance (default: one per 32 runs of the block).
       interpret: run Pallas's interpreter (default: on any backend but a GPU).

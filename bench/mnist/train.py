@@ -37,7 +37,7 @@ import numpy as np
 import optax
 
 import optimizers
-from bench.core.engine import OptimizerBuilder
+from bench.core.step import OptimizerBuilder
 from bench.mnist.model import MLPSpec, Params, accuracy, apply, check_initializer, init_params, per_example_loss
 from bench.core.programs import compile_stored, named, shapes_key
 from landscapes.errors import InputError

@@ -19,8 +19,9 @@ import numpy as np
 
 import landscapes
 from bench.core import environment
-from bench.core.engine import (CostMeter, OptimizerBuilder, Problem, check_fused, make_batch, precompile,
-                          run_chunks, step_flops, to_metrics)
+from bench.core.engine import CostMeter, check_fused, precompile, run_chunks
+from bench.core.flops import step_flops
+from bench.core.step import OptimizerBuilder, Problem, make_batch, to_metrics
 from bench.run.records import TEST, TUNE, Selection, columns
 from bench.run.results import SCHEMA, ResultsDir, job_id, stable_hash
 from bench.run.suites import LandscapeEntry, OptimizerEntry, Suite

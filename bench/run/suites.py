@@ -22,7 +22,8 @@ import numpy as np
 
 import landscapes
 import optimizers
-from bench.core.engine import COCO51_TARGETS, COCO_TARGETS, LOOPS as ENGINE_LOOPS
+from bench.core.step import LOOPS as ENGINE_LOOPS
+from bench.core.targets import COCO51_TARGETS, COCO_TARGETS
 from bench.suite_files import builtin_suites
 from bench.run.reference import check_methods
 from landscapes.errors import InputError, unknown_name

@@ -57,7 +57,8 @@ def _guard(name: str, fn, results: dict[str, Any]) -> None:
 def agreement() -> dict[str, Any]:
     """The same small float64 sweep on the accelerator and on the CPU must agree to rounding."""
     import landscapes
-    from bench.core.engine import Problem, make_batch, run_batch
+    from bench.core.engine import run_batch
+    from bench.core.step import Problem, make_batch
     from bench.run.runner import OptimizerBuilder
 
     landscape = landscapes.get_landscape("himmelblau")

@@ -33,7 +33,8 @@ def composition(loop: str, runs: int = 4096) -> dict[str, Any]:
 
     import landscapes
     import optimizers
-    from bench.core.engine import OptimizerBuilder, Problem, make_batch, run_batch
+    from bench.core.engine import run_batch
+    from bench.core.step import OptimizerBuilder, Problem, make_batch
 
     land = landscapes.get_landscape("rastrigin")
     problem = Problem(land, OptimizerBuilder("momentum", "constant"), 300, transformed=True)

@@ -21,8 +21,10 @@ import optax
 
 import landscapes
 import optimizers
-from bench.core.engine import (ALL_BLOCKS, COCO_TARGETS, PER_RUN, Problem, compiled_sweep, make_batch, step_flops,
-                          to_metrics)
+from bench.core.engine import ALL_BLOCKS, compiled_sweep
+from bench.core.flops import step_flops
+from bench.core.step import PER_RUN, Problem, make_batch, to_metrics
+from bench.core.targets import COCO_TARGETS
 from bench.core.environment import peak_flops
 from bench.run.runner import OptimizerBuilder
 from bench.core.sharding import runs_sharding

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 import landscapes
-from bench.core.engine import COCO51_TARGETS, Problem, make_batch, step_flops, to_metrics
+from bench.core.flops import step_flops
+from bench.core.step import Problem, make_batch, to_metrics
+from bench.core.targets import COCO51_TARGETS
 from bench.core.environment import peak_flops
 from bench.run.runner import OptimizerBuilder, noise_keys, start_points
 from bench.run.suites import load_suite

@@ -1,0 +1,415 @@
+"""One run of the engine: the problem, the step with its metrics in the scan carry, the outcome.
+
+A batch is any flattening of configs x start points x seeds x instances onto one runs axis. Every
+hyperparameter is an array on that axis, so a new grid of values reuses the compiled program. Metrics
+are accumulated in the scan carry (steps-to-target, best gap, divergence) instead of storing every
+step: keeping each step's value in memory cost the prototype 8x in speed. ``bench.core.engine``
+compiles and dispatches the vmapped sweep of this module's run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from bench.core.programs import code_key, optimizer_key
+from bench.core.targets import COCO_TARGETS, _target_levels
+from landscapes.core import Landscape
+from landscapes.instances import apply_instance, data_objective
+
+LOOPS = ("scan", "fused")
+
+# Builds the optax transformation from one run's traced hyperparameters; the engine never sees a
+# family or schedule object, only this pure function, so user optimizers plug in unchanged.
+BuildFn = Callable[[Mapping[str, jax.Array]], optax.GradientTransformation]
+
+
+class Status(enum.IntEnum):
+    """How a run ended (STYLE.md rule 7: status is a value)."""
+
+    CONVERGED = 0  # reached the finest target
+    BUDGET = 1  # used every step without reaching the finest target
+    DIVERGED = 2  # a non-finite value or iterate appeared
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """The static part of a batch: what is compiled. Hashable, so it keys the compilation cache.
+
+    Attributes:
+      landscape: the function; its ``fn`` and ``noise_scale`` are used.
+      build: hyperparameters -> optax transformation (see ``optimizers.make_optimizer``).
+      steps: gradient evaluations per run (the budget).
+      targets: gap thresholds tau; steps-to-target is the first step with f - f* <= tau.
+      dtype: "float32" or "float64" for iterates, values and hyperparameters.
+      transformed: whether runs carry an instance transform (shift, matrix); False = plain function.
+      with_data: whether runs carry the landscape's own instance data (``Landscape.instance_data``,
+        BBOB's instances) in ``shared["data"]``: f is ``data_formula(x, data)``, and one program
+        serves every instance of a dimension.
+      trajectory_every: keep every k-th iterate (0 = no trajectories).
+      unroll: ``lax.scan`` unroll factor (a speed knob only; results are identical).
+      loop: "scan" (XLA's while loop, any backend) or "fused" (the whole loop as one GPU kernel,
+        ``bench.core.fused``: no gradient noise; equal to the scan up to the rounding
+        of fused multiply-adds). A speed knob, like ``unroll``.
+      block: runs per kernel instance of the fused loop (a power of two).
+    """
+
+    landscape: Landscape
+    build: BuildFn
+    steps: int
+    targets: tuple[float, ...] = COCO_TARGETS
+    dtype: str = "float32"
+    transformed: bool = False
+    trajectory_every: int = 0
+    unroll: int = 2
+    loop: str = "scan"
+    block: int = 32
+    with_data: bool = False
+
+    def __post_init__(self):
+        from landscapes.errors import InputError
+
+        if self.loop not in LOOPS:
+            raise InputError(f"loop must be one of {', '.join(LOOPS)}; got {self.loop!r}")
+        if not isinstance(self.block, int) or self.block < 1 or self.block & (self.block - 1):
+            raise InputError(f"block must be a power of two (32, 64, ...); got {self.block!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerBuilder:
+    """Hashable hparams -> optax transformation of a family and schedule, so equal optimizers share
+    one compiled program (``bench.run.runner`` re-exports it).
+
+    It keeps the family and schedule records it was made with (``records``: by default those
+    registered under the names at that moment) and is equal to another builder only if both hold
+    the very same records (``identity``). So a family registered again with ``replace=True`` (a
+    notebook's edited optimizer) compiles its new code instead of reusing the replaced one's
+    program, and a builder made before that keeps running the code its programs were compiled
+    from. A cached program holds its builder, so the ids in ``identity`` cannot be reused while it
+    is cached."""
+
+    family: str
+    schedule: str
+    records: tuple[Any, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
+    identity: tuple[int, int] = dataclasses.field(default=(0, 0), init=False)
+
+    def __post_init__(self) -> None:
+        if self.records is None:
+            import optimizers
+
+            object.__setattr__(self, "records", (optimizers.get_family(self.family),
+                                                 optimizers.get_schedule(self.schedule)))
+        object.__setattr__(self, "identity", (id(self.records[0]), id(self.records[1])))
+
+    def __call__(self, hparams):
+        import optimizers
+
+        return optimizers.make_optimizer(*self.records, hparams)
+
+    def program_key(self) -> str | None:
+        """What the built optimizer's program depends on (``bench.core.programs.optimizer_key``)."""
+        return optimizer_key(*self.records)
+
+
+class Batch(dict):
+    """The inputs of a batch of runs of ONE landscape instance.
+
+    Per run, with the runs axis first: ``hparams`` (dict name -> (R,)), ``x0`` (R, dim), ``key``
+    (R, 2) uint32 noise keys. Shared by every run (``shared``, never copied per run): ``f_star``
+    (), ``minimizers`` (k, dim), when transformed ``shift`` (dim,) and ``matrix`` (dim, dim)
+    (see ``landscapes.instances``), and with the landscape's own instances ``data`` (a dict of
+    arrays). A run's numbers depend on its own inputs alone: the program
+    has one shape per backend (:func:`program_runs`), whatever the batch holds.
+    """
+
+
+PER_RUN = ("hparams", "x0", "key")
+
+
+def _objective(problem: Problem, run: Mapping[str, Any]) -> Callable:
+    if problem.with_data:
+        return data_objective(problem.landscape, run["shared"]["data"])
+    if problem.transformed:
+        return apply_instance(problem.landscape, run["shared"]["shift"], run["shared"]["matrix"])
+    return problem.landscape.fn
+
+
+FORWARD_MODE_MAX_DIM = 4
+
+
+def _gradient(objective: Callable, dim: int) -> Callable:
+    """The gradient of f; forward mode (one JVP per coordinate) in low dimensions.
+
+    Reverse mode turns every ``x[i]`` of a formula into a pad in the backward pass, and XLA's CPU
+    backend then recomputes the forward pass inside each pad's fusion. For dim <=
+    FORWARD_MODE_MAX_DIM, ``jacfwd`` costs dim JVPs that fuse into one pass; beyond it reverse mode's
+    single backward pass is cheaper.
+    """
+    return jax.jacfwd(objective) if dim <= FORWARD_MODE_MAX_DIM else jax.grad(objective)
+
+
+
+def _make_step(problem: Problem, run: Mapping[str, Any]):
+    """The initial carry and the step function of one run (shared by the sweep and the FLOP count)."""
+    dtype = jnp.dtype(problem.dtype)
+    objective = _objective(problem, run)
+    gradient = _gradient(objective, run["x0"].shape[-1])
+    optimizer = problem.build(run["hparams"])
+    levels = _target_levels(problem.targets, problem.steps, bool(jax.config.jax_enable_x64))
+    descending = jnp.asarray(levels.descending, dtype)
+    f_star = run["shared"]["f_star"]
+    noise = problem.landscape.noise_scale
+
+    x0 = run["x0"]
+    carry = dict(
+        x=x0,
+        value=objective(x0),
+        opt_state=optimizer.init(x0),
+        levels=levels.init(),
+        best_gap=jnp.asarray(jnp.inf, dtype),
+        diverged=jnp.asarray(False),
+    )
+
+    counted_gap = _gap_counter(problem, run["x0"].shape[-1], dtype)
+
+    def step(carry, k):
+        # f(x_k) was computed at the end of the previous step and is read from the carry: the
+        # metric updates then read a stored value instead of each recomputing the landscape inside
+        # its own fusion (XLA's CPU backend duplicates cheap producers into every consumer).
+        x, value = carry["x"], carry["value"]
+        grad = gradient(x)
+        gap = counted_gap(x, value - f_star)
+        if noise:
+            # Stochastic gradient; the metrics use the exact value computed above.
+            grad = grad + noise * jax.random.normal(jax.random.fold_in(run["key"], k), grad.shape,
+                                                    dtype)
+        updates, opt_state = optimizer.update(grad, carry["opt_state"], x)
+        # A non-finite iterate makes the next value non-finite, and the last iterate is checked
+        # after the scan, so checking the value alone here catches every divergence, cheaply.
+        new_x = optax.apply_updates(x, updates)
+        best = jnp.fmin(carry["best_gap"], gap)  # fmin skips NaN: a NaN gap reaches no target
+        new = dict(
+            x=new_x,
+            value=objective(new_x),
+            opt_state=opt_state,
+            levels=levels.add(carry["levels"], best, descending),
+            best_gap=best,
+            diverged=carry["diverged"] | ~jnp.isfinite(value),
+        )
+        return new, None
+
+    return carry, step, objective
+
+
+def _gap_counter(problem: Problem, dim: int, dtype):
+    """(x, gap) -> the gap that counts for targets and the best gap.
+
+    Where f* is the minimum over the box only (``Landscape.bounded_domain``), a point outside the
+    box counts as +inf: its value may lie below f*, and a run that escaped must not "succeed". The
+    check costs 2 * dim comparisons a step, so landscapes without the flag skip it.
+    """
+    if not problem.landscape.bounded_domain:
+        return lambda x, gap: gap
+    box = jnp.asarray(problem.landscape.box(dim), dtype)
+
+    def counted(x, gap):
+        inside = jnp.all((x >= box[:, 0]) & (x <= box[:, 1]))
+        return jnp.where(inside, gap, jnp.inf)
+
+    return counted
+
+
+def _single_run(problem: Problem, run: Mapping[str, Any]) -> dict[str, jax.Array]:
+    """One run, written for one start point; the engine vmaps it over the runs axis."""
+    carry, step, _ = _make_step(problem, run)
+    carry, trajectory = _scan_steps(problem, step, carry)
+    return _outcome(problem, run, carry, trajectory)
+
+
+def _outcome(problem: Problem, run: Mapping[str, Any], carry, trajectory=None) -> dict[str, jax.Array]:
+    """One run's outputs from its carry after the last step (and its kept iterates)."""
+    targets = jnp.asarray(problem.targets, problem.dtype)
+    counted_gap = _gap_counter(problem, run["x0"].shape[-1], problem.dtype)
+    # The scan checked f at x_0 .. x_{steps-1}; f(x_steps) is already in the carry.
+    x_final = carry["x"]
+    final_value = carry["value"]
+    final_gap = final_value - run["shared"]["f_star"]
+    diverged = carry["diverged"] | ~jnp.isfinite(final_value) | ~jnp.all(jnp.isfinite(x_final))
+    levels = _target_levels(problem.targets, problem.steps, bool(jax.config.jax_enable_x64))
+    in_loop = levels.first_hits(carry["levels"])
+    # Not reached in the loop: reached at the last iterate (steps) or never (steps + 1, censored).
+    at_end = jnp.where(counted_gap(x_final, final_gap) <= targets, problem.steps, problem.steps + 1)
+    first_hit = jnp.where(in_loop < problem.steps, in_loop, at_end).astype(jnp.int32)
+    distances = jnp.linalg.norm(run["shared"]["minimizers"] - x_final, axis=-1)
+    out = dict(
+        first_hit=first_hit,
+        final_gap=final_gap,
+        best_gap=jnp.fmin(carry["best_gap"], counted_gap(x_final, final_gap)),
+        final_x=x_final,
+        distance=jnp.where(diverged, jnp.nan, jnp.min(distances)),
+        basin=jnp.where(diverged, -1, jnp.argmin(distances)).astype(jnp.int32),
+        diverged=diverged,
+    )
+    if problem.trajectory_every:
+        out["trajectory"] = jnp.concatenate([trajectory, x_final[None]], axis=0)
+    return out
+
+
+def _scan_steps(problem: Problem, step, carry):
+    """Run ``problem.steps`` steps; with trajectories, keep x every ``trajectory_every`` steps only.
+
+    Storing every step and slicing afterwards would keep the whole history in memory (which cost
+    the prototype most of its speed); an outer scan over blocks emits one iterate per block instead.
+    """
+
+    def steps(carry, start, count):
+        ks = start + jnp.arange(count, dtype=jnp.int32)
+        carry, _ = jax.lax.scan(lambda c, k: (step(c, k)[0], None), carry, ks,
+                                unroll=max(1, min(problem.unroll, count)))
+        return carry
+
+    every = problem.trajectory_every
+    if not every:
+        return steps(carry, 0, problem.steps), None
+    blocks, rest = divmod(problem.steps, every)
+
+    def block(carry, b):
+        return steps(carry, b * every, every), carry["x"]
+
+    carry, kept = jax.lax.scan(block, carry, jnp.arange(blocks, dtype=jnp.int32))
+    if rest:
+        kept = jnp.concatenate([kept, carry["x"][None]], axis=0)
+        carry = steps(carry, blocks * every, rest)
+    return carry, kept
+
+
+
+def program_key(problem: Problem, shapes: str) -> str | None:
+    """Everything that determines the compiled program of ``problem`` for inputs of ``shapes``,
+    beyond :func:`bench.core.programs.environment_key`, as one string; None when part of it has no
+    stable name (see :func:`bench.core.programs.code_key`): the landscape's formula and the fields the
+    engine reads, the optimizer builder's own key, and every field of the problem."""
+    land = problem.landscape
+    formula = code_key(land.formula)
+    bounds = code_key(land.bounds) if callable(land.bounds) else repr(land.bounds)
+    build_key = getattr(problem.build, "program_key", None)
+    build = build_key() if callable(build_key) else None
+    if formula is None or bounds is None or build is None:
+        return None
+    parts = ["sweep", land.name, formula, land.noise_scale, land.bounded_domain, bounds, build,
+             problem.steps, problem.targets, problem.dtype, problem.transformed,
+             problem.trajectory_every, problem.unroll, problem.loop, problem.block, shapes]
+    if problem.with_data:  # only then, so the other programs keep their stored keys
+        data_formula = code_key(land.data_formula)
+        if data_formula is None:
+            return None
+        parts.append(f"data:{data_formula}")
+    return "|".join(map(str, parts))
+
+
+def _one_run(batch: Mapping[str, Any]) -> dict[str, Any]:
+    """The first run of ``batch`` (per-run leaves cut to one row; the shared part as it is)."""
+    return dict({k: jax.tree.map(lambda a: np.asarray(a)[:1], batch[k]) for k in PER_RUN},
+                shared=batch["shared"])
+
+
+def _per_run_vmap(fn: Callable) -> Callable:
+    """vmap of ``fn(run)`` over the per-run leaves of a batch; ``shared`` enters unbatched."""
+    def mapped(batch):
+        per_run = {k: batch[k] for k in PER_RUN}
+        return jax.vmap(lambda run: fn(dict(run, shared=batch["shared"])))(per_run)
+
+    return mapped
+
+
+
+@dataclasses.dataclass(frozen=True)
+class Metrics:
+    """Per-run outcomes of a batch, as numpy arrays with the runs axis first.
+
+    Attributes:
+      steps_to_target: (R, T) gradient evaluations until gap <= tau, censored at the budget.
+      reached: (R, T) whether each target was reached within the budget.
+      final_gap, best_gap: (R,) f - f* at the last iterate, and the lowest seen.
+      distance: (R,) distance from the last iterate to the NEAREST global minimizer (NaN if diverged).
+      basin: (R,) index of that minimizer (-1 if diverged).
+      diverged: (R,) a non-finite value or iterate appeared.
+      status: (R,) ``Status`` codes.
+      final_x: (R, dim); trajectory: (R, K, dim) or None.
+    """
+
+    steps_to_target: np.ndarray
+    reached: np.ndarray
+    final_gap: np.ndarray
+    best_gap: np.ndarray
+    distance: np.ndarray
+    basin: np.ndarray
+    diverged: np.ndarray
+    status: np.ndarray
+    final_x: np.ndarray
+    trajectory: np.ndarray | None = None
+
+
+def to_metrics(raw: Mapping[str, Any], steps: int) -> Metrics:
+    """Turn the device outputs of a sweep into :class:`Metrics` (host side, after the timed part)."""
+    raw = jax.device_get(raw)
+    first_hit = np.asarray(raw["first_hit"])
+    diverged = np.asarray(raw["diverged"])
+    reached = (first_hit <= steps) & ~diverged[:, None]
+    status = np.where(diverged, Status.DIVERGED,
+                      np.where(reached[:, -1], Status.CONVERGED, Status.BUDGET)).astype(np.int8)
+    return Metrics(
+        steps_to_target=np.where(reached, first_hit, steps).astype(np.int32),
+        reached=reached,
+        final_gap=np.asarray(raw["final_gap"]),
+        best_gap=np.asarray(raw["best_gap"]),
+        distance=np.asarray(raw["distance"]),
+        basin=np.asarray(raw["basin"]),
+        diverged=diverged,
+        status=status,
+        final_x=np.asarray(raw["final_x"]),
+        trajectory=None if raw.get("trajectory") is None else np.asarray(raw["trajectory"]),
+    )
+
+
+def make_batch(problem: Problem, hparams: Mapping[str, Any], x0, f_star, minimizers, *, key=None,
+               shift=None, matrix=None, data=None) -> dict[str, Any]:
+    """Build a batch (see :class:`Batch`) with consistent dtypes.
+
+    Args:
+      hparams: name -> scalar or (R,) values.
+      x0: (R, dim) start points; R is taken from here.
+      f_star: the scalar minimum; minimizers: (k, dim).
+      key: (R, 2) uint32 PRNG keys for gradient noise (defaults to zeros: unused without noise).
+      shift, matrix: the instance transform, (dim,) and (dim, dim), required when
+        ``problem.transformed``; shared by every run, never copied per run.
+      data: the landscape's own instance data (name -> array), required when ``problem.with_data``;
+        shared likewise, in the problem's dtype.
+    """
+    dtype = np.dtype(problem.dtype)
+    x0 = np.asarray(x0, dtype)
+    runs, dim = x0.shape
+    minimizers = np.asarray(minimizers, dtype)
+    if minimizers.ndim != 2 or np.ndim(f_star) != 0:
+        raise ValueError("a batch holds runs of one instance: f_star is a scalar and minimizers"
+                         " (k, dim); make one batch per instance")
+    shared = dict(f_star=np.asarray(f_star, dtype), minimizers=minimizers)
+    if problem.transformed:
+        shared["shift"] = np.asarray(shift, dtype).reshape(dim)
+        shared["matrix"] = np.asarray(matrix, dtype).reshape(dim, dim)
+    if problem.with_data:
+        shared["data"] = {k: np.asarray(v, dtype) for k, v in data.items()}
+    return dict(
+        hparams={k: np.broadcast_to(np.asarray(v, dtype), (runs,)) for k, v in hparams.items()},
+        x0=x0,
+        key=np.zeros((runs, 2), np.uint32) if key is None else np.asarray(key, np.uint32),
+        shared=shared,
+    )
+
