@@ -3,6 +3,7 @@ segments, instance matrices are shared, and a job over the budget is refused in 
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -122,3 +123,24 @@ learning_rate = [0.01]
     assert peak_kb < 1024 * 1024, f"peak RSS {peak_kb / 1024:.0f} MB"
     (record, *_) = [r for r in read_results(tmp_path / "out") if r["phase"] == "test"]
     assert np.asarray(record["runs"]["final_x"]).shape == (1, 1000)
+
+
+def test_the_plan_counts_every_bbob_instance_s_data(tmp_path):
+    """A BBOB job's instance data (rotations, Gallagher's peaks) is counted for every instance:
+    kept in the suite's dtype and in float64, plus one device copy."""
+    from landscapes import bbob
+
+    suite_path = tmp_path / "bbob.toml"
+    suite_path.write_text(GRID.format(instances=[0], num=2).replace(
+        'landscapes = [{ name = "beale", instances = [0] }]',
+        'landscapes = [{ name = "bbob_f21", dim = 20, instances = [1, 2, 3] }]'))
+    suite = load_suite(str(suite_path))
+    (land,), (opt,) = suite.landscapes, suite.optimizers
+    plan = memory.plan_job(runner.Job(suite, land, opt, "tune", opt.configs(), suite.seeds))
+    numbers = [sum(a.size for a in bbob.instance_data(21, i, 20)[0].values()) + 20 + 1
+               for i in (1, 2, 3)]
+    assert numbers[0] > 2 * 20 * 101  # the peaks' centres and scales at least
+    assert plan.parts["instance data"] == sum(numbers) * (4 + 8) + numbers[0] * 4
+    one = dataclasses.replace(land, instances=(1,))
+    single = memory.plan_job(runner.Job(suite, one, opt, "tune", opt.configs(), suite.seeds))
+    assert plan.parts["instance data"] > 2 * single.parts["instance data"]

@@ -3,7 +3,8 @@
 A job streams through its compiled program one call at a time (``bench.core.engine.run_chunks``), and
 its records go to the writer in segments (``bench.run.runner.SEGMENT_RECORDS``), so what a job holds
 at once is set by shapes alone: one call's inputs, carries and outputs on the device and the host
-(the next call's too, in flight), the shared instance data, one segment of records, and per config
+(the next call's too, in flight), every instance's shared data (a BBOB instance's ``data``
+arrays included), one segment of records, and per config
 its hyperparameters, record ids and tuning key. :func:`plan_job` adds these up; a job over the
 budget (default: half the memory free when the run starts; ``LANDSCAPE_BENCH_MEMORY`` or
 ``landscape-bench run --memory-budget`` set it) is refused in one line with the estimate and what
@@ -16,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+
+import numpy as np
 
 from landscapes.errors import InputError
 
@@ -110,7 +113,7 @@ def plan_job(job, sharding=None) -> Plan:
     # built-in families), hyperparameters, metrics; the outputs: final iterate and per target
     # steps and flags.
     per_run = item * (dim * (2 + 4) + n_params + 8) + targets * 5 + item * dim
-    instance = 3.0 * item * dim * dim + item * dim * 4
+    instance = instance_bytes(job, item)
     record_bytes = per_record * (dim * 2 * 24 + targets * 30 + 120) + 2000
     parts = {
         "calls": 2.0 * calls * per_run * OVERHEAD,
@@ -122,6 +125,27 @@ def plan_job(job, sharding=None) -> Plan:
         "configs": job.n_configs * (n_params * 8 * 3 + len(job.instances) * 200 + 300),
     }
     return Plan(f"{entry.name} x {job.optimizer.label}", calls, parts)
+
+
+def instance_bytes(job, item: int) -> float:
+    """The shared instance data a job holds: every instance's, as the job keeps them from start to
+    end (``bench.run.runner.execute``), in the suite's dtype, plus one device copy.
+
+    A landscape with its own instances (BBOB) brings ``data`` arrays (rotations of dim x dim,
+    Gallagher's peaks of dim x 101, ...), also kept on the host in float64 by the instance cache;
+    their sizes are read from the first instance's data, as every instance of a landscape and
+    dimension has the same shapes. Any other instance k >= 1 holds a shift, a matrix and moved
+    minimizers."""
+    import landscapes
+
+    dim = int(job.landscape.dim)
+    count = len(job.instances)
+    landscape = landscapes.get_landscape(job.landscape.name)
+    if landscape.instance_data is None:
+        return (count + 1) * (3.0 * item * dim * dim + item * dim * 4)
+    data, minimizers, _ = landscape.instance_data(job.instances[0], dim)
+    numbers = sum(np.size(array) for array in data.values()) + np.size(minimizers) + 1
+    return (count * (item + 8) + item) * float(numbers)
 
 
 def check_plan(plan: Plan, budget: int) -> None:
