@@ -5,6 +5,7 @@ from bench.core.jax_setup import configure_jax
 configure_jax()
 
 import pytest
+from suite_text import optimizer_toml, suite_toml
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -43,30 +44,12 @@ def program_store(tmp_path, monkeypatch):
     fresh(previous)
 
 
-TINY_SUITE = """
-name = "tiny"
-steps = 120
-success_target = 1e-3
-seeds = [0]
-test_seeds = [7]
-starts = 3
-trajectory_every = 30
-landscapes = ["beale", { name = "himmelblau", instances = [0, 1] }]
-
-[[optimizer]]
-family = "sgd"
-schedule = "constant"
-[optimizer.space]
-learning_rate = [0.001, 0.01]
-
-[[optimizer]]
-family = "nesterov"
-schedule = "time_based"
-[optimizer.space]
-learning_rate = [0.001, 0.003]
-momentum = [0.9]
-decay = [0.0, 0.001]
-"""
+TINY_SUITE = suite_toml(
+    "tiny", steps=120, success_target=1e-3, seeds=[0], test_seeds=[7], starts=3, trajectory_every=30,
+    landscapes='["beale", { name = "himmelblau", instances = [0, 1] }]',
+    optimizers=[optimizer_toml("sgd", "constant", learning_rate=[0.001, 0.01]),
+                optimizer_toml("nesterov", "time_based", learning_rate=[0.001, 0.003], momentum=[0.9],
+                               decay=[0.0, 0.001])])
 
 
 @pytest.fixture(scope="session")

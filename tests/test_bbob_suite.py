@@ -21,27 +21,15 @@ from bench.run.suites import load_suite, parse_suite
 from landscapes import InputError, bbob
 from landscapes.instances import (instance_formula, instance_minimizers, instance_minimum,
                                   instance_np_fn, make_instance)
+from suite_text import optimizer_toml, suite_toml
 
 pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
 
-SUITE = """
-name = "bbob_small"
-steps = 60
-targets = "coco51"
-success_target = 1e-2
-seeds = [0]
-test_seeds = [9]
-starts = 3
-landscapes = [{ name = "bbob_f01", dim = 2, instances = [1, 2, 3] },
-              { name = "bbob_f08", dim = 2, instances = [1, 2, 3] }]
-
-[[optimizer]]
-family = "nesterov"
-schedule = "constant"
-[optimizer.space]
-learning_rate = [0.01, 0.1]
-momentum = [0.9]
-"""
+SUITE = suite_toml(
+    "bbob_small", steps=60, targets='"coco51"', success_target=1e-2, test_seeds=[9], starts=3,
+    landscapes='[{ name = "bbob_f01", dim = 2, instances = [1, 2, 3] },\n'
+               '              { name = "bbob_f08", dim = 2, instances = [1, 2, 3] }]',
+    optimizers=[optimizer_toml("nesterov", "constant", learning_rate=[0.01, 0.1], momentum=[0.9])])
 
 
 @pytest.fixture(scope="module")

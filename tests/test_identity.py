@@ -20,24 +20,15 @@ from bench.run.results import ResultsDir, read_results, to_jsonable
 from bench.run.runner import OptimizerBuilder, rerun_record, run_suite
 from bench.core.sharding import runs_sharding
 from bench.run.suites import load_suite
+from suite_text import optimizer_toml, suite_toml
 
-SUITE = """
-name = "compose"
-steps = 80
-success_target = 1e-3
-seeds = [0]
-test_seeds = [5]
-starts = 3
-trajectory_every = 20
-landscapes = [{{ name = "rastrigin", instances = {rastrigin} }}, {{ name = "rosenbrock", dim = 3, instances = {rosenbrock} }}]
-
-[[optimizer]]
-family = "momentum"
-schedule = "constant"
-[optimizer.space]
-learning_rate = {rates}
-momentum = [0.9]
-"""
+def composed(rastrigin, rosenbrock, rates) -> str:
+    """Momentum on rastrigin and 3-D rosenbrock at the given instances, over the given rates."""
+    return suite_toml(
+        "compose", steps=80, success_target=1e-3, test_seeds=[5], starts=3, trajectory_every=20,
+        landscapes=f'[{{ name = "rastrigin", instances = {rastrigin} }}, '
+                   f'{{ name = "rosenbrock", dim = 3, instances = {rosenbrock} }}]',
+        optimizers=[optimizer_toml("momentum", "constant", learning_rate=rates, momentum=[0.9])])
 
 
 def _numbers(record):
@@ -75,7 +66,7 @@ def test_a_run_gives_the_same_bits_alone_and_anywhere_in_a_large_batch():
 
 def _run(tmp_path, name, rastrigin, rosenbrock, rates, chunk_size, devices):
     path = tmp_path / f"{name}.toml"
-    text = SUITE.format(rastrigin=rastrigin, rosenbrock=rosenbrock, rates=rates)
+    text = composed(rastrigin, rosenbrock, rates)
     if chunk_size:
         text = text.replace('name = "compose"', f'name = "compose"\nchunk_size = {chunk_size}')
     path.write_text(text)

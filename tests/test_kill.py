@@ -13,25 +13,14 @@ import time
 import pytest
 
 from bench.run.results import read_results, to_jsonable
+from suite_text import optimizer_toml, suite_toml
 
 pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
 
-SUITE = """
-name = "kill"
-steps = 12
-success_target = 1e-1
-seeds = [0]
-test_seeds = [1]
-starts = 1
-landscapes = [{ name = "himmelblau", instances = [0, 1] }]
-
-[[optimizer]]
-family = "momentum"
-schedule = "constant"
-[optimizer.space]
-learning_rate = { log_uniform = [1e-4, 1e-1], num = 1000 }
-momentum = [0.0, 0.9]
-"""
+SUITE = suite_toml(
+    "kill", steps=12, success_target=1e-1, landscapes='[{ name = "himmelblau", instances = [0, 1] }]',
+    optimizers=[optimizer_toml("momentum", "constant",
+                               learning_rate="{ log_uniform = [1e-4, 1e-1], num = 1000 }", momentum=[0.0, 0.9])])
 
 
 def _run(suite, out):

@@ -15,28 +15,19 @@ from bench.cli import main
 from bench.run.results import ResultsDir, read_results
 from bench.run.suites import load_suite
 from landscapes.errors import InputError
+from suite_text import optimizer_toml, suite_toml
 
-GRID = """
-name = "grid"
-steps = 6
-success_target = 1e-1
-seeds = [0]
-test_seeds = [1]
-starts = 1
-landscapes = [{{ name = "beale", instances = {instances} }}]
-
-[[optimizer]]
-family = "momentum"
-schedule = "constant"
-[optimizer.space]
-learning_rate = {{ log_uniform = [1e-4, 1e-1], num = {num} }}
-momentum = [0.0, 0.5, 0.9]
-"""
+def grid(instances, num: int) -> str:
+    """A momentum grid of ``num`` x 3 configs on beale's ``instances``, 6 steps, one start."""
+    return suite_toml("grid", steps=6, success_target=1e-1,
+                      landscapes=f'[{{ name = "beale", instances = {instances} }}]',
+                      optimizers=[optimizer_toml("momentum", "constant", momentum=[0.0, 0.5, 0.9],
+                                                 learning_rate=f"{{ log_uniform = [1e-4, 1e-1], num = {num} }}")])
 
 
 def test_a_trajectory_too_large_for_memory_is_refused_before_anything_is_made(tmp_path, capsys):
     suite = tmp_path / "traj.toml"
-    suite.write_text(GRID.format(instances=[0], num=2).replace("steps = 6", "steps = 10000000")
+    suite.write_text(grid(instances=[0], num=2).replace("steps = 6", "steps = 10000000")
                      .replace("starts = 1", "starts = 1\ntrajectory_every = 1"))
     out = tmp_path / "out"
     assert main(["run", str(suite), "--out", str(out), "--no-report"]) == 2
@@ -59,7 +50,7 @@ def test_the_budget_is_a_setting_with_a_one_line_error(monkeypatch):
 
 def test_a_small_budget_refuses_a_grid_and_names_the_configs(tmp_path):
     suite = tmp_path / "grid.toml"
-    suite.write_text(GRID.format(instances=[0], num=40000))
+    suite.write_text(grid(instances=[0], num=40000))
     with pytest.raises(InputError, match="most of it configs.*search fewer configs"):
         runner.check_memory(load_suite(str(suite)), budget="60M")
 
@@ -68,7 +59,7 @@ def test_a_large_grid_streams_in_segments_and_tunes_as_a_whole(tmp_path, monkeyp
     """Records reach the file in segments while the job runs, blocks of configs keep the tuning
     key only, and the tuned config is the one a whole-batch selection picks."""
     suite_path = tmp_path / "grid.toml"
-    suite_path.write_text(GRID.format(instances=[0, 1], num=400))
+    suite_path.write_text(grid(instances=[0, 1], num=400))
     suite = load_suite(str(suite_path))
     monkeypatch.setattr(runner, "SEGMENT_RECORDS", 150)
     monkeypatch.setattr(runner, "CONFIG_BLOCK_RUNS", 256)
@@ -131,7 +122,7 @@ def test_the_plan_counts_every_bbob_instance_s_data(tmp_path):
     from landscapes import bbob
 
     suite_path = tmp_path / "bbob.toml"
-    suite_path.write_text(GRID.format(instances=[0], num=2).replace(
+    suite_path.write_text(grid(instances=[0], num=2).replace(
         'landscapes = [{ name = "beale", instances = [0] }]',
         'landscapes = [{ name = "bbob_f21", dim = 20, instances = [1, 2, 3] }]'))
     suite = load_suite(str(suite_path))

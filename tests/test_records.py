@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.run.records import Selection, best_config, key_of, tuned_test_records
+from suite_text import optimizer_toml, suite_toml
 
 
 def _record(config_index, instance, reached, steps, gaps, phase="tune"):
@@ -56,25 +57,15 @@ def test_adding_an_instance_to_a_folder_adds_runs_and_the_report_pools_one_tuned
     from reports.report import evaluation_records
 
     suite = tmp_path / "s.toml"
-    text = """
-name = "grow"
-steps = 60
-success_target = 1e-2
-seeds = [0]
-test_seeds = [3]
-starts = 4
-landscapes = [{{ name = "rastrigin", instances = {instances} }}]
-[[optimizer]]
-family = "sgd"
-schedule = "constant"
-[optimizer.space]
-learning_rate = [0.0005, 0.002, 0.008]
-"""
+    def text(instances):
+        return suite_toml("grow", steps=60, success_target=1e-2, test_seeds=[3], starts=4,
+                          landscapes=f'[{{ name = "rastrigin", instances = {instances} }}]',
+                          optimizers=[optimizer_toml("sgd", "constant", learning_rate=[0.0005, 0.002, 0.008])])
     out = tmp_path / "out"
-    suite.write_text(text.format(instances=[0]))
+    suite.write_text(text(instances=[0]))
     assert main(["run", str(suite), "--out", str(out), "--no-report"]) == 0
     first = {r["record_id"]: r for r in read_results(out)}
-    suite.write_text(text.format(instances=[0, 1]))
+    suite.write_text(text(instances=[0, 1]))
     assert main(["run", str(suite), "--out", str(out), "--no-report"]) == 0
     both = {r["record_id"]: r for r in read_results(out)}
     assert first.keys() <= both.keys()  # nothing of the first run was run again or replaced
