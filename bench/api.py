@@ -94,19 +94,24 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     started = time.perf_counter()
     with ResultsDir(out) as results:
         results.refuse_other_settings(runner.phase_settings(suite), environment.identity())
-        # The scipy references run in a worker process while the sweeps run here.
-        references = runner.BackgroundReferences(suite, results.record_ids())
-        runner.import_ahead((["bench.mnist.section"] if sections else [])
-                            + (["reports.report"] if report else []))
+        # The scipy references run in a worker process while the sweeps run here; a timing run
+        # keeps the machine to its timings instead: references and imports come after the sweeps.
+        references = runner.BackgroundReferences(suite, results.record_ids()) if not timing_repeats \
+            else None
+        if not timing_repeats:
+            runner.import_ahead((["bench.mnist.section"] if sections else [])
+                                + (["reports.report"] if report else []))
         try:
             counts = runner.run_suite(suite, results, progress=progress, sharding=sharding,
                                       memory_budget=memory_budget, timing_repeats=timing_repeats)
-            counts["records"] += references.collect(results, progress=progress)
+            counts["records"] += references.collect(results, progress=progress) if references \
+                else runner.run_references(suite, results, progress=progress)
             if sections:
                 counts["records"] += runner.run_mnist(suite, results, progress=progress,
                                                       model_dir=out / "models", data_dir=mnist_dir)
         finally:
-            references.close()
+            if references is not None:
+                references.close()
     seconds = time.perf_counter() - started
     page = None
     if report:

@@ -269,21 +269,30 @@ def test_compare_runs(tmp_path):
 
 def test_compare_gives_a_speed_verdict_only_outside_the_noise_band(tmp_path):
     from reports.compare import REPEATED_TIMINGS, speed_verdict
+    from reports.timings import BETWEEN_RUNS_BAND, REPEATED_RUNS
 
-    assert speed_verdict(1.02, 0.01).startswith("no change beyond the noise band (±5 %)")
+    assert speed_verdict(1.02, 0.01).startswith("no change beyond the noise band ÷1.05 to ×1.05")
     assert speed_verdict(1.5, 0.1).startswith("B faster (×1.50")
     assert speed_verdict(2.0, 0.1, higher_is_faster=False).startswith("B slower (×0.50")
     assert speed_verdict(1.5, 0.6).startswith("no change")  # inside a wide band
+    assert speed_verdict(0.5, 0.6).startswith("B slower (×0.50")  # the band is symmetric in ratio
     records_a, records_b = synthetic_records(), synthetic_records()
-    for records, rate, spread in ((records_a, 1e6, 0.02), (records_b, 2e6, 0.02)):
+    for records, seconds in ((records_a, 0.02), (records_b, 0.01)):
         for record in records:
-            seconds = record["cost"]["run_seconds"]
-            record["cost"] = dict(record["cost"], steps_per_second=rate, compile_seconds=None,
-                                  **{REPEATED_TIMINGS: [seconds * (1 - spread), seconds, seconds * (1 + spread)]})
+            record["cost"] = dict(record["cost"], compile_seconds=None, **{
+                REPEATED_RUNS: record["cost"]["runs"],
+                REPEATED_TIMINGS: [seconds * 1.02, seconds, seconds * 1.04, seconds * 1.3]})
+    for record in records_b:  # one job of B timed once: listed apart, without a verdict
+        if (record["landscape"], record["label"], record["phase"]) == ("beale", "sgd/constant", "test"):
+            record["cost"].pop(REPEATED_TIMINGS)
     reports.compare_runs(write_results(tmp_path / "a", records_a), write_results(tmp_path / "b", records_b),
                          tmp_path / "cmp")
     speed = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8").split("## Speed")[1]
-    assert "B faster (×2.00 speed" in speed and "no speed verdict" not in speed
+    repeated, once = speed.split("Timed once per job")
+    assert repeated.count("B faster (×2.00 speed") == 7  # 2 landscapes x 2 labels x 2 phases, less one
+    assert f"noise band ÷{1 + BETWEEN_RUNS_BAND:.2f} to ×{1 + BETWEEN_RUNS_BAND:.2f}" in repeated
+    assert "| beale | sgd/constant | tuned config" not in repeated
+    assert "no speed verdict" in once and "| beale | sgd/constant |" in once
     assert "compile s" not in speed  # never filled: no column
 
 

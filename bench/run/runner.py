@@ -555,13 +555,16 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
     out.visit_records(keep)
     tunes = [Job(suite, land, opt, TUNE, opt.configs(), suite.seeds)
              for land, opt in plan_jobs(suite)]
+    # A timing run compiles each job's program in turn: a compile in a thread beside it would
+    # compete with its timings for the cores.
     ahead = _precompile_ahead([job for job in tunes if not all(out.has(i) for i in job.record_ids())],
-                              sharding=sharding)
+                              sharding=sharding) if not timing_repeats else None
     try:
         for tune in tunes:
             _run_pair(suite, tune, out, existing, counts, sharding, progress, timing_repeats)
     finally:
-        ahead.shutdown(wait=True, cancel_futures=True)
+        if ahead is not None:
+            ahead.shutdown(wait=True, cancel_futures=True)
     return counts
 
 
