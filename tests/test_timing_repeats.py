@@ -69,3 +69,21 @@ def test_the_python_entry_point_checks_the_same_range(tmp_path):
     assert check_timing_repeats(0) == 0 and check_timing_repeats("7") == 7
     with pytest.raises(InputError):
         check_timing_repeats(True)
+
+
+def test_the_floor_tool_counts_false_verdicts_and_calls_a_slowed_copy(tiny_suite_path, tmp_path, capsys):
+    from bench.tools import compare_floor
+
+    assert compare_floor.main([str(tiny_suite_path), "--pairs", "1", "--repeats", "3", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("pair 1: same code: ") and "jobs called slower" in lines[0]
+    assert lines[-1].startswith(("0 of 1 pairs", "1 of 1 pairs")) and "a 2x slowdown called in" in lines[-1]
+    assert "not judged (a loaded run)" in lines[0]
+    slowed = read_results(tmp_path / "pair1_b_slowed")
+    original = {r["record_id"]: r for r in read_results(tmp_path / "pair1_b")}
+    assert len(slowed) == len(original) == 24
+    for record in slowed:  # only the repeats are doubled
+        before = original[record["record_id"]]["cost"]
+        assert record["cost"]["run_seconds_repeats"] == [2 * s for s in before["run_seconds_repeats"]]
+        assert record["cost"]["run_seconds"] == before["run_seconds"]
+    assert (tmp_path / "pair1_compare" / "compare.md").is_file()

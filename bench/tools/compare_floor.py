@@ -4,7 +4,8 @@
 
 Runs SUITE (default ``quick``) twice per pair, back to back, with ``--timing-repeats`` (each run
 a fresh process, as a user would), then ``landscape-bench compare`` of the two: a speed verdict
-there is a false one. It also compares each pair's first run with a copy of its second whose
+there is a false one. Folders already in DIR are resumed, not run again: the same command on the
+same DIR counts again from the stored timings. It also compares each pair's first run with a copy of its second whose
 timing repeats are doubled (a 2x slowdown with the noise of two real runs) and counts the jobs
 called slower. Prints one line per pair and a summary; the numbers are in docs/performance.md.
 """
@@ -42,17 +43,19 @@ def slowed_copy(source: Path, target: Path, factor: float = 2.0) -> Path:
 
 
 def verdicts(run_a: Path, run_b: Path, out: Path) -> dict[str, int]:
-    """Rows of the repeated-speed table of ``compare`` by verdict: faster, slower, none."""
+    """Rows of the repeated-speed table of ``compare`` by verdict: faster, slower, no change, and
+    loaded (no verdict: a run timed on a loaded machine)."""
     from reports.compare import compare_runs
     from bench.run.results import read_results
     from reports.timings import speed_rows
 
     compare_runs(run_a, run_b, out)
     rows = speed_rows(read_results(run_a), read_results(run_b))
-    counts = dict(faster=0, slower=0, none=0)
+    counts = dict(faster=0, slower=0, none=0, loaded=0)
     for row in rows:
-        counts["faster" if row["verdict"].startswith("B faster") else
-               "slower" if row["verdict"].startswith("B slower") else "none"] += 1
+        verdict = row["verdict"]
+        counts["faster" if verdict.startswith("B faster") else "slower" if verdict.startswith("B slower")
+               else "loaded" if verdict.startswith("no verdict: timed on a loaded") else "none"] += 1
     return counts
 
 
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="a folder for the runs and comparisons")
     args = parser.parse_args(argv)
     root = Path(args.out)
-    clean = detected = jobs = 0
+    clean = detected = jobs = judged = 0
     for pair in range(1, args.pairs + 1):
         a, b = root / f"pair{pair}_a", root / f"pair{pair}_b"
         _run(args.suite, a, args.repeats)
@@ -74,10 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         clean += same["faster"] + same["slower"] == 0
         detected += slow["slower"]
         jobs += sum(slow.values())
+        judged += same["loaded"] == 0
         print(f"pair {pair}: same code: {same['faster']} faster, {same['slower']} slower, {same['none']} no"
-              f" change; B slowed 2x: {slow['slower']} of {sum(slow.values())} jobs called slower", flush=True)
-    print(f"{clean} of {args.pairs} pairs of the same code without a speed verdict; a 2x slowdown called"
-          f" in {detected} of {jobs} jobs")
+              f" change, {same['loaded']} not judged (a loaded run); B slowed 2x: {slow['slower']} of"
+              f" {sum(slow.values())} jobs called slower", flush=True)
+    print(f"{clean} of {args.pairs} pairs of the same code without a speed verdict ({judged} judged, the"
+          f" others timed on a loaded machine); a 2x slowdown called in {detected} of {jobs} jobs")
     return 0
 
 
