@@ -169,7 +169,7 @@ def _speed_section(doc: Document, pairs, rows, repeated: set, out: Path, formats
                  " the job's spread (lower quartile over fastest repeat, A's and B's added), the two"
                  " runs' noise levels (median over fastest repeat, the median over their jobs, added:"
                  f" {levels}) and ÷{1 + BETWEEN_RUNS_BAND:.1f} to ×{1 + BETWEEN_RUNS_BAND:.1f}, how"
-                 " far two runs of the same code drift apart on a quiet shared machine. A verdict only"
+                 " far one job drifted between two quiet runs of the same code. A verdict only"
                  f" outside the band, and only when neither run's noise level is over {QUIET_LEVEL:.2f}"
                  " (a loaded machine: two runs of the same code drifted apart by more than any band).")
         doc.table(["landscape", "label", "job", "repeats A, B", "steps/s A", "steps/s B", "B/A",

@@ -78,7 +78,7 @@ def test_the_floor_tool_counts_false_verdicts_and_calls_a_slowed_copy(tiny_suite
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("pair 1: same code: ") and "jobs called slower" in lines[0]
     assert lines[-1].startswith(("0 of 1 pairs", "1 of 1 pairs")) and "a 2x slowdown called in" in lines[-1]
-    assert "not judged (a loaded run)" in lines[0]
+    assert "not judged (a loaded run; noise levels " in lines[0]
     slowed = read_results(tmp_path / "pair1_b_slowed")
     original = {r["record_id"]: r for r in read_results(tmp_path / "pair1_b")}
     assert len(slowed) == len(original) == 24

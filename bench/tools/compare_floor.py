@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _run(suite: str, out: Path, repeats: int) -> None:
@@ -42,7 +43,7 @@ def slowed_copy(source: Path, target: Path, factor: float = 2.0) -> Path:
     return target
 
 
-def verdicts(run_a: Path, run_b: Path, out: Path) -> dict[str, int]:
+def verdicts(run_a: Path, run_b: Path, out: Path) -> dict[str, Any]:
     """Rows of the repeated-speed table of ``compare`` by verdict: faster, slower, no change, and
     loaded (no verdict: a run timed on a loaded machine)."""
     from reports.compare import compare_runs
@@ -52,6 +53,7 @@ def verdicts(run_a: Path, run_b: Path, out: Path) -> dict[str, int]:
     compare_runs(run_a, run_b, out)
     rows = speed_rows(read_results(run_a), read_results(run_b))
     counts = dict(faster=0, slower=0, none=0, loaded=0)
+    counts["levels"] = rows[0]["noise_levels"] if rows else (float("nan"), float("nan"))
     for row in rows:
         verdict = row["verdict"]
         counts["faster" if verdict.startswith("B faster") else "slower" if verdict.startswith("B slower")
@@ -75,11 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         same = verdicts(a, b, root / f"pair{pair}_compare")
         slow = verdicts(a, slowed_copy(b, root / f"pair{pair}_b_slowed"), root / f"pair{pair}_compare_slowed")
         clean += same["faster"] + same["slower"] == 0
+        levels = same.pop("levels")
+        slow.pop("levels")
         detected += slow["slower"]
         jobs += sum(slow.values())
         judged += same["loaded"] == 0
         print(f"pair {pair}: same code: {same['faster']} faster, {same['slower']} slower, {same['none']} no"
-              f" change, {same['loaded']} not judged (a loaded run); B slowed 2x: {slow['slower']} of"
+              f" change, {same['loaded']} not judged (a loaded run; noise levels {levels[0]:.2f},"
+              f" {levels[1]:.2f}); B slowed 2x: {slow['slower']} of"
               f" {sum(slow.values())} jobs called slower", flush=True)
     print(f"{clean} of {args.pairs} pairs of the same code without a speed verdict ({judged} judged, the"
           f" others timed on a loaded machine); a 2x slowdown called in {detected} of {jobs} jobs")
