@@ -165,13 +165,12 @@ def _speed_section(doc: Document, pairs, rows, repeated: set, out: Path, formats
     if rows:
         levels = f"{rows[0]['noise_levels'][0]:.2f} in A, {rows[0]['noise_levels'][1]:.2f} in B"
         doc.text(f"Timed repeatedly in both runs (`landscape-bench run --timing-repeats N`), per job:"
-                 " each run's fastest repeat in steps/s, B / A, and the noise band: the largest of"
-                 " the job's spread (lower quartile over fastest repeat, A's and B's added), the two"
-                 " runs' noise levels (median over fastest repeat, the median over their jobs, added:"
-                 f" {levels}) and ÷{1 + BETWEEN_RUNS_BAND:.1f} to ×{1 + BETWEEN_RUNS_BAND:.1f}, how"
-                 " far one job drifted between two quiet runs of the same code. A verdict only"
-                 f" outside the band, and only when neither run's noise level is over {QUIET_LEVEL:.2f}"
-                 " (a loaded machine: two runs of the same code drifted apart by more than any band).")
+                 " each run's fastest repeat in steps/s, B / A, and the noise band: the larger of the"
+                 " job's spread (lower quartile over fastest repeat, A's and B's added) and"
+                 f" ÷{1 + BETWEEN_RUNS_BAND:.1f} to ×{1 + BETWEEN_RUNS_BAND:.1f}, how far one job"
+                 " drifted between two quiet runs of the same code. A verdict only outside the band,"
+                 " and only when both runs were quiet: a run's noise level (a job's median repeat over"
+                 f" its fastest, the median over the run's jobs; {levels}) at most {QUIET_LEVEL:.2f}.")
         doc.table(["landscape", "label", "job", "repeats A, B", "steps/s A", "steps/s B", "B/A",
                    "verdict"],
                   [[r["problem"], r["label"], r["job"], f"{r['repeats'][0]}, {r['repeats'][1]}",

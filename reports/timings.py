@@ -7,19 +7,16 @@ MIN_REPEATS repeats:
 
 - each side's speed is its fastest repeat (steps/s). A neighbour on a shared machine only slows a
   repeat down, so the fastest one is the closest to what the code costs;
-- the noise band is the largest of three, each relative:
-  - the job's spread: how far the lower quartile of its times sits above its fastest one, A's and
-    B's added;
-  - the runs' noise levels: how far a typical repeat (the median) sits above the fastest one, the
-    median over every job of the run, A's and B's added. The fastest of a job's repeats are
-    minutes apart from the other run's, and a machine whose load moves inside a run moves between
-    runs too: a loaded run widens the band of every job in it;
-  - BETWEEN_RUNS_BAND, the largest drift of a job between two quiet runs of the same code on the
-    shared 2-core machine (docs/performance.md);
+- the noise band (relative) is the larger of the job's spread (how far the lower quartile of its
+  times sits above its fastest one, A's and B's added) and BETWEEN_RUNS_BAND, the largest drift of
+  a job between two quiet runs of the same code on the shared 2-core machine
+  (docs/performance.md): a run's repeats follow one another within milliseconds and cannot see
+  how the machine's load moves in the minutes between two runs;
 - a verdict ("B faster", "B slower") only where B / A lies outside [1 / (1 + band), 1 + band], and
-  only where both runs' noise levels are at most QUIET_LEVEL: on a loaded machine two runs of the
-  same code drifted apart by more than twice any band their repeats showed, so a loaded run gets
-  no verdict at all (it says so).
+  only where both runs were quiet: a run's noise level (how far a job's median repeat sits above
+  its fastest, the median over the run's jobs) at most QUIET_LEVEL. On a loaded machine two runs of
+  the same code drifted apart by more than any band their repeats showed, so a loaded run gets no
+  verdict at all, and the table says so.
 """
 
 from __future__ import annotations
@@ -120,7 +117,7 @@ def speed_rows(records_a, records_b) -> list[dict[str, Any]]:
     rows = []
     for key in [k for k in a if k in b]:
         ratio = b[key].fastest / a[key].fastest
-        band = max(BETWEEN_RUNS_BAND, a[key].spread + b[key].spread, level_a + level_b)
+        band = max(BETWEEN_RUNS_BAND, a[key].spread + b[key].spread)
         rows.append(dict(problem=key[0], label=key[1], job=JOBS.get(key[2], key[2]),
                          steps_per_second_a=a[key].fastest, steps_per_second_b=b[key].fastest,
                          repeats=(len(a[key].steps_per_second), len(b[key].steps_per_second)),

@@ -29,7 +29,7 @@ def test_two_runs_of_the_same_suite_give_no_verdict_of_change(tiny_suite_path, t
     assert "Nothing: both runs hold the same landscapes and labels." in markdown
 
 
-def _timed_run(suite_path, out, repeats=7):
+def _timed_run(suite_path, out, repeats=15):
     with ResultsDir(out) as results:
         runner.run_suite(load_suite(str(suite_path)), results, timing_repeats=repeats)
     return out
@@ -50,7 +50,7 @@ def test_two_timed_runs_of_the_same_code_give_no_speed_verdict(tiny_suite_path, 
     rows = _speed_rows(markdown)
     # every job of both runs: 2 landscapes x 2 labels x (tuning sweep, tuned config)
     assert len(rows) == 8 and {r[2] for r in rows} == {"tuning sweep", "tuned config, test seeds"}
-    assert all(r[3] == "7, 7" for r in rows)
+    assert all(r[3] == "15, 15" for r in rows)
     assert not any(r[7].startswith(("B faster", "B slower")) for r in rows), rows
     assert all(r[7].startswith(("no change beyond the noise band", "no verdict: timed on a loaded machine"))
                for r in rows)
