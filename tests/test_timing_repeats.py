@@ -87,3 +87,24 @@ def test_the_floor_tool_counts_false_verdicts_and_calls_a_slowed_copy(tiny_suite
         assert record["cost"]["run_seconds_repeats"] == [2 * s for s in before["run_seconds_repeats"]]
         assert record["cost"]["run_seconds"] == before["run_seconds"]
     assert (tmp_path / "pair1_compare" / "compare.md").is_file()
+
+
+def test_a_timing_run_keeps_references_and_compiles_off_the_cores_while_it_times(tiny_suite_path, tmp_path,
+                                                                               monkeypatch):
+    from bench.api import run
+
+    suite = tmp_path / "tiny_refs.toml"
+    suite.write_text(tiny_suite_path.read_text().replace('trajectory_every = 30',
+                                                         'trajectory_every = 30\nreferences = ["L-BFGS-B"]'))
+
+    def refused(*args, **kwargs):
+        raise AssertionError("background work during a timing run")
+
+    monkeypatch.setattr(runner, "BackgroundReferences", refused)  # no scipy worker beside the timings
+    monkeypatch.setattr(runner, "_precompile_ahead", refused)  # no compile in a thread beside them
+    monkeypatch.setattr(runner, "import_ahead", refused)
+    result = run(str(suite), tmp_path / "out", report=False, mnist=False, timing_repeats=2)
+    records = read_results(result.out)
+    references = [r for r in records if r.get("reference")]
+    assert references and all("run_seconds_repeats" not in (r.get("cost") or {}) for r in references)
+    assert all(len(r["cost"]["run_seconds_repeats"]) == 2 for r in records if not r.get("reference"))
