@@ -288,7 +288,8 @@ def benchmark_report(json_paths: Sequence[str | os.PathLike], out_dir: str | os.
             ratio = _ratio(medians[1], medians[0])
             band = max(_relative_spread(entries[0]), _relative_spread(entries[1]))
             repeated = all(_rounds(e) >= MIN_REPEATS for e in entries)
-            row += [ratio, f"±{100 * max(band, MIN_NOISE_BAND):.0f} %" if repeated else "—",
+            width = 1 + max(band if np.isfinite(band) else 0.0, MIN_NOISE_BAND)
+            row += [ratio, f"÷{width:.2f} to ×{width:.2f}" if repeated else "—",
                     speed_verdict(ratio, band, higher_is_faster=False) if repeated else NO_SPEED_VERDICT]
         else:
             row.append(_rounds(entries[0]))

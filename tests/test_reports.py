@@ -336,13 +336,13 @@ def test_benchmark_report(tmp_path):
     markdown = (tmp_path / "bench" / "benchmarks.md").read_text(encoding="utf-8")
     quality, speed = markdown.split("## Speed")
     assert "| test_beale_sgd | beale × sgd/constant, 320 runs × 2,000 steps | 0.75 | 38 | 1.00e-07 | 0 |" in quality
-    assert "| test_beale_sgd | engine | 2 ms | 1 ms | 0.5 | ±10 % | B faster (×2.00" in speed
+    assert "| test_beale_sgd | engine | 2 ms | 1 ms | 0.5 | ÷1.10 to ×1.10 | B faster (×2.00" in speed
     widths = [line.count("|") - 1 for line in markdown.splitlines() if line.startswith("|")]
     assert max(widths) <= 8  # a page wide, not a column per extra_info key
     assert "peak_flops" not in markdown
     same = reports.benchmark_report([bench_file("c.json", 2e-3, 40, iqr=1e-3),
                                      bench_file("d.json", 2.2e-3, 40, iqr=1e-3)], tmp_path / "same")
-    assert "no change beyond the noise band (±50 %)" in same.with_suffix(".md").read_text(encoding="utf-8")
+    assert "no change beyond the noise band ÷1.50 to ×1.50" in same.with_suffix(".md").read_text(encoding="utf-8")
     once = reports.benchmark_report([bench_file("e.json", 2e-3, 40, rounds=1),
                                      bench_file("f.json", 1e-3, 40, rounds=1)], tmp_path / "once")
     assert "not measured repeatedly: no speed verdict" in once.with_suffix(".md").read_text(encoding="utf-8")
