@@ -266,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timing-repeats", default=0, metavar="N",  # checked by check_timing_repeats
                      help="time every job's compiled program N more times (0 to 100; default 0) and"
                           " store the timings in its records, so `compare` can judge speed; costs N"
-                          " extra runs of every job, no compiles")
+                          " extra runs of every job, no compiles, and keeps the machine to its timings"
+                          " (scipy references after the sweeps, no compile ahead)")
     run.set_defaults(func=cmd_run)
 
     lst = sub.add_parser("list", help="list landscapes, optimizers, schedules and suites")
