@@ -54,16 +54,22 @@ class RunResult:
 
 def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = None, *,
         report: bool = True, mnist: bool = True, mnist_dir: str | os.PathLike | None = None,
-        shard: bool = True, memory_budget: str | None = None,
+        shard: bool = True, memory_budget: str | None = None, timing_repeats: int = 0,
         progress: Callable[[str], None] | None = None) -> RunResult:
     """Run ``suite`` (a built-in name or a TOML path) into ``out`` (default ``results/NAME``),
-    resuming what is there; see ``landscape-bench run --help`` for the options."""
+    resuming what is there; see ``landscape-bench run --help`` for the options.
+
+    ``timing_repeats``: run every job's compiled program that many more times, for timing alone, and
+    store each repeat's seconds in the records' ``cost`` (0 to 100; 0, the default, adds nothing),
+    so ``compare`` can judge speed (``bench.run.timing``)."""
     from bench.core import environment
     from bench.core.jax_setup import configure_jax
     from bench.run import background, mnist_track, runner
     from bench.run.results import ResultsDir
     from bench.run.suites import load_suite
+    from bench.run.timing import check_timing_repeats
 
+    timing_repeats = check_timing_repeats(timing_repeats)  # before anything is loaded or written
     suite = load_suite(str(suite))
     out = Path(out) if out is not None else Path("results") / suite.name
     configure_jax()
@@ -88,19 +94,24 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     started = time.perf_counter()
     with ResultsDir(out) as results:
         results.refuse_other_settings(runner.phase_settings(suite), environment.identity())
-        # The scipy references run in a worker process while the sweeps run here.
-        references = background.BackgroundReferences(suite, results.record_ids())
-        background.import_ahead((["bench.mnist.section"] if sections else [])
-                            + (["reports.report"] if report else []))
+        # The scipy references run in a worker process while the sweeps run here; a timing run
+        # keeps the machine to its timings instead: references and imports come after the sweeps.
+        references = background.BackgroundReferences(suite, results.record_ids()) if not timing_repeats \
+            else None
+        if not timing_repeats:
+            background.import_ahead((["bench.mnist.section"] if sections else [])
+                                    + (["reports.report"] if report else []))
         try:
             counts = runner.run_suite(suite, results, progress=progress, sharding=sharding,
-                                      memory_budget=memory_budget)
-            counts["records"] += references.collect(results, progress=progress)
+                                      memory_budget=memory_budget, timing_repeats=timing_repeats)
+            counts["records"] += references.collect(results, progress=progress) if references \
+                else background.run_references(suite, results, progress=progress)
             if sections:
                 counts["records"] += mnist_track.run_mnist(suite, results, progress=progress,
                                                       model_dir=out / "models", data_dir=mnist_dir)
         finally:
-            references.close()
+            if references is not None:
+                references.close()
     seconds = time.perf_counter() - started
     page = None
     if report:

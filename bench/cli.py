@@ -38,7 +38,9 @@ def cmd_run(args) -> int:
     from bench.api import run
     from bench.run import mnist_track, runner
     from bench.run.suites import load_suite
+    from bench.run.timing import check_timing_repeats
 
+    timing_repeats = check_timing_repeats(args.timing_repeats)  # before anything is loaded or written
     suite = load_suite(args.suite)
     total = (2 * len(runner.plan_jobs(suite)) + (0 if args.skip_mnist else len(
         mnist_track.mnist_sections(suite, args.mnist_dir))) + len(suite.landscapes) * len(suite.references))
@@ -46,7 +48,8 @@ def cmd_run(args) -> int:
     try:
         result = run(args.suite, args.out, report=False, mnist=not args.skip_mnist,
                      mnist_dir=args.mnist_dir, shard=not args.no_shard,
-                     memory_budget=args.memory_budget, progress=progress)
+                     memory_budget=args.memory_budget, timing_repeats=timing_repeats,
+                     progress=progress)
     finally:
         progress.close()
     counts = result.counts
@@ -260,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
                           " else half the free memory); a job over it is refused before it runs")
     run.add_argument("--no-shard", action="store_true",
                      help="do not shard the runs axis over the available devices")
+    run.add_argument("--timing-repeats", default=0, metavar="N",  # checked by check_timing_repeats
+                     help="time every job's compiled program N more times (0 to 100; default 0) and"
+                          " store the timings in its records, so `compare` can judge speed; costs N"
+                          " extra runs of every job, no compiles, and keeps the machine to its timings"
+                          " (scipy references after the sweeps, no compile ahead)")
     run.set_defaults(func=cmd_run)
 
     lst = sub.add_parser("list", help="list landscapes, optimizers, schedules and suites")

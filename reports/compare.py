@@ -2,9 +2,10 @@
 
 Quality and speed are kept apart. Quality (success rate, ERT, final gap) is deterministic for a
 given suite, seeds and device, so any difference is a change. Speed is noise-prone: it is compared
-only where it was measured repeatedly (pytest-benchmark statistics, or a record's repeated timings),
-against a noise band from those repeats, and a verdict is given only outside the band; a run timed
-once says "not measured repeatedly: no speed verdict".
+only where it was measured repeatedly (pytest-benchmark statistics, or the timing repeats of a run
+with ``--timing-repeats``), against a noise band from those repeats, and a verdict is given only
+outside the band (``reports.timings``); a run timed once says "not measured repeatedly: no speed
+verdict".
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ from reports.benchmarks import QUALITY_KEYS, workload_text
 from reports.document import Document
 from reports.report import evaluation_records
 from reports.style import save, subplots
+from reports.timings import (BETWEEN_RUNS_BAND, MIN_NOISE_BAND, MIN_REPEATS, NO_SPEED_VERDICT, QUIET_LEVEL,
+                             REPEATED_TIMINGS, plot_speed, repeated_keys, speed_rows, speed_verdict)
 
-NO_SPEED_VERDICT = "not measured repeatedly: no speed verdict"
-MIN_REPEATS = 3  # fewer timings give no spread to judge a change by
-MIN_NOISE_BAND = 0.05  # relative: a change under 5 % is never called, however tight the repeats
-REPEATED_TIMINGS = "run_seconds_repeats"  # a record's cost: the job's run time measured several times
+__all__ = ["REPEATED_TIMINGS", "compare_runs", "benchmark_report", "speed_verdict"]
 
 
 def _summaries(records) -> dict[tuple[str, str], dict[str, Any]]:
@@ -57,11 +57,10 @@ def _floor(group, dtype: str) -> float:
 
 
 def _speed(group) -> dict[str, Any]:
-    """steps/s of a (landscape, label): over every job and instance of it (a scipy reference record is
-    one instance: all of them are added up), with the repeated timings where the records have them."""
+    """steps/s of a (landscape, label) timed once: over every job and instance of it (a scipy
+    reference record is one instance: all of them are added up)."""
     jobs = {json.dumps(r.get("cost") or {}, sort_keys=True): r.get("cost") or {} for r in group}
     steps = seconds = 0.0
-    repeats: list[np.ndarray] = []
     compile_seconds = []
     for cost in jobs.values():
         run = cost.get("run_seconds")
@@ -70,38 +69,16 @@ def _speed(group) -> dict[str, Any]:
             continue
         steps += rate * run
         seconds += run
-        timings = cost.get(REPEATED_TIMINGS)
-        if isinstance(timings, list) and len(timings) >= MIN_REPEATS:
-            repeats.append(np.asarray(timings, dtype=np.float64) / run)  # relative to the stored time
         if isinstance(cost.get("compile_seconds"), (int, float)) and cost["compile_seconds"] > 0:
             compile_seconds.append(float(cost["compile_seconds"]))
-    repeated = len(repeats) == len(jobs) and bool(repeats)
-    spread = float("nan")
-    if repeated:  # relative interquartile range of the run time
-        relative = np.concatenate(repeats)
-        q25, q50, q75 = np.quantile(relative, [0.25, 0.5, 0.75])
-        spread = float((q75 - q25) / q50) if q50 > 0 else float("nan")
-    return dict(steps_per_second=steps / seconds if seconds > 0 else float("nan"), repeated=repeated,
-                spread=spread, compile_seconds=sum(compile_seconds) if compile_seconds else float("nan"))
+    return dict(steps_per_second=steps / seconds if seconds > 0 else float("nan"),
+                compile_seconds=sum(compile_seconds) if compile_seconds else float("nan"))
 
 
 def _ratio(b: float, a: float) -> float:
     if not (np.isfinite(a) and np.isfinite(b)) or a == 0:
         return float("nan")
     return b / a
-
-
-def speed_verdict(ratio: float, band: float, higher_is_faster: bool = True) -> str:
-    """"B faster (×1.30)", "B slower (×0.70)" outside the noise ``band`` (relative), else "no change
-    beyond the noise band (±5 %)"; the ratio is B / A of a speed (or of a time with
-    ``higher_is_faster=False``)."""
-    band = max(band if np.isfinite(band) else 0.0, MIN_NOISE_BAND)
-    if not np.isfinite(ratio):
-        return NO_SPEED_VERDICT
-    speedup = ratio if higher_is_faster else 1.0 / ratio
-    if abs(speedup - 1.0) <= band:
-        return f"no change beyond the noise band (±{100 * band:.0f} %)"
-    return f"B {'faster' if speedup > 1 else 'slower'} (×{speedup:.2f} speed, noise band ±{100 * band:.0f} %)"
 
 
 SETTINGS = ("steps", "targets", "seeds", "starts", "dtype")
@@ -170,7 +147,8 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, out_dir: st
     else:
         doc.text("The two runs share no landscape × label: nothing to compare.")
     doc.heading("Speed")
-    _speed_section(doc, [(key, a[key], b[key]) for key in both])
+    _speed_section(doc, [(key, a[key], b[key]) for key in both], speed_rows(records_a, records_b),
+                   repeated_keys(records_a) & repeated_keys(records_b), out, formats)
     doc.heading("What is missing")
     if missing:
         doc.bullets(missing, "missing")
@@ -179,32 +157,43 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, out_dir: st
     return doc.write(out, "compare")
 
 
-def _speed_section(doc: Document, pairs) -> None:
-    repeated = [(key, sa, sb) for key, sa, sb in pairs if sa["repeated"] and sb["repeated"]]
-    once = [(key, sa, sb) for key, sa, sb in pairs if not (sa["repeated"] and sb["repeated"])]
-    compile_filled = any(np.isfinite(s["compile_seconds"]) for _, sa, sb in pairs for s in (sa, sb))
-    if repeated:
-        doc.text("Measured repeatedly in both runs: the noise band is the larger relative interquartile"
-                 f" range of the two runs' repeats (at least {100 * MIN_NOISE_BAND:.0f} %); a verdict only"
-                 " outside it.")
-        doc.table(["landscape", "label", "steps/s A", "steps/s B", "B/A", "verdict"],
-                  [[k[0], k[1], sa["steps_per_second"], sb["steps_per_second"],
-                    _ratio(sb["steps_per_second"], sa["steps_per_second"]),
-                    speed_verdict(_ratio(sb["steps_per_second"], sa["steps_per_second"]),
-                                  max(sa["spread"], sb["spread"]))] for k, sa, sb in repeated])
+def _speed_section(doc: Document, pairs, rows, repeated: set, out: Path, formats) -> None:
+    """Speed per job where both runs timed it repeatedly (a verdict only outside the noise band), and
+    the (landscape, label) rows timed once in either run (numbers for orientation, no verdict)."""
+    once = [(key, sa, sb) for key, sa, sb in pairs if key not in repeated]
+    compile_filled = any(np.isfinite(s["compile_seconds"]) for _, sa, sb in once for s in (sa, sb))
+    if rows:
+        levels = f"{rows[0]['noise_levels'][0]:.2f} in A, {rows[0]['noise_levels'][1]:.2f} in B"
+        doc.text(f"Timed repeatedly in both runs (`landscape-bench run --timing-repeats N`), per job:"
+                 " each run's fastest repeat in steps/s, B / A, and the noise band: the larger of the"
+                 " job's spread (lower quartile over fastest repeat, A's and B's added) and"
+                 f" ÷{1 + BETWEEN_RUNS_BAND:.1f} to ×{1 + BETWEEN_RUNS_BAND:.1f}, how far one job"
+                 " drifted between two quiet runs of the same code. A verdict only outside the band,"
+                 " and only when both runs were quiet: a run's noise level (a job's median repeat over"
+                 f" its fastest, the median over the run's jobs; {levels}) at most {QUIET_LEVEL:.2f}.")
+        doc.table(["landscape", "label", "job", "repeats A, B", "steps/s A", "steps/s B", "B/A",
+                   "verdict"],
+                  [[r["problem"], r["label"], r["job"], f"{r['repeats'][0]}, {r['repeats'][1]}",
+                    r["steps_per_second_a"], r["steps_per_second_b"], r["ratio"], r["verdict"]]
+                   for r in rows])
+        fig, axes = subplots(1, 1, width=8.0, height_each=max(2.5, 0.3 * len(rows) + 1.2), tight=True)
+        plot_speed(rows, ax=axes[0, 0])
+        doc.figure(save(fig, out / "figures", "comparison_speed", formats),
+                   "Speed B / A per job (fastest repeat of each run) with its noise band.", out)
     if once:
-        doc.text(f"Timed once per job ({len(once)} landscape × label rows): {NO_SPEED_VERDICT}. A single"
-                 " timing on a shared machine moves by tens of percent between runs of the same code;"
-                 " time with `pytest tests/benchmarks --benchmark-only --benchmark-autosave` and compare"
-                 " two saved files (`landscape-bench compare A.json B.json`). The one-off numbers, for"
-                 " orientation only:")
+        doc.text(f"Timed once per job in A or B ({len(once)} landscape × label rows, the scipy references"
+                 f" among them): {NO_SPEED_VERDICT}. A single timing on a shared machine moves by tens"
+                 " of percent between runs of the same code; run both with `landscape-bench run"
+                 " --timing-repeats 9`, or time with `pytest tests/benchmarks --benchmark-only"
+                 " --benchmark-autosave` and compare two saved files (`landscape-bench compare A.json"
+                 " B.json`). The one-off numbers, for orientation only:")
         header = ["landscape", "label", "steps/s A (once)", "steps/s B (once)"]
         if compile_filled:
             header += ["compile s A", "compile s B"]
         doc.table(header, [[k[0], k[1], sa["steps_per_second"], sb["steps_per_second"],
                             *([sa["compile_seconds"], sb["compile_seconds"]] if compile_filled else [])]
                            for k, sa, sb in once])
-    if not pairs:
+    if not pairs and not rows:
         doc.text("No landscape × label in both runs: no speed to compare.")
 
 
@@ -299,7 +288,8 @@ def benchmark_report(json_paths: Sequence[str | os.PathLike], out_dir: str | os.
             ratio = _ratio(medians[1], medians[0])
             band = max(_relative_spread(entries[0]), _relative_spread(entries[1]))
             repeated = all(_rounds(e) >= MIN_REPEATS for e in entries)
-            row += [ratio, f"±{100 * max(band, MIN_NOISE_BAND):.0f} %" if repeated else "—",
+            width = 1 + max(band if np.isfinite(band) else 0.0, MIN_NOISE_BAND)
+            row += [ratio, f"÷{width:.2f} to ×{width:.2f}" if repeated else "—",
                     speed_verdict(ratio, band, higher_is_faster=False) if repeated else NO_SPEED_VERDICT]
         else:
             row.append(_rounds(entries[0]))

@@ -269,21 +269,30 @@ def test_compare_runs(tmp_path):
 
 def test_compare_gives_a_speed_verdict_only_outside_the_noise_band(tmp_path):
     from reports.compare import REPEATED_TIMINGS, speed_verdict
+    from reports.timings import BETWEEN_RUNS_BAND, REPEATED_RUNS
 
-    assert speed_verdict(1.02, 0.01).startswith("no change beyond the noise band (±5 %)")
+    assert speed_verdict(1.02, 0.01).startswith("no change beyond the noise band ÷1.05 to ×1.05")
     assert speed_verdict(1.5, 0.1).startswith("B faster (×1.50")
     assert speed_verdict(2.0, 0.1, higher_is_faster=False).startswith("B slower (×0.50")
     assert speed_verdict(1.5, 0.6).startswith("no change")  # inside a wide band
+    assert speed_verdict(0.5, 0.6).startswith("B slower (×0.50")  # the band is symmetric in ratio
     records_a, records_b = synthetic_records(), synthetic_records()
-    for records, rate, spread in ((records_a, 1e6, 0.02), (records_b, 2e6, 0.02)):
+    for records, seconds in ((records_a, 0.02), (records_b, 0.01)):
         for record in records:
-            seconds = record["cost"]["run_seconds"]
-            record["cost"] = dict(record["cost"], steps_per_second=rate, compile_seconds=None,
-                                  **{REPEATED_TIMINGS: [seconds * (1 - spread), seconds, seconds * (1 + spread)]})
+            record["cost"] = dict(record["cost"], compile_seconds=None, **{
+                REPEATED_RUNS: record["cost"]["runs"],
+                REPEATED_TIMINGS: [seconds * 1.02, seconds, seconds * 1.04, seconds * 1.3]})
+    for record in records_b:  # one job of B timed once: listed apart, without a verdict
+        if (record["landscape"], record["label"], record["phase"]) == ("beale", "sgd/constant", "test"):
+            record["cost"].pop(REPEATED_TIMINGS)
     reports.compare_runs(write_results(tmp_path / "a", records_a), write_results(tmp_path / "b", records_b),
                          tmp_path / "cmp")
     speed = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8").split("## Speed")[1]
-    assert "B faster (×2.00 speed" in speed and "no speed verdict" not in speed
+    repeated, once = speed.split("Timed once per job")
+    assert repeated.count("B faster (×2.00 speed") == 7  # 2 landscapes x 2 labels x 2 phases, less one
+    assert f"noise band ÷{1 + BETWEEN_RUNS_BAND:.2f} to ×{1 + BETWEEN_RUNS_BAND:.2f}" in repeated
+    assert "| beale | sgd/constant | tuned config" not in repeated
+    assert "no speed verdict" in once and "| beale | sgd/constant |" in once
     assert "compile s" not in speed  # never filled: no column
 
 
@@ -327,13 +336,13 @@ def test_benchmark_report(tmp_path):
     markdown = (tmp_path / "bench" / "benchmarks.md").read_text(encoding="utf-8")
     quality, speed = markdown.split("## Speed")
     assert "| test_beale_sgd | beale × sgd/constant, 320 runs × 2,000 steps | 0.75 | 38 | 1.00e-07 | 0 |" in quality
-    assert "| test_beale_sgd | engine | 2 ms | 1 ms | 0.5 | ±10 % | B faster (×2.00" in speed
+    assert "| test_beale_sgd | engine | 2 ms | 1 ms | 0.5 | ÷1.10 to ×1.10 | B faster (×2.00" in speed
     widths = [line.count("|") - 1 for line in markdown.splitlines() if line.startswith("|")]
     assert max(widths) <= 8  # a page wide, not a column per extra_info key
     assert "peak_flops" not in markdown
     same = reports.benchmark_report([bench_file("c.json", 2e-3, 40, iqr=1e-3),
                                      bench_file("d.json", 2.2e-3, 40, iqr=1e-3)], tmp_path / "same")
-    assert "no change beyond the noise band (±50 %)" in same.with_suffix(".md").read_text(encoding="utf-8")
+    assert "no change beyond the noise band ÷1.50 to ×1.50" in same.with_suffix(".md").read_text(encoding="utf-8")
     once = reports.benchmark_report([bench_file("e.json", 2e-3, 40, rounds=1),
                                      bench_file("f.json", 1e-3, 40, rounds=1)], tmp_path / "once")
     assert "not measured repeatedly: no speed verdict" in once.with_suffix(".md").read_text(encoding="utf-8")

@@ -293,9 +293,12 @@ def run_chunks(problem: Problem, shared: Mapping[str, Any], runs: int,
             yield pending[0], _fetched(pending[1], pending[2])
         pending = (start, out, where)
     if pending is not None:
-        yield pending[0], _fetched(pending[1], pending[2])
+        last = _fetched(pending[1], pending[2])
+        # Counted before the last yield, so a caller that builds records from the last call's
+        # outputs stamps them with a cost that includes that call.
         meter.run_seconds += time.perf_counter() - began
         meter.runs += runs
+        yield pending[0], last
 
 
 def run_batch(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> tuple[Metrics, Cost]:

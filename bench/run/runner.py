@@ -25,6 +25,7 @@ from bench.core.step import OptimizerBuilder, Problem, make_batch, to_metrics
 from bench.run.records import TEST, TUNE, Selection, columns
 from bench.run.results import SCHEMA, ResultsDir, job_id, stable_hash
 from bench.run.suites import LandscapeEntry, OptimizerEntry, Suite
+from bench.run.timing import RepeatedTimings, check_timing_repeats, checksum
 from landscapes.errors import InputError
 from landscapes.instances import instance_minimizers, instance_minimum, make_instance
 
@@ -209,13 +210,15 @@ CONFIG_BLOCK_RUNS = 1 << 16
 
 
 def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = None,
-            sink: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
+            sink: Callable[[list[dict[str, Any]]], None] | None = None,
+            timing_repeats: int = 0) -> list[dict[str, Any]]:
     """Run a job's runs and turn them into one record per (instance, config).
 
     ``todo``: {instance: config indices} to compute (default: all). The runs stream through the
     compiled program one call at a time (``bench.core.engine.run_chunks``); records are handed to
     ``sink`` in segments of at most SEGMENT_RECORDS as they complete (then none are returned), or
-    all returned at the end."""
+    all returned at the end. ``timing_repeats``: time each part of the job that many more times
+    (``bench.run.timing``); the records' ``cost`` then holds the seconds of each repeat."""
     if todo is None:
         todo = {i: list(range(job.n_configs)) for i in job.instances}
     suite, entry = job.suite, job.landscape
@@ -224,6 +227,7 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
     per_record = len(starts)
     stamp = environment.stamp(suite.dtype)
     meter = CostMeter()
+    repeats = RepeatedTimings(timing_repeats)
     kept: list[dict[str, Any]] = []
     segment: list[dict[str, Any]] = []
 
@@ -260,10 +264,15 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
                 return dict(hparams={k: v[configs] for k, v in hparams.items()}, x0=x0s[which],
                             key=run_keys[which])
 
+            expected = repeats.time_part(problem, batch_shared, len(indices) * per_record, chunk,
+                                         sharding=sharding, meter=meter)
             buffer: list[Any] = []
             done_records = 0
+            total = 0
             for _, out in run_chunks(problem, batch_shared, len(indices) * per_record, chunk,
                                      sharding=sharding, meter=meter):
+                if expected is not None:
+                    total = checksum(out, total)
                 buffer.append(out)
                 rows = sum(len(b["final_gap"]) for b in buffer)
                 complete = rows // per_record
@@ -275,7 +284,7 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
                 buffer = [jax.tree.map(lambda a: a[cut:], raw)] if cut < rows else []
                 metrics = to_metrics(jax.tree.map(lambda a: a[:cut], raw), suite.steps)
                 cost = dict(environment.cost_record(meter.cost(suite.steps), flops, suite.dtype),
-                            loop=problem.loop)
+                            loop=problem.loop, **repeats.cost_fields())
                 for k in range(complete):
                     c = int(indices[done_records + k])
                     rows_k = slice(k * per_record, (k + 1) * per_record)
@@ -284,6 +293,7 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
                     (segment if sink is not None else kept).append(record)
                     flush()
                 done_records += complete
+            repeats.check(expected, total, entry.name)
     flush(force=True)
     return kept
 
@@ -333,11 +343,13 @@ def check_memory(suite: Suite, sharding=None, budget: str | None = None) -> None
 
 
 def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] | None = None,
-              sharding=None, memory_budget: str | None = None) -> dict[str, int]:
+              sharding=None, memory_budget: str | None = None, timing_repeats: int = 0) -> dict[str, int]:
     """Run every record not already in ``out`` (resume), writing and fsyncing as jobs stream.
+    ``timing_repeats``: time every job's runs that many more times (``bench.run.timing``).
 
     Returns counts: jobs run, jobs skipped (already complete), records written.
     """
+    timing_repeats = check_timing_repeats(timing_repeats)
     out.refuse_other_settings(phase_settings(suite), environment.identity())
     check_memory(suite, sharding, memory_budget)
     counts = dict(ran=0, skipped=0, records=0)
@@ -353,17 +365,20 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
     out.visit_records(keep)
     tunes = [Job(suite, land, opt, TUNE, opt.configs(), suite.seeds)
              for land, opt in plan_jobs(suite)]
+    # A timing run compiles each job's program in turn: a compile in a thread beside it would
+    # compete with its timings for the cores.
     ahead = _precompile_ahead([job for job in tunes if not all(out.has(i) for i in job.record_ids())],
-                              sharding=sharding)
+                              sharding=sharding) if not timing_repeats else None
     try:
         for tune in tunes:
-            _run_pair(suite, tune, out, existing, counts, sharding, progress)
+            _run_pair(suite, tune, out, existing, counts, sharding, progress, timing_repeats)
     finally:
-        ahead.shutdown(wait=True, cancel_futures=True)
+        if ahead is not None:
+            ahead.shutdown(wait=True, cancel_futures=True)
     return counts
 
 
-def _run_job(job: Job, out: ResultsDir, counts, sharding, on_record=None) -> bool:
+def _run_job(job: Job, out: ResultsDir, counts, sharding, on_record=None, timing_repeats: int = 0) -> bool:
     """Compute and write the records of ``job`` that ``out`` lacks, then end the job. Returns
     whether anything ran."""
     ids = job.record_ids()
@@ -385,13 +400,13 @@ def _run_job(job: Job, out: ResultsDir, counts, sharding, on_record=None) -> boo
             for record in records:
                 on_record(record)
 
-    execute(job, sharding=sharding, todo=todo, sink=sink)
+    execute(job, sharding=sharding, todo=todo, sink=sink, timing_repeats=timing_repeats)
     out.end_job(jid, len(ids))
     counts["ran"] += 1
     return True
 
 
-def _run_pair(suite, tune, out, existing, counts, sharding, progress) -> None:
+def _run_pair(suite, tune, out, existing, counts, sharding, progress, timing_repeats: int = 0) -> None:
     """A (landscape, optimizer entry)'s tuning job, then its best config on the test seeds."""
     land, opt = tune.landscape, tune.optimizer
     if progress:
@@ -403,13 +418,13 @@ def _run_pair(suite, tune, out, existing, counts, sharding, progress) -> None:
             index, packed = existing[record_id]
             reached, steps, gaps = np.split(packed, 3)
             selection.add_columns(index, tune.config(index), (reached.astype(bool), steps, gaps))
-    if not _run_job(tune, out, counts, sharding, on_record=selection.add):
+    if not _run_job(tune, out, counts, sharding, on_record=selection.add, timing_repeats=timing_repeats):
         counts["skipped"] += 1
     test = Job(suite, land, opt, TEST, {k: np.array([v]) for k, v in selection.best().items()},
                suite.test_seeds)
     if progress:
         progress(f"{land.name} x {opt.label}: best config on fresh seeds")
-    if not _run_job(test, out, counts, sharding):
+    if not _run_job(test, out, counts, sharding, timing_repeats=timing_repeats):
         counts["skipped"] += 1
 
 
