@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.cli import main
-from bench.run import runner
+from bench.run import background, runner
 from bench.run.results import ResultsDir, read_results
 from bench.run.suites import load_suite
 from bench.run.timing import MAX_TIMING_REPEATS, check_timing_repeats
@@ -100,9 +100,9 @@ def test_a_timing_run_keeps_references_and_compiles_off_the_cores_while_it_times
     def refused(*args, **kwargs):
         raise AssertionError("background work during a timing run")
 
-    monkeypatch.setattr(runner, "BackgroundReferences", refused)  # no scipy worker beside the timings
+    monkeypatch.setattr(background, "BackgroundReferences", refused)  # no scipy worker beside the timings
     monkeypatch.setattr(runner, "_precompile_ahead", refused)  # no compile in a thread beside them
-    monkeypatch.setattr(runner, "import_ahead", refused)
+    monkeypatch.setattr(background, "import_ahead", refused)
     result = run(str(suite), tmp_path / "out", report=False, mnist=False, timing_repeats=2)
     records = read_results(result.out)
     references = [r for r in records if r.get("reference")]
