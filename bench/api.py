@@ -6,7 +6,8 @@
     result.report         # path of report.html (None with report=False)
 
 The scipy references (in a worker process while the sweeps run), the MNIST section, resume, the
-directory lock, the memory plan and the report are the command line's own; ``bench.cli`` is a thin
+directory lock, the memory plan, the views the report's figures read (``views.npz``) and the report
+are the command line's own; ``bench.cli`` is a thin
 shell over :func:`run`.
 """
 
@@ -63,6 +64,7 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     from bench.run import runner
     from bench.run.results import ResultsDir
     from bench.run.suites import load_suite
+    from bench.run.views import write_views
 
     suite = load_suite(str(suite))
     out = Path(out) if out is not None else Path("results") / suite.name
@@ -101,6 +103,9 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
                                                       model_dir=out / "models", data_dir=mnist_dir)
         finally:
             references.close()
+        # What the report's figures need from problem code, written while the folder is locked (a
+        # resumed run with nothing left to do too): the report then only reads files.
+        write_views(results, progress=progress)
     seconds = time.perf_counter() - started
     page = None
     if report:
