@@ -23,7 +23,8 @@ from bench.run.views import Views, how_to_write, load_views
 from reports import (section_mnist, section_problems, section_runtime, section_sensitivity,
                      section_tables)
 from reports.document import Document
-from reports.parallel import HELPER_TIMEOUT, Helper, default_workers
+from reports import parallel
+from reports.parallel import Helper, default_workers
 from reports.style import save
 
 Record = Mapping[str, Any]
@@ -181,7 +182,7 @@ class Builder:
         started = time.perf_counter()
         parts = {name: self.run_section(name) for name in names if name not in remote}
         if remote:
-            timeout = max(HELPER_TIMEOUT, 4 * (time.perf_counter() - started))
+            timeout = max(parallel.HELPER_TIMEOUT, 4 * (time.perf_counter() - started))
             built = helper.result(self.records, timeout) or {}
             for name in remote:
                 parts[name] = built[name] if name in built else self.run_section(name)
