@@ -1,0 +1,98 @@
+"""bench.run.views: what the run writes for the report's figures, keyed, atomic, and a report
+that says what is missing where a folder has no views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_reports_data import make_record, synthetic_records, write_results
+
+import reports
+from bench.run import figure_data
+from bench.run.results import ResultsDir
+from bench.run.views import VIEWS_FILE, load_views, write_views
+
+
+def test_views_hold_what_the_figures_need(tmp_path):
+    records = synthetic_records()
+    views = load_views(write_results(tmp_path, records))
+    assert views.available and views.unavailable == []
+    beale = views.problem("beale", 0, 2)
+    assert beale["f_star"] == 0.0 and beale["minimizers"].tolist() == [[3.0, 0.5]]
+    assert beale["box"].shape == beale["start_box"].shape == (2, 2)
+    box, gap = views.contour("beale", 0)
+    assert gap.shape == (figure_data.CONTOUR_RESOLUTION,) * 2 and np.nanmin(gap) >= -1e-12
+    assert views.floor("beale", 0, 2, "float32") < 1e-12 and views.floor("beale", 0, 2, "float64") is None
+    traced = [r for r in records if r.get("trajectory") is not None]
+    assert all(views.gap(r["record_id"]).shape == np.shape(r["trajectory"])[:2] for r in traced)
+    schedule = views.schedule("sgd/constant")
+    assert schedule["keys"] == ["learning_rate", "warmup_steps"]
+    assert all(np.all(curve == curve[0]) for curve in schedule["curves"].values())  # constant rate
+
+
+def test_a_second_write_computes_only_what_is_new(tmp_path, monkeypatch):
+    records = synthetic_records()
+    write_results(tmp_path, records)
+    before = load_views(tmp_path)
+    calls = []
+    for name in ("landscape_function", "contour_grid", "precision_floor", "learning_rate_curves"):
+        real = getattr(figure_data, name)
+        monkeypatch.setattr(figure_data, name,
+                            lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    write_views(ResultsDir(tmp_path))
+    assert calls == []  # every entry kept
+    extra = make_record("beale", "sgd/constant", {"learning_rate": 0.01}, 0, "test",
+                        steps_to_success=[20, 30], instance=1)
+    ResultsDir(tmp_path).append([extra])
+    write_views(ResultsDir(tmp_path))
+    assert sorted(set(calls)) == ["contour_grid", "landscape_function", "precision_floor"]
+    after = load_views(tmp_path)
+    assert after.problem("beale", 1, 2) is not None and after.gap(extra["record_id"]) is not None
+    np.testing.assert_array_equal(after.contour("beale", 0)[1], before.contour("beale", 0)[1])
+
+
+def test_a_failed_write_leaves_the_old_views_whole(tmp_path, monkeypatch):
+    write_results(tmp_path, synthetic_records())
+    old = (tmp_path / VIEWS_FILE).read_bytes()
+
+    def cut(handle, **arrays):
+        handle.write(b"PK half a zip")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", cut)
+    with pytest.raises(OSError):
+        write_views(ResultsDir(tmp_path))
+    assert (tmp_path / VIEWS_FILE).read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl", VIEWS_FILE]
+
+
+def test_a_landscape_the_run_cannot_evaluate_is_noted_not_fatal(tmp_path):
+    record = make_record("beale", "sgd/constant", {"learning_rate": 0.01}, 0, "test", steps_to_success=[20])
+    record["landscape"] = "lb_no_such_landscape"
+    views = load_views(write_results(tmp_path / "results", [record]))
+    assert views.problem("lb_no_such_landscape", 0, 2) is None
+    assert any("lb_no_such_landscape" in note for note in views.unavailable)
+    reports.build_report(tmp_path / "results", tmp_path / "out", formats=("png",), workers=0)
+    missing = (tmp_path / "out" / "report.md").read_text().split("## What is missing")[1]
+    assert "lb_no_such_landscape: no contour grid in the run's views" in missing
+    assert "not computed at run time for the figures: lb_no_such_landscape" in missing
+
+
+@pytest.mark.parametrize("damage", ["absent", "garbled", "other schema"])
+def test_a_folder_without_views_gives_a_report_with_notes(tmp_path, capsys, damage):
+    results = write_results(tmp_path / "results", synthetic_records(), views=damage != "absent")
+    if damage == "garbled":
+        (results / VIEWS_FILE).write_bytes(b"not a zip")
+    elif damage == "other schema":
+        views = load_views(results)
+        np.savez(results / VIEWS_FILE, index=np.frombuffer(b'{"schema": "landscape-bench/views/0"}', np.uint8))
+        assert views.available and not load_views(results).available
+    page = reports.build_report(results, tmp_path / "out", formats=("png",), workers=0)
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    command = f"`landscape-bench run synthetic --out {results}` resumes the run"
+    for what in ("Contours", "Gap-against-step curves", "Learning-rate schedules"):
+        assert f"{what} not drawn:" in markdown
+    assert command in markdown and command in capsys.readouterr().err
+    figures = {p.name for p in (tmp_path / "out" / "figures").iterdir()}
+    assert not any(name.startswith(("contour_", "gap_vs_step", "learning_rates")) for name in figures)
+    assert {"runtime_ecdf.png", "sensitivity_beale.png"} <= figures and page.is_file()
