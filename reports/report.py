@@ -82,13 +82,14 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         suites = sorted({str(r.get("suite")) for r in records if r.get("suite")})
         doc = Document(f"landscape-bench report: {', '.join(suites) or results_dir.name}")
         builder = Builder(records, doc, out, formats, results_dir=results_dir)
-        if builder.land and not builder.views.available:  # said here too, not only in the page
-            print(f"landscape-bench report: note: {builder.views_note()}", file=sys.stderr)
         builder.build(helper)
     finally:
         if helper is not None:
             helper.close()
-    return doc.write(out, "report")
+    page = doc.write(out, "report")
+    if builder.land and not builder.views.available:  # said on the terminal too, not only in the page
+        print(f"landscape-bench report: note: {builder.views_note()}", file=sys.stderr)
+    return page
 
 
 class Builder:
