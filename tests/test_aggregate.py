@@ -160,8 +160,9 @@ def test_config_summaries_and_tuning_curves_equal_the_unshared_computation():
         rank = np.empty(len(keys), int)
         rank[order] = np.arange(len(keys))
         medians = []
+        orders = np.argsort(rng.random((40, len(keys))), axis=1)  # one order per resample
         for size in range(1, len(keys) + 1):
-            picks = np.argsort(rng.random((40, len(keys))), axis=1)[:, :size]
+            picks = orders[:, :size]
             best = np.take_along_axis(picks, np.argmin(rank[picks], axis=1)[:, None], axis=1)[:, 0]
             medians.append(np.quantile(rates[best], 0.5))
         np.testing.assert_array_equal(curves[(problem, label)].median, medians)
