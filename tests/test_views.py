@@ -96,3 +96,22 @@ def test_a_folder_without_views_gives_a_report_with_notes(tmp_path, capsys, dama
     figures = {p.name for p in (tmp_path / "out" / "figures").iterdir()}
     assert not any(name.startswith(("contour_", "gap_vs_step", "learning_rates")) for name in figures)
     assert {"runtime_ecdf.png", "sensitivity_beale.png"} <= figures and page.is_file()
+
+
+def test_reports_and_analysis_import_no_problem_code():
+    # The layers: reports -> analysis -> records/results (and the views file's reader); never the
+    # landscapes (their error type aside), the optimizers, the engine or the suites.
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    forbidden = ("landscapes", "optimizers", "jax", "optax", "bench.core", "bench.run.suites",
+                 "bench.run.runner", "bench.run.figure_data", "bench.run.views_writer")
+    found = []
+    for path in sorted([*(root / "reports").glob("*.py"), *(root / "bench" / "analysis").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {name}" for name in names
+                      if name != "landscapes.errors" and name.startswith(forbidden)]
+    assert found == []
