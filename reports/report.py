@@ -131,6 +131,10 @@ class Builder:
         """Why the figures drawn from the run's views are missing, and how to write them."""
         return f"{self.views.reason}; {how_to_write(self.records, self.results_dir or 'DIR')}"
 
+    def views_note_text(self) -> str:
+        """How to write the run's views anew."""
+        return how_to_write(self.records, self.results_dir or "DIR")
+
     def without_views(self, what: str) -> bool:
         """Where the run's views are absent: a note in place of ``what`` (and in what is missing);
         True then."""

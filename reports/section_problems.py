@@ -70,6 +70,11 @@ def section_gaps(report: Builder) -> None:
         return
     curves = {p: {label: median_gap_curve(report.by_problem_label.get((p, label), []), report.views)
                   for label in report.labels} for p in report.problems}
+    unseen = [r for r in report.evaluation
+              if r.get("trajectory") is not None and report.views.gap(r["record_id"]) is None]
+    if unseen:  # records newer than the views: their runs are left out of the curves
+        report.missing.append(f"gap against step: {len(unseen)} records with trajectories are not in the"
+                              f" run's views, so their runs are left out; {report.views_note_text()}.")
     if not any(c is not None for per in curves.values() for c in per.values()):
         doc.text("No trajectories were recorded, so there is no gap-against-step curve; set"
                  " `trajectory_every` in the suite to record them.")

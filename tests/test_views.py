@@ -115,3 +115,14 @@ def test_reports_and_analysis_import_no_problem_code():
             found += [f"{path.name}: {name}" for name in names
                       if name != "landscapes.errors" and name.startswith(forbidden)]
     assert found == []
+
+
+def test_records_newer_than_the_views_are_said_to_be_left_out(tmp_path):
+    records = synthetic_records()
+    results = write_results(tmp_path / "results", records[:-1])  # views of all but the last
+    write_results(tmp_path / "results", records, views=False)  # the last appended afterwards
+    traced = [r for r in records if r.get("trajectory") is not None and r["phase"] == "test"]
+    assert load_views(results).gap(traced[-1]["record_id"]) is None
+    reports.build_report(results, tmp_path / "out", formats=("png",), workers=0)
+    missing = (tmp_path / "out" / "report.md").read_text().split("## What is missing")[1]
+    assert "records with trajectories are not in the run's views" in missing
