@@ -65,6 +65,7 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     from bench.run.results import ResultsDir
     from bench.run.suites import load_suite
     from bench.run.views import write_views
+    from bench.run.views_writer import start_collecting
 
     suite = load_suite(str(suite))
     out = Path(out) if out is not None else Path("results") / suite.name
@@ -91,6 +92,7 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     with ResultsDir(out) as results:
         results.refuse_other_settings(runner.phase_settings(suite), environment.identity())
         # The scipy references run in a worker process while the sweeps run here.
+        seen = start_collecting(results)  # the views of the records as they are written
         references = runner.BackgroundReferences(suite, results.record_ids())
         runner.import_ahead((["bench.mnist.section"] if sections else [])
                             + (["reports.report"] if report else []))
@@ -105,7 +107,7 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
             references.close()
         # What the report's figures need from problem code, written while the folder is locked (a
         # resumed run with nothing left to do too): the report then only reads files.
-        write_views(results, progress=progress)
+        write_views(results, progress=progress, seen=seen)
     seconds = time.perf_counter() - started
     page = None
     if report:

@@ -126,3 +126,33 @@ def test_records_newer_than_the_views_are_said_to_be_left_out(tmp_path):
     reports.build_report(results, tmp_path / "out", formats=("png",), workers=0)
     missing = (tmp_path / "out" / "report.md").read_text().split("## What is missing")[1]
     assert "records with trajectories are not in the run's views" in missing
+
+
+def test_a_run_merges_its_own_records_into_the_views_without_reading_the_file_back(tmp_path, monkeypatch):
+    from bench.run.views_writer import start_collecting
+
+    records = synthetic_records()
+    extra = make_record("beale", "sgd/constant", {"learning_rate": 0.5}, 9, "tune",
+                        steps_to_success=[20, 30], instance=1)  # a new problem, config and trajectory
+    write_results(tmp_path / "merged", records[:-3])
+    write_results(tmp_path / "full", records[:-3])
+    for name in ("merged", "full"):
+        with ResultsDir(tmp_path / name) as results:
+            seen = start_collecting(results) if name == "merged" else None
+            results.append(records[-3:] + [extra])
+            if seen is not None:
+                def refuse(self, visit):
+                    raise AssertionError("read back")
+                monkeypatch.setattr(ResultsDir, "visit_records", refuse)
+            write_views(results, seen=seen)
+            monkeypatch.undo()
+    merged, full = load_views(tmp_path / "merged"), load_views(tmp_path / "full")
+    assert merged.index["problems"] == full.index["problems"]
+    assert merged.index["schedules"] == full.index["schedules"]
+    assert set(merged.index["gaps"]) == set(full.index["gaps"])
+    for record_id in full.index["gaps"]:
+        np.testing.assert_array_equal(merged.gap(record_id), full.gap(record_id))
+    for label in full.index["schedules"]:
+        for key, curve in full.schedule(label)["curves"].items():
+            np.testing.assert_array_equal(merged.schedule(label)["curves"][key], curve)
+    np.testing.assert_array_equal(merged.contour("beale", 1)[1], full.contour("beale", 1)[1])

@@ -178,7 +178,7 @@ def learning_rate_curves(family: str, schedule: str, configs: Sequence[Mapping[s
                          steps: int) -> np.ndarray:
     """The learning rates at update counts 0..steps−1 of several configs of one (family, schedule),
     (len(configs), steps), by the optimizers' own schedule: one compiled evaluation for all of them
-    (a curve per config cost one compilation per config). In JAX's default float precision."""
+    (a curve per config cost one compilation per config). In float64."""
     if not configs:
         return np.zeros((0, steps))
     import jax
@@ -187,16 +187,16 @@ def learning_rate_curves(family: str, schedule: str, configs: Sequence[Mapping[s
     import optimizers
 
     full = [optimizers.complete_config(family, schedule, dict(c)) for c in configs]
-    dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
     # every hyperparameter a column (C, 1), broadcast against the steps (steps,) by the schedule's
     # elementwise formula
-    hparams = {k: np.asarray([f[k] for f in full], dtype=dtype)[:, None] for k in full[0]}
+    hparams = {k: np.asarray([f[k] for f in full], dtype=np.float64)[:, None] for k in full[0]}
 
     @jax.jit
     def rates(h):
         return optimizers.learning_rate_fn(schedule, h)(jnp.arange(steps))
 
-    out = np.asarray(rates(hparams), dtype=np.float64)
+    with jax.enable_x64(True):  # float64 whatever the process's setting: the same file everywhere
+        out = np.asarray(rates(hparams), dtype=np.float64)
     return np.broadcast_to(out, (len(configs), steps)).copy()
 
 

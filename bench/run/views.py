@@ -140,13 +140,15 @@ def how_to_write(records: Sequence[Record], directory: str | os.PathLike) -> str
             f" computed again) and writes {VIEWS_FILE}; then build the report again")
 
 
-def write_views(results, progress=None) -> Path:
+def write_views(results, progress=None, seen=None) -> Path:
     """Compute the views of an open :class:`bench.run.results.ResultsDir` (locked by the caller)
-    and replace ``views.npz`` with them; returns its path. Imports the landscapes and optimizers."""
+    and replace ``views.npz`` with them; returns its path. Imports the landscapes and optimizers.
+    ``seen``: what :func:`bench.run.views_writer.start_collecting` noted of the run's own records
+    (the file is then not read back where the old views cover what it held before)."""
     from bench.run.views_writer import collect_views
 
     old = load_views(results.path)
-    index, arrays = collect_views(results, old)
+    index, arrays = collect_views(results, old, seen)
     file = results.path / VIEWS_FILE
     _write_atomic(file, index, arrays)
     if progress is not None:

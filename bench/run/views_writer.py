@@ -11,7 +11,8 @@ import numpy as np
 
 from bench.run import figure_data
 from bench.run.records import as_float, is_landscape_record
-from bench.run.views import GAPS, Views, problem_key, schedule_config_key
+from bench.run.results import to_jsonable
+from bench.run.views import GAPS, Views, load_views, problem_key, schedule_config_key
 from landscapes.errors import InputError
 
 Record = Mapping[str, Any]
@@ -91,28 +92,93 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+class _FullPass(Exception):
+    """Records added since the old views cannot be merged into them: read the whole file."""
+
+
 def _schedule_rows(label: str, found: Mapping[str, Any], old_views: Views) -> tuple[dict, np.ndarray]:
-    """The index entry and curves (configs, steps) of one label's distinct schedule configs."""
+    """The index entry and curves (configs, steps) of one label's distinct schedule configs; the
+    old views' curves are kept, only new configs are computed."""
     keys = figure_data.schedule_keys(found["schedule"])
     configs: dict[str, dict[str, float]] = {}
     for config in found["configs"].values():
         configs.setdefault(schedule_config_key(config, keys), config)
-    entry = {"family": found["family"], "schedule": found["schedule"], "steps": found["steps"],
-             "keys": keys, "configs": sorted(configs)}
     old = old_views.schedule(label)
-    if (old is not None and old["steps"] == found["steps"] and old["keys"] == keys
-            and old_views.index["schedules"][label]["family"] == found["family"]
-            and set(entry["configs"]) <= set(old["curves"])):
-        return entry, np.stack([old["curves"][k] for k in entry["configs"]])
-    rows = figure_data.learning_rate_curves(found["family"], found["schedule"],
-                                            [configs[k] for k in entry["configs"]], found["steps"])
-    return entry, rows
+    same = (old is not None and old["steps"] == found["steps"] and old["keys"] == keys
+            and old_views.index["schedules"][label]["family"] == found["family"])
+    kept = old["curves"] if same else {}
+    every = sorted(set(configs) | set(found.get("kept", ())))
+    missing = [k for k in every if k not in kept]
+    if any(k not in configs for k in missing):
+        raise _FullPass(label)
+    rows = dict(kept)
+    if missing:
+        rows.update(zip(missing, figure_data.learning_rate_curves(
+            found["family"], found["schedule"], [configs[k] for k in missing], found["steps"])))
+    entry = {"family": found["family"], "schedule": found["schedule"], "steps": found["steps"],
+             "keys": keys, "configs": every}
+    return entry, np.stack([rows[k] for k in every])
 
 
-def collect_views(results, old: Views) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """(index, arrays) of the views of ``results`` (a :class:`bench.run.results.ResultsDir`)."""
+def start_collecting(results) -> _Collector:
+    """A collector fed by ``results.append`` from now on (:class:`bench.run.results.ResultsDir`,
+    open for writing): :func:`collect_views` then reads back only what the run did not see, where
+    the old views cover the file as it was."""
+    collector = _Collector(load_views(results.path))
+    collector.start_bytes = results.valid_bytes()
+    results.on_append.append(lambda record: collector.visit(_light(record)))
+    return collector
+
+
+def _light(record: Record) -> dict[str, Any]:
+    """The fields the views read, as JSON would give them back (a written record holds numpy values)."""
+    fields = ("landscape", "instance", "dim", "dtype", "record_id", "f_star", "reference", "schedule",
+              "family", "label", "steps", "config", "kind")
+    light = to_jsonable({k: record[k] for k in fields if k in record})
+    if record.get("trajectory") is not None:
+        light["trajectory"] = record["trajectory"]
+    return light
+
+
+def _seed(collector: _Collector, old: Views) -> None:
+    """Start from the old views' entries (the records the file held before this run)."""
+    for key, entry in old.index["problems"].items():
+        collector.problems[key] = {"landscape": entry["landscape"], "instance": entry["instance"],
+                                   "dim": entry["dim"], "dtypes": set(entry["floors"])}
+    for record_id in old.index["gaps"]:
+        collector.gaps[record_id] = old.gap(record_id)
+    for label, entry in old.index["schedules"].items():
+        collector.schedules[label] = {"family": entry["family"], "schedule": entry["schedule"],
+                                      "steps": entry["steps"], "configs": {}, "kept": entry["configs"]}
+    collector.unavailable.update({f"old {i}": note for i, note in enumerate(old.unavailable)})
+
+
+def collect_views(results, old: Views, seen: _Collector | None = None
+                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(index, arrays) of the views of ``results`` (a :class:`bench.run.results.ResultsDir`).
+    ``seen``: the records this run appended (:func:`start_collecting`); where the old views cover
+    the file as it was before them, they are merged into the old views and nothing is read back."""
+    if seen is not None and old.available and old.index.get("results_bytes") == seen.start_bytes:
+        merged = _Collector(old)
+        _seed(merged, old)
+        merged.gaps.update(seen.gaps)
+        for key, found in seen.problems.items():
+            merged.problems[key] = dict(found, dtypes=found["dtypes"] | merged.problems.get(
+                key, {"dtypes": set()})["dtypes"])
+        for label, found in seen.schedules.items():
+            kept = merged.schedules.get(label, {}).get("kept", ())
+            merged.schedules[label] = dict(found, kept=kept)
+        merged.unavailable.update(seen.unavailable)
+        try:
+            return _assemble(merged, old, results)
+        except _FullPass:
+            pass
     collector = _Collector(old)
     results.visit_records(collector.visit)
+    return _assemble(collector, old, results)
+
+
+def _assemble(collector: _Collector, old: Views, results) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     index: dict[str, Any] = {"problems": {}, "gaps": {}, "schedules": {}}
     arrays: dict[str, np.ndarray] = {}
     unavailable = dict(collector.unavailable)
@@ -141,5 +207,6 @@ def collect_views(results, old: Views) -> tuple[dict[str, Any], dict[str, np.nda
         entry["array"] = f"schedule_{len(index['schedules'])}"
         arrays[entry["array"]] = np.asarray(rows, np.float64)
         index["schedules"][label] = entry
-    index["unavailable"] = sorted(unavailable.values())
+    index["unavailable"] = sorted(set(unavailable.values()))
+    index["results_bytes"] = results.file.stat().st_size if results.file.exists() else 0
     return index, arrays
