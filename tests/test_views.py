@@ -156,3 +156,18 @@ def test_a_run_merges_its_own_records_into_the_views_without_reading_the_file_ba
         for key, curve in full.schedule(label)["curves"].items():
             np.testing.assert_array_equal(merged.schedule(label)["curves"][key], curve)
     np.testing.assert_array_equal(merged.contour("beale", 1)[1], full.contour("beale", 1)[1])
+
+
+def test_a_new_folder_gets_its_views_from_the_runs_own_records(tmp_path, monkeypatch):
+    from bench.run.views_writer import start_collecting
+
+    records = synthetic_records()
+    with ResultsDir(tmp_path / "new") as results:
+        seen = start_collecting(results)
+        results.append(records)
+        monkeypatch.setattr(ResultsDir, "visit_records", lambda self, visit: pytest.fail("read back"))
+        write_views(results, seen=seen)
+    monkeypatch.undo()
+    full = load_views(write_results(tmp_path / "full", records))
+    assert load_views(tmp_path / "new").index["problems"] == full.index["problems"]
+    assert set(load_views(tmp_path / "new").index["gaps"]) == set(full.index["gaps"])

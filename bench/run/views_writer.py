@@ -156,11 +156,15 @@ def _seed(collector: _Collector, old: Views) -> None:
 def collect_views(results, old: Views, seen: _Collector | None = None
                   ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(index, arrays) of the views of ``results`` (a :class:`bench.run.results.ResultsDir`).
-    ``seen``: the records this run appended (:func:`start_collecting`); where the old views cover
-    the file as it was before them, they are merged into the old views and nothing is read back."""
-    if seen is not None and old.available and old.index.get("results_bytes") == seen.start_bytes:
+    ``seen``: the records this run appended (:func:`start_collecting`); where the file was new or
+    the old views cover it as it was before them, they are merged into the old views and nothing
+    is read back."""
+    covered = seen is not None and (seen.start_bytes == 0 or (
+        old.available and old.index.get("results_bytes") == seen.start_bytes))
+    if covered:  # a new file, or one the old views describe up to this run's first record
         merged = _Collector(old)
-        _seed(merged, old)
+        if seen.start_bytes:
+            _seed(merged, old)
         merged.gaps.update(seen.gaps)
         for key, found in seen.problems.items():
             merged.problems[key] = dict(found, dtypes=found["dtypes"] | merged.problems.get(
