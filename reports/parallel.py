@@ -15,10 +15,9 @@ from typing import Any
 
 Record = Mapping[str, Any]
 
-# Sections a helper process builds, start to finish, while this process builds the others: those
-# that need no JAX (the contours, gap curves, schedules and basin maps evaluate landscapes or schedules
-# through JAX), so both processes take about as long on the default suite (docs/performance.md).
-HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles", "tuning_budget", "mnist")
+# Sections a helper process builds, start to finish, while this process builds the others: chosen so
+# that both processes take about as long on the default suite (docs/performance.md).
+HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles", "mnist")
 PARALLEL_MIN_BYTES = 4_000_000  # smaller results files: a helper's start costs more than it saves
 PARALLEL_MIN_IDLE = 1.5  # idle CPUs (now, not the load average) a helper needs to be worth starting
 IDLE_SAMPLE_SECONDS = 0.15  # how long /proc/stat is watched to tell how idle the CPUs are
