@@ -42,10 +42,7 @@ def section_sensitivity(report: Builder) -> None:
              " above it, and heatmaps stacked over the same values share the tick labels of the lowest"
              " one. Labels tuned over one hyperparameter share a row, a line each. Grey cells (∞): at"
              " least half the runs diverged, so the median final gap is +∞.")
-    references = {r["label"] for r in report.land if r.get("reference")}
-    if references:  # one fixed method each: a panel of theirs said only "one config only"
-        doc.text("The scipy reference rows have no hyperparameters and are not shown.")
-    summaries = [s for s in aggregate.config_summaries(report.tune, TUNE) if s.label not in references]
+    summaries = aggregate.config_summaries(report.tune, TUNE)
     if not summaries:
         doc.text("No tuning records.")
         report.missing.append("no tuning-phase records: sensitivity plots are missing.")
