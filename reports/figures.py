@@ -98,17 +98,22 @@ def plot_contour(box: np.ndarray, gap: np.ndarray, trajectories: Mapping[str, np
     if title:
         ax.set_title(title)
     if legend:
-        handles, labels = ax.get_legend_handles_labels()
-        handles += [Line2D([], [], marker="o", color="black", linestyle="none", markersize=4),
-                    Line2D([], [], marker="X", color="black", linestyle="none", markersize=6)]
-        labels += ["start", "last iterate"]
-        if diverged_any:
-            handles.append(Line2D([], [], marker=DIVERGED_MARKER, color="black", linestyle="none",
-                                  markersize=8, markeredgewidth=1.6))
-            labels.append("diverged (last finite point)")
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False,
-                  fontsize="small")
+        _contour_legend(ax, diverged_any)
     return ax
+
+
+def _contour_legend(ax, diverged_any: bool) -> None:
+    """The labels' paths, then black start / last-iterate (/ diverged) markers, right of the colour bar."""
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], marker="o", color="black", linestyle="none", markersize=4),
+                Line2D([], [], marker="X", color="black", linestyle="none", markersize=6)]
+    labels += ["start", "last iterate"]
+    if diverged_any:
+        handles.append(Line2D([], [], marker=DIVERGED_MARKER, color="black", linestyle="none",
+                              markersize=8, markeredgewidth=1.6))
+        labels.append("diverged (last finite point)")
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False,
+              fontsize="small")
 
 
 # 2 ------------------------------------------------------------------------------------------------
