@@ -171,3 +171,20 @@ def test_a_new_folder_gets_its_views_from_the_runs_own_records(tmp_path, monkeyp
     full = load_views(write_results(tmp_path / "full", records))
     assert load_views(tmp_path / "new").index["problems"] == full.index["problems"]
     assert set(load_views(tmp_path / "new").index["gaps"]) == set(full.index["gaps"])
+
+
+def test_a_record_the_views_cannot_take_never_fails_the_run(tmp_path, monkeypatch):
+    from bench.run.views_writer import start_collecting
+
+    records = synthetic_records()
+    with ResultsDir(tmp_path / "run") as results:
+        seen = start_collecting(results)
+        real = figure_data.landscape_function
+        monkeypatch.setattr(figure_data, "landscape_function",
+                            lambda *a, **k: (_ for _ in ()).throw(ValueError("a bug in the views")))
+        results.append(records)  # the records are written all the same
+        monkeypatch.setattr(figure_data, "landscape_function", real)
+        assert seen.start_bytes is None
+        write_views(results, seen=seen)  # read back: the whole file
+    full = load_views(write_results(tmp_path / "full", records))
+    assert set(load_views(tmp_path / "run").index["gaps"]) == set(full.index["gaps"])

@@ -15,7 +15,9 @@ do too). The file holds, for the landscape records of ``DIR/results.jsonl``:
 - what could not be computed, and why (a landscape this process does not know, say).
 
 Writing is keyed: entries whose key is already in the file are kept, only new ones are computed
-(the records of a run are a function of their identity). The file is replaced atomically
+(the records of a run are a function of their identity). A run hands each record it appends to the
+views as it goes (:func:`bench.run.views_writer.start_collecting`), so the results file is read
+back only where the old views do not describe it as it was before the run. The file is replaced atomically
 (a temporary file, fsync, rename): a kill leaves the old file or the new one, never a mix.
 """
 

@@ -28,6 +28,9 @@ class _Collector:
         self.gaps: dict[str, np.ndarray] = {}
         self.schedules: dict[str, dict[str, Any]] = {}
         self.unavailable: dict[str, str] = {}
+        # bytes of the results file before the first record this collector saw appended (None:
+        # it missed one, so the file is read back)
+        self.start_bytes: int | None = 0
 
     def visit(self, record: Record) -> None:
         if not is_landscape_record(record):
@@ -126,7 +129,16 @@ def start_collecting(results) -> _Collector:
     the old views cover the file as it was."""
     collector = _Collector(load_views(results.path))
     collector.start_bytes = results.valid_bytes()
-    results.on_append.append(lambda record: collector.visit(_light(record)))
+
+    def observe(record: Record) -> None:
+        if collector.start_bytes is None:
+            return
+        try:
+            collector.visit(_light(record))
+        except Exception:  # noqa: BLE001 (never fail a job for its views: read back at the end)
+            collector.start_bytes = None
+
+    results.on_append.append(observe)
     return collector
 
 
@@ -159,7 +171,7 @@ def collect_views(results, old: Views, seen: _Collector | None = None
     ``seen``: the records this run appended (:func:`start_collecting`); where the file was new or
     the old views cover it as it was before them, they are merged into the old views and nothing
     is read back."""
-    covered = seen is not None and (seen.start_bytes == 0 or (
+    covered = seen is not None and seen.start_bytes is not None and (seen.start_bytes == 0 or (
         old.available and old.index.get("results_bytes") == seen.start_bytes))
     if covered:  # a new file, or one the old views describe up to this run's first record
         merged = _Collector(old)
