@@ -60,11 +60,12 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     """Write the report of ``results_dir`` into ``out_dir``; returns the path of report.html.
 
     ``workers``: processes building the sections. 2 or more: a helper process reads the results too
-    and builds :data:`reports.parallel.HELPER_SECTIONS` (figures and tables) while this one builds the rest; by default
-    :func:`reports.parallel.default_workers` (1 for small results or busy CPUs, where the helper is slower); 0 or 1
-    builds every section here. The files and the page are the same either way: the blocks are put
-    together in the sections' order, and the sections of a helper that fails, dies, times out or read
-    other records (a run appending meanwhile) are built here.
+    and builds :data:`reports.parallel.HELPER_SECTIONS` (figures and tables) while this one builds
+    the rest; by default :func:`reports.parallel.default_workers` (1 for small results or busy CPUs,
+    where the helper is slower); 0 or 1 builds every section here. The files and the page are the
+    same either way: the blocks are put together in the sections' order, and the sections of a
+    helper that fails, dies, times out or read other records (a run appending meanwhile) are built
+    here.
 
     Raises InputError when ``results_dir`` holds no results file or one of another schema.
     """
@@ -129,11 +130,14 @@ class Builder:
 
     def views_note(self) -> str:
         """Why the figures drawn from the run's views are missing, and how to write them."""
-        return f"{self.views.reason}; {how_to_write(self.records, self.results_dir or 'DIR')}"
+        return f"{self.views.reason}; {self.views_note_text()}"
 
     def views_note_text(self) -> str:
         """How to write the run's views anew."""
-        return how_to_write(self.records, self.results_dir or "DIR")
+        where = self.results_dir
+        if where is not None and where.is_file():  # the results file itself was given
+            where = where.parent
+        return how_to_write(self.records, where or "DIR")
 
     def without_views(self, what: str) -> bool:
         """Where the run's views are absent: a note in place of ``what`` (and in what is missing);
