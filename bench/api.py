@@ -6,7 +6,8 @@
     result.report         # path of report.html (None with report=False)
 
 The scipy references (in a worker process while the sweeps run), the MNIST section, resume, the
-directory lock, the memory plan and the report are the command line's own; ``bench.cli`` is a thin
+directory lock, the memory plan, the views the report's figures read (``views.npz``) and the report
+are the command line's own; ``bench.cli`` is a thin
 shell over :func:`run`.
 """
 
@@ -68,6 +69,8 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     from bench.run.results import ResultsDir
     from bench.run.suites import load_suite
     from bench.run.timing import check_timing_repeats
+    from bench.run.views import write_views
+    from bench.run.views_writer import start_collecting
 
     timing_repeats = check_timing_repeats(timing_repeats)  # before anything is loaded or written
     suite = load_suite(str(suite))
@@ -94,6 +97,7 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     started = time.perf_counter()
     with ResultsDir(out) as results:
         results.refuse_other_settings(runner.phase_settings(suite), environment.identity())
+        seen = start_collecting(results)  # the views of the records as they are written
         # The scipy references run in a worker process while the sweeps run here; a timing run
         # keeps the machine to its timings instead: references and imports come after the sweeps.
         references = background.BackgroundReferences(suite, results.record_ids()) if not timing_repeats \
@@ -112,6 +116,9 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
         finally:
             if references is not None:
                 references.close()
+        # What the report's figures need from problem code, written while the folder is locked (a
+        # resumed run with nothing left to do too): the report then only reads files.
+        write_views(results, progress=progress, seen=seen)
     seconds = time.perf_counter() - started
     page = None
     if report:

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis import aggregate
+from bench.analysis import aggregate, tables
 from bench.run.results import read_results
+from bench.run.views import load_views
 from landscapes.errors import InputError
 from reports import figures
 from reports.benchmarks import QUALITY_KEYS, workload_text
@@ -32,7 +33,7 @@ from reports.timings import (BETWEEN_RUNS_BAND, MIN_NOISE_BAND, MIN_REPEATS, NO_
 __all__ = ["REPEATED_TIMINGS", "compare_runs", "benchmark_report", "speed_verdict"]
 
 
-def _summaries(records) -> dict[tuple[str, str], dict[str, Any]]:
+def _summaries(records, views) -> dict[tuple[str, str], dict[str, Any]]:
     chosen, _ = evaluation_records(records)
     tuning = aggregate.group_by(aggregate.landscape_records(records, aggregate.TUNE), "problem", "label")
     out = {}
@@ -42,18 +43,10 @@ def _summaries(records) -> dict[tuple[str, str], dict[str, Any]]:
         out[(problem, label)] = dict(
             success_rate=aggregate.success_rate(group), ert=aggregate.ert(group),
             final_gap=float(np.median(runs.final_gap)) if runs.count else float("nan"),
-            floor=_floor(group, dtype), dtype=dtype, **_speed(group),
+            floor=tables.problem_floor(views, group, dtype), dtype=dtype, **_speed(group),
             edges=[] if group[0].get("reference") else
-            aggregate.edge_flags(tuning.get((problem, label), []), group[0]["config"]))
+            tables.edge_flags(tuning.get((problem, label), []), group[0]["config"]))
     return out
-
-
-def _floor(group, dtype: str) -> float:
-    try:
-        return max(aggregate.precision_floor(r["landscape"], int(r["instance"]), r.get("dim"), dtype)
-                   for r in {(r["landscape"], r["instance"]): r for r in group}.values())
-    except Exception:  # noqa: BLE001 (a landscape this process cannot build: no floor)
-        return float("nan")
 
 
 def _speed(group) -> dict[str, Any]:
@@ -113,7 +106,7 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, out_dir: st
     if run_a.suffix == ".json" and run_b.suffix == ".json":
         return benchmark_report([run_a, run_b], out)
     records_a, records_b = read_results(run_a), read_results(run_b)
-    a, b = _summaries(records_a), _summaries(records_b)
+    a, b = _summaries(records_a, load_views(run_a)), _summaries(records_b, load_views(run_b))
     keys = list(dict.fromkeys([*a, *b]))
     doc = Document(f"landscape-bench comparison: {run_b.name} against {run_a.name}")
     doc.text(f"A = `{run_a}`, B = `{run_b}`. Test-phase records (the selected config on fresh seeds, every"
@@ -133,8 +126,8 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, out_dir: st
         rows.append(row)
         table.append([key[0], key[1], sa["success_rate"], sb["success_rate"], row["success_change"],
                       sa["ert"], sb["ert"], row["ert_ratio"],
-                      aggregate.gap_text(sa["final_gap"], sa["floor"], sa["dtype"]),
-                      aggregate.gap_text(sb["final_gap"], sb["floor"], sb["dtype"]),
+                      tables.gap_text(sa["final_gap"], sa["floor"], sa["dtype"]),
+                      tables.gap_text(sb["final_gap"], sb["floor"], sb["dtype"]),
                       _edges_text(sb["edges"])])
     if table:
         doc.text("Success rate at the success target, ERT (evaluations; B / A < 1: B needs fewer), median"

@@ -13,6 +13,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.lines import Line2D
 
 from bench.analysis import aggregate
+from bench.analysis.trajectories import GapCurve
 from reports.style import (DIVERGED_COLOR, color_for, legend_outside, linestyle_for, mark_curves,
                            marker_for, new_axes)
 
@@ -46,34 +47,26 @@ CONTOUR_FILL = "Greys"
 CONTOUR_LINE = "#8c8c8c"
 
 
-def plot_contour(landscape: str, trajectories: Mapping[str, np.ndarray], *, instance: int = 0,
-                 minimizers: np.ndarray | None = None, resolution: int = 150, ax=None, legend: bool = True):
+def plot_contour(box: np.ndarray, gap: np.ndarray, trajectories: Mapping[str, np.ndarray], *,
+                 minimizers: np.ndarray, title: str | None = None, ax=None, legend: bool = True):
     """Grey contours of log10(f − f* + ε) of a 2-D landscape, with each label's trajectories in its
     colour (at most :data:`MAX_PATHS_PER_LABEL` per label).
 
     Args:
-      landscape: registered name (2-D).
+      box: (2, 2) the (low, high) of x₁ and x₂ the grid spans.
+      gap: (n, n) f − f* on a regular grid over ``box``, row i at the i-th x₂ value
+        (:func:`bench.run.figure_data.contour_grid`, written into the run's views).
       trajectories: label -> (runs, K, 2) iterates; NaN points (diverged) are not drawn, and a run
         that diverged gets a thin cross in its label's colour at its last finite point instead of the
         last-iterate marker.
-      instance: which instance's function to draw (its minimizers should match ``minimizers``).
       minimizers: (k, 2) certified global minimizers, marked with stars.
     """
-    import landscapes
-    from landscapes.instances import instance_minimizers, instance_minimum, make_instance
-
     ax = new_axes(ax, height=5.0)
-    land = landscapes.get_landscape(landscape)
-    box = land.box(2)
-    made = make_instance(land, instance, 2)
-    if minimizers is None:
-        minimizers = instance_minimizers(land, made)
-    xs = np.linspace(box[0, 0], box[0, 1], resolution)
-    ys = np.linspace(box[1, 0], box[1, 1], resolution)
-    grid_x, grid_y = np.meshgrid(xs, ys)
-    function = aggregate.landscape_function(landscape, instance, 2)
-    values = function(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)).reshape(grid_x.shape)
-    gap = np.clip(values - instance_minimum(land, made), 0.0, None)
+    box, minimizers = np.asarray(box, np.float64), np.asarray(minimizers, np.float64)
+    rows, cols = np.shape(gap)
+    grid_x, grid_y = np.meshgrid(np.linspace(box[0, 0], box[0, 1], cols),
+                                 np.linspace(box[1, 0], box[1, 1], rows))
+    gap = np.clip(np.asarray(gap, np.float64), 0.0, None)
     levels_of = np.log10(gap + CONTOUR_EPS)
     # light greys only (the top of the map is white, its bottom mid-grey), so no path colour is lost
     filled = ax.contourf(grid_x, grid_y, levels_of, levels=16, cmap=CONTOUR_FILL, vmin=levels_of.min(),
@@ -102,23 +95,29 @@ def plot_contour(landscape: str, trajectories: Mapping[str, np.ndarray], *, inst
             markeredgecolor="black", markeredgewidth=0.8, linestyle="none", label="certified minimum")
     ax.set_xlim(box[0]), ax.set_ylim(box[1])
     ax.set_xlabel("x₁"), ax.set_ylabel("x₂")
-    ax.set_title(landscape if instance == 0 else f"{landscape}, instance {instance}")
+    if title:
+        ax.set_title(title)
     if legend:
-        handles, labels = ax.get_legend_handles_labels()
-        handles += [Line2D([], [], marker="o", color="black", linestyle="none", markersize=4),
-                    Line2D([], [], marker="X", color="black", linestyle="none", markersize=6)]
-        labels += ["start", "last iterate"]
-        if diverged_any:
-            handles.append(Line2D([], [], marker=DIVERGED_MARKER, color="black", linestyle="none",
-                                  markersize=8, markeredgewidth=1.6))
-            labels.append("diverged (last finite point)")
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False,
-                  fontsize="small")
+        _contour_legend(ax, diverged_any)
     return ax
 
 
+def _contour_legend(ax, diverged_any: bool) -> None:
+    """The labels' paths, then black start / last-iterate (/ diverged) markers, right of the colour bar."""
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], marker="o", color="black", linestyle="none", markersize=4),
+                Line2D([], [], marker="X", color="black", linestyle="none", markersize=6)]
+    labels += ["start", "last iterate"]
+    if diverged_any:
+        handles.append(Line2D([], [], marker=DIVERGED_MARKER, color="black", linestyle="none",
+                              markersize=8, markeredgewidth=1.6))
+        labels.append("diverged (last finite point)")
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False,
+              fontsize="small")
+
+
 # 2 ------------------------------------------------------------------------------------------------
-def plot_gap_vs_step(curves: Mapping[str, aggregate.GapCurve | None], *, ax=None, title: str | None = None,
+def plot_gap_vs_step(curves: Mapping[str, GapCurve | None], *, ax=None, title: str | None = None,
                      legend: bool = True):
     """Median f − f* over runs against the step, quartile band shaded, log y."""
     ax = new_axes(ax)
@@ -152,48 +151,6 @@ def plot_gap_vs_step(curves: Mapping[str, aggregate.GapCurve | None], *, ax=None
 
 
 # 3 ------------------------------------------------------------------------------------------------
-def learning_rate_curve(family: str, schedule: str, config: Mapping[str, float], steps: int) -> np.ndarray:
-    """The learning rate at update counts 0..steps−1 of one config (the optimizers' own schedule)."""
-    import jax.numpy as jnp
-
-    import optimizers
-
-    full = optimizers.complete_config(family, schedule, dict(config))
-    hparams = {k: jnp.asarray(v, dtype=jnp.float64 if _x64() else jnp.float32) for k, v in full.items()}
-    rate = optimizers.learning_rate_fn(schedule, hparams)(jnp.arange(steps))
-    return np.broadcast_to(np.asarray(rate, dtype=np.float64), (steps,)).copy()
-
-
-def learning_rate_curves(family: str, schedule: str, configs: Sequence[Mapping[str, float]],
-                         steps: int) -> np.ndarray:
-    """The learning rates of several configs of one (family, schedule), (len(configs), steps): one
-    compiled evaluation for all of them (a curve per config cost one compilation per config)."""
-    if not configs:
-        return np.zeros((0, steps))
-    import jax
-    import jax.numpy as jnp
-
-    import optimizers
-
-    full = [optimizers.complete_config(family, schedule, dict(c)) for c in configs]
-    dtype = np.float64 if _x64() else np.float32
-    # every hyperparameter a column (C, 1), broadcast against the steps (steps,) by the schedule's
-    # elementwise formula
-    hparams = {k: np.asarray([f[k] for f in full], dtype=dtype)[:, None] for k in full[0]}
-    @jax.jit
-    def rates(h):
-        return optimizers.learning_rate_fn(schedule, h)(jnp.arange(steps))
-
-    out = np.asarray(rates(hparams), dtype=np.float64)
-    return np.broadcast_to(out, (len(configs), steps)).copy()
-
-
-def _x64() -> bool:
-    import jax
-
-    return bool(jax.config.jax_enable_x64)
-
-
 def plot_learning_rates(label: str, curves: Sequence[np.ndarray],
                         best: np.ndarray | Sequence[tuple[np.ndarray, str]] | None = None, *, ax=None):
     """Learning rate against the step: every tuned config faint, the selected ones bold.

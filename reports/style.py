@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 import matplotlib
 
@@ -152,7 +155,6 @@ def stacked(heights, gaps, cols: int = 1, width: float = FIGURE_WIDTH, *,
     can be as tall as what hangs below its row needs (rotated tick labels and an axis label, or only
     the next row's title) instead of one spacing for all. Returns the figure and a (rows, cols)
     array of Axes."""
-    import numpy as np
 
     heights, gaps = list(heights), list(gaps)
     if len(gaps) != max(len(heights) - 1, 0):
@@ -309,3 +311,33 @@ def save(fig: Figure, directory: Path, stem: str, formats: tuple[str, ...] = ("p
     plt.close(fig)
     return paths
 
+
+def slug(text: str) -> str:
+    """A file stem of ``text``: lower case, runs of other characters as "_"."""
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+def label_outer(axes: np.ndarray) -> None:
+    """Tick labels and axis labels of a grid of shared Axes only where no visible panel is left of
+    (y) or below (x) the panel; unlike ``Axes.label_outer`` a panel above a hidden one keeps its x
+    labels."""
+    rows, cols = axes.shape
+    for (i, j), ax in np.ndenumerate(axes):
+        if not ax.get_visible():
+            continue
+        below = i + 1 < rows and axes[i + 1, j].get_visible()
+        ax.xaxis.set_tick_params(labelbottom=not below)
+        if below:
+            ax.set_xlabel("")
+        ax.yaxis.set_tick_params(labelleft=j == 0)
+        if j:
+            ax.set_ylabel("")
+
+
+def figure_legend(fig, labels: Sequence[str]) -> None:
+    """One legend for the figure, right of its panels: a line per label in its colour and style."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=color_for(lab), linestyle=linestyle_for(lab), linewidth=2,
+                      marker=marker_for(lab), markersize=4) for lab in labels]
+    legend_outside(fig, handles, list(labels))

@@ -1,5 +1,5 @@
-"""The report built by two processes (a helper builds the sections that need no JAX): the same
-page and files as built in one, whatever becomes of the helper."""
+"""The report built by two processes (a helper builds some sections): the same page and files as
+built in one, whatever becomes of the helper."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from test_reports_data import mnist_records, synthetic_records, write_results
 
 import reports
-from reports import report
+from reports import parallel
 
 pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
 
@@ -60,10 +60,10 @@ def test_two_processes_write_the_same_files_as_one(results, serial, tmp_path):
 def test_the_helper_builds_its_sections_without_jax(results, tmp_path):
     from bench.run.results import read_results
 
-    helper = report._Helper(results / "results.jsonl", tmp_path, ("png",))
+    helper = parallel.Helper(results / "results.jsonl", tmp_path, ("png",))
     helper.start()
     parts = helper.result(read_results(results), timeout=120)
-    assert parts is not None and set(parts) == set(report.HELPER_SECTIONS)
+    assert parts is not None and set(parts) == set(parallel.HELPER_SECTIONS)
     assert helper.imported_jax is False
     blocks, _ = parts["sensitivity"]
     assert blocks[0] == ("heading", 2, "Hyperparameter sensitivity")
@@ -82,46 +82,46 @@ def test_a_failing_helper_leaves_its_sections_to_this_process(results, serial, t
     if failure == "start":
         def popen(*args, **kwargs):
             raise OSError("no processes here")
-        monkeypatch.setattr(report.subprocess, "Popen", popen)
+        monkeypatch.setattr(parallel.subprocess, "Popen", popen)
     elif failure in ("exit", "garbage"):
         code = "import sys; sys.exit(3)" if failure == "exit" else "print('not a pickle')"
         real = subprocess.Popen
-        monkeypatch.setattr(report.subprocess, "Popen",
+        monkeypatch.setattr(parallel.subprocess, "Popen",
                             lambda args, **kwargs: real([sys.executable, "-c", code], **kwargs))
     elif failure == "other_records":  # a run appended between the two reads
-        monkeypatch.setattr(report, "_fingerprint", lambda records: f"{len(records)}:{id(records)}")
+        monkeypatch.setattr(parallel, "_fingerprint", lambda records: f"{len(records)}:{id(records)}")
     elif failure == "timeout":
-        monkeypatch.setattr(report, "HELPER_TIMEOUT", 0.0)
-        real_result = report._Helper.result
-        monkeypatch.setattr(report._Helper, "result",
+        monkeypatch.setattr(parallel, "HELPER_TIMEOUT", 0.0)
+        real_result = parallel.Helper.result
+        monkeypatch.setattr(parallel.Helper, "result",
                             lambda self, records, timeout: real_result(self, records, 0.01))
     else:  # the helper builds one section (and is asked for one it does not have): the rest here
-        monkeypatch.setattr(report, "HELPER_SECTIONS", ("ecdf", "no_such_section"))
-    parallel = reports.build_report(results, tmp_path / "out", formats=("png", "svg"), workers=2)
-    expected, got = _contents(serial), _contents(parallel)
+        monkeypatch.setattr(parallel, "HELPER_SECTIONS", ("ecdf", "no_such_section"))
+    two = reports.build_report(results, tmp_path / "out", formats=("png", "svg"), workers=2)
+    expected, got = _contents(serial), _contents(two)
     assert set(got) == set(expected)
     assert got["report.md"] == expected["report.md"] and got["report.html"] == expected["report.html"]
 
 
 def test_default_workers_only_for_large_results_on_idle_cpus(monkeypatch):
-    monkeypatch.setattr(report.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 2)
     big = 47_000_000
-    assert report.default_workers(big, idle=1.9) == 2
-    assert report.default_workers(50_000, idle=2.0) == 1  # small results: one process is quicker
-    assert report.default_workers(big, idle=0.9) == 1  # another job holds a core: the helper would be slower
-    monkeypatch.setattr(report, "idle_cpus", lambda: 1.8)
-    assert report.default_workers(big) == 2
-    monkeypatch.setattr(report.os, "cpu_count", lambda: 1)
-    assert report.default_workers(big, idle=1.0) == 1
+    assert parallel.default_workers(big, idle=1.9) == 2
+    assert parallel.default_workers(50_000, idle=2.0) == 1  # small results: one process is quicker
+    assert parallel.default_workers(big, idle=0.9) == 1  # another job holds a core: the helper would be slower
+    monkeypatch.setattr(parallel, "idle_cpus", lambda: 1.8)
+    assert parallel.default_workers(big) == 2
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 1)
+    assert parallel.default_workers(big, idle=1.0) == 1
 
 
 def test_idle_cpus_reads_current_usage_or_falls_back(monkeypatch):
-    monkeypatch.setattr(report.os, "cpu_count", lambda: 2)
-    assert 0.0 <= report.idle_cpus(0.05) <= 2.0 + 1e-9
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 2)
+    assert 0.0 <= parallel.idle_cpus(0.05) <= 2.0 + 1e-9
 
     def no_proc(*args, **kwargs):
         raise OSError("no /proc here")
 
     monkeypatch.setattr("builtins.open", no_proc)
-    monkeypatch.setattr(report.os, "getloadavg", lambda: (0.5, 3.0, 3.0))
-    assert report.idle_cpus(0.0) == 1.5  # the load average, where /proc/stat is missing
+    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (0.5, 3.0, 3.0))
+    assert parallel.idle_cpus(0.0) == 1.5  # the load average, where /proc/stat is missing

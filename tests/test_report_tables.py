@@ -9,7 +9,8 @@ import numpy as np
 from test_reports_data import synthetic_records, write_results
 
 import reports
-from bench.analysis import aggregate
+from bench.analysis import tables
+from bench.run import figure_data
 from reports.document import Document
 
 
@@ -19,23 +20,23 @@ def _beale_table(markdown: str) -> str:
 
 def test_edge_flags_name_the_side_and_skip_fixed_values():
     tuning = [{"config": {"learning_rate": lr, "momentum": 0.9, "decay": 0.0}} for lr in (1e-3, 1e-2, 1e-1)]
-    flags = aggregate.edge_flags(tuning, {"learning_rate": 0.1, "momentum": 0.9, "decay": 0.0})
+    flags = tables.edge_flags(tuning, {"learning_rate": 0.1, "momentum": 0.9, "decay": 0.0})
     assert [f.name for f in flags] == ["learning_rate"]  # momentum and decay were not searched
     assert flags[0].text().startswith("learning_rate = 0.1: top of the searched range")
-    assert aggregate.edge_flags(tuning, {"learning_rate": 1e-3})[0].side == "bottom"
-    assert aggregate.edge_flags(tuning, {"learning_rate": 1e-2}) == []
+    assert tables.edge_flags(tuning, {"learning_rate": 1e-3})[0].side == "bottom"
+    assert tables.edge_flags(tuning, {"learning_rate": 1e-2}) == []
 
 
 def test_gap_below_the_dtype_resolution_is_a_bound_not_a_negative_number():
-    assert aggregate.gap_text(-1.19e-7, 1.19e-7, "float32") == "< 1e-7 (float32)"
-    assert aggregate.gap_text(5e-8, 1.19e-7, "float32") == "< 1e-7 (float32)"
-    assert aggregate.gap_text(3e-3, 1.19e-7, "float32") == 3e-3
-    assert aggregate.gap_text(-2e-9, float("nan"), "float64") == "< 0 (rounding, float64)"
-    assert aggregate.gap_text(float("inf"), 1e-7, "float32") == float("inf")
+    assert tables.gap_text(-1.19e-7, 1.19e-7, "float32") == "< 1e-7 (float32)"
+    assert tables.gap_text(5e-8, 1.19e-7, "float32") == "< 1e-7 (float32)"
+    assert tables.gap_text(3e-3, 1.19e-7, "float32") == 3e-3
+    assert tables.gap_text(-2e-9, float("nan"), "float64") == "< 0 (rounding, float64)"
+    assert tables.gap_text(float("inf"), 1e-7, "float32") == float("inf")
     # branin in float32: its floor is the spacing of float32 at f* = 0.398
-    floor = aggregate.precision_floor("branin", 0, None, "float32")
+    floor = figure_data.precision_floor("branin", 0, None, "float32")
     assert 5e-8 < floor < 1e-6
-    assert aggregate.gap_text(-1.19e-07, floor, "float32").startswith("< ")
+    assert tables.gap_text(-1.19e-07, floor, "float32").startswith("< ")
 
 
 def test_report_marks_the_best_row_and_flags_edges(tmp_path):

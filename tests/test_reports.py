@@ -49,10 +49,19 @@ def test_color_for_is_one_colour_per_family_and_the_schedule_is_the_line_style()
     assert re.fullmatch(r"#[0-9a-fA-F]{6}", color_for("my-own-optimizer"))
 
 
+def _himmelblau_contour(trajectories, resolution):
+    """plot_contour on Himmelblau's grid as the run's views hold it."""
+    import landscapes
+    from bench.run.figure_data import contour_grid
+
+    box, gap = contour_grid("himmelblau", 0, resolution)
+    return figures.plot_contour(box, gap, trajectories, title="himmelblau",
+                                minimizers=landscapes.get_landscape("himmelblau").minimizer_array())
+
+
 def test_contour_draws_trajectories_and_minima(tmp_path):
     record = synthetic_records()[0]
-    ax = figures.plot_contour("himmelblau", {"sgd/constant": aggregate.as_float(record["trajectory"])},
-                              resolution=40)
+    ax = _himmelblau_contour({"sgd/constant": aggregate.as_float(record["trajectory"])}, 40)
     assert ax.get_xlabel() == "x₁" and ax.get_title() == "himmelblau"
     assert {"sgd/constant", "certified minimum", "start"} <= set(_legend_texts(ax))
     assert "diverged (last finite point)" not in _legend_texts(ax)
@@ -60,7 +69,7 @@ def test_contour_draws_trajectories_and_minima(tmp_path):
     # A run that diverged is not drawn as if it had ended where its path stops (the report audit
     # found its "last iterate" cross sitting on its start point).
     paths = np.array([[[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]], [[-1.0, 0.5], [np.nan, np.nan], [np.nan, np.nan]]])
-    ax = figures.plot_contour("himmelblau", {"sgd/constant": paths}, resolution=20)
+    ax = _himmelblau_contour({"sgd/constant": paths}, 20)
     assert "diverged (last finite point)" in _legend_texts(ax)
     crosses = [line for line in ax.get_lines() if line.get_marker() == "X"]
     assert [tuple(line.get_xydata()[0]) for line in crosses] == [(3.0, 3.0)]
@@ -69,7 +78,7 @@ def test_contour_draws_trajectories_and_minima(tmp_path):
     assert lost[0].get_color() == crosses[0].get_color() == color_for("sgd/constant")  # the label's colour
     # contours are grey (no colour of their own), at most MAX_PATHS_PER_LABEL paths per label
     many = np.repeat(paths[:1], 10, axis=0)
-    ax = figures.plot_contour("himmelblau", {"sgd/constant": many}, resolution=20)
+    ax = _himmelblau_contour({"sgd/constant": many}, 20)
     drawn = [line for line in ax.get_lines() if line.get_color() == color_for("sgd/constant")
              and line.get_linestyle() != "None"]
     assert len(drawn) == figures.MAX_PATHS_PER_LABEL
@@ -81,9 +90,13 @@ def test_contour_draws_trajectories_and_minima(tmp_path):
 
 
 def test_gap_vs_step_lines_and_missing_trajectories(tmp_path):
+    from bench.analysis.trajectories import median_gap_curve
+    from bench.run.views import load_views
+
     records = synthetic_records()
-    curves = {label: aggregate.median_gap_curve([r for r in records if r["label"] == label
-                                                 and r["phase"] == "test" and r["landscape"] == "beale"])
+    views = load_views(write_results(tmp_path / "results", records))
+    curves = {label: median_gap_curve([r for r in records if r["label"] == label
+                                       and r["phase"] == "test" and r["landscape"] == "beale"], views)
               for label in LABELS}
     ax = figures.plot_gap_vs_step(curves)
     assert ax.get_ylabel() == "f(x) − f*" and "gradient evaluations" in ax.get_xlabel()
@@ -96,7 +109,9 @@ def test_gap_vs_step_lines_and_missing_trajectories(tmp_path):
 
 
 def test_learning_rate_curves(tmp_path):
-    curve = figures.learning_rate_curve("nesterov", "time_based", {"learning_rate": 0.1, "decay": 0.01}, 50)
+    from bench.run.figure_data import learning_rate_curves
+
+    curve = learning_rate_curves("nesterov", "time_based", [{"learning_rate": 0.1, "decay": 0.01}], 50)[0]
     np.testing.assert_allclose(curve, 0.1 / (1 + 0.01 * np.arange(50)), rtol=1e-6)
     ax = figures.plot_learning_rates("nesterov/time_based", [curve, curve / 2], curve)
     assert ax.get_ylabel() == "learning rate" and len(ax.get_lines()) == 3
@@ -367,13 +382,15 @@ def test_reference_rows_never_share_a_colour_with_an_optimizer():
 
 
 def test_learning_rate_curves_match_one_curve_per_config():
+    from bench.run.figure_data import learning_rate_curves
+
     configs = [{"learning_rate": 0.1, "period": 50.0, "warmup_steps": 5.0}, {"learning_rate": 0.05}]
-    batch = figures.learning_rate_curves("nesterov", "sgdr", configs, 300)
+    batch = learning_rate_curves("nesterov", "sgdr", configs, 300)
     assert batch.shape == (2, 300)
     for row, config in zip(batch, configs):
-        np.testing.assert_allclose(row, figures.learning_rate_curve("nesterov", "sgdr", config, 300),
+        np.testing.assert_allclose(row, learning_rate_curves("nesterov", "sgdr", [config], 300)[0],
                                    rtol=1e-6)
-    assert figures.learning_rate_curves("sgd", "constant", [], 10).shape == (0, 10)
+    assert learning_rate_curves("sgd", "constant", [], 10).shape == (0, 10)
 
 
 def test_log_tick_labels_are_plain_text():
@@ -476,7 +493,7 @@ def _heatmap_row(label, xs, ys):
 def test_sensitivity_grid_labels_each_axis_once():
     """One-hyperparameter labels share a row; a heatmap's y tick labels are on the left panel of its
     row only, its x tick labels only where no heatmap with the same x values is right below."""
-    from reports import report
+    from reports import section_sensitivity
 
     lrs = [1e-3, 1e-2, 1e-1]
     curve = {"kind": "curve", "name": "learning_rate", "xs": lrs, "rates": [0.0, 0.5, 1.0],
@@ -486,7 +503,7 @@ def test_sensitivity_grid_labels_each_axis_once():
             _heatmap_row("nesterov/constant", lrs, [0.5, 0.9, 0.99]),
             {**curve, "label": "adam/constant", "xs": [1e-4, 1e-3], "rates": [0.2, 0.3], "gaps": [0.5, 0.4]},
             _heatmap_row("nesterov/sgdr", [1e-2, 1e-1], [0.9])]
-    fig = report._sensitivity_figure(rows)
+    fig = section_sensitivity._sensitivity_figure(rows)
     panels = np.array([ax for ax in fig.axes if ax.get_subplotspec() is not None]).reshape(-1, 2)
     bars, curves, upper, lower, last = panels
     assert {line.get_label() for line in curves[0].get_lines()} == {"sgd/constant", "adam/constant"}
@@ -514,15 +531,14 @@ def test_sensitivity_grid_labels_each_axis_once():
 
 
 def test_basin_grid_labels_only_outer_panels():
-    from reports import report
-    from reports.style import subplots
+    from reports.style import label_outer, subplots
 
     fig, axes = subplots(3, 3, sharex=True, sharey=True)
     for ax in axes.flat:
         ax.set_xlabel("x₁ of the start"), ax.set_ylabel("x₂ of the start")
     for ax in axes.flat[7:]:
         ax.set_visible(False)
-    report._label_outer(axes)
+    label_outer(axes)
     xlabelled = {(i, j) for (i, j), ax in np.ndenumerate(axes) if ax.get_visible() and ax.get_xlabel()}
     ylabelled = {(i, j) for (i, j), ax in np.ndenumerate(axes) if ax.get_visible() and ax.get_ylabel()}
     assert xlabelled == {(2, 0), (1, 1), (1, 2)}  # the bottom panel of each column, hidden ones aside

@@ -97,11 +97,18 @@ def mnist_records() -> list[dict]:
                  config={"learning_rate": 0.03}, cv_results=cv, history=history, test_accuracy=0.88)]
 
 
-def write_results(directory: Path, records: list[dict]) -> Path:
+def write_results(directory: Path, records: list[dict], *, views: bool = True) -> Path:
+    """A results directory of ``records``, with the views a run writes after its jobs (or, with
+    ``views=False``, without them: a folder of an older version)."""
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / "results.jsonl", "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(to_jsonable(record), sort_keys=True) + "\n")
+    if views:
+        from bench.run.results import ResultsDir
+        from bench.run.views import write_views
+
+        write_views(ResultsDir(directory))
     return directory
 
 

@@ -2,12 +2,16 @@
 
 docs/extending_landscapes.md registers a landscape in the user's module; ``imports = ["module"]``
 in a suite makes ``landscape-bench run suite.toml`` see it: the suite's checks, the sweeps, the
-scipy references in their worker process, a lone rerun and the report.
+scipy references in their worker process, a lone rerun, and the views the report reads.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +23,7 @@ from landscapes.errors import InputError
 
 pytestmark = pytest.mark.slow  # a subprocess, a whole suite or many compiles: the full run only
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 MODULE = "lb_test_user_landscapes"
 NAME = "lb_test_user_bowl"
 
@@ -111,7 +116,7 @@ def test_run_rerun_and_report_with_the_users_landscape(user_suite, tmp_path, cap
     reference = next(r for r in records if r.get("reference"))
     assert min(reference["runs"]["final_gap"]) < 1e-8  # scipy solved the user's bowl
     report = (out / "report" / "report.md").read_text()
-    assert "cannot draw the contour" not in report and "gap_vs_step" in report
+    assert f"contour_{NAME}.png" in report and "gap_vs_step" in report
     tuned = next(r for r in records if r["phase"] == "tune")
     # A lone rerun in a fresh state: the registration is gone until the rerun imports the module.
     sys.modules.pop(MODULE, None)
@@ -134,17 +139,47 @@ def test_run_rerun_and_report_with_the_users_landscape(user_suite, tmp_path, cap
     assert "scipy/L-BFGS-B" in out_text and "reproduces the stored runs bitwise" in out_text
 
 
-def test_the_report_without_the_users_module_says_what_is_missing(user_suite, tmp_path, capsys):
+REPORT_CHILD = f"""
+import json, sys
+from reports import build_report
+build_report(sys.argv[1], sys.argv[2], formats=("png", "svg"), workers=0)
+print(json.dumps({{"jax": sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "jaxlib", "optax")),
+                  "user": "{MODULE}" in sys.modules,
+                  "problem code": sorted(m for m in sys.modules if m in ("landscapes.registry", "optimizers",
+                                                                       "bench.core", "bench.run.suites"))}}))
+"""
+
+
+def test_a_report_reads_files_only_and_is_the_same_from_any_folder(user_suite, tmp_path):
+    # A report rebuilt from another folder once lost the user's contour: it imported the user's
+    # module to evaluate the landscape. Now the run writes what figures need (views.npz), and a
+    # report imports neither JAX nor the user's modules, wherever it is built.
     out = tmp_path / "out"
     assert main(["run", str(user_suite), "--out", str(out), "--no-shard", "--no-report"]) == 0
-    sys.modules.pop(MODULE, None)
-    landscapes.LANDSCAPES.pop(NAME, None)
-    capsys.readouterr()
-    assert main(["report", str(out)]) == 0  # from a folder without the module: no failure
-    assert f"landscape-bench report: note: the results' suite: cannot import '{MODULE}'" in (
-        capsys.readouterr().err)  # said on the terminal too, not only inside the page
-    missing = (out / "report" / "report.md").read_text().split("## What is missing")[1]
-    assert f"cannot import '{MODULE}'" in missing and f"{NAME}: cannot draw the contour" in missing
+    assert (out / "views.npz").is_file()
+    (out / "views.npz").unlink()  # a resumed run with nothing left to do writes them again
+    assert main(["run", str(user_suite), "--out", str(out), "--no-shard", "--no-report"]) == 0
+    assert (out / "views.npz").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pages = {}
+    for where in (user_suite.parent, elsewhere):  # beside the user's module, and far from it
+        built = subprocess.run([sys.executable, "-c", REPORT_CHILD, str(out), str(where / "report")],
+                               cwd=where, env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+                               capture_output=True, text=True, check=True)
+        assert json.loads(built.stdout.splitlines()[-1]) == {"jax": [], "user": False, "problem code": []}
+        pages[where] = where / "report"
+    first, second = pages.values()
+    assert (first / "report.md").read_bytes() == (second / "report.md").read_bytes()
+    assert (first / "report.html").read_bytes() == (second / "report.html").read_bytes()
+    figures = sorted(p.name for p in (first / "figures").iterdir())
+    assert figures == sorted(p.name for p in (second / "figures").iterdir())
+    assert f"contour_{NAME}.png" in figures and "gap_vs_step.png" in figures
+    for name in figures:
+        if name.endswith(".png"):
+            assert (first / "figures" / name).read_bytes() == (second / "figures" / name).read_bytes()
+    missing = (first / "report.md").read_text().split("## What is missing")[1]
+    assert "views" not in missing and "cannot" not in missing
 
 
 def test_certify_imports_the_users_module(user_suite, monkeypatch, capsys):

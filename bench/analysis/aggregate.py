@@ -23,23 +23,18 @@ Records of the MNIST track (``kind`` starting with ``"mnist"``) are ignored here
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from bench.run.records import TEST, TUNE, key_of, target_index  # noqa: F401 (one home)
+from bench.run.records import (TEST, TUNE, as_float, is_landscape_record, key_of,  # noqa: F401 (one home)
+                                target_index)
 
 Record = Mapping[str, Any]
 
 
 # -- selecting records ---------------------------------------------------------------------------
-def is_landscape_record(record: Record) -> bool:
-    """True for a landscape record; False for the MNIST track's records (no ``landscape`` key)."""
-    return "landscape" in record and not str(record.get("kind", "")).startswith("mnist")
-
-
 def is_mnist_record(record: Record) -> bool:
     return str(record.get("kind", "")).startswith("mnist") or record.get("track") == "mnist"
 
@@ -74,18 +69,6 @@ def problems_in(records: Iterable[Record]) -> list[str]:
 
 
 # -- per-run arrays ------------------------------------------------------------------------------
-def as_float(values: Any) -> np.ndarray:
-    """JSON values as float64, ``null`` (a stored non-finite number) as NaN."""
-    if values is None:
-        return np.array(np.nan)
-    try:  # numpy reads None as NaN when converting straight to float64 (half the time of the below)
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        pass
-    array = np.asarray(values, dtype=object)
-    return np.where(array == None, np.nan, array).astype(np.float64)  # noqa: E711 (elementwise)
-
-
 @dataclasses.dataclass(frozen=True)
 class Runs:
     """The runs of several records pooled: R runs, T targets.
@@ -384,7 +367,8 @@ class TuningCurve:
 def tuning_budget_curves(records: Iterable[Record], budgets: Sequence[int] | None = None,
                          resamples: int = 200, seed: int = 0) -> dict[tuple[str, str], TuningCurve]:
     """Per (problem, label): pick ``b`` configs of the tuning grid at random without replacement, keep
-    the best by :func:`selection_key`, report its success rate; median and quartiles over resamples."""
+    the best by :func:`selection_key`, report its success rate; median and quartiles over resamples.
+    Each resample draws one random order of the configs and takes its first ``b`` for every ``b``."""
     rng = np.random.default_rng(seed)
     out = {}
     parsed = _ParsedRuns()
@@ -401,270 +385,10 @@ def tuning_budget_curves(records: Iterable[Record], budgets: Sequence[int] | Non
         rank[order] = np.arange(len(keys))
         n = len(keys)
         sizes = np.arange(1, n + 1) if budgets is None else np.array([b for b in budgets if 1 <= b <= n])
-        median, q25, q75 = [], [], []
-        for size in sizes:
-            picks = np.argsort(rng.random((resamples, n)), axis=1)[:, :size]
-            best = np.take_along_axis(picks, np.argmin(rank[picks], axis=1)[:, None], axis=1)[:, 0]
-            q = np.quantile(rates[best], [0.5, 0.25, 0.75])
-            median.append(q[0]), q25.append(q[1]), q75.append(q[2])
-        out[(problem, label)] = TuningCurve(sizes, np.array(median), np.array(q25), np.array(q75))
+        # One random order of the configs per resample: its first b configs are a uniform draw of b
+        # without replacement, for every b at once; the best of them is the running minimum of rank.
+        orders = np.argsort(rng.random((resamples, n)), axis=1)
+        best_rank = np.minimum.accumulate(rank[orders], axis=1)[:, sizes - 1]  # (resamples, sizes)
+        q = np.quantile(rates[order[best_rank]], [0.5, 0.25, 0.75], axis=0)
+        out[(problem, label)] = TuningCurve(sizes, q[0], q[1], q[2])
     return out
-
-
-# -- gap along trajectories ----------------------------------------------------------------------
-def trajectory_steps(record: Record) -> np.ndarray:
-    """The step of each stored trajectory point: every ``trajectory_every`` steps, then the last."""
-    trajectory = record.get("trajectory")
-    if trajectory is None:
-        return np.zeros(0)
-    points = len(trajectory[0]) if len(trajectory) else 0
-    steps = int(record["steps"])
-    every = record.get("identity", {}).get("settings", {}).get("trajectory_every")
-    if not every:
-        every = int(np.ceil(steps / max(points - 1, 1)))
-    return np.concatenate([np.arange(0, steps, every), [steps]])[:points].astype(np.float64)
-
-
-def formula_on_points(land, points: np.ndarray) -> np.ndarray:
-    """``land.formula`` on every row of ``points`` in one numpy evaluation
-    (:func:`landscapes.core.formula_on_points`, imported here when first needed)."""
-    from landscapes.core import formula_on_points as on_points
-
-    return on_points(land, points)
-
-
-def _instance(landscape: str, instance: int, dim: int | None):
-    import landscapes
-
-    # Cached per landscape record, not name: one registered again (replace=True) is a new record.
-    return _record_instance(landscapes.get_landscape(landscape), int(instance), dim)
-
-
-@functools.lru_cache(maxsize=64)
-def _record_instance(land, instance: int, dim: int | None):
-    from landscapes.instances import make_instance
-
-    return land, make_instance(land, instance, dim)
-
-
-def landscape_function(landscape: str, instance: int = 0, dim: int | None = None):
-    """points (N, dim) -> f (N,) in float64 numpy: the landscape's ``np_fn``, through its instance."""
-    land, inst = _instance(landscape, int(instance), dim)
-    if inst.data is not None:  # the landscape's own instance (BBOB's)
-        return _own_instance_function(land, inst)
-    centre = land.box(inst.dim).mean(axis=1)
-
-    def single(z: np.ndarray) -> float:
-        if inst.instance_id == 0:
-            return float(land.np_fn(z))
-        return float(land.np_fn(centre + inst.matrix @ (np.asarray(z, float) - centre - inst.shift)))
-
-    def many(points: np.ndarray) -> np.ndarray:
-        points = np.asarray(points, dtype=np.float64).reshape(-1, inst.dim)
-        finite = np.isfinite(points).all(axis=1)
-        values = np.full(len(points), np.nan)
-        good = points[finite]
-        if inst.instance_id != 0:
-            good = centre + (good - centre - inst.shift) @ inst.matrix.T
-        # Every registered formula evaluates on columns (tests check it against the one-point
-        # evaluation); one point is still checked here, and a formula that disagrees (one added
-        # later that reduces in another way) is evaluated point by point instead.
-        try:
-            fast = formula_on_points(land, good)
-            ok = len(good) == 0 or np.allclose(fast[0], float(land.np_fn(good[0])), rtol=1e-9,
-                                               equal_nan=True)
-        except (ValueError, IndexError, TypeError):
-            ok = False
-        if not ok:
-            with np.errstate(all="ignore"):
-                fast = np.array([float(land.np_fn(p)) for p in good])
-        values[finite] = fast
-        return values
-
-    many.single = single  # type: ignore[attr-defined]
-    return many
-
-
-def _own_instance_function(land, inst):
-    """points (N, dim) -> f (N,) of a landscape's own instance, its data formula on columns."""
-    from landscapes.core import COLUMN_NUMPY
-    from landscapes.instances import instance_formula, instance_np_fn
-
-    formula = instance_formula(land, inst)
-
-    def many(points: np.ndarray) -> np.ndarray:
-        points = np.asarray(points, dtype=np.float64).reshape(-1, inst.dim)
-        finite = np.isfinite(points).all(axis=1)
-        values = np.full(len(points), np.nan)
-        with np.errstate(all="ignore"):
-            columns = np.ascontiguousarray(points[finite]).T
-            values[finite] = np.broadcast_to(formula(columns, COLUMN_NUMPY), (int(finite.sum()),))
-        return values
-
-    one = instance_np_fn(land, inst)
-    many.single = lambda z: float(one(z))  # type: ignore[attr-defined]
-    return many
-
-
-def precision_floor(landscape: str, instance: int, dim: int | None, dtype: str) -> float:
-    """About the smallest gap f - f* that runs in ``dtype`` can measure near the minimizers.
-
-    A run computes f and the gap in ``dtype``. Near a minimizer that value carries rounding error
-    (Hölder table in float32: +5.7e-6 at the exact minimizer, -5.7e-6 a point away, where f* is
-    -19.2), and the nearest ``dtype`` points to a minimizer may lie above f* by more than a target
-    (a rotated Bukin N.6 in float32: 0.01 and more), and a computed gap is a multiple of the
-    spacing of ``dtype`` at f* (1.2e-7 for Branin's f* = 0.398 in float32). Targets below this
-    floor are decided by that rounding, not by the optimizer's progress. It is estimated from the
-    minimizers rounded to ``dtype`` and their neighbours up to two ulps along each axis: the largest
-    of the difference between the gap computed in ``dtype`` and in extended precision, the smallest
-    gap there, and the spacing at f*. Numpy stands in for XLA here (its rounding differs by an ulp or so), so it is an
-    estimate of the order of magnitude; NaN where the formula cannot be evaluated that way.
-    """
-    import landscapes
-
-    return _precision_floor(landscapes.get_landscape(landscape), int(instance), dim, dtype)
-
-
-@functools.lru_cache(maxsize=256)
-def _precision_floor(land, instance: int, dim: int | None, dtype: str) -> float:
-    from landscapes.instances import instance_minimizers, instance_minimum
-
-    land, inst = _record_instance(land, instance, dim)
-
-    kind = np.dtype(dtype)
-    f_star = instance_minimum(land, inst)
-    centre = land.box(inst.dim).mean(axis=1)
-
-    def gap(z: np.ndarray, t) -> float:
-        z = z.astype(t)
-        if inst.data is not None:  # the landscape's own instance: its data in the same precision
-            data = {k: np.asarray(v, t) for k, v in inst.data.items()}
-            return float(np.asarray(land.data_formula(z, data, np), t) - np.asarray(f_star, t))
-        x = z if inst.instance_id == 0 else (
-            centre.astype(t) + inst.matrix.astype(t) @ (z - centre.astype(t) - inst.shift.astype(t)))
-        return float(np.asarray(land.formula(x, np), t) - np.asarray(f_star, t))
-
-    points = []
-    for z in instance_minimizers(land, inst).astype(kind):
-        points.append(z)
-        for axis in range(inst.dim):
-            for direction in (np.inf, -np.inf):
-                q = z.copy()
-                for _ in range(2):
-                    q[axis] = np.nextafter(q[axis], kind.type(direction))
-                    points.append(q.copy())
-    noise, lowest = 0.0, np.inf
-    try:
-        with np.errstate(all="ignore"):
-            for z in points:
-                exact = gap(z, np.longdouble)
-                noise = max(noise, abs(gap(z, kind.type) - exact))
-                lowest = min(lowest, exact)
-    except (TypeError, ValueError, AttributeError, np.linalg.LinAlgError):
-        return float("nan")
-    # Near f* a computed gap is a multiple of the spacing of ``dtype`` at f*: smaller gaps read as 0.
-    spacing = float(np.spacing(kind.type(abs(f_star)))) if f_star != 0 else 0.0
-    floor = max(noise, max(lowest, 0.0), spacing)
-    return float(floor) if np.isfinite(floor) else float("nan")
-
-
-def gap_trajectories(record: Record, function=None) -> tuple[np.ndarray, np.ndarray]:
-    """(steps (K,), gap (runs, K)): f − f* recomputed in float64 on the stored trajectory points.
-
-    A diverged point (stored as null) gives NaN. Empty arrays when the record has no trajectory.
-    """
-    if record.get("trajectory") is None:
-        return np.zeros(0), np.zeros((0, 0))
-    points = as_float(record["trajectory"])  # (runs, K, dim)
-    if function is None:
-        function = landscape_function(record["landscape"], record.get("instance", 0), record.get("dim"))
-    values = function(points.reshape(-1, points.shape[-1])).reshape(points.shape[:2])
-    return trajectory_steps(record), values - float(record["f_star"])
-
-
-@dataclasses.dataclass(frozen=True)
-class GapCurve:
-    """Median and quartiles over runs of the gap at each stored step (non-finite = diverged = inf)."""
-
-    steps: np.ndarray
-    median: np.ndarray
-    q25: np.ndarray
-    q75: np.ndarray
-    runs: int
-
-
-def median_gap_curve(records: Sequence[Record]) -> GapCurve | None:
-    """The gap-vs-step curve over every run of ``records`` (one problem, one label); None without
-    trajectories."""
-    steps, gaps = None, []
-    for record in records:
-        s, g = gap_trajectories(record)
-        if g.size == 0:
-            continue
-        if steps is None or len(s) < len(steps):
-            steps = s
-        gaps.append(g)
-    if not gaps:
-        return None
-    width = len(steps)
-    gap = np.concatenate([g[:, :width] for g in gaps])
-    gap = np.where(np.isfinite(gap), gap, np.inf)
-    with np.errstate(invalid="ignore"):
-        q25, median, q75 = np.quantile(gap, [0.25, 0.5, 0.75], axis=0, method="nearest")
-    return GapCurve(steps, median, q25, q75, len(gap))
-
-
-# -- edge of the searched space ------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class EdgeFlag:
-    """A selected hyperparameter value at the boundary of the values its search tried."""
-
-    name: str
-    value: float
-    low: float
-    high: float
-    searched: int  # distinct values tried
-
-    @property
-    def side(self) -> str:
-        return "top" if self.value == self.high else "bottom"
-
-    def text(self) -> str:
-        """E.g. "learning_rate = 0.1: top of the searched range (1e-4 … 0.1, 10 values)"."""
-        return (f"{self.name} = {self.value:.4g}: {self.side} of the searched range"
-                f" ({self.low:.4g} … {self.high:.4g}, {self.searched} values)")
-
-
-def edge_flags(tuning: Iterable[Record], config: Mapping[str, float]) -> list[EdgeFlag]:
-    """The hyperparameters of ``config`` whose value is the lowest or highest of the values the
-    search tried (the ``config`` of the ``tuning`` records of one problem and label). A value at an
-    edge means the best may lie outside the searched range; a hyperparameter the search held fixed
-    (one value) is never flagged."""
-    searched: dict[str, set[float]] = {}
-    for record in tuning:
-        for name, value in (record.get("config") or {}).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                searched.setdefault(name, set()).add(float(value))
-    flags = []
-    for name, value in config.items():
-        values = searched.get(name, set())
-        if len(values) < 2 or not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue
-        low, high = min(values), max(values)
-        if float(value) in (low, high):
-            flags.append(EdgeFlag(name, float(value), low, high, len(values)))
-    return flags
-
-
-def gap_text(value: float, floor: float, dtype: str) -> str | float:
-    """A gap for a table: the value, or "< 1e-7 (float32)" where it lies below ``floor``, what
-    ``dtype`` resolves there (:func:`precision_floor`): such a gap is rounding, and can print
-    negative. Returns the float unchanged otherwise (the table formats it)."""
-    if not np.isfinite(value):
-        return value
-    if np.isfinite(floor) and floor > 0 and value < floor:
-        mantissa, exponent = f"{floor:.0e}".split("e")
-        return f"< {mantissa}e{int(exponent)} ({dtype})"
-    if value < 0:  # no floor known: still never a negative gap
-        return f"< 0 (rounding, {dtype})"
-    return value

@@ -35,6 +35,23 @@ def target_index(record: Record, target: float | None = None) -> int:
     return int(found[0])
 
 
+def is_landscape_record(record: Record) -> bool:
+    """True for a landscape record; False for the MNIST track's records (no ``landscape`` key)."""
+    return "landscape" in record and not str(record.get("kind", "")).startswith("mnist")
+
+
+def as_float(values: Any) -> np.ndarray:
+    """JSON values as float64, ``null`` (a stored non-finite number) as NaN."""
+    if values is None:
+        return np.array(np.nan)
+    try:  # numpy reads None as NaN when converting straight to float64 (half the time of the below)
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
+    array = np.asarray(values, dtype=object)
+    return np.where(array == None, np.nan, array).astype(np.float64)  # noqa: E711 (elementwise)
+
+
 def _floats(values) -> np.ndarray:
     """A record's float column (JSON null for a non-finite value) as float64."""
     if isinstance(values, np.ndarray):

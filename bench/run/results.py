@@ -256,6 +256,9 @@ class ResultsDir:
         self._dir_fd: int | None = None
         self._scan: _Scan | None = None
         self._repaired = False
+        # Called with each record once it is written (the run's views collect what they need
+        # from here, instead of reading the file back).
+        self.on_append: list = []
 
     # -- writing -------------------------------------------------------------------------------
     def open_for_writing(self) -> None:
@@ -348,6 +351,9 @@ class ResultsDir:
             count = len(records) if total is None else total
             lines += encode_record({"schema": SCHEMA, "kind": JOB_END, "job": job, "records": count})
         self._write(lines)
+        for record in records:
+            for observe in self.on_append:
+                observe(record)
         scan = self._scan
         if scan is not None:
             for record in records:
@@ -417,6 +423,10 @@ class ResultsDir:
                 continue
             seen.add(record_id)
             visit(record)
+
+    def valid_bytes(self) -> int:
+        """The bytes of the file up to its last complete line."""
+        return self._writer_scan().valid_end
 
     def record_ids(self) -> set[str]:
         """Ids of the records shown (ended jobs)."""

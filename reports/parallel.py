@@ -1,0 +1,176 @@
+"""A second process for the report: it reads the results file itself and builds some sections while
+the report's own process builds the others."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+Record = Mapping[str, Any]
+
+# Sections a helper process builds, start to finish, while this process builds the others: chosen so
+# that both processes take about as long on the default suite (docs/performance.md).
+HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles", "mnist")
+PARALLEL_MIN_BYTES = 4_000_000  # smaller results files: a helper's start costs more than it saves
+PARALLEL_MIN_IDLE = 1.5  # idle CPUs (now, not the load average) a helper needs to be worth starting
+IDLE_SAMPLE_SECONDS = 0.15  # how long /proc/stat is watched to tell how idle the CPUs are
+HELPER_TIMEOUT = 60.0  # seconds (at least) to wait for the helper once this process is done
+
+
+def idle_cpus(interval: float = IDLE_SAMPLE_SECONDS) -> float:
+    """CPUs idle now: the idle share of /proc/stat's CPU time over ``interval`` seconds times the CPU
+    count. Unlike the 1-minute load average it does not count a job that has just finished (a
+    ``landscape-bench run``'s own sweeps, right before its report). Where /proc/stat is missing: the
+    CPU count minus the load average, or 0."""
+    cpus = os.cpu_count() or 1
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", "rb") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal (guest time is already in user)
+        busy = sum(fields[:3]) + sum(fields[5:8])
+        idle = sum(fields[3:5])
+        return idle, idle + busy
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(interval)
+        idle1, total1 = sample()
+        if total1 > total0:
+            return cpus * (idle1 - idle0) / (total1 - total0)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return cpus - os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        return 0.0
+
+
+def default_workers(results_bytes: int, idle: float | None = None) -> int:
+    """Processes building the sections for a results file of ``results_bytes`` bytes: 2 where it is
+    large (:data:`PARALLEL_MIN_BYTES`) and the CPUs idle enough (``idle``, by default
+    :func:`idle_cpus`, at least :data:`PARALLEL_MIN_IDLE`), else 1. On the shared 2-core machine the
+    helper cut ``landscape-bench report`` of the default suite (47 MB, 4,264 records) from 21.6 s to
+    13.6 s (medians of 3, quiet machine); while other jobs held the cores (load average 3-4) two
+    processes were slower (26.4, 26.0, 15.7 s against 23.7, 19.7, 23.9 s in one): the helper's start
+    and its second read of the results are then lost time."""
+    cpus = os.cpu_count() or 1
+    if results_bytes < PARALLEL_MIN_BYTES or cpus < 2:
+        return 1
+    if idle is None:
+        idle = idle_cpus()
+    return 2 if idle >= PARALLEL_MIN_IDLE else 1
+
+
+class Helper:
+    """A second process (a fresh interpreter, so it imports no JAX and nothing of the caller's main
+    module) that reads the results file itself and builds :data:`HELPER_SECTIONS` into ``out``,
+    returning each section's document blocks and "missing" notes. :meth:`result` gives them, or
+    None where the helper failed, so the caller builds those sections itself."""
+
+    def __init__(self, file: Path, out: Path, formats: tuple[str, ...],
+                 sections: Sequence[str] | None = None):
+        self.sections = tuple(HELPER_SECTIONS if sections is None else sections)
+        self.request = {"file": str(file), "out": str(out), "formats": list(formats),
+                        "sections": list(self.sections), "path": list(sys.path)}
+        self.process: subprocess.Popen | None = None
+        self.imported_jax: bool | None = None  # what the helper's reply said (the tests check it)
+
+    def start(self) -> None:
+        code = ("import sys, json; request = json.loads(sys.argv[1]); sys.path[:] = request['path'];"
+                " from reports.parallel import helper_main; helper_main(request)")
+        try:
+            self.process = subprocess.Popen([sys.executable, "-c", code, json.dumps(self.request)],
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        except Exception:  # noqa: BLE001 (no helper, for whatever reason: build here)
+            self.process = None
+
+    def result(self, records: Sequence[Record], timeout: float) -> dict[str, Any] | None:
+        """The helper's sections, by name, if it built them from the same records; else None."""
+        if self.process is None:
+            return None
+        try:
+            import pickle
+
+            reply, _ = self.process.communicate(timeout=timeout)
+            if self.process.returncode != 0:
+                return None
+            reply = pickle.loads(reply)
+            self.imported_jax = reply["jax"]
+            if reply["records"] != _fingerprint(records):
+                return None  # the file changed between the two reads
+            return reply["parts"]
+        except Exception:  # noqa: BLE001 (timed out, died, or garbled: build here)
+            return None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.communicate()
+            self.process = None
+
+
+def _fingerprint(records: Sequence[Record]) -> str:
+    ids = "\n".join(str(r.get("record_id")) for r in records)
+    return f"{len(records)}:{hashlib.sha1(ids.encode()).hexdigest()}"
+
+
+def _read_records(file: Path) -> list[dict[str, Any]]:
+    """The records of a results file as :func:`bench.run.results.read_results` reads them (complete lines,
+    orjson with json for what it refuses), without its checks: the caller has checked the file. Here
+    because bench.run.results imports the landscapes, and with them JAX."""
+    import json as json_module
+
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover (orjson is optional)
+        orjson = None
+
+    def decode(line: bytes) -> Any:
+        if orjson is not None:
+            try:
+                return orjson.loads(line)
+            except ValueError:
+                pass
+        return json_module.loads(line)
+
+    lines = file.read_bytes().split(b"\n")[:-1]  # after the last newline: an unfinished write
+    return [decode(line) for line in lines if line.strip()]
+
+
+def helper_main(request: dict[str, Any]) -> None:
+    """The helper process: build the requested sections, write the pickled reply to stdout."""
+    import pickle
+
+    reply_fd = os.dup(1)
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the reply
+    sys.stdout = sys.stderr
+    from reports.document import Document
+    from reports.report import Builder
+
+    records = _read_records(Path(request["file"]))
+    builder = Builder(records, Document(""), Path(request["out"]), tuple(request["formats"]),
+                      results_dir=Path(request["file"]).parent)
+    parts = {}
+    for name in request["sections"]:
+        if name in builder.sections():
+            try:
+                parts[name] = builder.run_section(name)
+            except Exception:  # noqa: BLE001 (the caller builds it, and reports what fails there)
+                pass
+    reply = {"records": _fingerprint(records), "parts": parts, "jax": "jax" in sys.modules}
+    with os.fdopen(reply_fd, "wb") as handle:
+        pickle.dump(reply, handle)
+    # done: skip the interpreter's teardown (freeing the records took ~0.5 s the caller would wait)
+    sys.stderr.flush()
+    os._exit(0)
