@@ -52,7 +52,7 @@ def _summaries(records, views) -> dict[tuple[str, str], dict[str, Any]]:
 def _speed(group) -> dict[str, Any]:
     """steps/s of a (landscape, label) timed once: over every job and instance of it (a scipy
     reference record is one instance: all of them are added up)."""
-    jobs = {json.dumps(r.get("cost") or {}, sort_keys=True): r.get("cost") or {} for r in group}
+    jobs = aggregate.job_costs(group)  # each job once, with its whole cost
     steps = seconds = 0.0
     compile_seconds = []
     for cost in jobs.values():

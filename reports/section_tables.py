@@ -113,16 +113,10 @@ def section_cost(report: Builder) -> None:
             jobs.setdefault(key, []).append(record)
     rows = []
     for key, records in jobs.items():
-        cost = records[0]["cost"]  # a sweep job's records share its cost
-        if records[0].get("reference"):  # a reference record is one instance: add them up
-            seconds = sum(float(r["cost"].get("run_seconds") or 0.0) for r in records)
-            made = sum(float(r["cost"].get("evaluations") or 0.0) for r in records)
-            cost = dict(cost, run_seconds=seconds, runs=sum(int(r["cost"].get("runs") or 0)
-                                                            for r in records),
-                        steps_per_second=made / seconds if seconds > 0 else None)
-        rows.append([*key, cost.get("compile_seconds"), cost.get("run_seconds"), cost.get("runs"),
-                     cost.get("steps_per_second"), cost.get("flops_per_step"),
-                     cost.get("roofline_fraction")])
+        for cost in aggregate.job_costs(records).values():
+            rows.append([*key, cost.get("compile_seconds"), cost.get("run_seconds"), cost.get("runs"),
+                         cost.get("steps_per_second"), cost.get("flops_per_step"),
+                         cost.get("roofline_fraction")])
     if not rows:
         doc.text("No cost data in these records.")
         return

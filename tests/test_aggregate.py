@@ -222,3 +222,16 @@ def test_a_name_that_is_not_a_string_is_one_clear_error():
         landscapes.get_landscape(None)
     with pytest.raises(InputError, match="an optimizer family is named by a string; got 3"):
         optimizers.get_family(3)
+
+
+def test_job_costs_take_a_sweeps_last_cost_and_add_up_a_references():
+    """A sweep job's records carry its cost so far as they stream out; the job's whole cost is the
+    last one's. A scipy reference job's records each carry one instance's cost: they add up."""
+    sweep = [dict(job="j1", cost=dict(runs=n, run_seconds=0.1 * n, compile_seconds=1.0)) for n in (224, 448, 500)]
+    refs = [dict(job="j2", reference=True, cost=dict(runs=32, run_seconds=0.5, evaluations=1000)),
+            dict(job="j2", reference=True, cost=dict(runs=32, run_seconds=1.5, evaluations=3000))]
+    costs = aggregate.job_costs([sweep[1], sweep[2], sweep[0], *refs, dict(job="j3")])
+    assert costs["j1"] == dict(runs=500, run_seconds=50.0, compile_seconds=1.0)
+    assert costs["j2"]["runs"] == 64 and costs["j2"]["run_seconds"] == 2.0
+    assert costs["j2"]["steps_per_second"] == 2000.0
+    assert "j3" not in costs

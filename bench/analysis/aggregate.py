@@ -59,6 +59,30 @@ def group_by(records: Iterable[Record], *keys: str) -> dict[tuple, list[Record]]
     return groups
 
 
+def job_costs(records: Iterable[Record]) -> dict[str, dict[str, Any]]:
+    """Each job's whole cost, by job id: a sweep job's records carry its cost so far when they were
+    written (a job's calls add up as its records stream out), so its last, largest one is the job's;
+    a scipy reference job's records each carry their own instance's cost, which add up."""
+    out: dict[str, dict[str, Any]] = {}
+    for record in records:
+        cost = record.get("cost")
+        if not cost:
+            continue
+        job = str(record.get("job") or record.get("record_id"))
+        seen = out.get(job)
+        if seen is None:
+            out[job] = dict(cost)
+        elif record.get("reference"):
+            seconds = float(seen.get("run_seconds") or 0.0) + float(cost.get("run_seconds") or 0.0)
+            made = float(seen.get("evaluations") or 0.0) + float(cost.get("evaluations") or 0.0)
+            out[job] = dict(seen, run_seconds=seconds, evaluations=made,
+                            runs=int(seen.get("runs") or 0) + int(cost.get("runs") or 0),
+                            steps_per_second=made / seconds if seconds > 0 else None)
+        elif int(cost.get("runs") or 0) > int(seen.get("runs") or 0):
+            out[job] = dict(cost)
+    return out
+
+
 def labels_in(records: Iterable[Record]) -> list[str]:
     """Labels in order of first appearance (the suite's order)."""
     return list(dict.fromkeys(r["label"] for r in records if "label" in r))
