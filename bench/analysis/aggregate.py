@@ -62,13 +62,14 @@ def group_by(records: Iterable[Record], *keys: str) -> dict[tuple, list[Record]]
 def job_costs(records: Iterable[Record]) -> dict[str, dict[str, Any]]:
     """Each job's whole cost, by job id: a sweep job's records carry its cost so far when they were
     written (a job's calls add up as its records stream out), so its last, largest one is the job's;
-    a scipy reference job's records each carry their own instance's cost, which add up."""
+    a scipy reference job's records each carry their own instance's cost, which add up. Records
+    without a job id (written by hand) count as one job."""
     out: dict[str, dict[str, Any]] = {}
     for record in records:
         cost = record.get("cost")
         if not cost:
             continue
-        job = str(record.get("job") or record.get("record_id"))
+        job = str(record.get("job") or "")
         seen = out.get(job)
         if seen is None:
             out[job] = dict(cost)
