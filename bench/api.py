@@ -63,14 +63,11 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     ``timing_repeats``: run every job's compiled program that many more times, for timing alone, and
     store each repeat's seconds in the records' ``cost`` (0 to 100; 0, the default, adds nothing),
     so ``compare`` can judge speed (``bench.run.timing``)."""
-    from bench.core import environment
     from bench.core.jax_setup import configure_jax
-    from bench.run import background, mnist_track, runner
+    from bench.run import runner
     from bench.run.results import ResultsDir
     from bench.run.suites import load_suite
     from bench.run.timing import check_timing_repeats
-    from bench.run.views import write_views
-    from bench.run.views_writer import start_collecting
 
     timing_repeats = check_timing_repeats(timing_repeats)  # before anything is loaded or written
     suite = load_suite(str(suite))
@@ -81,44 +78,13 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
         from bench.core.sharding import runs_sharding
 
         sharding = runs_sharding()
-    sections = mnist_track.mnist_sections(suite, mnist_dir) if mnist else []
-    if mnist_dir is not None and not sections:
-        raise InputError(f"--mnist-dir is for the suite's MNIST section, and suite {suite.name!r}"
-                         " has none (or --skip-mnist was given); add an [mnist] table or leave it out")
-    for spec in sections:  # before anything runs: a wrong setting is found now, not minutes later
-        from bench.mnist.section import check_spec
-
-        check_spec(spec)
-        if spec.get("data_dir") is not None:
-            from bench.mnist.data import check_data_path
-
-            check_data_path(spec["data_dir"])
+    sections = _checked_mnist_sections(suite, mnist, mnist_dir)
     runner.check_memory(suite, sharding, memory_budget)  # before the folder is touched
     started = time.perf_counter()
     with ResultsDir(out) as results:
-        results.refuse_other_settings(runner.phase_settings(suite), environment.identity())
-        seen = start_collecting(results)  # the views of the records as they are written
-        # The scipy references run in a worker process while the sweeps run here; a timing run
-        # keeps the machine to its timings instead: references and imports come after the sweeps.
-        references = background.BackgroundReferences(suite, results.record_ids()) if not timing_repeats \
-            else None
-        if not timing_repeats:
-            background.import_ahead((["bench.mnist.section"] if sections else [])
-                                    + (["reports.report"] if report else []))
-        try:
-            counts = runner.run_suite(suite, results, progress=progress, sharding=sharding,
-                                      memory_budget=memory_budget, timing_repeats=timing_repeats)
-            counts["records"] += references.collect(results, progress=progress) if references \
-                else background.run_references(suite, results, progress=progress)
-            if sections:
-                counts["records"] += mnist_track.run_mnist(suite, results, progress=progress,
-                                                      model_dir=out / "models", data_dir=mnist_dir)
-        finally:
-            if references is not None:
-                references.close()
-        # What the report's figures need from problem code, written while the folder is locked (a
-        # resumed run with nothing left to do too): the report then only reads files.
-        write_views(results, progress=progress, seen=seen)
+        counts = _run_into(results, suite, sections, sharding=sharding, memory_budget=memory_budget,
+                           timing_repeats=timing_repeats, report=report, mnist_dir=mnist_dir,
+                           progress=progress)
     seconds = time.perf_counter() - started
     page = None
     if report:
@@ -126,6 +92,61 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
 
         page = Path(build_report(out, out / "report"))
     return RunResult(out, counts, seconds, page)
+
+
+def _checked_mnist_sections(suite, mnist: bool, mnist_dir) -> list[dict[str, Any]]:
+    """The suite's MNIST sections to run, each checked before anything runs: a wrong setting is
+    found now, not minutes later."""
+    from bench.run import mnist_track
+
+    sections = mnist_track.mnist_sections(suite, mnist_dir) if mnist else []
+    if mnist_dir is not None and not sections:
+        raise InputError(f"--mnist-dir is for the suite's MNIST section, and suite {suite.name!r}"
+                         " has none (or --skip-mnist was given); add an [mnist] table or leave it out")
+    for spec in sections:
+        from bench.mnist.section import check_spec
+
+        check_spec(spec)
+        if spec.get("data_dir") is not None:
+            from bench.mnist.data import check_data_path
+
+            check_data_path(spec["data_dir"])
+    return sections
+
+
+def _run_into(results, suite, sections, *, sharding, memory_budget, timing_repeats, report, mnist_dir,
+              progress) -> dict[str, int]:
+    """Sweeps, references, MNIST sections and views into the locked ``results``; returns counts."""
+    from bench.core import environment
+    from bench.run import background, mnist_track, runner
+    from bench.run.views import write_views
+    from bench.run.views_writer import start_collecting
+
+    results.refuse_other_settings(runner.phase_settings(suite), environment.identity())
+    seen = start_collecting(results)  # the views of the records as they are written
+    # The scipy references run in a worker process while the sweeps run here; a timing run keeps
+    # the machine to its timings instead: references and imports come after the sweeps.
+    references = None
+    if not timing_repeats:
+        references = background.BackgroundReferences(suite, results.record_ids())
+        background.import_ahead((["bench.mnist.section"] if sections else [])
+                                + (["reports.report"] if report else []))
+    try:
+        counts = runner.run_suite(suite, results, progress=progress, sharding=sharding,
+                                  memory_budget=memory_budget, timing_repeats=timing_repeats)
+        counts["records"] += references.collect(results, progress=progress) if references \
+            else background.run_references(suite, results, progress=progress)
+        if sections:
+            counts["records"] += mnist_track.run_mnist(suite, results, progress=progress,
+                                                       model_dir=results.path / "models",
+                                                       data_dir=mnist_dir)
+    finally:
+        if references is not None:
+            references.close()
+    # What the report's figures need from problem code, written while the folder is locked (a
+    # resumed run with nothing left to do too): the report then only reads files.
+    write_views(results, progress=progress, seen=seen)
+    return counts
 
 
 def summary_table(out: str | os.PathLike) -> list[dict[str, Any]]:
