@@ -187,54 +187,11 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
     import_modules(imports, import_dirs, where)  # before any name below is looked up
     steps = _int(doc, "steps", where, 1000, low=1, high=10_000_000)
     targets = _targets(doc, where)
-    success_target = _float(doc, "success_target", where, 1e-6, positive=True)
-    dtype = doc.get("dtype", "float32")
-    if dtype not in ("float32", "float64"):
-        raise InputError(f"{where}: dtype must be 'float32' or 'float64'; got {dtype!r}")
-    close = [t for t in targets if math.isclose(t, success_target, rel_tol=1e-9)]
-    if not close:  # success is read off the per-target hits: it must be one of them
-        raise InputError(f"{where}: success_target {success_target:g} must be one of the targets"
-                         f" ({', '.join(f'{t:g}' for t in targets)}); add it to targets")
-    success_target = close[0]
-    seeds = tuple(_ints(doc, "seeds", where, (0,), low=0, high=MAX_SEED))
-    test_seeds = tuple(_ints(doc, "test_seeds", where, (1000,), low=0, high=MAX_SEED))
-    reused = sorted(set(seeds) & set(test_seeds))
-    if reused:
-        raise InputError(f"{where}: test_seeds must be fresh, not tuning seeds: {reused} are in"
-                         " both; the tuned config is judged on starts it was not chosen on")
+    success_target, dtype = _success_and_dtype(doc, targets, where)
+    seeds, test_seeds = _seeds(doc, where)
     starts = _int(doc, "starts", where, 8, low=1, high=1_000_000)
-    # None: not given, so each landscape takes its own first instance (0, or 1 for BBOB's).
-    default_instances = (tuple(_ints(doc, "instances", where, (0,), low=0, high=MAX_SEED))
-                         if "instances" in doc else None)
-    entries = doc.get("landscapes", [])
-    if not isinstance(entries, list) or not entries:
-        raise InputError(f"{where}: 'landscapes' must be a non-empty list of names or"
-                         " {name=..., dim=..., instances=[...]} tables")
-    land = tuple(_landscape_entry(e, default_instances, where) for e in entries)
-    seen: dict[tuple[str, int], int] = {}
-    for index, entry in enumerate(land):
-        first = seen.setdefault((entry.name, entry.dim), index)
-        if first != index:
-            raise InputError(f"{where}: landscapes #{first + 1} and #{index + 1} are both"
-                             f" {entry.name!r} in dim {entry.dim}; list every instance in one entry")
-    opts = doc.get("optimizer", [])
-    if not isinstance(opts, list) or not opts:
-        raise InputError(f"{where}: add at least one [[optimizer]] table with a 'family'")
-    checked = [_optimizer_entry(o, i, where) for i, o in enumerate(opts)]  # (entry, its configs)
-    opt_entries = tuple(entry for entry, _ in checked)
-    labels: dict[str, int] = {}
-    for index, entry in enumerate(opt_entries):
-        first = labels.setdefault(entry.label, index)
-        if first != index:  # tables, tuning and reports group runs by label
-            raise InputError(f"{where}: optimizers #{first + 1} and #{index + 1} have the same label"
-                             f" {entry.label!r}; give each its own label = \"...\"")
-    for entry, n_configs in checked:
-        for land_entry in land:
-            runs = n_configs * len(land_entry.instances) * len(seeds) * starts
-            if runs > MAX_RUNS_PER_JOB:
-                raise InputError(
-                    f"{where}: {land_entry.name} x {entry.label} is {runs:,} runs (configs x instances"
-                    f" x seeds x starts), above the limit {MAX_RUNS_PER_JOB:,}; use fewer")
+    land = _landscape_entries(doc, where)
+    opt_entries = _optimizer_entries(doc, land, len(seeds) * starts, where)
     mnist = doc.get("mnist")
     if mnist is not None and not (isinstance(mnist, dict) or (
             isinstance(mnist, list) and all(isinstance(m, dict) for m in mnist))):
@@ -257,6 +214,70 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
                                                    high=MAX_CHUNK_SIZE),
         mnist=mnist, source=source, references=check_methods(doc.get("references", [])),
         imports=tuple(imports), import_dirs=import_dirs)
+
+
+def _success_and_dtype(doc: Mapping[str, Any], targets: tuple[float, ...], where: str) -> tuple[float, str]:
+    success_target = _float(doc, "success_target", where, 1e-6, positive=True)
+    dtype = doc.get("dtype", "float32")
+    if dtype not in ("float32", "float64"):
+        raise InputError(f"{where}: dtype must be 'float32' or 'float64'; got {dtype!r}")
+    close = [t for t in targets if math.isclose(t, success_target, rel_tol=1e-9)]
+    if not close:  # success is read off the per-target hits: it must be one of them
+        raise InputError(f"{where}: success_target {success_target:g} must be one of the targets"
+                         f" ({', '.join(f'{t:g}' for t in targets)}); add it to targets")
+    return close[0], dtype
+
+
+def _seeds(doc: Mapping[str, Any], where: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    seeds = tuple(_ints(doc, "seeds", where, (0,), low=0, high=MAX_SEED))
+    test_seeds = tuple(_ints(doc, "test_seeds", where, (1000,), low=0, high=MAX_SEED))
+    reused = sorted(set(seeds) & set(test_seeds))
+    if reused:
+        raise InputError(f"{where}: test_seeds must be fresh, not tuning seeds: {reused} are in"
+                         " both; the tuned config is judged on starts it was not chosen on")
+    return seeds, test_seeds
+
+
+def _landscape_entries(doc: Mapping[str, Any], where: str) -> tuple[LandscapeEntry, ...]:
+    # None: not given, so each landscape takes its own first instance (0, or 1 for BBOB's).
+    default_instances = (tuple(_ints(doc, "instances", where, (0,), low=0, high=MAX_SEED))
+                         if "instances" in doc else None)
+    entries = doc.get("landscapes", [])
+    if not isinstance(entries, list) or not entries:
+        raise InputError(f"{where}: 'landscapes' must be a non-empty list of names or"
+                         " {name=..., dim=..., instances=[...]} tables")
+    land = tuple(_landscape_entry(e, default_instances, where) for e in entries)
+    seen: dict[tuple[str, int], int] = {}
+    for index, entry in enumerate(land):
+        first = seen.setdefault((entry.name, entry.dim), index)
+        if first != index:
+            raise InputError(f"{where}: landscapes #{first + 1} and #{index + 1} are both"
+                             f" {entry.name!r} in dim {entry.dim}; list every instance in one entry")
+    return land
+
+
+def _optimizer_entries(doc: Mapping[str, Any], land: tuple[LandscapeEntry, ...], runs_per_config: int,
+                       where: str) -> tuple[OptimizerEntry, ...]:
+    """The [[optimizer]] tables, checked: labels unique, every job within MAX_RUNS_PER_JOB."""
+    opts = doc.get("optimizer", [])
+    if not isinstance(opts, list) or not opts:
+        raise InputError(f"{where}: add at least one [[optimizer]] table with a 'family'")
+    checked = [_optimizer_entry(o, i, where) for i, o in enumerate(opts)]  # (entry, its configs)
+    opt_entries = tuple(entry for entry, _ in checked)
+    labels: dict[str, int] = {}
+    for index, entry in enumerate(opt_entries):
+        first = labels.setdefault(entry.label, index)
+        if first != index:  # tables, tuning and reports group runs by label
+            raise InputError(f"{where}: optimizers #{first + 1} and #{index + 1} have the same label"
+                             f" {entry.label!r}; give each its own label = \"...\"")
+    for entry, n_configs in checked:
+        for land_entry in land:
+            runs = n_configs * len(land_entry.instances) * runs_per_config
+            if runs > MAX_RUNS_PER_JOB:
+                raise InputError(
+                    f"{where}: {land_entry.name} x {entry.label} is {runs:,} runs (configs x instances"
+                    f" x seeds x starts), above the limit {MAX_RUNS_PER_JOB:,}; use fewer")
+    return opt_entries
 
 
 LOOPS = ("auto", *ENGINE_LOOPS)
