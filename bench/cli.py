@@ -241,6 +241,7 @@ def _import_option(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Over 60 lines on purpose: the argparse declarations of every subcommand, read as one list.
     parser = argparse.ArgumentParser(
         prog="landscape-bench",
         description="Benchmark optimizers on test landscapes with certified minima.",

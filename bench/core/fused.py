@@ -175,6 +175,8 @@ def _dot_general(eqn, lhs: np.ndarray, rhs: np.ndarray, vector: _Vectors) -> np.
 
 def _structural(eqn, args: list[np.ndarray], vector: _Vectors) -> list[np.ndarray] | None:
     """Operations that only rearrange a run's elements; None for anything else."""
+    # Over 60 lines on purpose: one branch per structural primitive, each a few lines; a table of
+    # small functions would only move them apart.
     name, params = eqn.primitive.name, eqn.params
     if name == "broadcast_in_dim":
         (operand,) = args[:1]
@@ -373,6 +375,8 @@ def loop(step: Callable, run: Any, carry: Any, steps: int, *, keep: Callable | N
 
     Returns the final carry, and with ``keep_every`` the kept arrays as (R, K, *shape) too.
     """
+    # Over 60 lines on purpose: one kernel's set-up, body and launch read top to bottom; split, the
+    # BlockSpecs and the body they index would sit apart.
     if block < 1 or block & (block - 1):
         raise ValueError(f"block must be a power of two; got {block}")
     closed = step_jaxpr(step, run, carry)

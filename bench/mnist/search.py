@@ -147,6 +147,8 @@ def cross_validate(candidates: Sequence[Mapping[str, Any]], x: np.ndarray, y: np
     split scores are those of ``GridSearchCV(JaxMLPClassifier(random_state=r), cv=StratifiedKFold(folds,
     shuffle=True, random_state=seed))`` on the same candidates (docs/mnist.md).
     """
+    # Over 60 lines on purpose: folds, padding and the one vmapped call per shape group, then
+    # scikit-learn's cv_results_ layout, in the order the search runs them.
     if not candidates:
         raise InputError("a search needs at least one candidate config")
     base = options or TrainOptions()
