@@ -21,7 +21,7 @@ import numpy as np
 from bench.core.inputs import Runs, expand, per_run as per_run_description, plan as call_plan
 from bench.core.programs import compile_stored, named, shapes_key
 from bench.core.step import (PER_RUN, Metrics, OptimizerBuilder, Problem, _make_step, _one_run, _outcome,
-                             _per_run_vmap, _single_run, program_key, to_metrics)
+                             _per_run_vmap, _single_run, program_key)
 
 
 @functools.lru_cache(maxsize=256)
@@ -295,15 +295,15 @@ def _calls(problem: Problem, shared: Mapping[str, Any], runs: Runs, sharding, me
     tables, shared_device = put(runs.tables()), put(dict(shared))
     meter.inputs = runs.inputs if meter.runs == 0 or meter.inputs == runs.inputs else "mixed"
     pending = None
-    began = None
+    executable = None
     for first in range(0, total, per_call):
         count = min(per_call, total - first)
         plan = call_plan(first, count, runs, _blocks_used(count, size, sharding))
         plan = put(plan) if sharding is not None else plan
-        executable, seconds = _executable(problem, (tables, shared_device, plan), sharding, size)
-        meter.compile_seconds += seconds
-        if began is None:  # after the one compile: every call has the first one's shape
-            began = time.perf_counter()
+        if executable is None:  # every call has the first one's shapes: one look-up
+            executable, seconds = _executable(problem, (tables, shared_device, plan), sharding, size)
+            meter.compile_seconds += seconds
+            began = time.perf_counter()  # after the one compile
         out = executable(tables, shared_device, plan)
         if pending is not None:
             yield pending
@@ -339,14 +339,9 @@ def run_batch(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> t
     if runs.runs == 0:
         raise ValueError("run_batch: the batch holds no runs")
     meter = CostMeter()
-    raw = None
-    for first, count, out in _calls(problem, batch["shared"], runs, sharding, meter):
-        host = _host(out)
-        if raw is None:  # the whole sweep's outputs, filled call by call without concatenating
-            raw = jax.tree.map(lambda a: np.empty((runs.runs, *a.shape[1:]), a.dtype), host)
-        jax.tree.map(lambda a, into: _compacted(a, count, sharding, into[first:first + count]),
-                     host, raw)
-    return to_metrics(raw, problem.steps), meter.cost(problem.steps)
+    parts = [(first, count, _host(out))
+             for first, count, out in _calls(problem, batch["shared"], runs, sharding, meter)]
+    return Metrics(_Outputs(parts, runs.runs, sharding), problem.steps), meter.cost(problem.steps)
 
 
 # The last rows of a CPU device's block: XLA's CPU code for them (a vector loop's remainder) may
@@ -376,6 +371,31 @@ def _blocks_used(runs: int, size: int, sharding) -> int:
         return 1
     devices = 1 if sharding is None else len(sharding.device_set)
     return -(-runs // ((CPU_RUNS_PER_DEVICE - CPU_TAIL_ROWS) * devices))
+
+
+class _Outputs(Mapping):
+    """A sweep's host outputs by name, each compacted into run order (:func:`_compacted`) on its
+    first read: a field nobody reads is never copied. On a CPU the calls' host outputs are views
+    of the device buffers, so until then nothing is copied at all."""
+
+    def __init__(self, parts: list[tuple[int, int, dict[str, np.ndarray]]], runs: int, sharding):
+        self._parts, self._runs, self._sharding = parts, runs, sharding
+        self._done: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._done:
+            like = self._parts[0][2][name]  # KeyError for a field the program does not output
+            into = np.empty((self._runs, *like.shape[1:]), like.dtype)
+            for first, count, host in self._parts:
+                _compacted(host[name], count, self._sharding, into[first:first + count])
+            self._done[name] = into
+        return self._done[name]
+
+    def __iter__(self):
+        return iter(self._parts[0][2])
+
+    def __len__(self) -> int:
+        return len(self._parts[0][2])
 
 
 def _host(out: Any) -> Any:
