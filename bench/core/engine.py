@@ -339,7 +339,7 @@ def run_batch(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> t
     if runs.runs == 0:
         raise ValueError("run_batch: the batch holds no runs")
     meter = CostMeter()
-    parts = [(first, count, _host(out))
+    parts = [(first, count, jax.block_until_ready(out))
              for first, count, out in _calls(problem, batch["shared"], runs, sharding, meter)]
     return Metrics(_Outputs(parts, runs.runs, sharding), problem.steps), meter.cost(problem.steps)
 
@@ -374,20 +374,19 @@ def _blocks_used(runs: int, size: int, sharding) -> int:
 
 
 class _Outputs(Mapping):
-    """A sweep's host outputs by name, each compacted into run order (:func:`_compacted`) on its
-    first read: a field nobody reads is never copied. On a CPU the calls' host outputs are views
-    of the device buffers, so until then nothing is copied at all."""
+    """A sweep's outputs by name, each fetched and compacted into run order (:func:`_compacted`)
+    on its first read: a field nobody reads is never fetched or copied."""
 
-    def __init__(self, parts: list[tuple[int, int, dict[str, np.ndarray]]], runs: int, sharding):
+    def __init__(self, parts: list[tuple[int, int, dict[str, jax.Array]]], runs: int, sharding):
         self._parts, self._runs, self._sharding = parts, runs, sharding
         self._done: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._done:
             like = self._parts[0][2][name]  # KeyError for a field the program does not output
-            into = np.empty((self._runs, *like.shape[1:]), like.dtype)
-            for first, count, host in self._parts:
-                _compacted(host[name], count, self._sharding, into[first:first + count])
+            into = np.empty((self._runs, *like.shape[1:]), np.dtype(like.dtype))
+            for first, count, out in self._parts:
+                _compacted(_host_array(out[name]), count, self._sharding, into[first:first + count])
             self._done[name] = into
         return self._done[name]
 
@@ -399,34 +398,39 @@ class _Outputs(Mapping):
 
 
 def _host(out: Any) -> Any:
-    """A call's outputs on the host (waiting for them).
+    """A call's outputs on the host (waiting for them); see :func:`_host_array`."""
+    return jax.tree.map(_host_array, jax.block_until_ready(out))
+
+
+def _host_array(array: jax.Array) -> np.ndarray:
+    """One output on the host: on a CPU a view of the device buffer, no copy.
 
     Over several hosts (``jax.distributed``) each process holds only its own devices' runs and
     ``device_get`` refuses; every process then gathers every shard."""
-    out = jax.block_until_ready(out)
-    if all(getattr(a, "is_fully_addressable", True) for a in jax.tree.leaves(out)):
-        return jax.device_get(out)
+    if getattr(array, "is_fully_addressable", True):
+        return np.asarray(jax.device_get(array))
     from jax.experimental import multihost_utils
 
-    return jax.tree.map(lambda a: multihost_utils.process_allgather(a, tiled=True), out)
+    return np.asarray(multihost_utils.process_allgather(array, tiled=True))
 
 
 def _compacted(values: np.ndarray, count: int, sharding, into: np.ndarray | None = None) -> np.ndarray:
     """The first ``count`` runs of a call's host outputs (rows :func:`_real_rows`), in run order,
-    copied once (into ``into`` if given): a slice on a GPU, whole blocks less their tail rows on
-    one CPU device, the rows by index over several."""
+    copied once (into ``into`` if given): a slice on a GPU; on a CPU whole blocks of every device
+    less their tail rows, then what the last, partial block row holds."""
     if into is None:
         into = np.empty((count, *values.shape[1:]), values.dtype)
-    size = len(values)
     if jax.default_backend() != "cpu":
         into[...] = values[:count]
-    elif sharding is None or len(sharding.device_set) == 1:
-        usable = CPU_RUNS_PER_DEVICE - CPU_TAIL_ROWS
-        blocks = values.reshape(size // CPU_RUNS_PER_DEVICE, CPU_RUNS_PER_DEVICE, *values.shape[1:])
-        full, rest = divmod(count, usable)
-        into[:full * usable].reshape(full, usable, *values.shape[1:])[...] = blocks[:full, :usable]
-        if rest:
-            into[full * usable:] = blocks[full, :rest]
-    else:
-        into[...] = values[_real_rows(size, sharding)[:count]]
+        return into
+    devices = 1 if sharding is None else len(sharding.device_set)
+    usable, rest = CPU_RUNS_PER_DEVICE - CPU_TAIL_ROWS, values.shape[1:]
+    # Run order is block-major, then device, then row (see _real_rows).
+    blocks = values.reshape(devices, -1, CPU_RUNS_PER_DEVICE, *rest).swapaxes(0, 1)[:, :, :usable]
+    full, left = divmod(count, devices * usable)
+    into[:full * devices * usable].reshape(full, devices, usable, *rest)[...] = blocks[:full]
+    for device in range(-(-left // usable)):
+        start = full * devices * usable + device * usable
+        rows = min(usable, count - start)
+        into[start:start + rows] = blocks[full, device, :rows]
     return into

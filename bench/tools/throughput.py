@@ -239,28 +239,48 @@ def user_path_times(runs: int = 1 << 20, steps: int = 1, repeats: int = 3, loop:
     batch = make()
     problem, sharding = work.problem(), runs_sharding()
     run_batch(problem, batch, sharding=sharding)  # compile and warm up
-    user = _median_seconds(lambda: run_batch(problem, batch, sharding=sharding)[0].final_gap, repeats)
+
+    def one_field():
+        return run_batch(problem, batch, sharding=sharding)[0].final_gap
 
     def every_field():
         metrics = run_batch(problem, batch, sharding=sharding)[0]
         return [getattr(metrics, name) for name in Metrics.FIELDS if name != "trajectory"]
 
-    unpacked = _median_seconds(every_field, repeats)
-    executable, arguments, compile_seconds, _ = compile_sharded(problem, work.batch()
-                                                                if inputs == "host" else
-                                                                work.expanded(batch))
+    expanded = work.batch() if inputs == "host" else work.expanded(batch)
+    executable, arguments, compile_seconds, _ = compile_sharded(problem, expanded)
     jax.block_until_ready(executable(*arguments))
-    kernel = _median_seconds(lambda: executable(*arguments), repeats)
+    # Interleaved, so each repeat's three timings see the same machine state; the host's share
+    # is the median of the per-repeat differences.
+    # The main thread's CPU time is the host's work alone: the executable runs on XLA's threads.
+    times: dict[str, list[float]] = {"kernel": [], "user": [], "every": []}
+    threads: dict[str, list[float]] = {"kernel": [], "user": [], "every": []}
+    for _ in range(repeats):
+        for name, fn in (("kernel", lambda: executable(*arguments)), ("user", one_field),
+                         ("every", every_field)):
+            start, thread = time.perf_counter(), time.thread_time()
+            jax.block_until_ready(fn())
+            times[name].append(time.perf_counter() - start)
+            threads[name].append(time.thread_time() - thread)
+    kernel, user, every = (np.asarray(times[k]) for k in ("kernel", "user", "every"))
     return dict(runs=runs, steps=steps, loop=loop, inputs=inputs, compile_seconds=compile_seconds,
-                batch_build_seconds=build, run_batch_seconds=user,
-                run_batch_every_field_seconds=unpacked, executable_seconds=kernel)
+                batch_build_seconds=build, run_batch_seconds=float(np.median(user)),
+                run_batch_every_field_seconds=float(np.median(every)),
+                executable_seconds=float(np.median(kernel)),
+                host_seconds=float(np.median(user - kernel)),
+                host_every_field_seconds=float(np.median(every - kernel)),
+                host_thread_seconds=float(np.median(threads["user"])),
+                host_thread_every_field_seconds=float(np.median(threads["every"])),
+                executable_thread_seconds=float(np.median(threads["kernel"])))
 
 
 def host_time_per_run(runs: int = 1 << 20, steps: int = 1, repeats: int = 3,
                       inputs: str = "device") -> dict[str, Any]:
     """:func:`user_path_times` per run, in ns, with a 1-step program: the CPU proxy of the host's
-    share of the user path. ``host_ns_per_run``: ``run_batch`` (one field read) less the executable;
-    ``host_every_field_ns_per_run``: the same with every field of its Metrics unpacked."""
+    share of the user path. ``host_ns_per_run``: ``run_batch`` (one field read) less the executable,
+    the median of per-repeat differences; ``host_every_field_ns_per_run``: the same with every
+    field of its Metrics unpacked. ``host_thread_*``: the main thread's CPU time in ``run_batch``
+    (the host's work alone, without waiting; robust to a loaded machine)."""
     found = user_path_times(runs, steps, repeats, inputs=inputs)
 
     def per_run(seconds):
@@ -270,9 +290,11 @@ def host_time_per_run(runs: int = 1 << 20, steps: int = 1, repeats: int = 3,
                 batch_build_ns_per_run=per_run(found["batch_build_seconds"]),
                 run_batch_ns_per_run=per_run(found["run_batch_seconds"]),
                 executable_ns_per_run=per_run(found["executable_seconds"]),
-                host_ns_per_run=per_run(found["run_batch_seconds"] - found["executable_seconds"]),
-                host_every_field_ns_per_run=per_run(found["run_batch_every_field_seconds"]
-                                                    - found["executable_seconds"]))
+                host_ns_per_run=per_run(found["host_seconds"]),
+                host_every_field_ns_per_run=per_run(found["host_every_field_seconds"]),
+                host_thread_ns_per_run=per_run(found["host_thread_seconds"]),
+                host_thread_every_field_ns_per_run=per_run(found["host_thread_every_field_seconds"]),
+                executable_thread_ns_per_run=per_run(found["executable_thread_seconds"]))
 
 
 def main(argv: list[str] | None = None) -> int:
