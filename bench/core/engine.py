@@ -294,12 +294,14 @@ def _calls(problem: Problem, shared: Mapping[str, Any], runs: Runs, sharding, me
 
     tables, shared_device = put(runs.tables()), put(dict(shared))
     meter.inputs = runs.inputs if meter.runs == 0 or meter.inputs == runs.inputs else "mixed"
+    firsts = range(0, total, per_call)
+    counts = [min(per_call, total - first) for first in firsts]
+    plans = [call_plan(first, count, runs, _blocks_used(count, size, sharding))
+             for first, count in zip(firsts, counts)]
+    plans = put(plans)  # in one batched call: placed one by one, they were most of the host's work
     pending = None
     executable = None
-    for first in range(0, total, per_call):
-        count = min(per_call, total - first)
-        plan = call_plan(first, count, runs, _blocks_used(count, size, sharding))
-        plan = put(plan) if sharding is not None else plan
+    for first, count, plan in zip(firsts, counts, plans):
         if executable is None:  # every call has the first one's shapes: one look-up
             executable, seconds = _executable(problem, (tables, shared_device, plan), sharding, size)
             meter.compile_seconds += seconds
