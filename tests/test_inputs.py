@@ -139,3 +139,33 @@ def test_a_suite_job_describes_its_runs_and_its_records_say_so():
     records = execute(job)
     assert [r["cost"]["inputs"] for r in records] == ["device", "device"]
     assert len(records[0]["runs"]["final_gap"]) == 6  # 2 seeds x 3 starts per config
+
+
+def test_every_block_of_a_job_has_the_shapes_of_a_whole_block(beale):
+    problem = Problem(beale, MOMENTUM, 10)
+    whole = described(problem, _configs(300), _starts(4), min_rows=300).tables()
+    last = described(problem, _configs(7), _starts(4), min_rows=300).tables()
+    assert whole["configs"].shape == last["configs"].shape == (512,)
+    assert whole["hparams"]["momentum"].shape == last["hparams"]["momentum"].shape == (512,)
+    assert whole["x0"].shape == (MIN_TABLE_ROWS, 2)  # start tables keep their own length
+
+
+def test_a_job_in_several_config_blocks_runs_one_program_with_the_numbers_of_one_block(monkeypatch):
+    from bench.run import runner
+    from bench.run.runner import TUNE, Job, execute
+    from bench.run.suites import parse_suite
+
+    suite = parse_suite('steps = 5\nseeds = [0]\ntest_seeds = [5]\nstarts = 1\nreferences = []\n'
+                        'landscapes = ["himmelblau"]\n[[optimizer]]\nfamily = "sgd"\n'
+                        'schedule = "constant"\n[optimizer.space]\n'
+                        'learning_rate = { log_uniform = [1e-4, 1e-1], num = 700 }\n')
+    job = Job(suite, suite.landscapes[0], suite.optimizers[0], TUNE, suite.optimizers[0].configs(),
+              suite.seeds)
+    whole = execute(job)
+    # 300 configs a block: blocks of 300, 300 and 100, the last one padded as a whole block.
+    monkeypatch.setattr(runner, "CONFIG_BLOCK_RUNS", 300)
+    before = set(engine._EXECUTABLES)
+    blocked = execute(job)
+    assert len(set(engine._EXECUTABLES) - before) == 1
+    for a, b in zip(whole, blocked, strict=True):
+        np.testing.assert_array_equal(a["runs"]["final_x"], b["runs"]["final_x"])

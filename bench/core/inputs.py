@@ -39,6 +39,8 @@ class Runs:
       per_config: runs per config (S); ``PER_RUN_ROWS`` when every table has a row per run.
       inputs: "device" (expanded on the device from the tables) or "host" (per-run arrays made
         on the host and copied whole), as the record's ``cost.inputs`` says.
+      min_rows: the fewest rows the config tables are padded to (then to a power of two), so
+        that the blocks of one job have the same shapes, the last one too.
     """
 
     hparams: Mapping[str, np.ndarray]
@@ -47,6 +49,7 @@ class Runs:
     configs: np.ndarray
     per_config: int
     inputs: str = "device"
+    min_rows: int = MIN_TABLE_ROWS
 
     @property
     def runs(self) -> int:
@@ -60,11 +63,16 @@ class Runs:
 
     def tables(self) -> dict[str, Any]:
         """The tables as the program takes them: padded to power-of-two lengths, configs int32."""
-        return dict(hparams={k: _padded(v) for k, v in self.hparams.items()}, x0=_padded(self.x0),
-                    key=_padded(self.key), configs=_padded(np.asarray(self.configs, np.int32)))
+        def padded(table):
+            return _padded(table, self.min_rows)
+
+        return dict(hparams={k: padded(v) for k, v in self.hparams.items()},
+                    x0=_padded(self.x0, MIN_TABLE_ROWS), key=_padded(self.key, MIN_TABLE_ROWS),
+                    configs=padded(np.asarray(self.configs, np.int32)))
 
 
-def described(problem, hparams: Mapping[str, Any], x0, *, key=None, configs=None) -> Runs:
+def described(problem, hparams: Mapping[str, Any], x0, *, key=None, configs=None,
+              min_rows: int = MIN_TABLE_ROWS) -> Runs:
     """Every config of ``hparams`` (name -> (C,) or a scalar) x every start of ``x0`` (S, dim), with
     (S, 2) noise ``key``s, config-major; ``configs`` picks (and orders) rows of the config table."""
     dtype = np.dtype(problem.dtype)
@@ -76,7 +84,7 @@ def described(problem, hparams: Mapping[str, Any], x0, *, key=None, configs=None
     table = {k: np.broadcast_to(np.asarray(v, dtype), (size,)) for k, v in hparams.items()}
     key = np.zeros((len(x0), 2), np.uint32) if key is None else np.asarray(key, np.uint32)
     configs = np.arange(size) if configs is None else np.asarray(configs, np.int64)
-    return Runs(table, x0, key, configs, len(x0))
+    return Runs(table, x0, key, configs, len(x0), min_rows=min_rows)
 
 
 def per_run(batch: Mapping[str, Any]) -> Runs:
@@ -86,8 +94,8 @@ def per_run(batch: Mapping[str, Any]) -> Runs:
                 np.arange(runs), PER_RUN_ROWS, inputs="host")
 
 
-def _padded(table: np.ndarray) -> np.ndarray:
-    rows = max(MIN_TABLE_ROWS, 1 << (max(len(table), 1) - 1).bit_length())
+def _padded(table: np.ndarray, min_rows: int) -> np.ndarray:
+    rows = 1 << (max(len(table), min_rows, MIN_TABLE_ROWS) - 1).bit_length()
     if rows == len(table):
         return np.ascontiguousarray(table)
     out = np.empty((rows, *table.shape[1:]), table.dtype)

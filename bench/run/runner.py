@@ -200,8 +200,9 @@ def _precompile_ahead(jobs, *, sharding):
                 batch = batch_of(problem, {k: v[:1] for k, v in job.configs.items()},
                                  np.zeros((1, job.landscape.dim)), shared)
                 starts = len(job.seeds) * job.suite.starts  # the shapes execute's calls will have
-                runs = described(problem, job.configs, np.zeros((starts, job.landscape.dim)),
-                                 configs=np.arange(min(job.n_configs, _config_block(starts))))
+                block = min(job.n_configs, _config_block(starts))
+                runs = described(problem, {k: v[:block] for k, v in job.configs.items()},
+                                 np.zeros((starts, job.landscape.dim)), min_rows=block)
                 precompile(problem, batch["shared"], runs, sharding=sharding)
         except Exception:  # the job compiles (and reports any error) itself
             pass
@@ -268,7 +269,10 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
                 continue
             problem, batch_shared, moved, flops = programs[instance]
 
-            runs = described(problem, hparams, x0s, key=run_keys, configs=indices)
+            # The block's configs only, in tables as long as a whole block's: one program serves
+            # every block of the job.
+            runs = described(problem, {k: v[indices] for k, v in hparams.items()}, x0s,
+                             key=run_keys, min_rows=min(block, job.n_configs))
             buffer: list[Any] = []
             done_records = 0
             for _, out in run_chunks(problem, batch_shared, runs, sharding=sharding, meter=meter):
