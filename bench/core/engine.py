@@ -1,8 +1,10 @@
 """The engine: a batch of runs on one landscape as ONE jitted, vmapped ``lax.scan``, dispatched.
 
 The run itself (problem, step, metrics, outcome) is ``bench.core.step``'s; this module compiles it
-(``compiled_sweep``, stored programs), splits a sweep of any size into calls of one fixed shape, and
-places, dispatches and fetches them (``run_chunks``, ``run_batch``).
+(``compiled_runs_sweep`` on a description's tables, ``bench.core.inputs``; ``compiled_sweep`` on
+per-run arrays, the kernel alone that the measurement tools time), splits a sweep of any size into
+calls of one fixed shape, dispatches them and fetches their packed outputs (``run_chunks``,
+``run_batch``).
 """
 
 from __future__ import annotations
