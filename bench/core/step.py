@@ -392,25 +392,12 @@ class Metrics:
     def basin(self) -> np.ndarray:
         return self._raw["basin"].astype(np.int32)
 
-    @property
-    def final_gap(self) -> np.ndarray:
-        return self._raw["final_gap"]
-
-    @property
-    def best_gap(self) -> np.ndarray:
-        return self._raw["best_gap"]
-
-    @property
-    def distance(self) -> np.ndarray:
-        return self._raw["distance"]
-
-    @property
-    def final_x(self) -> np.ndarray:
-        return self._raw["final_x"]
-
-    @property
-    def trajectory(self) -> np.ndarray | None:
-        return self._raw.get("trajectory")
+    # Floats as the program returned them (the problem's dtype): nothing to unpack.
+    final_gap = property(lambda self: self._raw["final_gap"])
+    best_gap = property(lambda self: self._raw["best_gap"])
+    distance = property(lambda self: self._raw["distance"])
+    final_x = property(lambda self: self._raw["final_x"])
+    trajectory = property(lambda self: self._raw.get("trajectory"))
 
 
 def to_metrics(raw: Mapping[str, Any], steps: int) -> Metrics:
