@@ -220,3 +220,25 @@ def test_references_on_a_noisy_landscape_see_its_noise_seeded_per_start():
     assert not np.array_equal(exact["final_x"][0], runs["final_x"][0])
     with pytest.raises(InputError, match="needs its noise seeds"):
         run_reference(noisy, 2, 0, "BFGS", starts, 60, (1e-1,))
+
+
+def test_references_evaluate_on_the_cpu_backend_whatever_the_default_device(monkeypatch):
+    # On an accelerator machine the default device is the accelerator; here another CPU device
+    # stands in for it. Every evaluation scipy asks for must run on the host's CPU device.
+    import jax
+
+    other = jax.devices()[-1]
+    if other == reference.host_device():
+        pytest.skip("needs a second device to stand in for an accelerator (one CPU device here)")
+    seen = []
+    original = reference._Counted.__call__
+
+    def spy(self, x):
+        seen.append(jax.config.jax_default_device)
+        return original(self, x)
+
+    monkeypatch.setattr(reference._Counted, "__call__", spy)
+    with jax.default_device(other):
+        run_reference(landscapes.get_landscape("booth"), 2, 0, "BFGS", np.zeros((1, 2)), 20,
+                      [1e-3])
+    assert seen and set(seen) == {reference.host_device()}

@@ -15,7 +15,7 @@ import jax
 
 from bench.core import engine, programs
 from bench.core.engine import run_batch
-from bench.core.step import Problem, make_batch, program_key
+from bench.core.step import Metrics, Problem, make_batch, program_key
 from bench.run.runner import OptimizerBuilder
 from bench.core.sharding import runs_sharding
 
@@ -38,6 +38,7 @@ def _fresh_process(jax_caches=False):
     engine._EXECUTABLES.clear()
     engine._COMPILE_LOCKS.clear()
     engine.compiled_sweep.cache_clear()
+    engine.compiled_runs_sweep.cache_clear()
     if jax_caches:
         jax.clear_caches()
 
@@ -48,12 +49,12 @@ def store(program_store):
 
 
 def _same(a, b):
-    for field in dataclasses.fields(a):
-        x, y = getattr(a, field.name), getattr(b, field.name)
+    for name in Metrics.FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
         if x is None or y is None:
-            assert x is None and y is None, field.name
+            assert x is None and y is None, name
         else:
-            np.testing.assert_array_equal(x, y, err_msg=field.name)
+            np.testing.assert_array_equal(x, y, err_msg=name)
 
 
 @pytest.mark.parametrize("sharded", [False, True])
@@ -66,8 +67,9 @@ def test_a_stored_program_loads_without_tracing_and_gives_the_same_bits(store, m
     assert len(list(store.iterdir())) == 1
     _fresh_process()
     traced = []
-    original = engine.compiled_sweep
-    monkeypatch.setattr(engine, "compiled_sweep", lambda p, s=None: traced.append(p) or original(p, s))
+    original = engine.compiled_runs_sweep
+    monkeypatch.setattr(engine, "compiled_runs_sweep",
+                        lambda p, s=None, size=0: traced.append(p) or original(p, s, size))
     loaded, cost = run_batch(problem, batch, sharding=sharding)
     assert traced == []  # loaded from the store: nothing was traced or lowered
     assert cost.compile_seconds > 0  # loading is this run's compile cost, and is reported

@@ -1,8 +1,10 @@
 """The engine: a batch of runs on one landscape as ONE jitted, vmapped ``lax.scan``, dispatched.
 
 The run itself (problem, step, metrics, outcome) is ``bench.core.step``'s; this module compiles it
-(``compiled_sweep``, stored programs), splits a sweep of any size into calls of one fixed shape, and
-places, dispatches and fetches them (``run_chunks``, ``run_batch``).
+(``compiled_runs_sweep`` on a description's tables, ``bench.core.inputs``; ``compiled_sweep`` on
+per-run arrays, the kernel alone that the measurement tools time), splits a sweep of any size into
+calls of one fixed shape, dispatches them and fetches their packed outputs (``run_chunks``,
+``run_batch``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bench.core.inputs import Runs, expand, per_run as per_run_description, plan as call_plan
 from bench.core.programs import compile_stored, named, shapes_key
 from bench.core.step import (PER_RUN, Metrics, OptimizerBuilder, Problem, _make_step, _one_run, _outcome,
-                             _per_run_vmap, _single_run, program_key, to_metrics)
+                             _per_run_vmap, _single_run, program_key)
 
 
 @functools.lru_cache(maxsize=256)
@@ -33,17 +36,40 @@ def compiled_sweep(problem: Problem, sharding=None) -> Callable:
     ``blocks`` of them, one after another, through the same code (see :func:`_blocked`);
     elsewhere ``blocks`` is unused and every row runs at once."""
     def sweep(per_run, shared, blocks):
-        batch = dict(per_run, shared=shared)
-        if problem.loop == "fused":
-            return _fused_sweep(problem, batch)
-        run_all = _per_run_vmap(functools.partial(_single_run, problem))
-        devices = 1 if sharding is None else len(sharding.device_set)
-        rows = per_run["x0"].shape[0] // devices
-        if jax.default_backend() != "cpu" or rows % CPU_RUNS_PER_DEVICE or rows == 0:
-            return run_all(batch)
-        return _blocked(run_all, per_run, shared, blocks, sharding)
+        return _sweep_body(problem, sharding, per_run, shared, blocks)
 
     return jax.jit(named(sweep, program_key(problem, "")))
+
+
+@functools.lru_cache(maxsize=256)
+def compiled_runs_sweep(problem: Problem, sharding=None, size: int = 0) -> Callable:
+    """The sweep of calls of ``size`` rows whose per-run inputs are made on the device from a
+    description's tables (``bench.core.inputs``). Its arguments are (tables, shared inputs, plan):
+    the plan's scalars say which runs the call holds (``bench.core.inputs.plan``); the rows then
+    run as in :func:`compiled_sweep`."""
+    positions = np.full(size, -1, np.int32)
+    positions[_real_rows(size, sharding)] = np.arange(len(_real_rows(size, sharding)))
+
+    def sweep(tables, shared, plan):
+        per_run = expand(tables, plan, positions)
+        if sharding is not None:
+            per_run = jax.lax.with_sharding_constraint(per_run, sharding)
+        return _sweep_body(problem, sharding, per_run, shared, plan[4])
+
+    return jax.jit(named(sweep, program_key(problem, f"runs:{size}")))
+
+
+def _sweep_body(problem: Problem, sharding, per_run, shared, blocks):
+    """Every row of ``per_run``: the fused kernel, one vmapped scan (GPU) or blocks (CPU)."""
+    batch = dict(per_run, shared=shared)
+    if problem.loop == "fused":
+        return _fused_sweep(problem, batch)
+    run_all = _per_run_vmap(functools.partial(_single_run, problem))
+    devices = 1 if sharding is None else len(sharding.device_set)
+    rows = per_run["x0"].shape[0] // devices
+    if jax.default_backend() != "cpu" or rows % CPU_RUNS_PER_DEVICE or rows == 0:
+        return run_all(batch)
+    return _blocked(run_all, per_run, shared, blocks, sharding)
 
 
 ALL_BLOCKS = np.int32(2**31 - 1)  # ``blocks`` for a call whose every block holds runs
@@ -153,6 +179,7 @@ class Cost:
     run_seconds: float
     runs: int
     steps: int
+    inputs: str = "device"  # where the per-run inputs were made: "device", "host" (or "mixed")
 
     @property
     def steps_per_second(self) -> float:
@@ -196,24 +223,24 @@ def _replicated(sharding):
     return NamedSharding(sharding.mesh, PartitionSpec())
 
 
-def _executable(problem: Problem, arguments, sharding, *, claim: bool = True):
-    """AOT-compiled sweep for this problem and (per-run chunk, shared) shapes; returns
-    (executable, compile seconds).
+def _executable(problem: Problem, arguments, sharding, size: int, *, claim: bool = True):
+    """AOT-compiled sweep (:func:`compiled_runs_sweep`) for this problem, call size and (tables,
+    shared, plan) shapes; returns (executable, compile seconds).
 
     ``arguments`` may hold arrays or ``jax.ShapeDtypeStruct``s (``precompile``). The compile seconds
     go to the first caller that ``claim``s the program (later ones get 0), so a job whose program
     a background thread compiled (``claim=False``) still reports what it cost to compile.
     """
     shapes = shapes_key(arguments)
-    key = (problem, shapes, sharding)
+    key = (problem, shapes, sharding, size)
     with _LOCKS_GUARD:
         lock = _COMPILE_LOCKS.setdefault(key, threading.Lock())
     with lock:  # one compile per program, however many threads ask for it
         if key not in _EXECUTABLES:
             start = time.perf_counter()
-            executable = compile_stored(program_key(problem, shapes),
-                                        lambda: compiled_sweep(problem, sharding).lower(*arguments),
-                                        sharding)
+            executable = compile_stored(
+                program_key(problem, f"runs:{size}|{shapes}"),
+                lambda: compiled_runs_sweep(problem, sharding, size).lower(*arguments), sharding)
             _EXECUTABLES[key] = [executable, time.perf_counter() - start]
         entry = _EXECUTABLES[key]
         if not claim:
@@ -222,103 +249,106 @@ def _executable(problem: Problem, arguments, sharding, *, claim: bool = True):
         return entry[0], seconds
 
 
-def _abstract(batch: Mapping[str, Any], padded: int, sharding):
-    """(per-run chunk, shared) as shapes, placed as ``run_chunks`` places them."""
-    per_run = jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct((padded, *np.shape(a)[1:]), np.asarray(a).dtype,
-                                       sharding=sharding), {k: batch[k] for k in PER_RUN})
-    shared = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype,
-                                                         sharding=_replicated(sharding)),
-                          batch["shared"])
-    blocks = jax.ShapeDtypeStruct((), np.int32, sharding=_replicated(sharding))
-    return per_run, shared, blocks
+def _abstract(runs: Runs, shared: Mapping[str, Any], sharding):
+    """(tables, shared, plan) as shapes, placed as ``run_chunks`` places them."""
+    def shape(a):
+        return jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype, sharding=_replicated(sharding))
+
+    plan = jax.ShapeDtypeStruct((5,), np.int32, sharding=_replicated(sharding))
+    return jax.tree.map(shape, runs.tables()), jax.tree.map(shape, dict(shared)), plan
 
 
-def precompile(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> None:
-    """Compile the program ``run_batch`` will use for this batch, from shapes alone, so a caller
+def precompile(problem: Problem, shared: Mapping[str, Any], runs: Runs, *, sharding=None) -> None:
+    """Compile the program ``run_chunks`` will use for these runs, from shapes alone, so a caller
     can compile the next job's program in a thread while the current one runs."""
-    padded = program_runs(len(batch["x0"]), sharding)
-    _executable(problem, _abstract(batch, padded, sharding), sharding, claim=False)
+    size = program_runs(runs.runs, sharding)
+    _executable(problem, _abstract(runs, shared, sharding), sharding, size, claim=False)
 
 
 class CostMeter:
-    """Compile and run seconds of the calls of one or more streams (see :func:`run_chunks`)."""
+    """Compile and run seconds of the calls of one or more streams (see :func:`run_chunks`), and
+    where their per-run inputs were made (``bench.core.inputs.Runs.inputs``)."""
 
     def __init__(self) -> None:
         self.compile_seconds = 0.0
         self.run_seconds = 0.0
         self.runs = 0
+        self.inputs = "device"
 
     def cost(self, steps: int) -> Cost:
-        return Cost(self.compile_seconds, self.run_seconds, self.runs, steps)
+        return Cost(self.compile_seconds, self.run_seconds, self.runs, steps, self.inputs)
 
 
-def run_chunks(problem: Problem, shared: Mapping[str, Any], runs: int,
-               chunk: Callable[[int, int], Mapping[str, Any]], *, sharding=None,
-               meter: CostMeter | None = None):
-    """Run ``runs`` runs in calls of :func:`program_runs` runs; yields (first run, host outputs)
-    per call, in order. ``chunk(start, stop)`` makes the per-run inputs of runs [start, stop) (a
-    dict with the :data:`PER_RUN` keys) when they are needed, so a sweep of any size holds one
-    call's inputs and outputs at a time (plus the next call's, in flight).
+def _calls(problem: Problem, shared: Mapping[str, Any], runs: Runs, sharding, meter: CostMeter):
+    """Dispatch the calls of a sweep; yields (first run, run count, the call's device outputs).
 
-    Call k + 1 is placed and dispatched (asynchronously) before call k's results are fetched, so
-    the host's work overlaps the devices'. Run time is the wall time from the first dispatch to
-    the last result, compiles excluded."""
+    Each call is dispatched (asynchronously) before the previous call's outputs are yielded, so
+    the host's work on them overlaps the devices'. The tables travel once; a call's own inputs
+    are five scalars (``bench.core.inputs.plan``)."""
     if problem.loop == "fused":
-        check_fused(problem, dict(chunk(0, min(runs, 1)), shared=shared))
-    meter = meter if meter is not None else CostMeter()
-    size = program_runs(runs, sharding)
-    rows = _real_rows(size, sharding)  # where a call's real runs sit; the other rows are padding
-    shared_device = jax.device_put(dict(shared), _replicated(sharding)) if sharding is not None \
-        else jax.device_put(dict(shared))
+        check_fused(problem, dict(runs.first(), shared=shared))
+    total = runs.runs
+    size = program_runs(total, sharding)
+    per_call = len(_real_rows(size, sharding))
+
+    def put(tree):
+        return jax.device_put(tree, _replicated(sharding)) if sharding is not None else jax.device_put(tree)
+
+    tables, shared_device = put(runs.tables()), put(dict(shared))
+    meter.inputs = runs.inputs if meter.runs == 0 or meter.inputs == runs.inputs else "mixed"
+    firsts = range(0, total, per_call)
+    counts = [min(per_call, total - first) for first in firsts]
+    plans = [call_plan(first, count, runs, _blocks_used(count, size, sharding))
+             for first, count in zip(firsts, counts)]
+    plans = put(plans)  # in one batched call: placed one by one, they were most of the host's work
     pending = None
-    began = None
-    for start in range(0, runs, len(rows)):
-        stop = min(start + len(rows), runs)
-        part = {k: v for k, v in chunk(start, stop).items() if k in PER_RUN}
-        n = stop - start
-        where = rows[:n]
-        if n != size:  # the other rows repeat run 0 of the call; they are dropped after
-            part = jax.tree.map(lambda a: _placed(np.asarray(a), where, size), part)
-        part = jax.device_put(part, sharding) if sharding is not None else jax.device_put(part)
-        blocks = _blocks_used(n, size, sharding)
-        blocks = jax.device_put(np.int32(blocks), _replicated(sharding)) if sharding is not None \
-            else np.int32(blocks)
-        executable, seconds = _executable(problem, (part, shared_device, blocks), sharding)
-        meter.compile_seconds += seconds
-        if began is None:  # after the one compile: every call has the first one's shape
-            began = time.perf_counter()
-        out = executable(part, shared_device, blocks)
+    executable = None
+    for first, count, plan in zip(firsts, counts, plans):
+        if executable is None:  # every call has the first one's shapes: one look-up
+            executable, seconds = _executable(problem, (tables, shared_device, plan), sharding, size)
+            meter.compile_seconds += seconds
+            began = time.perf_counter()  # after the one compile
+        out = executable(tables, shared_device, plan)
         if pending is not None:
-            yield pending[0], _fetched(pending[1], pending[2])
-        pending = (start, out, where)
+            yield pending
+        pending = (first, count, out)
     if pending is not None:
-        last = _fetched(pending[1], pending[2])
+        jax.block_until_ready(pending[2])
         # Counted before the last yield, so a caller that builds records from the last call's
         # outputs stamps them with a cost that includes that call.
         meter.run_seconds += time.perf_counter() - began
-        meter.runs += runs
-        yield pending[0], last
+        meter.runs += total
+        yield pending
+
+
+def run_chunks(problem: Problem, shared: Mapping[str, Any], runs: Runs, *, sharding=None,
+               meter: CostMeter | None = None):
+    """Run the runs ``runs`` describes in calls of :func:`program_runs` rows; yields (first run,
+    host outputs) per call, in order, so a sweep of any size holds one call's outputs at a time
+    (plus the next call's, in flight). Run time is the wall time from the first dispatch to the
+    last result, compiles excluded."""
+    meter = meter if meter is not None else CostMeter()
+    for first, count, out in _calls(problem, shared, runs, sharding, meter):
+        host = _host(out)
+        yield first, jax.tree.map(lambda a: _compacted(a, count, sharding), host)
 
 
 def run_batch(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> tuple[Metrics, Cost]:
     """Run every run of ``batch`` (one instance); returns per-run metrics and the cost.
 
     Args:
+      batch: per-run arrays (``make_batch``: their tables travel whole, ``cost.inputs`` "host"), or
+        ``runs`` (a ``bench.core.inputs.Runs`` description, expanded on the device) and ``shared``.
       sharding: a ``jax.sharding.Sharding`` of the runs axis (see ``bench.core.sharding``); each call is
         padded to a multiple of the device count and trimmed after.
     """
-    runs = len(batch["x0"])
-    if runs == 0:
+    runs = batch["runs"] if "runs" in batch else per_run_description(batch)
+    if runs.runs == 0:
         raise ValueError("run_batch: the batch holds no runs")
-    per_run = {k: batch[k] for k in PER_RUN}
     meter = CostMeter()
-    parts = [out for _, out in run_chunks(
-        problem, batch["shared"], runs,
-        lambda a, b: jax.tree.map(lambda v: np.asarray(v)[a:b], per_run),
-        sharding=sharding, meter=meter)]
-    raw = parts[0] if len(parts) == 1 else jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
-    return to_metrics(raw, problem.steps), meter.cost(problem.steps)
+    parts = [(first, count, jax.block_until_ready(out))
+             for first, count, out in _calls(problem, batch["shared"], runs, sharding, meter)]
+    return Metrics(_Outputs(parts, runs.runs, sharding), problem.steps), meter.cost(problem.steps)
 
 
 # The last rows of a CPU device's block: XLA's CPU code for them (a vector loop's remainder) may
@@ -350,25 +380,64 @@ def _blocks_used(runs: int, size: int, sharding) -> int:
     return -(-runs // ((CPU_RUNS_PER_DEVICE - CPU_TAIL_ROWS) * devices))
 
 
-def _placed(values: np.ndarray, where: np.ndarray, size: int) -> np.ndarray:
-    """``values`` (one per run) put at rows ``where`` of ``size`` rows, run 0 repeated elsewhere."""
-    out = np.repeat(values[:1], size, axis=0)
-    out[where] = values
-    return out
+class _Outputs(Mapping):
+    """A sweep's outputs by name, each fetched and compacted into run order (:func:`_compacted`)
+    on its first read: a field nobody reads is never fetched or copied."""
+
+    def __init__(self, parts: list[tuple[int, int, dict[str, jax.Array]]], runs: int, sharding):
+        self._parts, self._runs, self._sharding = parts, runs, sharding
+        self._done: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._done:
+            like = self._parts[0][2][name]  # KeyError for a field the program does not output
+            into = np.empty((self._runs, *like.shape[1:]), np.dtype(like.dtype))
+            for first, count, out in self._parts:
+                _compacted(_host_array(out[name]), count, self._sharding, into[first:first + count])
+            self._done[name] = into
+        return self._done[name]
+
+    def __iter__(self):
+        return iter(self._parts[0][2])
+
+    def __len__(self) -> int:
+        return len(self._parts[0][2])
 
 
-def _fetched(out: Any, where: np.ndarray) -> Any:
-    """A call's outputs on the host (waiting for them), the real runs' rows only, in run order.
+def _host(out: Any) -> Any:
+    """A call's outputs on the host (waiting for them); see :func:`_host_array`."""
+    return jax.tree.map(_host_array, jax.block_until_ready(out))
+
+
+def _host_array(array: jax.Array) -> np.ndarray:
+    """One output on the host: on a CPU a view of the device buffer, no copy.
 
     Over several hosts (``jax.distributed``) each process holds only its own devices' runs and
     ``device_get`` refuses; every process then gathers every shard."""
-    out = jax.block_until_ready(out)
-    if all(getattr(a, "is_fully_addressable", True) for a in jax.tree.leaves(out)):
-        host = jax.device_get(out)
-    else:
-        from jax.experimental import multihost_utils
+    if getattr(array, "is_fully_addressable", True):
+        return np.asarray(jax.device_get(array))
+    from jax.experimental import multihost_utils
 
-        host = jax.tree.map(lambda a: multihost_utils.process_allgather(a, tiled=True), out)
-    if len(where) and where[-1] == len(where) - 1:  # the first rows, in order: a cheap slice
-        return jax.tree.map(lambda a: np.asarray(a)[:len(where)], host)
-    return jax.tree.map(lambda a: np.asarray(a)[where], host)
+    return np.asarray(multihost_utils.process_allgather(array, tiled=True))
+
+
+def _compacted(values: np.ndarray, count: int, sharding, into: np.ndarray | None = None) -> np.ndarray:
+    """The first ``count`` runs of a call's host outputs (rows :func:`_real_rows`), in run order,
+    copied once (into ``into`` if given): a slice on a GPU; on a CPU whole blocks of every device
+    less their tail rows, then what the last, partial block row holds."""
+    if into is None:
+        into = np.empty((count, *values.shape[1:]), values.dtype)
+    if jax.default_backend() != "cpu":
+        into[...] = values[:count]
+        return into
+    devices = 1 if sharding is None else len(sharding.device_set)
+    usable, rest = CPU_RUNS_PER_DEVICE - CPU_TAIL_ROWS, values.shape[1:]
+    # Run order is block-major, then device, then row (see _real_rows).
+    blocks = values.reshape(devices, -1, CPU_RUNS_PER_DEVICE, *rest).swapaxes(0, 1)[:, :, :usable]
+    full, left = divmod(count, devices * usable)
+    into[:full * devices * usable].reshape(full, devices, usable, *rest)[...] = blocks[:full]
+    for device in range(-(-left // usable)):
+        start = full * devices * usable + device * usable
+        rows = min(usable, count - start)
+        into[start:start + rows] = blocks[full, device, :rows]
+    return into

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -246,16 +247,20 @@ def _outcome(problem: Problem, run: Mapping[str, Any], carry, trajectory=None) -
     in_loop = levels.first_hits(carry["levels"])
     # Not reached in the loop: reached at the last iterate (steps) or never (steps + 1, censored).
     at_end = jnp.where(counted_gap(x_final, final_gap) <= targets, problem.steps, problem.steps + 1)
-    first_hit = jnp.where(in_loop < problem.steps, in_loop, at_end).astype(jnp.int32)
+    first_hit = jnp.where(in_loop < problem.steps, in_loop, at_end)
     distances = jnp.linalg.norm(run["shared"]["minimizers"] - x_final, axis=-1)
+    reached_last = (first_hit[-1] <= problem.steps) & ~diverged
+    status = jnp.where(diverged, int(Status.DIVERGED),
+                       jnp.where(reached_last, int(Status.CONVERGED), int(Status.BUDGET)))
     out = dict(
-        first_hit=first_hit,
+        first_hit=first_hit.astype(narrowest_integer(problem.steps + 1)),
         final_gap=final_gap,
         best_gap=jnp.fmin(carry["best_gap"], counted_gap(x_final, final_gap)),
         final_x=x_final,
         distance=jnp.where(diverged, jnp.nan, jnp.min(distances)),
-        basin=jnp.where(diverged, -1, jnp.argmin(distances)).astype(jnp.int32),
-        diverged=diverged,
+        basin=jnp.where(diverged, -1, jnp.argmin(distances)).astype(
+            narrowest_integer(len(distances), signed=True)),
+        status=status.astype(jnp.uint8),
     )
     if problem.trajectory_every:
         out["trajectory"] = jnp.concatenate([trajectory, x_final[None]], axis=0)
@@ -330,53 +335,74 @@ def _per_run_vmap(fn: Callable) -> Callable:
 
 
 
-@dataclasses.dataclass(frozen=True)
+def narrowest_integer(largest: int, *, signed: bool = False) -> np.dtype:
+    """The narrowest integer dtype holding 0 .. ``largest`` (and -1 when ``signed``): the program's
+    outputs are as small as their information, so less travels to the host."""
+    for bits in (8, 16, 32):
+        if largest < 2 ** (bits - 1 if signed else bits):
+            return np.dtype(f"{'int' if signed else 'uint'}{bits}")
+    return np.dtype(np.int64)
+
+
 class Metrics:
     """Per-run outcomes of a batch, as numpy arrays with the runs axis first.
 
+    Each field is unpacked from the program's packed outputs (``first_hit`` in the narrowest
+    integer, ``status`` as bytes, ``basin`` narrow) on its first read, vectorised, and kept.
+
     Attributes:
-      steps_to_target: (R, T) gradient evaluations until gap <= tau, censored at the budget.
+      steps_to_target: (R, T) int32 gradient evaluations until gap <= tau, censored at the budget.
       reached: (R, T) whether each target was reached within the budget.
       final_gap, best_gap: (R,) f - f* at the last iterate, and the lowest seen.
       distance: (R,) distance from the last iterate to the NEAREST global minimizer (NaN if diverged).
-      basin: (R,) index of that minimizer (-1 if diverged).
+      basin: (R,) int32 index of that minimizer (-1 if diverged).
       diverged: (R,) a non-finite value or iterate appeared.
-      status: (R,) ``Status`` codes.
+      status: (R,) int8 ``Status`` codes.
       final_x: (R, dim); trajectory: (R, K, dim) or None.
     """
 
-    steps_to_target: np.ndarray
-    reached: np.ndarray
-    final_gap: np.ndarray
-    best_gap: np.ndarray
-    distance: np.ndarray
-    basin: np.ndarray
-    diverged: np.ndarray
-    status: np.ndarray
-    final_x: np.ndarray
-    trajectory: np.ndarray | None = None
+    FIELDS = ("steps_to_target", "reached", "final_gap", "best_gap", "distance", "basin",
+              "diverged", "status", "final_x", "trajectory")
+
+    def __init__(self, raw: Mapping[str, Any], steps: int):
+        self._raw = raw
+        self._steps = steps
+
+    @functools.cached_property
+    def diverged(self) -> np.ndarray:
+        return self._raw["status"] == Status.DIVERGED
+
+    @functools.cached_property
+    def reached(self) -> np.ndarray:
+        return (self._raw["first_hit"] <= self._steps) & ~self.diverged[:, None]
+
+    @functools.cached_property
+    def steps_to_target(self) -> np.ndarray:
+        # Reached: the first hit (<= steps); not reached: censored at the budget (a first hit of
+        # steps + 1, or a diverged run).
+        out = np.minimum(self._raw["first_hit"], self._steps, dtype=np.int32)
+        out[self.diverged] = self._steps
+        return out
+
+    @functools.cached_property
+    def status(self) -> np.ndarray:
+        return self._raw["status"].astype(np.int8)
+
+    @functools.cached_property
+    def basin(self) -> np.ndarray:
+        return self._raw["basin"].astype(np.int32)
+
+    # Floats as the program returned them (the problem's dtype): nothing to unpack.
+    final_gap = property(lambda self: self._raw["final_gap"])
+    best_gap = property(lambda self: self._raw["best_gap"])
+    distance = property(lambda self: self._raw["distance"])
+    final_x = property(lambda self: self._raw["final_x"])
+    trajectory = property(lambda self: self._raw.get("trajectory"))
 
 
 def to_metrics(raw: Mapping[str, Any], steps: int) -> Metrics:
-    """Turn the device outputs of a sweep into :class:`Metrics` (host side, after the timed part)."""
-    raw = jax.device_get(raw)
-    first_hit = np.asarray(raw["first_hit"])
-    diverged = np.asarray(raw["diverged"])
-    reached = (first_hit <= steps) & ~diverged[:, None]
-    status = np.where(diverged, Status.DIVERGED,
-                      np.where(reached[:, -1], Status.CONVERGED, Status.BUDGET)).astype(np.int8)
-    return Metrics(
-        steps_to_target=np.where(reached, first_hit, steps).astype(np.int32),
-        reached=reached,
-        final_gap=np.asarray(raw["final_gap"]),
-        best_gap=np.asarray(raw["best_gap"]),
-        distance=np.asarray(raw["distance"]),
-        basin=np.asarray(raw["basin"]),
-        diverged=diverged,
-        status=status,
-        final_x=np.asarray(raw["final_x"]),
-        trajectory=None if raw.get("trajectory") is None else np.asarray(raw["trajectory"]),
-    )
+    """The device outputs of a sweep as :class:`Metrics` (host side, after the timed part)."""
+    return Metrics({k: np.asarray(v) for k, v in jax.device_get(dict(raw)).items()}, steps)
 
 
 def make_batch(problem: Problem, hparams: Mapping[str, Any], x0, f_star, minimizers, *, key=None,

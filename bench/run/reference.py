@@ -4,7 +4,7 @@ On a smooth landscape a quasi-Newton method is what a reader would pick instead 
 table and figure that compares optimizers shows these rows beside them, labelled "(reference)".
 They run on the suite's fresh ``test_seeds`` starts, like the tuned configs they are compared with,
 in float64 with the jitted objective and ``jax.grad`` as the gradient (and a JAX Hessian-vector
-product for trust-krylov). Cost is counted in evaluations: one call of f (with its gradient where
+product for trust-krylov), on the CPU backend even where the sweeps run on an accelerator. Cost is counted in evaluations: one call of f (with its gradient where
 the method uses one) is one evaluation, the unit of the engine's steps; steps-to-target is the
 index of the first evaluation whose value is within the target, censored at the suite's budget.
 
@@ -177,13 +177,20 @@ def _jitted_instance(landscape, dim: int, instance_id: int) -> _Jitted:
                    instance_np_fn(landscape, instance))
 
 
+def host_device():
+    """The device the references evaluate f and its gradient on: the host's CPU backend, whatever
+    the default device is. scipy asks for one point at a time, so on an accelerator every
+    evaluation would be a synchronised device call and a copy back."""
+    return jax.devices("cpu")[0]
+
+
 def run_reference(landscape, dim: int, instance_id: int, method: str, starts: np.ndarray,
                   steps: int, targets, noise_seeds=None) -> dict[str, Any]:
     """One method from every start on one instance: the per-run arrays of a results record."""
     # L-BFGS-B's (and numpy's 2x2) BLAS calls are tiny, but OpenBLAS's threads wake for them and
     # fight JAX's: with one BLAS thread 50 L-BFGS-B runs took 0.07 s instead of 0.6-2.4 s on the
     # 2-core machine. Tiny calls run on one thread anyway, so the results are the same bits.
-    with _blas_threads().limit(limits=1, user_api="blas"):
+    with _blas_threads().limit(limits=1, user_api="blas"), jax.default_device(host_device()):
         return _run_reference(landscape, dim, instance_id, method, starts, steps, targets,
                               noise_seeds)
 

@@ -21,6 +21,7 @@ import landscapes
 from bench.core import environment
 from bench.core.engine import CostMeter, check_fused, precompile, run_chunks
 from bench.core.flops import step_flops
+from bench.core.inputs import described
 from bench.core.step import OptimizerBuilder, Problem, make_batch, to_metrics
 from bench.run.records import TEST, TUNE, Selection, columns
 from bench.run.results import SCHEMA, ResultsDir, job_id, stable_hash
@@ -194,7 +195,11 @@ def _precompile_ahead(jobs, *, sharding):
                 problem = dataclasses.replace(problem, loop=job.loop(instance))
                 batch = batch_of(problem, {k: v[:1] for k, v in job.configs.items()},
                                  np.zeros((1, job.landscape.dim)), shared)
-                precompile(problem, batch, sharding=sharding)
+                starts = len(job.seeds) * job.suite.starts  # the shapes execute's calls will have
+                block = min(job.n_configs, _config_block(starts))
+                runs = described(problem, {k: v[:block] for k, v in job.configs.items()},
+                                 np.zeros((starts, job.landscape.dim)), min_rows=block)
+                precompile(problem, batch["shared"], runs, sharding=sharding)
         except Exception:  # the job compiles (and reports any error) itself
             pass
 
@@ -207,6 +212,11 @@ def _precompile_ahead(jobs, *, sharding):
 SEGMENT_RECORDS = 2048
 # Runs per instance in one block of configs (see ``execute``).
 CONFIG_BLOCK_RUNS = 1 << 16
+
+
+def _config_block(per_record: int) -> int:
+    """Configs per block of ``execute``: CONFIG_BLOCK_RUNS runs per instance."""
+    return max(1, CONFIG_BLOCK_RUNS // per_record)
 
 
 def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = None,
@@ -249,7 +259,7 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
             programs[instance] = (problem, one["shared"], moved, step_flops(problem, one))
     # Configs in blocks, every instance of a block before the next: the tuning criterion of a
     # config is complete after its block, so a huge grid keeps three numbers per config.
-    block = max(1, CONFIG_BLOCK_RUNS // per_record)
+    block = _config_block(per_record)
     for first in range(0, job.n_configs, block):
         for instance in job.instances:
             indices = todo[instance]
@@ -258,19 +268,15 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
                 continue
             problem, batch_shared, moved, flops = programs[instance]
 
-            def chunk(a: int, b: int, indices=indices):
-                rows = np.arange(a, b)
-                configs, which = indices[rows // per_record], rows % per_record
-                return dict(hparams={k: v[configs] for k, v in hparams.items()}, x0=x0s[which],
-                            key=run_keys[which])
-
-            expected = repeats.time_part(problem, batch_shared, len(indices) * per_record, chunk,
-                                         sharding=sharding, meter=meter)
+            # The block's configs only, in tables as long as a whole block's: one program serves
+            # every block of the job.
+            runs = described(problem, {k: v[indices] for k, v in hparams.items()}, x0s,
+                             key=run_keys, min_rows=min(block, job.n_configs))
+            expected = repeats.time_part(problem, batch_shared, runs, sharding=sharding, meter=meter)
             buffer: list[Any] = []
             done_records = 0
             total = 0
-            for _, out in run_chunks(problem, batch_shared, len(indices) * per_record, chunk,
-                                     sharding=sharding, meter=meter):
+            for _, out in run_chunks(problem, batch_shared, runs, sharding=sharding, meter=meter):
                 if expected is not None:
                     total = checksum(out, total)
                 buffer.append(out)
@@ -284,7 +290,7 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
                 buffer = [jax.tree.map(lambda a: a[cut:], raw)] if cut < rows else []
                 metrics = to_metrics(jax.tree.map(lambda a: a[:cut], raw), suite.steps)
                 cost = dict(environment.cost_record(meter.cost(suite.steps), flops, suite.dtype),
-                            loop=problem.loop, **repeats.cost_fields())
+                            loop=problem.loop, inputs=meter.inputs, **repeats.cost_fields())
                 for k in range(complete):
                     c = int(indices[done_records + k])
                     rows_k = slice(k * per_record, (k + 1) * per_record)

@@ -15,13 +15,14 @@ part completes can carry them; with ``N = 0`` (the default) nothing extra runs.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import jax
 import numpy as np
 
 from bench.core.engine import CostMeter, run_chunks
+from bench.core.inputs import Runs
 from landscapes.errors import InputError
 
 MAX_TIMING_REPEATS = 100  # each repeat costs a whole run of the job again
@@ -53,8 +54,8 @@ class RepeatedTimings:
         self.seconds = [0.0] * repeats
         self.runs = 0
 
-    def time_part(self, problem, shared: Mapping[str, Any], runs: int,
-                  chunk: Callable[[int, int], Mapping[str, Any]], *, sharding, meter: CostMeter) -> int | None:
+    def time_part(self, problem, shared: Mapping[str, Any], runs: Runs, *, sharding,
+                  meter: CostMeter) -> int | None:
         """Run one part of a job ``len(self.seconds)`` times (as ``run_chunks`` runs it) and add each
         repeat's run seconds; compile time, if the first repeat compiled, goes to ``meter``. Returns
         the outputs' checksum (None without repeats): :meth:`check` compares the part's own run to it."""
@@ -62,7 +63,7 @@ class RepeatedTimings:
         for repeat in range(len(self.seconds)):
             timer = CostMeter()
             total = 0
-            for _, out in run_chunks(problem, shared, runs, chunk, sharding=sharding, meter=timer):
+            for _, out in run_chunks(problem, shared, runs, sharding=sharding, meter=timer):
                 total = checksum(out, total)
             meter.compile_seconds += timer.compile_seconds
             self.seconds[repeat] += timer.run_seconds
@@ -72,7 +73,7 @@ class RepeatedTimings:
                                    " deterministic, so its records would not be either")
             found = total
         if found is not None:
-            self.runs += runs
+            self.runs += runs.runs
         return found
 
     @staticmethod

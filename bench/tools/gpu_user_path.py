@@ -8,9 +8,10 @@ Writes DIR/gpu_user_path.json after each part. Parts:
     scan and with the fused loop: the device side of "a run's numbers depend on its identity alone"
     (counts of bitwise-equal runs; nothing is asserted, so every figure comes back);
   * ``user_path``: Beale, Nesterov, 2,000 steps, float32 at 4,096 and 1,048,576 runs: the kernel alone
-    (an AOT executable on placed inputs), ``bench.core.engine.run_batch`` (what a suite's jobs call:
-    placing inputs per call, fetching and unpacking outputs) and the host's batch building
-    (``Workload.batch``), medians of repeated timings;
+    (an AOT executable on placed inputs), ``bench.core.engine.run_batch`` on the workload as a suite
+    describes it (configs x starts, expanded on the device; fetching and unpacking one field and
+    every field) and building that description (``Workload.description``), medians of repeated
+    timings;
   * ``suite``: ``landscape-bench run default`` cold and warm into new folders (wall time, the jobs'
     time as the command prints it), then a sampled ``rerun_all`` of the warm folder on the device.
 """

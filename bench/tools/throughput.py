@@ -23,12 +23,17 @@ import landscapes
 import optimizers
 from bench.core.engine import ALL_BLOCKS, compiled_sweep
 from bench.core.flops import step_flops
+from bench.core.inputs import described
 from bench.core.step import PER_RUN, Problem, make_batch, to_metrics
 from bench.core.targets import COCO_TARGETS
 from bench.core.environment import peak_flops
 from bench.run.runner import OptimizerBuilder
 from bench.core.sharding import runs_sharding
 from optimizers.spaces import LogUniform, Uniform, random_configs
+
+
+# Start points per config in ``Workload.description``.
+STARTS = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +70,34 @@ class Workload:
         x0 = np.random.default_rng(self.seed).uniform(box[:, 0], box[:, 1], (runs, len(box)))
         return make_batch(self.problem(), full, x0, landscape.minimum(),
                           landscape.minimizer_array())
+
+    def description(self, runs: int | None = None) -> dict[str, Any]:
+        """The workload as a suite describes it: ``runs // starts`` random configs (from the
+        sampler's seed) x ``starts`` start points (from the start box and the seed), with
+        ``starts = min(STARTS, runs)``; expanded into runs on the device (``bench.core.inputs``)."""
+        runs = self.runs if runs is None else runs
+        starts = min(STARTS, runs)
+        landscape = landscapes.get_landscape(self.landscape)
+        space = {"learning_rate": LogUniform(1e-4, 1e-2)}
+        if "momentum" in optimizers.config_defaults(self.family, self.schedule):
+            space["momentum"] = Uniform(0.0, 0.95)
+        configs = optimizers.complete_config(self.family, self.schedule,
+                                             random_configs(space, runs // starts, self.seed))
+        box = landscape.start_box()
+        x0 = np.random.default_rng(self.seed).uniform(box[:, 0], box[:, 1], (starts, len(box)))
+        problem = self.problem()
+        shared = make_batch(problem, {k: v[:1] for k, v in configs.items()}, x0[:1],
+                            landscape.minimum(), landscape.minimizer_array())["shared"]
+        return dict(runs=described(problem, configs, x0), shared=shared)
+
+    def expanded(self, description: dict[str, Any]) -> dict[str, Any]:
+        """A description's runs as per-run arrays, made on the host (for the kernel alone)."""
+        runs = description["runs"]
+        rows = np.arange(runs.runs)
+        configs = runs.configs[rows // runs.per_config]
+        return dict(hparams={k: v[configs] for k, v in runs.hparams.items()},
+                    x0=runs.x0[rows % runs.per_config], key=runs.key[rows % runs.per_config],
+                    shared=description["shared"])
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -188,33 +221,100 @@ def compare(work: Workload, *, loop_configs: int = 2, loop_steps: int = 300,
                 speedup_vs_per_config_scan=engine["steps_per_second"] / scan["steps_per_second"])
 
 
-def user_path_times(runs: int = 1 << 20, steps: int = 1, repeats: int = 3,
-                    loop: str = "scan") -> dict[str, Any]:
-    """What the user path adds to the kernel: building the batch (``Workload.batch``) and
-    ``run_batch`` (placing inputs per call, fetching and unpacking outputs) beside the executable
-    alone, in seconds (medians of ``repeats``). With a 1-step program the kernel is negligible, so
-    the difference is the host's share; with the headline's 2,000 steps it is what a user gets."""
+def user_path_times(runs: int = 1 << 20, steps: int = 1, repeats: int = 3, loop: str = "scan",
+                    inputs: str = "device") -> dict[str, Any]:
+    """What the user path adds to the kernel, in seconds (medians of ``repeats``): building the
+    inputs (``Workload.description`` for ``inputs="device"``, ``Workload.batch``'s per-run arrays
+    for "host"), ``run_batch`` reading one field (``final_gap``) and reading every field of its
+    Metrics, beside the executable alone on the same runs as per-run arrays. With a 1-step program
+    the kernel is negligible, so the difference is the host's share; with the headline's 2,000
+    steps it is what a user gets."""
     from bench.core.engine import run_batch
     from bench.core.sharding import runs_sharding
+    from bench.core.step import Metrics
 
     work = Workload(runs=runs, steps=steps, loop=loop)
-    build = _median_seconds(lambda: work.batch()["x0"], repeats)
-    batch = work.batch()
+    make = work.description if inputs == "device" else work.batch
+    build = _median_seconds(lambda: jax.tree.leaves(make())[0], repeats)
+    batch = make()
     problem, sharding = work.problem(), runs_sharding()
     run_batch(problem, batch, sharding=sharding)  # compile and warm up
-    user = _median_seconds(lambda: run_batch(problem, batch, sharding=sharding)[0].final_gap, repeats)
-    executable, arguments, compile_seconds, _ = compile_sharded(problem, batch)
+
+    def one_field():
+        return run_batch(problem, batch, sharding=sharding)[0].final_gap
+
+    def every_field():
+        metrics = run_batch(problem, batch, sharding=sharding)[0]
+        return [getattr(metrics, name) for name in Metrics.FIELDS if name != "trajectory"]
+
+    expanded = work.batch() if inputs == "host" else work.expanded(batch)
+    executable, arguments, compile_seconds, _ = compile_sharded(problem, expanded)
     jax.block_until_ready(executable(*arguments))
-    kernel = _median_seconds(lambda: executable(*arguments), repeats)
-    return dict(runs=runs, steps=steps, loop=loop, compile_seconds=compile_seconds,
-                batch_build_seconds=build, run_batch_seconds=user, executable_seconds=kernel)
+    # Interleaved, so each repeat's three timings see the same machine state; the host's share
+    # is the median of the per-repeat differences.
+    # The main thread's CPU time is the host's work alone: the executable runs on XLA's threads.
+    times: dict[str, list[float]] = {"kernel": [], "user": [], "every": []}
+    threads: dict[str, list[float]] = {"kernel": [], "user": [], "every": []}
+    for _ in range(repeats):
+        for name, fn in (("kernel", lambda: executable(*arguments)), ("user", one_field),
+                         ("every", every_field)):
+            start, thread = time.perf_counter(), time.thread_time()
+            jax.block_until_ready(fn())
+            times[name].append(time.perf_counter() - start)
+            threads[name].append(time.thread_time() - thread)
+    kernel, user, every = (np.asarray(times[k]) for k in ("kernel", "user", "every"))
+    return dict(runs=runs, steps=steps, loop=loop, inputs=inputs, compile_seconds=compile_seconds,
+                batch_build_seconds=build, run_batch_seconds=float(np.median(user)),
+                run_batch_every_field_seconds=float(np.median(every)),
+                executable_seconds=float(np.median(kernel)),
+                host_seconds=float(np.median(user - kernel)),
+                host_every_field_seconds=float(np.median(every - kernel)),
+                host_thread_seconds=float(np.median(threads["user"])),
+                host_thread_every_field_seconds=float(np.median(threads["every"])),
+                executable_thread_seconds=float(np.median(threads["kernel"])))
 
 
-def host_time_per_run(runs: int = 1 << 20, steps: int = 1, repeats: int = 3) -> dict[str, Any]:
+def host_time_per_run(runs: int = 1 << 20, steps: int = 1, repeats: int = 3,
+                      inputs: str = "device") -> dict[str, Any]:
     """:func:`user_path_times` per run, in ns, with a 1-step program: the CPU proxy of the host's
-    share of the user path."""
-    found = user_path_times(runs, steps, repeats)
-    return dict(runs=runs, steps=steps, batch_build_ns_per_run=found["batch_build_seconds"] / runs * 1e9,
-                run_batch_ns_per_run=found["run_batch_seconds"] / runs * 1e9,
-                executable_ns_per_run=found["executable_seconds"] / runs * 1e9,
-                host_ns_per_run=(found["run_batch_seconds"] - found["executable_seconds"]) / runs * 1e9)
+    share of the user path. ``host_ns_per_run``: ``run_batch`` (one field read) less the executable,
+    the median of per-repeat differences; ``host_every_field_ns_per_run``: the same with every
+    field of its Metrics unpacked. ``host_thread_*``: the main thread's CPU time in ``run_batch``
+    (the host's work alone, without waiting; robust to a loaded machine)."""
+    found = user_path_times(runs, steps, repeats, inputs=inputs)
+
+    def per_run(seconds):
+        return seconds / runs * 1e9
+
+    return dict(runs=runs, steps=steps, inputs=inputs,
+                batch_build_ns_per_run=per_run(found["batch_build_seconds"]),
+                run_batch_ns_per_run=per_run(found["run_batch_seconds"]),
+                executable_ns_per_run=per_run(found["executable_seconds"]),
+                host_ns_per_run=per_run(found["host_seconds"]),
+                host_every_field_ns_per_run=per_run(found["host_every_field_seconds"]),
+                host_thread_ns_per_run=per_run(found["host_thread_seconds"]),
+                host_thread_every_field_ns_per_run=per_run(found["host_thread_every_field_seconds"]),
+                executable_thread_ns_per_run=per_run(found["executable_thread_seconds"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python3 -m bench.tools.throughput host [--runs N] [--repeats K] [--inputs device|host]``:
+    print :func:`host_time_per_run` as JSON."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python3 -m bench.tools.throughput")
+    parser.add_argument("what", choices=["host"])
+    parser.add_argument("--runs", type=int, default=1 << 20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--inputs", choices=["device", "host"], default="device")
+    args = parser.parse_args(argv)
+    from bench.core.jax_setup import configure_jax
+
+    configure_jax()
+    print(json.dumps(host_time_per_run(args.runs, repeats=args.repeats, inputs=args.inputs)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -153,8 +153,10 @@ def test_headline_coco51_targets(benchmark):
 
 
 def test_host_time_per_run_of_the_user_path(benchmark):
-    """The CPU proxy of 'the GPU's speed reaches the user': host time per run that run_batch adds
-    to the executable alone, at 1,048,576 runs of a 1-step program (small and untimed by default)."""
+    """The CPU proxy of 'the GPU's speed reaches the user': host time per run of run_batch on a
+    described sweep (inputs expanded on the device), as main-thread CPU time and as the wall time
+    it adds to the executable alone, at 1,048,576 runs of a 1-step program (small and untimed by
+    default)."""
     from bench.tools.throughput import host_time_per_run
 
     runs = 4096 if benchmark.disabled else 1 << 20
@@ -163,3 +165,4 @@ def test_host_time_per_run_of_the_user_path(benchmark):
     benchmark.group = "host path"
     benchmark.extra_info.update(found)
     assert found["run_batch_ns_per_run"] > 0 and found["executable_ns_per_run"] > 0
+    assert found["inputs"] == "device" and found["host_thread_ns_per_run"] > 0
