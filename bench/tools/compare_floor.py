@@ -7,8 +7,8 @@ Runs SUITE (default ``quick``) twice per pair, back to back, with ``--timing-rep
 a fresh process, as a user would), then ``landscape-bench compare`` of the two: a suite speed
 verdict there is a false one. Folders already in DIR are resumed, not run again: the same command on
 the same DIR counts again from the stored timings. It also compares each pair's first run with a
-copy of its second whose timing repeats are doubled (a 2x slowdown with the noise of two real runs)
-and says whether the suite was called slower. ``--recount`` runs nothing: it judges each two
+copy of its second whose timing repeats are doubled (a 2x slowdown with the noise of two real runs;
+``--slowdown`` sets another factor) and says whether the suite was called slower. ``--recount`` runs nothing: it judges each two
 consecutive results folders given (runs of the same code, one after the other) the same way. Prints
 one line per pair and a summary; the numbers are in docs/performance.md.
 """
@@ -63,12 +63,12 @@ def verdict(run_a: Path, run_b: Path, out: Path) -> tuple[str, SuiteSpeed]:
         kind, "loaded" if kind.startswith("no verdict: timed on a loaded") else "too few jobs"), suite
 
 
-def _judge(a: Path, b: Path, out: Path, name: str) -> tuple[str, str]:
+def _judge(a: Path, b: Path, out: Path, name: str, factor: float) -> tuple[str, str]:
     """One pair and its slowed copy: the two verdicts, and prints the pair's line."""
     same, suite = verdict(a, b, out / f"{name}_compare")
-    slow, slowed = verdict(a, slowed_copy(b, out / f"{name}_b_slowed"), out / f"{name}_compare_slowed")
+    slow, slowed = verdict(a, slowed_copy(b, out / f"{name}_b_slowed", factor), out / f"{name}_compare_slowed")
     print(f"{name}: same code: {same} (×{suite.ratio:.2f}, interval ×{suite.low:.2f} to ×{suite.high:.2f};"
-          f" noise levels {suite.noise_levels[0]:.2f}, {suite.noise_levels[1]:.2f}); B slowed 2x: {slow}"
+          f" noise levels {suite.noise_levels[0]:.2f}, {suite.noise_levels[1]:.2f}); B slowed {factor:g}x: {slow}"
           f" (×{slowed.ratio:.2f}, interval ×{slowed.low:.2f} to ×{slowed.high:.2f})", flush=True)
     return same, slow
 
@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suite", nargs="?", default="quick")
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--slowdown", type=float, default=2.0, help="the factor of the slowed copy (default 2)")
     parser.add_argument("--recount", nargs="+", type=Path, metavar="RUN",
                         help="judge consecutive stored results folders instead of running pairs")
     parser.add_argument("--out", required=True, help="a folder for the runs and comparisons")
@@ -86,17 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     judged = []
     if args.recount:
         for number, (a, b) in enumerate(zip(args.recount, args.recount[1:]), start=1):
-            judged.append(_judge(a, b, root, f"pair{number}"))
+            judged.append(_judge(a, b, root, f"pair{number}", args.slowdown))
     else:
         for pair in range(1, args.pairs + 1):
             a, b = root / f"pair{pair}_a", root / f"pair{pair}_b"
             _run(args.suite, a, args.repeats)
             _run(args.suite, b, args.repeats)
-            judged.append(_judge(a, b, root, f"pair{pair}"))
+            judged.append(_judge(a, b, root, f"pair{pair}", args.slowdown))
     quiet = [(same, slow) for same, slow in judged if same != "loaded"]
     print(f"{sum(same not in ('faster', 'slower') for same, _ in judged)} of {len(judged)} pairs of the same"
           f" code without a suite speed verdict ({len(quiet)} judged, the others timed on a loaded machine);"
-          f" a 2x slowdown called in {sum(slow == 'slower' for _, slow in quiet)} of the {len(quiet)} judged")
+          f" a {args.slowdown:g}x slowdown called in {sum(slow == 'slower' for _, slow in quiet)} of the {len(quiet)} judged")
     return 0
 
 
