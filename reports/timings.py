@@ -40,9 +40,9 @@ NO_SPEED_VERDICT = "not measured repeatedly: no speed verdict"
 MIN_REPEATS = 3  # fewer timings give no spread to judge a change by
 MIN_NOISE_BAND = 0.05  # relative: a change under 5 % is never called, however tight the repeats
 # Two results folders are timed minutes apart and the machine's load moves every job of a run
-# together: "no change" spans ÷(1 + SUITE_BAND) to ×(1 + SUITE_BAND) of the suite's geometric mean,
-# twice (in log) the largest drift of it between two quiet runs of the same code that
-# docs/performance.md records.
+# together: "no change" spans ÷(1 + SUITE_BAND) to ×(1 + SUITE_BAND) of the suite's geometric mean.
+# It is twice (in log) as wide as the nearer end of the mean's interval reached between two quiet runs
+# of the same code, and wider than the mean itself drifted there (docs/performance.md).
 SUITE_BAND = 0.25
 CONFIDENCE = 0.95  # of the interval of the geometric mean over jobs
 MIN_SUITE_JOBS = 3  # fewer jobs give no spread between jobs to set an interval by
@@ -188,8 +188,8 @@ def repeated_keys(records) -> set[tuple[str, str]]:
 
 def plot_speed(rows: Sequence[Mapping[str, Any]], suite: SuiteSpeed, *, ax=None):
     """The suite's geometric mean B / A (log axis) with its interval on top, filled where a verdict
-    was given, and below it each job's B / A (hollow) with the spread of its repeats as a grey bar;
-    the no-change zone shaded; y labels name landscape, label and job."""
+    was given, and below it each job's B / A (hollow) with the spread of its repeats around it as a
+    grey bar; the suite's no-change zone shaded; y labels name landscape, label and job."""
     from reports.style import color_for, new_axes
 
     ax = new_axes(ax, height=max(2.5, 0.3 * (len(rows) + 1) + 1.2))
@@ -199,13 +199,13 @@ def plot_speed(rows: Sequence[Mapping[str, Any]], suite: SuiteSpeed, *, ax=None)
         ax.plot([suite.ratio], [0], marker="D", linestyle="none", markeredgecolor="black",
                 markerfacecolor="black" if suite.called else "white", markersize=7)
     for y, row in enumerate(rows, start=1):
-        ax.plot([1 / (1 + row["spread"]), 1 + row["spread"]], [y, y], color="#cccccc", linewidth=6,
-                solid_capstyle="butt")
+        ax.plot([row["ratio"] / (1 + row["spread"]), row["ratio"] * (1 + row["spread"])], [y, y],
+                color="#cccccc", linewidth=6, solid_capstyle="butt")
         ax.plot([row["ratio"]], [y], marker="o", linestyle="none", markeredgecolor=color_for(row["label"]),
                 markerfacecolor="white", markersize=7)
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
-    ends = [v for r in rows for v in (r["ratio"], 1 / (1 + r["spread"]), 1 + r["spread"])]
+    ends = [v for r in rows for v in (r["ratio"] / (1 + r["spread"]), r["ratio"] * (1 + r["spread"]))]
     ends = [v for v in [*ends, suite.low, suite.high, 1 / (1 + SUITE_BAND), 1 + SUITE_BAND] if np.isfinite(v)]
     left, right = min(ends) / 1.15, max(ends) * 1.15
     ax.set_xlim(left, right)
@@ -216,6 +216,6 @@ def plot_speed(rows: Sequence[Mapping[str, Any]], suite: SuiteSpeed, *, ax=None)
                                          *[f"{r['problem']} · {r['label']} · {r['job']}" for r in rows]],
                   fontsize="small")
     ax.invert_yaxis()
-    ax.set_xlabel("speed B / A (fastest repeat; > 1: B faster). Shaded: no change; black: the suite"
-                  " and its interval (filled: verdict); grey: a job's repeat spread")
+    ax.set_xlabel("speed B / A (fastest repeat; > 1: B faster). Shaded: no change for the suite;\n"
+                  "black: the suite and its interval (filled: verdict); grey: a job's repeat spread")
     return ax
