@@ -93,6 +93,9 @@ def test_the_floor_tool_counts_false_verdicts_and_calls_a_slowed_copy(tiny_suite
     assert compare_floor.main(["--recount", str(tmp_path / "pair1_a"), str(tmp_path / "pair1_b"),
                                "--out", str(tmp_path / "recount")]) == 0
     assert capsys.readouterr().out.splitlines() == lines
+    with pytest.raises(SystemExit):
+        compare_floor.main(["--recount", str(tmp_path / "pair1_a"), "--out", str(tmp_path / "recount")])
+    assert "--recount takes two or more results folders (consecutive runs); got 1" in capsys.readouterr().err
 
 
 def test_a_timing_run_keeps_references_and_compiles_off_the_cores_while_it_times(tiny_suite_path, tmp_path,

@@ -3,14 +3,14 @@
     python3 -m bench.tools.compare_floor [SUITE] --pairs 10 --repeats 9 --out DIR
     python3 -m bench.tools.compare_floor --recount RUN1 RUN2 ... --out DIR
 
-Runs SUITE (default ``quick``) twice per pair, back to back, with ``--timing-repeats`` (each run
-a fresh process, as a user would), then ``landscape-bench compare`` of the two: a suite speed
-verdict there is a false one. Folders already in DIR are resumed, not run again: the same command on
-the same DIR counts again from the stored timings. It also compares each pair's first run with a
-copy of its second whose timing repeats are doubled (a 2x slowdown with the noise of two real runs;
-``--slowdown`` sets another factor) and says whether the suite was called slower. ``--recount`` runs nothing: it judges each two
-consecutive results folders given (runs of the same code, one after the other) the same way. Prints
-one line per pair and a summary; the numbers are in docs/performance.md.
+Runs SUITE (default ``quick``) twice per pair, back to back, with ``--timing-repeats`` (each run a
+fresh process, as a user would), then ``landscape-bench compare`` of the two: a suite speed verdict
+there is a false one. Folders already in DIR are resumed, not run again: the same command on the
+same DIR counts again from the stored timings. It also compares each pair's first run with a copy of
+its second whose timing repeats are doubled (a 2x slowdown with the noise of two real runs;
+``--slowdown`` sets another factor) and says whether the suite was called slower. ``--recount`` runs
+nothing: it judges each two consecutive results folders given (runs of the same code, one after the
+other) the same way. Prints one line per pair and a summary; the numbers are in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="judge consecutive stored results folders instead of running pairs")
     parser.add_argument("--out", required=True, help="a folder for the runs and comparisons")
     args = parser.parse_args(argv)
+    if args.recount is not None and len(args.recount) < 2:
+        parser.error(f"--recount takes two or more results folders (consecutive runs); got {len(args.recount)}")
     root = Path(args.out)
     judged = []
     if args.recount:
@@ -97,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet = [(same, slow) for same, slow in judged if same != "loaded"]
     print(f"{sum(same not in ('faster', 'slower') for same, _ in judged)} of {len(judged)} pairs of the same"
           f" code without a suite speed verdict ({len(quiet)} judged, the others timed on a loaded machine);"
-          f" a {args.slowdown:g}x slowdown called in {sum(slow == 'slower' for _, slow in quiet)} of the {len(quiet)} judged")
+          f" a {args.slowdown:g}x slowdown called in {sum(slow == 'slower' for _, slow in quiet)} of the"
+          f" {len(quiet)} judged")
     return 0
 
 
