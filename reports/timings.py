@@ -11,14 +11,14 @@ repeats:
   ratios B / A, with a CONFIDENCE interval from how much the jobs' log-ratios disagree (a
   t-interval of their mean). The jobs of one run share the machine's load, and that load moves in
   the minutes between two runs: every job of a run drifts together, which no spread between jobs
-  shows. So "no change" spans [1 / (1 + SUITE_BAND), 1 + SUITE_BAND] around 1, the drift of the
-  geometric mean between two quiet runs of the same code (docs/performance.md), and "B faster" or
-  "B slower" is said only where the whole interval lies outside it, with at least MIN_SUITE_JOBS
-  jobs;
+  shows. So "no change" spans [1 / (1 + SUITE_BAND), 1 + SUITE_BAND] around 1, wider than the
+  geometric mean drifted between two quiet runs of the same code (docs/performance.md), and
+  "B faster" or "B slower" is said only where the whole interval lies outside it, with at least
+  MIN_SUITE_JOBS jobs;
 - and only where both runs were quiet: a run's noise level (how far a job's median repeat sits
   above its fastest, the median over the run's jobs) at most QUIET_LEVEL. Between louder runs of the
-  same code the geometric mean drifted by up to 2x, as far as the slowdowns ``compare`` is meant
-  to catch, so a loaded run gets no verdict, and the report says so.
+  same code the geometric mean drifted as far as the slowdowns ``compare`` is meant to catch, so a
+  loaded run gets no verdict, and the report says so.
 
 One job drifted between two quiet runs of the same code by more than a real 2x slowdown moves it,
 so a job gets no verdict of its own: its row shows B / A and the spread of its repeats (how far the
