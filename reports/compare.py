@@ -3,9 +3,10 @@
 Quality and speed are kept apart. Quality (success rate, ERT, final gap) is deterministic for a
 given suite, seeds and device, so any difference is a change. Speed is noise-prone: it is compared
 only where it was measured repeatedly (pytest-benchmark statistics, or the timing repeats of a run
-with ``--timing-repeats``), against a noise band from those repeats, and a verdict is given only
-outside the band (``reports.timings``); a run timed once says "not measured repeatedly: no speed
-verdict".
+with ``--timing-repeats``). Two runs timed repeatedly get one verdict for the whole suite, from the
+geometric mean of the jobs' speed ratios and its interval (``reports.timings``), first in the report;
+the jobs' ratios are listed for orientation. Two pytest-benchmark files get a verdict per benchmark
+outside its noise band. A run timed once says "not measured repeatedly: no speed verdict".
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from reports.benchmarks import QUALITY_KEYS, workload_text
 from reports.document import Document
 from reports.report import evaluation_records
 from reports.style import save, subplots
-from reports.timings import (BETWEEN_RUNS_BAND, MIN_NOISE_BAND, MIN_REPEATS, NO_SPEED_VERDICT, QUIET_LEVEL,
-                             REPEATED_TIMINGS, plot_speed, repeated_keys, speed_rows, speed_verdict)
+from reports.timings import (CONFIDENCE, MIN_NOISE_BAND, MIN_REPEATS, NO_SPEED_VERDICT, QUIET_LEVEL,
+                             REPEATED_TIMINGS, SUITE_BAND, SuiteSpeed, plot_speed, repeated_keys, speed_rows,
+                             speed_verdict, suite_speed)
 
 __all__ = ["REPEATED_TIMINGS", "compare_runs", "benchmark_report", "speed_verdict"]
 
@@ -111,6 +113,9 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, out_dir: st
     doc = Document(f"landscape-bench comparison: {run_b.name} against {run_a.name}")
     doc.text(f"A = `{run_a}`, B = `{run_b}`. Test-phase records (the selected config on fresh seeds, every"
              " instance; a scipy reference row over all its instances). Ratios are B / A.")
+    rows, suite = speed_rows(records_a, records_b), suite_speed(records_a, records_b)
+    if rows:
+        doc.text(f"**Speed of the suite, B against A** (see Speed): {suite.verdict}.")
     changed = _settings_changed(records_a, records_b)
     if changed:
         doc.text(f"**The two runs were made with other settings** ({changed}): their success rates,"
@@ -118,12 +123,12 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, out_dir: st
     both = [k for k in keys if k in a and k in b]
     missing = [f"{k[0]} × {k[1]}: only in {'B' if k not in a else 'A'}." for k in keys if k not in both]
     doc.heading("Quality per landscape × label")
-    rows, table = [], []
+    quality_rows, table = [], []
     for key in both:
         sa, sb = a[key], b[key]
         row = dict(problem=key[0], label=key[1], success_change=sb["success_rate"] - sa["success_rate"],
                    ert_ratio=_ratio(sb["ert"], sa["ert"]))
-        rows.append(row)
+        quality_rows.append(row)
         table.append([key[0], key[1], sa["success_rate"], sb["success_rate"], row["success_change"],
                       sa["ert"], sb["ert"], row["ert_ratio"],
                       tables.gap_text(sa["final_gap"], sa["floor"], sa["dtype"]),
@@ -135,12 +140,12 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, out_dir: st
                  " or bottom of the searched values (the best value may lie outside the search).")
         doc.table(["landscape", "label", "success A", "success B", "Δ success", "ERT A", "ERT B", "ERT B/A",
                    "median gap A", "median gap B", "edge of the search (B)"], table)
-        doc.figure(save(_quality_figure(rows), out / "figures", "comparison", formats),
+        doc.figure(save(_quality_figure(quality_rows), out / "figures", "comparison", formats),
                    "What changed from A to B: success rate and ERT per landscape × label.", out)
     else:
         doc.text("The two runs share no landscape × label: nothing to compare.")
     doc.heading("Speed")
-    _speed_section(doc, [(key, a[key], b[key]) for key in both], speed_rows(records_a, records_b),
+    _speed_section(doc, [(key, a[key], b[key]) for key in both], rows, suite,
                    repeated_keys(records_a) & repeated_keys(records_b), out, formats)
     doc.heading("What is missing")
     if missing:
@@ -150,29 +155,34 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, out_dir: st
     return doc.write(out, "compare")
 
 
-def _speed_section(doc: Document, pairs, rows, repeated: set, out: Path, formats) -> None:
-    """Speed per job where both runs timed it repeatedly (a verdict only outside the noise band), and
-    the (landscape, label) rows timed once in either run (numbers for orientation, no verdict)."""
+def _speed_section(doc: Document, pairs, rows, suite: SuiteSpeed, repeated: set, out: Path, formats) -> None:
+    """The suite's speed verdict and each job's ratio where both runs timed it repeatedly, and the
+    (landscape, label) rows timed once in either run (numbers for orientation, no verdict)."""
     once = [(key, sa, sb) for key, sa, sb in pairs if key not in repeated]
     compile_filled = any(np.isfinite(s["compile_seconds"]) for _, sa, sb in once for s in (sa, sb))
     if rows:
-        levels = f"{rows[0]['noise_levels'][0]:.2f} in A, {rows[0]['noise_levels'][1]:.2f} in B"
-        doc.text(f"Timed repeatedly in both runs (`landscape-bench run --timing-repeats N`), per job:"
-                 " each run's fastest repeat in steps/s, B / A, and the noise band: the larger of the"
-                 " job's spread (lower quartile over fastest repeat, A's and B's added) and"
-                 f" ÷{1 + BETWEEN_RUNS_BAND:.1f} to ×{1 + BETWEEN_RUNS_BAND:.1f}, how far one job"
-                 " drifted between two quiet runs of the same code. A verdict only outside the band,"
-                 " and only when both runs were quiet: a run's noise level (a job's median repeat over"
-                 f" its fastest, the median over the run's jobs; {levels}) at most {QUIET_LEVEL:.2f}.")
+        doc.text(f"**Suite: {suite.verdict}.**")
+        doc.text("Timed repeatedly in both runs (`landscape-bench run --timing-repeats N`). The verdict is"
+                 " on the whole suite: the geometric mean over the jobs of B / A (each run's fastest"
+                 f" repeat) with its {100 * CONFIDENCE:.0f} % interval (a t-interval of the mean log-ratio),"
+                 " called only where the whole interval lies outside ÷"
+                 f"{1 + SUITE_BAND:.2f} to ×{1 + SUITE_BAND:.2f}, how far the suite drifted between two"
+                 " quiet runs of the same code; and only when both runs were quiet: a run's noise level"
+                 " (a job's median repeat over its fastest, the median over the run's jobs;"
+                 f" {suite.noise_levels[0]:.2f} in A, {suite.noise_levels[1]:.2f} in B) at most"
+                 f" {QUIET_LEVEL:.2f}. One job drifts between two runs of the same code by as much as a"
+                 " 2x slowdown, so the jobs below get no verdict of their own: B / A and the spread of"
+                 " their repeats (lower quartile over fastest, A's and B's added), for orientation.")
         doc.table(["landscape", "label", "job", "repeats A, B", "steps/s A", "steps/s B", "B/A",
-                   "verdict"],
+                   "repeat spread"],
                   [[r["problem"], r["label"], r["job"], f"{r['repeats'][0]}, {r['repeats'][1]}",
-                    r["steps_per_second_a"], r["steps_per_second_b"], r["ratio"], r["verdict"]]
-                   for r in rows])
-        fig, axes = subplots(1, 1, width=8.0, height_each=max(2.5, 0.3 * len(rows) + 1.2), tight=True)
-        plot_speed(rows, ax=axes[0, 0])
+                    r["steps_per_second_a"], r["steps_per_second_b"], r["ratio"],
+                    f"÷{1 + r['spread']:.2f} to ×{1 + r['spread']:.2f}"] for r in rows])
+        fig, axes = subplots(1, 1, width=8.0, height_each=max(2.5, 0.3 * (len(rows) + 1) + 1.2), tight=True)
+        plot_speed(rows, suite, ax=axes[0, 0])
         doc.figure(save(fig, out / "figures", "comparison_speed", formats),
-                   "Speed B / A per job (fastest repeat of each run) with its noise band.", out)
+                   "Speed B / A: the suite's geometric mean with its interval, and each job (fastest"
+                   " repeat of each run) with the spread of its repeats.", out)
     if once:
         doc.text(f"Timed once per job in A or B ({len(once)} landscape × label rows, the scipy references"
                  f" among them): {NO_SPEED_VERDICT}. A single timing on a shared machine moves by tens"

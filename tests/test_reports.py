@@ -284,7 +284,7 @@ def test_compare_runs(tmp_path):
 
 def test_compare_gives_a_speed_verdict_only_outside_the_noise_band(tmp_path):
     from reports.compare import REPEATED_TIMINGS, speed_verdict
-    from reports.timings import BETWEEN_RUNS_BAND, REPEATED_RUNS
+    from reports.timings import REPEATED_RUNS
 
     assert speed_verdict(1.02, 0.01).startswith("no change beyond the noise band ÷1.05 to ×1.05")
     assert speed_verdict(1.5, 0.1).startswith("B faster (×1.50")
@@ -304,8 +304,9 @@ def test_compare_gives_a_speed_verdict_only_outside_the_noise_band(tmp_path):
                          tmp_path / "cmp")
     speed = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8").split("## Speed")[1]
     repeated, once = speed.split("Timed once per job")
-    assert repeated.count("B faster (×2.00 speed") == 7  # 2 landscapes x 2 labels x 2 phases, less one
-    assert f"noise band ÷{1 + BETWEEN_RUNS_BAND:.2f} to ×{1 + BETWEEN_RUNS_BAND:.2f}" in repeated
+    # one verdict, on the suite: 2 landscapes x 2 labels x 2 phases, less one, each exactly twice as fast
+    assert repeated.count("B faster") == 1 and "**Suite: B faster (suite speed ×2.00" in repeated
+    assert "over 7 jobs" in repeated and repeated.count("| ÷1.03 to ×1.03 |") == 7  # the repeats' spreads, A + B
     assert "| beale | sgd/constant | tuned config" not in repeated
     assert "no speed verdict" in once and "| beale | sgd/constant |" in once
     assert "compile s" not in speed  # never filled: no column

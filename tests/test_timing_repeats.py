@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bench.cli import main
@@ -76,9 +78,9 @@ def test_the_floor_tool_counts_false_verdicts_and_calls_a_slowed_copy(tiny_suite
 
     assert compare_floor.main([str(tiny_suite_path), "--pairs", "1", "--repeats", "3", "--out", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("pair 1: same code: ") and "jobs called slower" in lines[0]
+    assert re.match(r"pair1: same code: (faster|slower|none|loaded) \(×[0-9.]+, interval .*; noise levels"
+                    r" [0-9.]+, [0-9.]+\); B slowed 2x: (slower|none|loaded) \(×[0-9.]+,", lines[0]), lines[0]
     assert lines[-1].startswith(("0 of 1 pairs", "1 of 1 pairs")) and "a 2x slowdown called in" in lines[-1]
-    assert "not judged (a loaded run; noise levels " in lines[0]
     slowed = read_results(tmp_path / "pair1_b_slowed")
     original = {r["record_id"]: r for r in read_results(tmp_path / "pair1_b")}
     assert len(slowed) == len(original) == 24
@@ -87,6 +89,13 @@ def test_the_floor_tool_counts_false_verdicts_and_calls_a_slowed_copy(tiny_suite
         assert record["cost"]["run_seconds_repeats"] == [2 * s for s in before["run_seconds_repeats"]]
         assert record["cost"]["run_seconds"] == before["run_seconds"]
     assert (tmp_path / "pair1_compare" / "compare.md").is_file()
+    # the stored pair judged again, without running: the same line
+    assert compare_floor.main(["--recount", str(tmp_path / "pair1_a"), str(tmp_path / "pair1_b"),
+                               "--out", str(tmp_path / "recount")]) == 0
+    assert capsys.readouterr().out.splitlines() == lines
+    with pytest.raises(SystemExit):
+        compare_floor.main(["--recount", str(tmp_path / "pair1_a"), "--out", str(tmp_path / "recount")])
+    assert "--recount takes two or more results folders (consecutive runs); got 1" in capsys.readouterr().err
 
 
 def test_a_timing_run_keeps_references_and_compiles_off_the_cores_while_it_times(tiny_suite_path, tmp_path,

@@ -1,13 +1,16 @@
 """The floor of ``compare``'s speed half: pairs of runs of the same code, and a slowed copy of each.
 
     python3 -m bench.tools.compare_floor [SUITE] --pairs 10 --repeats 9 --out DIR
+    python3 -m bench.tools.compare_floor --recount RUN1 RUN2 ... --out DIR
 
-Runs SUITE (default ``quick``) twice per pair, back to back, with ``--timing-repeats`` (each run
-a fresh process, as a user would), then ``landscape-bench compare`` of the two: a speed verdict
+Runs SUITE (default ``quick``) twice per pair, back to back, with ``--timing-repeats`` (each run a
+fresh process, as a user would), then ``landscape-bench compare`` of the two: a suite speed verdict
 there is a false one. Folders already in DIR are resumed, not run again: the same command on the
-same DIR counts again from the stored timings. It also compares each pair's first run with a copy of its second whose
-timing repeats are doubled (a 2x slowdown with the noise of two real runs) and counts the jobs
-called slower. Prints one line per pair and a summary; the numbers are in docs/performance.md.
+same DIR counts again from the stored timings. It also compares each pair's first run with a copy of
+its second whose timing repeats are doubled (a 2x slowdown with the noise of two real runs;
+``--slowdown`` sets another factor) and says whether the suite was called slower. ``--recount`` runs
+nothing: it judges each two consecutive results folders given (runs of the same code, one after the
+other) the same way. Prints one line per pair and a summary; the numbers are in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # bench writes, reports reads: reports is imported where a comparison is made
+    from reports.timings import SuiteSpeed
 
 
 def _run(suite: str, out: Path, repeats: int) -> None:
@@ -43,22 +49,28 @@ def slowed_copy(source: Path, target: Path, factor: float = 2.0) -> Path:
     return target
 
 
-def verdicts(run_a: Path, run_b: Path, out: Path) -> dict[str, Any]:
-    """Rows of the repeated-speed table of ``compare`` by verdict: faster, slower, no change, and
-    loaded (no verdict: a run timed on a loaded machine)."""
-    from reports.compare import compare_runs
+def verdict(run_a: Path, run_b: Path, out: Path) -> tuple[str, SuiteSpeed]:
+    """``compare`` of the two runs (written to ``out``) and its suite speed verdict as one word:
+    faster, slower, none (no change shown) or loaded (no verdict: a run timed on a loaded machine)."""
     from bench.run.results import read_results
-    from reports.timings import speed_rows
+    from reports.compare import compare_runs
+    from reports.timings import suite_speed
 
     compare_runs(run_a, run_b, out)
-    rows = speed_rows(read_results(run_a), read_results(run_b))
-    counts = dict(faster=0, slower=0, none=0, loaded=0)
-    counts["levels"] = rows[0]["noise_levels"] if rows else (float("nan"), float("nan"))
-    for row in rows:
-        verdict = row["verdict"]
-        counts["faster" if verdict.startswith("B faster") else "slower" if verdict.startswith("B slower")
-               else "loaded" if verdict.startswith("no verdict: timed on a loaded") else "none"] += 1
-    return counts
+    suite = suite_speed(read_results(run_a), read_results(run_b))
+    kind = suite.verdict.split(" (")[0]
+    return {"B faster": "faster", "B slower": "slower", "no speed change shown": "none"}.get(
+        kind, "loaded" if kind.startswith("no verdict: timed on a loaded") else "too few jobs"), suite
+
+
+def _judge(a: Path, b: Path, out: Path, name: str, factor: float) -> tuple[str, str]:
+    """One pair and its slowed copy: the two verdicts, and prints the pair's line."""
+    same, suite = verdict(a, b, out / f"{name}_compare")
+    slow, slowed = verdict(a, slowed_copy(b, out / f"{name}_b_slowed", factor), out / f"{name}_compare_slowed")
+    print(f"{name}: same code: {same} (×{suite.ratio:.2f}, interval ×{suite.low:.2f} to ×{suite.high:.2f};"
+          f" noise levels {suite.noise_levels[0]:.2f}, {suite.noise_levels[1]:.2f}); B slowed {factor:g}x: {slow}"
+          f" (×{slowed.ratio:.2f}, interval ×{slowed.low:.2f} to ×{slowed.high:.2f})", flush=True)
+    return same, slow
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,28 +78,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suite", nargs="?", default="quick")
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--slowdown", type=float, default=2.0, help="the factor of the slowed copy (default 2)")
+    parser.add_argument("--recount", nargs="+", type=Path, metavar="RUN",
+                        help="judge consecutive stored results folders instead of running pairs")
     parser.add_argument("--out", required=True, help="a folder for the runs and comparisons")
     args = parser.parse_args(argv)
+    if args.recount is not None and len(args.recount) < 2:
+        parser.error(f"--recount takes two or more results folders (consecutive runs); got {len(args.recount)}")
     root = Path(args.out)
-    clean = detected = jobs = judged = 0
-    for pair in range(1, args.pairs + 1):
-        a, b = root / f"pair{pair}_a", root / f"pair{pair}_b"
-        _run(args.suite, a, args.repeats)
-        _run(args.suite, b, args.repeats)
-        same = verdicts(a, b, root / f"pair{pair}_compare")
-        slow = verdicts(a, slowed_copy(b, root / f"pair{pair}_b_slowed"), root / f"pair{pair}_compare_slowed")
-        clean += same["faster"] + same["slower"] == 0
-        levels = same.pop("levels")
-        slow.pop("levels")
-        detected += slow["slower"]
-        jobs += sum(slow.values())
-        judged += same["loaded"] == 0
-        print(f"pair {pair}: same code: {same['faster']} faster, {same['slower']} slower, {same['none']} no"
-              f" change, {same['loaded']} not judged (a loaded run; noise levels {levels[0]:.2f},"
-              f" {levels[1]:.2f}); B slowed 2x: {slow['slower']} of"
-              f" {sum(slow.values())} jobs called slower", flush=True)
-    print(f"{clean} of {args.pairs} pairs of the same code without a speed verdict ({judged} judged, the"
-          f" others timed on a loaded machine); a 2x slowdown called in {detected} of {jobs} jobs")
+    judged = []
+    if args.recount:
+        for number, (a, b) in enumerate(zip(args.recount, args.recount[1:]), start=1):
+            judged.append(_judge(a, b, root, f"pair{number}", args.slowdown))
+    else:
+        for pair in range(1, args.pairs + 1):
+            a, b = root / f"pair{pair}_a", root / f"pair{pair}_b"
+            _run(args.suite, a, args.repeats)
+            _run(args.suite, b, args.repeats)
+            judged.append(_judge(a, b, root, f"pair{pair}", args.slowdown))
+    quiet = [(same, slow) for same, slow in judged if same != "loaded"]
+    print(f"{sum(same not in ('faster', 'slower') for same, _ in judged)} of {len(judged)} pairs of the same"
+          f" code without a suite speed verdict ({len(quiet)} judged, the others timed on a loaded machine);"
+          f" a {args.slowdown:g}x slowdown called in {sum(slow == 'slower' for _, slow in quiet)} of the"
+          f" {len(quiet)} judged")
     return 0
 
 
