@@ -5,9 +5,9 @@ XLA's CPU backend evaluates ``jnp.sin`` and ``jnp.cos`` one element at a time, w
 a BBOB step's time (docs/performance.md). These are fdlibm's kernels (``__kernel_sin``,
 ``__kernel_cos``, double) and Cephes' (``sinf``, ``cosf``, single) after a Cody-Waite reduction
 by pi/2: x = k pi/2 + r with |r| <= pi/4, pi/2 split into three parts so that k times the first two
-is exact. Within 1 ulp of the correctly rounded value for |x| up to 2^16 pi/2 in float32 and
-2^20 pi/2 in float64 (``tests/test_fast_trig.py``); beyond, the reduction is inexact and r is
-clipped so the result stays in [-1, 1]. NaN and inf give NaN, as ``jnp.sin`` does.
+is exact. Within one machine epsilon of the true value (absolute) for |x| up to 2^16 pi/2 in
+float32 and 2^20 pi/2 in float64 (``tests/test_fast_trig.py``); beyond, the reduction is inexact
+and r is clipped so the result stays in [-1, 1]. NaN and inf give NaN, as ``jnp.sin`` does.
 
 The derivatives are each other's (``jax.custom_jvp``), so gradients cost one more polynomial and
 are as accurate as the values. ``sin(x, xp)`` with ``xp = numpy`` is numpy's own.
