@@ -1,5 +1,5 @@
-"""The transforms of COCO's BBOB functions (Hansen, Finck, Ros & Auger 2009, section 0.2), written once
-for jax.numpy and numpy (``xp``): T_osz (:func:`oscillate`), T_asy^beta (:func:`asymmetric`),
+"""The transforms of COCO's BBOB functions (Hansen, Finck, Ros & Auger 2009, section 0.2), written
+once for jax.numpy and numpy (``xp``): T_osz (:func:`oscillate`), T_asy^beta (:func:`asymmetric`),
 Lambda^alpha (:func:`ramp`), the boundary penalty f_pen (:func:`penalty`), and the Rastrigin and
 Rosenbrock cores several functions share. ``x`` is one point (dim,) or, for numpy, points as
 columns (dim, N).
