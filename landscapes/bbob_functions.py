@@ -19,6 +19,7 @@ from landscapes.bbob_random import gauss, optimum_location, rotation, uniform
 from landscapes.bbob_transforms import (asymmetric, col, conditioned_rotation, oscillate, penalty,
                                         positive_power, ramp, rastrigin, rosenbrock)
 from landscapes.core import safe_sqrt
+from landscapes.fast_trig import cos, sin
 
 Data = dict[str, np.ndarray]
 BOUNDS = (-5.0, 5.0)  # COCO's region of interest; f_pen acts outside it
@@ -244,7 +245,7 @@ def _schaffers(x, data, xp):
     y = asymmetric(data["rotation"] @ (x - col(data["xopt"], x)), col(data["asymmetry"], x), xp)
     z = data["matrix"] @ y
     s = z[:-1] * z[:-1] + z[1:] * z[1:]
-    terms = positive_power(s, 0.25, xp) * (1.0 + xp.sin(50.0 * positive_power(s, 0.1, xp)) ** 2)
+    terms = positive_power(s, 0.25, xp) * (1.0 + sin(50.0 * positive_power(s, 0.1, xp), xp) ** 2)
     return ((xp.sum(terms, axis=0) / (z.shape[0] - 1.0)) ** 2 + data["fopt"]
             + 10.0 * penalty(x, xp))
 
@@ -279,7 +280,7 @@ def _schwefel(x, data, xp):
     z_hat = xp.concatenate([x_hat[:1], x_hat[1:] + 0.25 * (x_hat[:-1] - two_abs_xopt[:-1])], axis=0)
     z = 100.0 * (col(data["conditioning"], x) * (z_hat - two_abs_xopt) + two_abs_xopt)
     penalty = xp.sum(xp.maximum(xp.abs(z) - 500.0, 0.0) ** 2, axis=0)
-    core = xp.sum(z * xp.sin(xp.sqrt(xp.abs(z))), axis=0)
+    core = xp.sum(z * sin(xp.sqrt(xp.abs(z)), xp), axis=0)
     return 0.01 * (penalty + 418.9828872724339 - core / z.shape[0]) + data["fopt"]
 
 
@@ -353,7 +354,7 @@ def _lunacek(x, data, xp):
     d = x.shape[0]
     first = xp.sum((x_hat - _LUNACEK_MU0) ** 2, axis=0)
     second = 1.0 * d + data["s"] * xp.sum((x_hat - data["mu1"]) ** 2, axis=0)
-    return (xp.minimum(first, second) + 10.0 * (d - xp.sum(xp.cos(2 * math.pi * z), axis=0))
+    return (xp.minimum(first, second) + 10.0 * (d - xp.sum(cos(2 * math.pi * z, xp), axis=0))
             + 1e4 * penalty(x, xp) + data["fopt"])
 
 

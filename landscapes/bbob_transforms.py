@@ -1,5 +1,5 @@
-"""The transforms of COCO's BBOB functions (Hansen, Finck, Ros & Auger 2009, section 0.2), written once
-for jax.numpy and numpy (``xp``): T_osz (:func:`oscillate`), T_asy^beta (:func:`asymmetric`),
+"""The transforms of COCO's BBOB functions (Hansen, Finck, Ros & Auger 2009, section 0.2), written
+once for jax.numpy and numpy (``xp``): T_osz (:func:`oscillate`), T_asy^beta (:func:`asymmetric`),
 Lambda^alpha (:func:`ramp`), the boundary penalty f_pen (:func:`penalty`), and the Rastrigin and
 Rosenbrock cores several functions share. ``x`` is one point (dim,) or, for numpy, points as
 columns (dim, N).
@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from landscapes.fast_trig import cos, sin
 
 def col(vector, x):
     """A per-coordinate array (leading axis = coordinates) broadcast against ``x`` (dim,) or (dim, N)."""
@@ -25,7 +27,7 @@ def oscillate(v, xp):
     nonzero = v != 0
     t = xp.log(xp.where(nonzero, xp.abs(v), 1.0)) / 0.1
     positive = v > 0
-    wave = xp.where(positive, xp.sin(t) + xp.sin(0.79 * t), xp.sin(0.55 * t) + xp.sin(0.31 * t))
+    wave = xp.where(positive, sin(t, xp) + sin(0.79 * t, xp), sin(0.55 * t, xp) + sin(0.31 * t, xp))
     magnitude = xp.exp(0.1 * (t + 0.49 * wave))
     return xp.where(nonzero, xp.where(positive, magnitude, -magnitude), 0.0)
 
@@ -43,7 +45,7 @@ def penalty(x, xp):
 
 
 def rastrigin(z, xp):
-    return 10.0 * (z.shape[0] - xp.sum(xp.cos(2 * math.pi * z), axis=0)) + xp.sum(z * z, axis=0)
+    return 10.0 * (z.shape[0] - xp.sum(cos(2 * math.pi * z, xp), axis=0)) + xp.sum(z * z, axis=0)
 
 
 def rosenbrock(z, xp):
