@@ -280,7 +280,7 @@ def test_validate_config_matches_the_ranges(data):
     ranges = optimizers.config_ranges(family, schedule)
     names = data.draw(st.lists(st.sampled_from(sorted(ranges)), unique=True, min_size=1, max_size=4))
     batched = data.draw(st.booleans())
-    config, ok, bad = {}, True, []
+    config, bad = {}, []
     for name in names:
         if batched:
             values = data.draw(st.lists(_near(ranges[name]), min_size=1, max_size=3))
