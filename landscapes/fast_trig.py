@@ -51,7 +51,9 @@ def _sin_cos_quadrant(x):
     """(sin r, cos r, k mod 4) with x = k pi/2 + r."""
     kind = _kind(x.dtype)
     first, second, third = (jnp.asarray(p, x.dtype) for p in _HALF_PI[kind])
-    k = jnp.round(x * jnp.asarray(2.0 / np.pi, x.dtype))
+    # The nearest multiple of pi/2 as floor(y + 1/2), not round(y): the fused GPU loop's Triton
+    # lowering has no round, and a tie going up leaves |r| <= pi/4 all the same.
+    k = jnp.floor(x * jnp.asarray(2.0 / np.pi, x.dtype) + jnp.asarray(0.5, x.dtype))
     r = jnp.clip(((x - k * first) - k * second) - k * third, -_REDUCED_LIMIT, _REDUCED_LIMIT)
     z = r * r
     sin_r = r + r * z * _poly(z, _SIN[kind])

@@ -153,7 +153,7 @@ def test_a_directory_of_other_suite_settings_is_refused_untouched(tiny_suite_pat
     assert (out / "results.jsonl").read_bytes() == before
     # The success target picks the config the test phase re-runs: a change must not be "resumed".
     stricter = tmp_path / "stricter.toml"
-    stricter.write_text(tiny_suite_path.read_text().replace("success_target = 1e-3",
+    stricter.write_text(tiny_suite_path.read_text().replace("success_target = 0.001",
                                                             "success_target = 1e-4"))
     assert main(["run", str(stricter), "--out", str(out), "--no-report"]) == 2
     assert "(success_target 0.0001 now, 0.001 there)" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench.core import engine, environment
+from bench.core.flops import step_flops
 from bench.core.jax_setup import configure_jax
 from bench.core.sharding import runs_sharding
 from bench.run import runner
@@ -77,7 +78,7 @@ def roofline(dim: int, functions: list[int], steps: int, blocks: int, repeats: i
             start = time.perf_counter()
             engine.run_batch(problem, batch, sharding=sharding)
             times.append(time.perf_counter() - start)
-        flops = engine.step_flops(problem, batch)
+        flops = step_flops(problem, batch)
         rate = runs * steps / float(np.median(times))
         rows.append(dict(function=function, dim=dim, runs=runs, steps=steps,
                          steps_per_second=rate, flops_per_step=flops, peak_flops=peak,
