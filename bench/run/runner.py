@@ -231,13 +231,9 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
     (``bench.run.timing``); the records' ``cost`` then holds the seconds of each repeat."""
     if todo is None:
         todo = {i: list(range(job.n_configs)) for i in job.instances}
-    suite, entry = job.suite, job.landscape
-    landscape = landscapes.get_landscape(entry.name)
+    suite = job.suite
     starts, keys = starts_and_keys(job)
-    per_record = len(starts)
-    stamp = environment.stamp(suite.dtype)
-    meter = CostMeter()
-    repeats = RepeatedTimings(timing_repeats)
+    stream = _Stream(job, starts, CostMeter(), RepeatedTimings(timing_repeats), sharding)
     kept: list[dict[str, Any]] = []
     segment: list[dict[str, Any]] = []
 
@@ -250,6 +246,31 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
     hparams = {k: np.asarray(v, np.dtype(suite.dtype)) for k, v in job.configs.items()}
     x0s, run_keys = starts.astype(np.dtype(suite.dtype)), keys.astype(np.uint32)
     todo = {i: np.asarray(sorted(todo.get(i, ())), np.int64) for i in job.instances}
+    programs = _programs(job, hparams, starts, todo)
+    # Configs in blocks, every instance of a block before the next: the tuning criterion of a
+    # config is complete after its block, so a huge grid keeps three numbers per config.
+    block = _config_block(len(starts))
+    for first in range(0, job.n_configs, block):
+        for instance in job.instances:
+            indices = todo[instance]
+            indices = indices[np.searchsorted(indices, first):np.searchsorted(indices, first + block)]
+            if not indices.size:
+                continue
+            problem = programs[instance][0]
+            # The block's configs only, in tables as long as a whole block's: one program serves
+            # every block of the job.
+            runs = described(problem, {k: v[indices] for k, v in hparams.items()}, x0s,
+                             key=run_keys, min_rows=min(block, job.n_configs))
+            for record in stream.records(instance, programs[instance], runs, indices):
+                (segment if sink is not None else kept).append(record)
+                flush()
+    flush(force=True)
+    return kept
+
+
+def _programs(job: Job, hparams, starts, todo) -> dict[int, tuple]:
+    """instance -> (problem, shared arrays, moved minimizers, FLOPs per step) of the instances
+    with runs to do."""
     programs = {}
     for instance in job.instances:
         if len(todo[instance]):
@@ -257,51 +278,51 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
             problem = dataclasses.replace(problem, loop=job.loop(instance))
             one = batch_of(problem, {k: v[:1] for k, v in hparams.items()}, starts[:1], shared)
             programs[instance] = (problem, one["shared"], moved, step_flops(problem, one))
-    # Configs in blocks, every instance of a block before the next: the tuning criterion of a
-    # config is complete after its block, so a huge grid keeps three numbers per config.
-    block = _config_block(per_record)
-    for first in range(0, job.n_configs, block):
-        for instance in job.instances:
-            indices = todo[instance]
-            indices = indices[np.searchsorted(indices, first):np.searchsorted(indices, first + block)]
-            if not indices.size:
-                continue
-            problem, batch_shared, moved, flops = programs[instance]
+    return programs
 
-            # The block's configs only, in tables as long as a whole block's: one program serves
-            # every block of the job.
-            runs = described(problem, {k: v[indices] for k, v in hparams.items()}, x0s,
-                             key=run_keys, min_rows=min(block, job.n_configs))
-            expected = repeats.time_part(problem, batch_shared, runs, sharding=sharding, meter=meter)
-            buffer: list[Any] = []
-            done_records = 0
-            total = 0
-            for _, out in run_chunks(problem, batch_shared, runs, sharding=sharding, meter=meter):
-                if expected is not None:
-                    total = checksum(out, total)
-                buffer.append(out)
-                rows = sum(len(b["final_gap"]) for b in buffer)
-                complete = rows // per_record
-                if not complete:
-                    continue
-                raw = buffer[0] if len(buffer) == 1 else jax.tree.map(
-                    lambda *xs: np.concatenate(xs), *buffer)
-                cut = complete * per_record
-                buffer = [jax.tree.map(lambda a: a[cut:], raw)] if cut < rows else []
-                metrics = to_metrics(jax.tree.map(lambda a: a[:cut], raw), suite.steps)
-                cost = dict(environment.cost_record(meter.cost(suite.steps), flops, suite.dtype),
-                            loop=problem.loop, inputs=meter.inputs, **repeats.cost_fields())
-                for k in range(complete):
-                    c = int(indices[done_records + k])
-                    rows_k = slice(k * per_record, (k + 1) * per_record)
-                    record = _record(job, instance, c, metrics, rows_k, starts, moved, landscape,
-                                     cost, stamp)
-                    (segment if sink is not None else kept).append(record)
-                    flush()
-                done_records += complete
-            repeats.check(expected, total, entry.name)
-    flush(force=True)
-    return kept
+
+@dataclasses.dataclass
+class _Stream:
+    """A job's calls turned into records as each config's runs complete (``execute``)."""
+
+    job: Job
+    starts: np.ndarray
+    meter: CostMeter
+    repeats: RepeatedTimings
+    sharding: Any
+
+    def records(self, instance: int, program: tuple, runs, indices: np.ndarray):
+        """The records of one block of one instance's configs, in config order."""
+        job, suite = self.job, self.job.suite
+        problem, batch_shared, moved, flops = program
+        landscape = landscapes.get_landscape(job.landscape.name)
+        stamp = environment.stamp(suite.dtype)
+        per_record = len(self.starts)
+        expected = self.repeats.time_part(problem, batch_shared, runs, sharding=self.sharding,
+                                          meter=self.meter)
+        buffer: list[Any] = []
+        done_records = 0
+        total = 0
+        for _, out in run_chunks(problem, batch_shared, runs, sharding=self.sharding, meter=self.meter):
+            if expected is not None:
+                total = checksum(out, total)
+            buffer.append(out)
+            rows = sum(len(b["final_gap"]) for b in buffer)
+            complete = rows // per_record
+            if not complete:
+                continue
+            raw = buffer[0] if len(buffer) == 1 else jax.tree.map(lambda *xs: np.concatenate(xs), *buffer)
+            cut = complete * per_record
+            buffer = [jax.tree.map(lambda a: a[cut:], raw)] if cut < rows else []
+            metrics = to_metrics(jax.tree.map(lambda a: a[:cut], raw), suite.steps)
+            cost = dict(environment.cost_record(self.meter.cost(suite.steps), flops, suite.dtype),
+                        loop=problem.loop, inputs=self.meter.inputs, **self.repeats.cost_fields())
+            for k in range(complete):
+                c = int(indices[done_records + k])
+                rows_k = slice(k * per_record, (k + 1) * per_record)
+                yield _record(job, instance, c, metrics, rows_k, self.starts, moved, landscape, cost, stamp)
+            done_records += complete
+        self.repeats.check(expected, total, job.landscape.name)
 
 
 def _record(job: Job, instance: int, c: int, metrics, rows: slice, starts, moved, landscape,
