@@ -56,11 +56,9 @@ def idle_cpus(interval: float = IDLE_SAMPLE_SECONDS) -> float:
 def default_workers(results_bytes: int, idle: float | None = None) -> int:
     """Processes building the sections for a results file of ``results_bytes`` bytes: 2 where it is
     large (:data:`PARALLEL_MIN_BYTES`) and the CPUs idle enough (``idle``, by default
-    :func:`idle_cpus`, at least :data:`PARALLEL_MIN_IDLE`), else 1. On the shared 2-core machine the
-    helper cut ``landscape-bench report`` of the default suite (47 MB, 4,264 records) from 21.6 s to
-    13.6 s (medians of 3, quiet machine); while other jobs held the cores (load average 3-4) two
-    processes were slower (26.4, 26.0, 15.7 s against 23.7, 19.7, 23.9 s in one): the helper's start
-    and its second read of the results are then lost time."""
+    :func:`idle_cpus`, at least :data:`PARALLEL_MIN_IDLE`), else 1. On a busy machine two processes
+    were slower than one (docs/performance.md, "Report build time"): the helper's start and its
+    second read of the results are then lost time."""
     cpus = os.cpu_count() or 1
     if results_bytes < PARALLEL_MIN_BYTES or cpus < 2:
         return 1
