@@ -96,6 +96,9 @@ def _own_instance_function(land, inst):
     return many
 
 
+FLOOR_AXES = 16  # axes whose neighbouring points estimate a precision floor
+
+
 def precision_floor(landscape: str, instance: int, dim: int | None, dtype: str) -> float:
     """About the smallest gap f - f* that runs in ``dtype`` can measure near the minimizers.
 
@@ -105,7 +108,8 @@ def precision_floor(landscape: str, instance: int, dim: int | None, dtype: str) 
     (a rotated Bukin N.6 in float32: 0.01 and more), and a computed gap is a multiple of the
     spacing of ``dtype`` at f* (1.2e-7 for Branin's f* = 0.398 in float32). Targets below this
     floor are decided by that rounding, not by the optimizer's progress. It is estimated from the
-    minimizers rounded to ``dtype`` and their neighbours up to two ulps along each axis: the largest
+    minimizers rounded to ``dtype`` and their neighbours up to two ulps along each axis (at most
+    FLOOR_AXES axes, evenly spread, in more dimensions: a rotated 1,000-D instance took 24 s): the largest
     of the difference between the gap computed in ``dtype`` and in extended precision, the smallest
     gap there, and the spacing at f*. Numpy stands in for XLA here (its rounding differs by an ulp or so), so it is an
     estimate of the order of magnitude; NaN where the formula cannot be evaluated that way.
@@ -125,19 +129,27 @@ def _precision_floor(land, instance: int, dim: int | None, dtype: str) -> float:
     f_star = instance_minimum(land, inst)
     centre = land.box(inst.dim).mean(axis=1)
 
+    @functools.lru_cache(maxsize=2)
+    def converted(t):  # the instance's arrays in precision t, made once per precision
+        if inst.data is not None:
+            return {k: np.asarray(v, t) for k, v in inst.data.items()}
+        if inst.instance_id == 0:
+            return None
+        return centre.astype(t), inst.matrix.astype(t), inst.shift.astype(t)
+
     def gap(z: np.ndarray, t) -> float:
         z = z.astype(t)
         if inst.data is not None:  # the landscape's own instance: its data in the same precision
-            data = {k: np.asarray(v, t) for k, v in inst.data.items()}
-            return float(np.asarray(land.data_formula(z, data, np), t) - np.asarray(f_star, t))
-        x = z if inst.instance_id == 0 else (
-            centre.astype(t) + inst.matrix.astype(t) @ (z - centre.astype(t) - inst.shift.astype(t)))
+            return float(np.asarray(land.data_formula(z, converted(t), np), t) - np.asarray(f_star, t))
+        arrays = converted(t)
+        x = z if arrays is None else arrays[0] + arrays[1] @ (z - arrays[0] - arrays[2])
         return float(np.asarray(land.formula(x, np), t) - np.asarray(f_star, t))
 
+    axes = np.unique(np.linspace(0, inst.dim - 1, min(inst.dim, FLOOR_AXES)).round().astype(int))
     points = []
     for z in instance_minimizers(land, inst).astype(kind):
         points.append(z)
-        for axis in range(inst.dim):
+        for axis in axes:
             for direction in (np.inf, -np.inf):
                 q = z.copy()
                 for _ in range(2):
