@@ -13,7 +13,7 @@ import numpy as np
 from landscapes.errors import InputError
 
 # formula(x, xp) -> scalar, written once for both array modules (xp is jax.numpy or numpy), so the
-# JAX runs and the scipy ground truth evaluate the very same expression (STYLE.md rule 3).
+# JAX runs and the scipy ground truth evaluate the very same expression.
 Formula = Callable[[Any, Any], Any]
 # data_formula(x, data, xp) -> scalar: a formula whose instance-dependent quantities are arrays in
 # ``data`` (see ``Landscape.instance_data``), so one traced program serves every instance.

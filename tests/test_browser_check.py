@@ -12,7 +12,7 @@ from test_reports_data import mnist_records, synthetic_records, write_results
 import reports
 from reports import browser_check
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(browser_check.chromium_path() is None, reason="no Chromium installed")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(browser_check.chromium_path() is None, reason="the browser check renders the report in Chromium, which is not installed here (apt install chromium)")]
 
 
 def test_the_report_renders_without_broken_images_or_a_sideways_scrollbar(tmp_path):

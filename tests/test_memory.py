@@ -84,7 +84,7 @@ def test_a_large_grid_streams_in_segments_and_tunes_as_a_whole(tmp_path, monkeyp
     assert dict(test_config) == best_config(tune)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="measures peak memory from /proc/self/status, which only Linux has")
 def test_a_rotated_instance_in_1000_dimensions_is_one_shared_matrix(tmp_path):
     """One run of rotated sphere in dim 1000 stays under 1 GB (the matrix was copied per run)."""
     suite = tmp_path / "sphere.toml"

@@ -229,7 +229,8 @@ def test_references_evaluate_on_the_cpu_backend_whatever_the_default_device(monk
 
     other = jax.devices()[-1]
     if other == reference.host_device():
-        pytest.skip("needs a second device to stand in for an accelerator (one CPU device here)")
+        pytest.skip("needs a second JAX device to stand in for an accelerator; this process has one"
+                    " (configure_jax gives one CPU device per core: a 1-core machine)")
     seen = []
     original = reference._Counted.__call__
 

@@ -53,7 +53,7 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")  # a zombie has ended; only its exit status is left
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds leftover worker processes through /proc, which only Linux has")
 def test_kill_9_of_the_run_leaves_no_worker_behind(tmp_path):
     suite = tmp_path / "suite.toml"
     suite.write_text(SUITE)

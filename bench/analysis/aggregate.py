@@ -1,6 +1,6 @@
 """Aggregate results records into the numbers reports show: pure functions on records, numpy only.
 
-Definitions (DESIGN.md, "Metrics"; Hansen et al. 2021, "COCO: a platform for comparing continuous
+Definitions (Hansen et al. 2021, "COCO: a platform for comparing continuous
 optimizers in a black-box setting"; Dolan & Moré 2002, "Benchmarking optimization software with
 performance profiles"):
 

@@ -33,7 +33,7 @@ BuildFn = Callable[[Mapping[str, jax.Array]], optax.GradientTransformation]
 
 
 class Status(enum.IntEnum):
-    """How a run ended (STYLE.md rule 7: status is a value)."""
+    """How a run ended: a value per run, never an exception (diverging runs are data)."""
 
     CONVERGED = 0  # reached the finest target
     BUDGET = 1  # used every step without reaching the finest target

@@ -1,6 +1,6 @@
 """Throughput of the engine and of the two ways people usually run the same work, side by side.
 
-The headline workload (DESIGN.md): Beale, SGD + Nesterov, 4,096 configs x 2,000 steps, float32, with
+The headline workload (docs/performance.md): Beale, SGD + Nesterov, 4,096 configs x 2,000 steps, float32, with
 the in-carry metrics. ``sweep_rate`` times the engine; ``python_loop_rate`` a Python loop over a
 jitted optax step (what a Keras-style script does); ``per_config_scan_rate`` one jitted ``lax.scan``
 per config. All three count optimizer steps per second on the same landscape, optimizer and configs,
