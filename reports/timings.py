@@ -101,17 +101,21 @@ def noise_level(timings: Mapping[Any, JobTimings]) -> float:
 def job_timings(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], JobTimings]:
     """(problem, label, phase) -> the timing repeats of that sweep job, for jobs with MIN_REPEATS+.
 
-    A job's records carry its cost so far; the one whose repeats cover the most runs is the job's."""
+    A job's records carry its cost so far: its whole cost is ``aggregate.job_costs``'."""
+    sweeps = [r for r in aggregate.landscape_records(records) if not r.get("reference")]
+    first = {}  # job id -> one of its records, for the job's (problem, label, phase) and steps
+    for record in sweeps:
+        first.setdefault(aggregate.job_key(record), record)
     best: dict[tuple[str, str, str], tuple[int, JobTimings]] = {}
-    for record in aggregate.landscape_records(records):
-        cost = record.get("cost") or {}
+    for job, cost in aggregate.job_costs(sweeps).items():
         seconds, runs = cost.get(REPEATED_TIMINGS), cost.get(REPEATED_RUNS)
-        if record.get("reference") or not isinstance(seconds, list) or len(seconds) < MIN_REPEATS \
-                or not isinstance(runs, int) or runs <= 0:
+        if not isinstance(seconds, list) or len(seconds) < MIN_REPEATS or not isinstance(runs, int) \
+                or runs <= 0:
             continue
         seconds = np.asarray(seconds, dtype=np.float64)
         if not np.all(np.isfinite(seconds) & (seconds > 0)):
             continue
+        record = first[job]
         key = (aggregate.problem_name(record), record["label"], record["phase"])
         if key not in best or runs > best[key][0]:
             best[key] = (runs, JobTimings(runs * float(record["steps"]) / seconds))

@@ -59,17 +59,23 @@ def group_by(records: Iterable[Record], *keys: str) -> dict[tuple, list[Record]]
     return groups
 
 
+def job_key(record: Record) -> str:
+    """The job a record belongs to: its ``job`` id; for records without one (written by hand), its
+    problem, label and phase."""
+    return str(record.get("job") or f"{problem_name(record)} | {record.get('label')} | {record.get('phase')}")
+
+
 def job_costs(records: Iterable[Record]) -> dict[str, dict[str, Any]]:
     """Each job's whole cost, by job id: a sweep job's records carry its cost so far when they were
     written (a job's calls add up as its records stream out), so its last, largest one is the job's;
-    a scipy reference job's records each carry their own instance's cost, which add up. Records
-    without a job id (written by hand) count as one job."""
+    a scipy reference job's records each carry their own instance's cost, which add up. Keyed by
+    :func:`job_key`."""
     out: dict[str, dict[str, Any]] = {}
     for record in records:
         cost = record.get("cost")
         if not cost:
             continue
-        job = str(record.get("job") or "")
+        job = job_key(record)
         seen = out.get(job)
         if seen is None:
             out[job] = dict(cost)
