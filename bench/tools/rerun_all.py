@@ -20,6 +20,7 @@ def rerun_all(directory: str, sample: int | None = None, seed: int = 0) -> dict[
     import numpy as np
 
     from bench.run.results import read_results, to_jsonable
+    from bench.tools.same_records import json_text
     from bench.run.runner import rerun_record
     from bench.core.sharding import runs_sharding
 
@@ -34,8 +35,9 @@ def rerun_all(directory: str, sample: int | None = None, seed: int = 0) -> dict[
     differing = []
     for record in records:
         new = rerun_record(record, sharding=sharding, imports=imports)
-        same = (to_jsonable(new["runs"]) == to_jsonable(record["runs"])
-                and to_jsonable(new.get("trajectory")) == to_jsonable(record.get("trajectory")))
+        # as JSON text, like same_records: bitwise (0.0 and -0.0 differ), not Python's ==
+        same = all(json_text(to_jsonable(new.get(field))) == json_text(to_jsonable(record.get(field)))
+                   for field in ("runs", "trajectory"))
         if not same:
             differing.append(record["record_id"])
             print(f"DIFFERS {record['record_id']} {record.get('landscape')} instance"

@@ -28,7 +28,7 @@ def _records(directory: str) -> dict[str, Mapping[str, Any]]:
     return {r["record_id"]: r for r in read_results(directory) if r.get("kind") != "job_end"}
 
 
-def _text(value: Any) -> str:
+def json_text(value: Any) -> str:
     # Compared as canonical JSON text, not as Python values: 0.0 == -0.0 in Python, and the records
     # hold floats in their shortest round-tripping form, so equal text is bitwise-equal numbers.
     return json.dumps(value, sort_keys=True, allow_nan=True)
@@ -46,7 +46,7 @@ def _differing_fields(a: Mapping[str, Any], b: Mapping[str, Any], ignored: Itera
 
     def text(record, field):
         value = record.get(field)
-        return _text(_without_times(value) if field == "cv_results" else value)
+        return json_text(_without_times(value) if field == "cv_results" else value)
 
     return [f for f in fields if text(a, f) != text(b, f)]
 
