@@ -233,7 +233,8 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
         todo = {i: list(range(job.n_configs)) for i in job.instances}
     suite = job.suite
     starts, keys = starts_and_keys(job)
-    stream = _Stream(job, starts, CostMeter(), RepeatedTimings(timing_repeats), sharding)
+    stream = _Stream(job, starts, CostMeter(), RepeatedTimings(timing_repeats), sharding,
+                     landscapes.get_landscape(job.landscape.name), environment.stamp(suite.dtype))
     kept: list[dict[str, Any]] = []
     segment: list[dict[str, Any]] = []
 
@@ -290,13 +291,14 @@ class _Stream:
     meter: CostMeter
     repeats: RepeatedTimings
     sharding: Any
+    landscape: Any  # the registered landscape, looked up once per job
+    stamp: dict[str, Any]  # the environment's stamp, made once per job
 
     def records(self, instance: int, program: tuple, runs, indices: np.ndarray):
         """The records of one block of one instance's configs, in config order."""
         job, suite = self.job, self.job.suite
         problem, batch_shared, moved, flops = program
-        landscape = landscapes.get_landscape(job.landscape.name)
-        stamp = environment.stamp(suite.dtype)
+        landscape, stamp = self.landscape, self.stamp
         per_record = len(self.starts)
         expected = self.repeats.time_part(problem, batch_shared, runs, sharding=self.sharding,
                                           meter=self.meter)
