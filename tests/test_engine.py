@@ -175,6 +175,35 @@ def test_every_call_has_one_shape_and_rows_come_back_in_order(beale, starts, mon
         np.testing.assert_array_equal(getattr(chunked, name), getattr(sharded, name), err_msg=name)
 
 
+def test_a_device_runs_only_its_blocks_that_hold_runs(beale, starts, monkeypatch):
+    """A call of few runs fills the first device's first block: the other device skips its blocks
+    (its rows come back as the zeros they start as), and the runs' numbers are those of the same
+    runs without sharding."""
+    from bench.core import engine
+    from bench.core.inputs import per_run
+
+    # Blocks of 8 rows with 6 of padding: 2 runs a block, a block row (both devices) holds 4.
+    monkeypatch.setattr(engine, "CPU_RUNS_PER_DEVICE", 8)
+    monkeypatch.setattr(engine, "CPU_TAIL_ROWS", 6)
+    monkeypatch.setattr(engine, "CPU_BLOCKS", 2)
+    sharding = runs_sharding()
+    assert sharding is not None and len(sharding.device_set) == 2  # conftest's configure_jax
+    problem = Problem(beale, NESTEROV, 40)
+    for runs, ran in ((1, [[True, False], [False, False]]), (3, [[True, False], [True, False]]),
+                      (5, [[True, True], [True, False]])):
+        batch = make_batch(problem, _hparams(runs), starts[:runs], 0.0, beale.minimizer_array())
+        (_, count, out), = engine._calls(problem, batch["shared"], per_run(batch), sharding,
+                                         engine.CostMeter())
+        gaps = np.asarray(out["final_gap"]).reshape(2, 2, 8)  # device, block, row
+        assert count == runs
+        assert (gaps[:, :, :2] != 0).all(axis=2).tolist() == ran, runs
+        assert not gaps[np.logical_not(ran)].any()
+        sharded, _ = run_batch(problem, batch, sharding=sharding)
+        alone, _ = run_batch(problem, batch)
+        for name in ("final_x", "final_gap", "best_gap", "steps_to_target", "status"):
+            np.testing.assert_array_equal(getattr(sharded, name), getattr(alone, name), err_msg=name)
+
+
 def test_new_hyperparameter_values_do_not_retrace(beale, starts):
     traces = []
 

@@ -54,13 +54,15 @@ def compiled_runs_sweep(problem: Problem, sharding=None, size: int = 0) -> Calla
         per_run = expand(tables, plan, positions)
         if sharding is not None:
             per_run = jax.lax.with_sharding_constraint(per_run, sharding)
-        return _sweep_body(problem, sharding, per_run, shared, plan[4])
+        return _sweep_body(problem, sharding, per_run, shared, plan[4], runs=plan[1])
 
     return jax.jit(named(sweep, program_key(problem, f"runs:{size}")))
 
 
-def _sweep_body(problem: Problem, sharding, per_run, shared, blocks):
-    """Every row of ``per_run``: the fused kernel, one vmapped scan (GPU) or blocks (CPU)."""
+def _sweep_body(problem: Problem, sharding, per_run, shared, blocks, runs=None):
+    """Every row of ``per_run``: the fused kernel, one vmapped scan (GPU) or blocks (CPU).
+    ``runs``: the call's count of real runs (traced), where known: a device then skips its blocks
+    that hold none (see :func:`_blocked`)."""
     batch = dict(per_run, shared=shared)
     if problem.loop == "fused":
         return _fused_sweep(problem, batch)
@@ -69,21 +71,37 @@ def _sweep_body(problem: Problem, sharding, per_run, shared, blocks):
     rows = per_run["x0"].shape[0] // devices
     if jax.default_backend() != "cpu" or rows % CPU_RUNS_PER_DEVICE or rows == 0:
         return run_all(batch)
-    return _blocked(run_all, per_run, shared, blocks, sharding)
+    return _blocked(run_all, per_run, shared, blocks, sharding, runs)
 
 
 ALL_BLOCKS = np.int32(2**31 - 1)  # ``blocks`` for a call whose every block holds runs
+ALL_RUNS = np.int32(2**30)  # ``runs`` for a call whose count of real runs the program is not told
 
 
-def _blocked(run_all: Callable, per_run, shared, blocks, sharding):
+def _blocked(run_all: Callable, per_run, shared, blocks, sharding, runs=None):
     """``run_all`` over a CPU device's rows in blocks of CPU_RUNS_PER_DEVICE: a loop whose body is
     one block, so every run goes through the same code whatever the call holds, and ``blocks`` (a
     traced count) blocks run while the rest are skipped. One call of up to CPU_BLOCKS blocks per
     device costs one dispatch (the host's part of a million runs: ~2.2 us a run in calls of one
-    block, docs/performance.md)."""
+    block, docs/performance.md).
+
+    With ``runs`` (the call's real runs, filled block row by block row, device by device:
+    :func:`_real_rows`) each device runs only its blocks that hold runs, so a call of few runs
+    keeps one core busy, not all: the other devices' blocks would hold padding alone. The rows that
+    run, and so every run's numbers, are the same either way."""
     from jax.sharding import PartitionSpec
 
-    def per_device(per_run, shared, blocks):
+    devices = 1 if sharding is None else len(sharding.device_set)
+    usable = CPU_RUNS_PER_DEVICE - CPU_TAIL_ROWS
+
+    def own_blocks(blocks, runs):
+        """This device's blocks that hold runs."""
+        device = jax.lax.axis_index("runs") if sharding is not None else 0
+        before = device * usable  # a block row's runs held by the devices before this one
+        mine = (jnp.maximum(runs - before, 0) + devices * usable - 1) // (devices * usable)
+        return jnp.minimum(blocks, mine)
+
+    def per_device(per_run, shared, blocks, runs):
         rows = jax.tree.leaves(per_run)[0].shape[0]
         count = rows // CPU_RUNS_PER_DEVICE
         split = jax.tree.map(lambda a: a.reshape((count, CPU_RUNS_PER_DEVICE, *a.shape[1:])), per_run)
@@ -97,14 +115,15 @@ def _blocked(run_all: Callable, per_run, shared, blocks, sharding):
             return jax.tree.map(lambda o, r: jax.lax.dynamic_update_index_in_dim(o, r, k, 0),
                                 outs, done)
 
-        outs = jax.lax.fori_loop(0, jnp.minimum(blocks, count), body, outs)
+        outs = jax.lax.fori_loop(0, jnp.minimum(own_blocks(blocks, runs), count), body, outs)
         return jax.tree.map(lambda o: o.reshape((rows, *o.shape[2:])), outs)
 
+    runs = ALL_RUNS if runs is None else runs
     if sharding is None:
-        return per_device(per_run, shared, blocks)
+        return per_device(per_run, shared, blocks, runs)
     return jax.shard_map(per_device, mesh=sharding.mesh,
-                         in_specs=(PartitionSpec("runs"), PartitionSpec(), PartitionSpec()),
-                         out_specs=PartitionSpec("runs"), check_vma=False)(per_run, shared, blocks)
+                         in_specs=(PartitionSpec("runs"), PartitionSpec(), PartitionSpec(), PartitionSpec()),
+                         out_specs=PartitionSpec("runs"), check_vma=False)(per_run, shared, blocks, runs)
 
 
 def _initial_carries(problem: Problem, batch):
