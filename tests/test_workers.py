@@ -78,3 +78,40 @@ def test_kill_9_of_the_run_leaves_no_worker_behind(tmp_path):
     finally:
         if run.poll() is None:
             run.kill()
+
+
+def test_programs_compile_ahead_in_parallel_threads_once_each(tiny_suite_path, monkeypatch):
+    """The precompile pool compiles several jobs' programs at once (PRECOMPILE_THREADS threads), and
+    the jobs then run on those programs: none is compiled a second time."""
+    import threading
+
+    from bench.core import engine
+    from bench.run import runner
+    from bench.run.suites import load_suite
+
+    suite = load_suite(str(tiny_suite_path))
+    jobs = [runner.Job(suite, land, opt, runner.TUNE, opt.configs(), suite.seeds)
+            for land, opt in runner.plan_jobs(suite)]
+    assert len(jobs) >= 2 and runner.PRECOMPILE_THREADS >= 2
+    engine._EXECUTABLES.clear()
+    threads, both = set(), threading.Barrier(2, timeout=10)
+    original = runner.precompile
+
+    def precompile(*args, **kwargs):
+        name = threading.current_thread().name
+        if name not in threads:  # each thread's first compile waits for the other's
+            threads.add(name)
+            try:
+                both.wait()
+            except threading.BrokenBarrierError:
+                pass  # one thread alone: the assertion below says so
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "precompile", precompile)
+    runner._precompile_ahead(jobs, sharding=None).shutdown(wait=True)
+    assert len(threads) == 2 and not both.broken
+    compiled = set(engine._EXECUTABLES)
+    assert compiled
+    for job in jobs:
+        runner.execute(job)
+    assert set(engine._EXECUTABLES) == compiled

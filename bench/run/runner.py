@@ -178,14 +178,20 @@ def chosen_loop(loop: str, problem: Problem, batch) -> str:
     return "fused"
 
 
+# Two: a cold default suite took 66.7 s against 73.2 s with one thread; warm, the same (2-core
+# machine, docs/performance.md).
+PRECOMPILE_THREADS = 2
+
+
 def _precompile_ahead(jobs, *, sharding):
-    """Compile the programs of ``jobs`` one after another in a background thread (XLA compiles
-    without the GIL), so each job's compile overlaps the previous jobs' tracing, running and
-    writing. Returns the executor; ``_executable``'s per-program lock makes the job itself wait
-    for a compile in flight instead of starting a second one."""
+    """Compile the programs of ``jobs`` in order in PRECOMPILE_THREADS background threads (XLA
+    compiles without the GIL), so each job's compile overlaps the previous jobs' tracing, running
+    and writing, and one program's tracing another's compile. Returns the executor;
+    ``_executable``'s per-program lock makes the job itself wait for a compile in flight instead of
+    starting a second one."""
     import concurrent.futures
 
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="precompile")
+    pool = concurrent.futures.ThreadPoolExecutor(PRECOMPILE_THREADS, thread_name_prefix="precompile")
 
     def compile_job(job):
         try:
