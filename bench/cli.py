@@ -181,7 +181,7 @@ def cmd_rerun(args) -> int:
 
     from bench.core.jax_setup import configure_jax
     from bench.run.results import read_results, to_jsonable
-    from bench.run.runner import rerun_record
+    from bench.run.rerun import rerun_record
 
     configure_jax()
     records = {r["record_id"]: r for r in read_results(args.results)}

@@ -173,7 +173,7 @@ def test_the_builtin_bbob_suite():
 
 def test_a_bbob_record_reruns_bitwise(small_results):
     from bench.run.results import to_jsonable
-    from bench.run.runner import rerun_record
+    from bench.run.rerun import rerun_record
 
     record = next(r for r in read_results(small_results)
                   if r["phase"] == "test" and r["landscape"] == "bbob_f08" and r["instance"] == 3)

@@ -17,7 +17,8 @@ import optimizers
 from bench.core.engine import run_batch
 from bench.core.step import Problem, make_batch
 from bench.run.results import ResultsDir, read_results, to_jsonable
-from bench.run.runner import OptimizerBuilder, rerun_record, run_suite
+from bench.run.rerun import rerun_record
+from bench.run.runner import OptimizerBuilder, run_suite
 from bench.core.sharding import runs_sharding
 from bench.run.suites import load_suite
 from suite_text import optimizer_toml, suite_toml

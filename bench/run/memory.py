@@ -1,14 +1,14 @@
 """Memory planned from shapes, before anything compiles.
 
 A job streams through its compiled program one call at a time (``bench.core.engine.run_chunks``), and
-its records go to the writer in segments (``bench.run.runner.SEGMENT_RECORDS``), so what a job holds
-at once is set by shapes alone: one call's inputs, carries and outputs on the device and the host
-(the next call's too, in flight), every instance's shared data (a BBOB instance's ``data``
-arrays included), one segment of records, and per config
-its hyperparameters, record ids and tuning key. :func:`plan_job` adds these up; a job over the
-budget (default: half the memory free when the run starts; ``LANDSCAPE_BENCH_MEMORY`` or
-``landscape-bench run --memory-budget`` set it) is refused in one line with the estimate and what
-would bring it down. The estimate is deliberately generous (XLA's temporaries are counted as a
+its records go to the writer thread in segments (``bench.run.runner.SEGMENT_RECORDS``, at most
+``bench.run.write_behind.QUEUED_WRITES`` queued), so what a job holds at once is set by shapes
+alone: one call's inputs, carries and outputs on the device and the host (the next call's too, in
+flight), every instance's shared data (a BBOB instance's ``data`` arrays included), the segments of
+records not yet written, and per config its hyperparameters, record ids and tuning key.
+:func:`plan_job` adds these up; a job over the budget (default: half the memory free when the run
+starts; ``LANDSCAPE_BENCH_MEMORY`` or ``landscape-bench run --memory-budget`` set it) is refused in
+one line with the estimate and what would bring it down. The estimate is deliberately generous (XLA's temporaries are counted as a
 multiple of the carry).
 """
 
@@ -98,6 +98,10 @@ def plan_job(job, sharding=None) -> Plan:
     """The memory plan of a ``bench.run.runner.Job`` from its shapes."""
     from bench.core.engine import program_runs
     from bench.run.runner import SEGMENT_RECORDS
+    from bench.run.write_behind import QUEUED_WRITES
+
+    # Segments of records held at once: the one being filled, the writer thread's, and its queue.
+    segments = QUEUED_WRITES + 2
 
     suite, entry = job.suite, job.landscape
     dim = int(entry.dim)
@@ -118,10 +122,9 @@ def plan_job(job, sharding=None) -> Plan:
     parts = {
         "calls": 2.0 * calls * per_run * OVERHEAD,
         "trajectories": 2.0 * calls * kept * dim * item * OVERHEAD
-        + min(SEGMENT_RECORDS, job.n_configs) * per_record * kept * dim * 24 * (job.phase == "test"),
+        + segments * min(SEGMENT_RECORDS, job.n_configs) * per_record * kept * dim * 24 * (job.phase == "test"),
         "instance data": instance,
-        "records": SEGMENT_RECORDS * record_bytes if job.n_configs * len(job.instances) > 1
-        else record_bytes,
+        "records": min(segments * SEGMENT_RECORDS, job.n_configs * len(job.instances)) * record_bytes,
         "configs": job.n_configs * (n_params * 8 * 3 + len(job.instances) * 200 + 300),
     }
     return Plan(f"{entry.name} x {job.optimizer.label}", calls, parts)

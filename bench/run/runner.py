@@ -27,6 +27,7 @@ from bench.run.records import TEST, TUNE, Selection, columns
 from bench.run.results import SCHEMA, ResultsDir, job_id, stable_hash
 from bench.run.suites import LandscapeEntry, OptimizerEntry, Suite
 from bench.run.timing import RepeatedTimings, check_timing_repeats, checksum
+from bench.run.write_behind import WriteBehind
 from landscapes.errors import InputError
 from landscapes.instances import instance_minimizers, instance_minimum, make_instance
 
@@ -404,12 +405,14 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
     # compete with its timings for the cores.
     ahead = _precompile_ahead([job for job in tunes if not all(out.has(i) for i in job.record_ids())],
                               sharding=sharding) if not timing_repeats else None
+    writer = WriteBehind(out)  # each job's records written while the next job runs
     try:
         for tune in tunes:
-            _run_pair(suite, tune, out, existing, counts, sharding, progress, timing_repeats)
+            _run_pair(suite, tune, writer, existing, counts, sharding, progress, timing_repeats)
     finally:
         if ahead is not None:
             ahead.shutdown(wait=True, cancel_futures=True)
+        writer.close()  # every computed record written, even after an error here
     return counts
 
 
@@ -461,45 +464,3 @@ def _run_pair(suite, tune, out, existing, counts, sharding, progress, timing_rep
         progress(f"{land.name} x {opt.label}: best config on fresh seeds")
     if not _run_job(test, out, counts, sharding, timing_repeats=timing_repeats):
         counts["skipped"] += 1
-
-
-def rerun_record(record: Mapping[str, Any], *, sharding=None,
-                 imports: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Recompute one record alone from its stored identity (for ``landscape-bench rerun``): the
-    same computation as in its job, whatever else that job held.
-
-    A scipy reference record is recomputed from its stored starts; its identity holds no suite
-    settings, so ``imports`` (the modules its suite imported, from the other records) are imported
-    for a landscape of the user's own."""
-    from bench.run.suites import import_modules
-
-    ident = record["identity"]
-    if ident.get("kind") == "reference":
-        from bench.run.reference import run_reference
-
-        import_modules(imports, where="rerun")
-        runs, _, _ = run_reference(landscapes.get_landscape(ident["landscape"]), ident["dim"],
-                                   ident["instance"], ident["method"],
-                                   np.asarray(record["x0"], float), ident["steps"], ident["targets"],
-                                   noise_seeds=ident.get("noise_seeds"))
-        return dict(record, runs=runs)
-    settings = ident["settings"]
-    import_modules(settings.get("imports", ()), where="rerun")  # the suite's own landscapes
-    suite = Suite(name=record["suite"], description="", steps=settings["steps"],
-                  targets=tuple(settings["targets"]), success_target=record["success_target"],
-                  dtype=settings["dtype"], seeds=tuple(settings["seeds"]), test_seeds=(),
-                  starts=settings["starts"],
-                  landscapes=(), optimizers=(), trajectory_every=settings["trajectory_every"],
-                  unroll=settings["unroll"], chunk_size=None, mnist=None, source="rerun",
-                  imports=tuple(settings.get("imports", ())), loop=settings.get("loop", "auto"))
-    land = LandscapeEntry(ident["landscape"], ident["dim"], (ident["instance"],))
-    label = record.get("label", f"{ident['family']}/{ident['schedule']}")
-    opt = OptimizerEntry(ident["family"], ident["schedule"], "grid", 1, 0,
-                         {k: v for k, v in ident["config"].items()}, label)
-    job = Job(suite, land, opt, ident["phase"], {k: np.array([v]) for k, v in ident["config"].items()},
-              tuple(settings["seeds"]))
-    if job.loop(ident["instance"]) != ident.get("loop"):
-        suite = dataclasses.replace(suite, loop=ident.get("loop", "scan"))
-        job = dataclasses.replace(job, suite=suite)
-    (new,) = execute(job, sharding=sharding)
-    return dict(new, config_index=record["config_index"])

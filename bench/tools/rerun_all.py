@@ -2,7 +2,7 @@
 
     python3 -m bench.tools.rerun_all DIR [--sample N] [--seed S]
 
-Each record is rebuilt from its stored identity by ``bench.run.runner.rerun_record`` (the code behind
+Each record is rebuilt from its stored identity by ``bench.run.rerun.rerun_record`` (the code behind
 ``landscape-bench rerun``), so this is that command over a whole folder: the check behind "rerun
 reproduces every record of default and quick". MNIST records are skipped (a section is rerun by
 running the suite into a new folder). Prints one line per differing record and a summary with the
@@ -21,7 +21,7 @@ def rerun_all(directory: str, sample: int | None = None, seed: int = 0) -> dict[
 
     from bench.run.results import read_results, to_jsonable
     from bench.tools.same_records import json_text
-    from bench.run.runner import rerun_record
+    from bench.run.rerun import rerun_record
     from bench.core.sharding import runs_sharding
 
     records = [r for r in read_results(directory) if r.get("kind") != "mnist"]
