@@ -123,29 +123,6 @@ def _fingerprint(records: Sequence[Record]) -> str:
     return f"{len(records)}:{hashlib.sha1(ids.encode()).hexdigest()}"
 
 
-def _read_records(file: Path) -> list[dict[str, Any]]:
-    """The records of a results file as :func:`bench.run.results.read_results` reads them (complete lines,
-    orjson with json for what it refuses), without its checks: the caller has checked the file. Here
-    because bench.run.results imports the landscapes, and with them JAX."""
-    import json as json_module
-
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover (orjson is optional)
-        orjson = None
-
-    def decode(line: bytes) -> Any:
-        if orjson is not None:
-            try:
-                return orjson.loads(line)
-            except ValueError:
-                pass
-        return json_module.loads(line)
-
-    lines = file.read_bytes().split(b"\n")[:-1]  # after the last newline: an unfinished write
-    return [decode(line) for line in lines if line.strip()]
-
-
 def helper_main(request: dict[str, Any]) -> None:
     """The helper process: build the requested sections, write the pickled reply to stdout."""
     import pickle
@@ -153,10 +130,13 @@ def helper_main(request: dict[str, Any]) -> None:
     reply_fd = os.dup(1)
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the reply
     sys.stdout = sys.stderr
+    from bench.run.results import read_results
     from reports.document import Document
     from reports.report import Builder
 
-    records = _read_records(Path(request["file"]))
+    # The records this process's caller reads too (ended jobs, one line per run): a reader of its
+    # own here kept the job markers, so the two never matched and every helper's work was dropped.
+    records = read_results(Path(request["file"]))
     builder = Builder(records, Document(""), Path(request["out"]), tuple(request["formats"]),
                       results_dir=Path(request["file"]).parent)
     parts = {}

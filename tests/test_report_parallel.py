@@ -70,6 +70,18 @@ def test_the_helper_builds_its_sections_without_jax(results, tmp_path):
     assert (tmp_path / "figures" / "sensitivity_beale.png").is_file()
 
 
+def test_the_helper_reads_what_this_process_reads_from_a_runs_folder(tiny_results, tmp_path):
+    """A run's folder holds job markers and jobs written in several appends: the helper's records
+    are the same as this process's, so its sections are used, not dropped and built again."""
+    from bench.run.results import RESULTS_FILE, read_results
+
+    assert b'"job_end"' in (tiny_results / RESULTS_FILE).read_bytes()
+    helper = parallel.Helper(tiny_results / RESULTS_FILE, tmp_path, ("png",))
+    helper.start()
+    parts = helper.result(read_results(tiny_results), timeout=120)
+    assert parts is not None and "sensitivity" in parts
+
+
 def test_the_report_module_imports_no_jax():
     code = "import sys, reports.report; print('jax' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
