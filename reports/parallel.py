@@ -132,20 +132,20 @@ def helper_main(request: dict[str, Any]) -> None:
     sys.stdout = sys.stderr
     from bench.run.results import read_results
     from reports.document import Document
-    from reports.report import Builder
+    from reports.report import Builder, records_outside_collector
 
     # The records this process's caller reads too (ended jobs, one line per run): a reader of its
     # own here kept the job markers, so the two never matched and every helper's work was dropped.
-    records = read_results(Path(request["file"]))
-    builder = Builder(records, Document(""), Path(request["out"]), tuple(request["formats"]),
-                      results_dir=Path(request["file"]).parent)
     parts = {}
-    for name in request["sections"]:
-        if name in builder.sections():
-            try:
-                parts[name] = builder.run_section(name)
-            except Exception:  # noqa: BLE001 (the caller builds it, and reports what fails there)
-                pass
+    with records_outside_collector(lambda: read_results(Path(request["file"]))) as records:
+        builder = Builder(records, Document(""), Path(request["out"]), tuple(request["formats"]),
+                          results_dir=Path(request["file"]).parent)
+        for name in request["sections"]:
+            if name in builder.sections():
+                try:
+                    parts[name] = builder.run_section(name)
+                except Exception:  # noqa: BLE001 (the caller builds it, and reports what fails there)
+                    pass
     reply = {"records": _fingerprint(records), "parts": parts, "jax": "jax" in sys.modules}
     with os.fdopen(reply_fd, "wb") as handle:
         pickle.dump(reply, handle)

@@ -9,10 +9,12 @@ missing" section instead of failing; each section lives in a ``reports/section_*
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +81,11 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     try:
         if helper is not None:
             helper.start()
-        records = read_results(results_dir)
-        suites = sorted({str(r.get("suite")) for r in records if r.get("suite")})
-        doc = Document(f"landscape-bench report: {', '.join(suites) or results_dir.name}")
-        builder = Builder(records, doc, out, formats, results_dir=results_dir)
-        builder.build(helper)
+        with records_outside_collector(lambda: read_results(results_dir)) as records:
+            suites = sorted({str(r.get("suite")) for r in records if r.get("suite")})
+            doc = Document(f"landscape-bench report: {', '.join(suites) or results_dir.name}")
+            builder = Builder(records, doc, out, formats, results_dir=results_dir)
+            builder.build(helper)
     finally:
         if helper is not None:
             helper.close()
@@ -91,6 +93,28 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     if builder.land and not builder.views.available:  # said on the terminal too, not only in the page
         print(f"landscape-bench report: note: {builder.views_note()}", file=sys.stderr)
     return page
+
+
+@contextmanager
+def records_outside_collector(read: Callable[[], list[Record]]):
+    """The records ``read()`` returns, left out of Python's garbage collector's scans until the block
+    ends (with whatever else is alive then). They are millions of lists, dicts and floats, alive to
+    the end; the full collections triggered by the many short-lived objects matplotlib makes
+    scanned them all each time (~1.1 s of a ~7.7 s one-process build; docs/performance.md, "Report
+    build time"). The collector is paused while reading, so its first pass after the read does not
+    walk them either."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        records = read()
+        gc.freeze()
+    finally:
+        if was_enabled:
+            gc.enable()
+    try:
+        yield records
+    finally:
+        gc.unfreeze()
 
 
 class Builder:
