@@ -4,12 +4,29 @@ collector as it found it."""
 from __future__ import annotations
 
 import gc
+import json
 
 import pytest
 from test_reports_data import synthetic_records, write_results
 
 from bench.run.results import read_results
 from reports.report import records_outside_collector
+
+
+def _collections_during(action) -> int:
+    """How many garbage collections started while ``action()`` ran."""
+    started = []
+
+    def count(phase, info):
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        action()
+    finally:
+        gc.callbacks.remove(count)
+    return len(started)
 
 
 def _tracked(obj) -> bool:
@@ -25,6 +42,18 @@ def test_records_are_frozen_inside_the_block_and_released_after():
         assert not _tracked(records[0]["runs"])
     assert gc.get_freeze_count() == 0
     assert _tracked(records[0]["runs"])
+
+
+def test_no_collection_runs_while_reading():
+    def read():  # far more new containers than the collector's first threshold (700)
+        return [{"runs": [[float(i)]]} for i in range(5_000)]
+
+    def build():
+        with records_outside_collector(read):
+            pass
+
+    assert _collections_during(read) > 0  # the check can see collections
+    assert _collections_during(build) == 0
 
 
 def test_collector_state_is_restored_when_the_read_fails():
@@ -47,8 +76,15 @@ def test_a_disabled_collector_stays_disabled():
         gc.enable()
 
 
-def test_read_results_restores_the_collector(tmp_path):
-    directory = write_results(tmp_path / "results", synthetic_records())
+def test_read_results_pauses_the_collector_and_restores_it(tmp_path):
+    records = synthetic_records()
+    for record in records:  # many small lists per line, as the runs' paths are
+        record["padding"] = [[float(i), 0.0] for i in range(1_000)]
+    directory = write_results(tmp_path / "results", records)
+    lines = (directory / "results.jsonl").read_bytes().splitlines()
+    assert _collections_during(lambda: [json.loads(line) for line in lines]) > 1  # unpaused
+    # at most the one pass right after the read (the report freezes the records before it)
+    assert _collections_during(lambda: read_results(directory)) <= 1
     records = read_results(directory)
     assert records and gc.isenabled()
     gc.disable()
