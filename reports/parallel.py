@@ -20,7 +20,7 @@ Record = Mapping[str, Any]
 HELPER_SECTIONS = ("sensitivity", "ecdf", "profiles", "mnist")
 PARALLEL_MIN_BYTES = 4_000_000  # smaller results files: a helper's start costs more than it saves
 PARALLEL_MIN_IDLE = 1.5  # idle CPUs (now, not the load average) a helper needs to be worth starting
-IDLE_SAMPLE_SECONDS = 0.15  # how long /proc/stat is watched to tell how idle the CPUs are
+IDLE_SAMPLE_SECONDS = 0.05  # /proc/stat watched this long (5 ticks a CPU at 100 Hz) to tell how idle the CPUs are
 HELPER_TIMEOUT = 60.0  # seconds (at least) to wait for the helper once this process is done
 
 
