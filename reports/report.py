@@ -103,14 +103,11 @@ def records_outside_collector(read: Callable[[], list[Record]]):
     scanned them all each time (~1.1 s of a ~7.7 s one-process build; docs/performance.md, "Report
     build time"). The collector is paused while reading, so its first pass after the read does not
     walk them either."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    from bench.run.results import collector_paused
+
+    with collector_paused():
         records = read()
         gc.freeze()
-    finally:
-        if was_enabled:
-            gc.enable()
     try:
         yield records
     finally:

@@ -8,8 +8,8 @@ flight), every instance's shared data (a BBOB instance's ``data`` arrays include
 records not yet written, and per config its hyperparameters, record ids and tuning key.
 :func:`plan_job` adds these up; a job over the budget (default: half the memory free when the run
 starts; ``LANDSCAPE_BENCH_MEMORY`` or ``landscape-bench run --memory-budget`` set it) is refused in
-one line with the estimate and what would bring it down. The estimate is deliberately generous (XLA's temporaries are counted as a
-multiple of the carry).
+one line with the estimate and what would bring it down. The estimate is deliberately generous
+(XLA's temporaries are counted as a multiple of the carry).
 """
 
 from __future__ import annotations

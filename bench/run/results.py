@@ -20,6 +20,7 @@ The fault model, stated once (docs/results.md has the long form and the test of 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import gc
@@ -46,6 +47,20 @@ JOB_END = "job_end"
 # Fields that may differ between two writes of one run: when and how fast it ran, and which job
 # wrote it. Everything else of a record is a function of its identity.
 VOLATILE = frozenset({"cost", "created", "job"})
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Python's garbage collector off inside the block (as it was after): while records are parsed,
+    every few hundred new lists and dicts it scanned all of them again, more than half the parse
+    time (docs/performance.md, "Report build time")."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def stable_hash(payload: Any, length: int = 16) -> str:
@@ -408,15 +423,8 @@ class ResultsDir:
     def records(self) -> list[dict[str, Any]]:
         """The records of every ended job, one per record_id; raises InputError on a foreign
         schema, a corrupted line or two different records of one run."""
-        # The collector paused while parsing: every few hundred new lists and dicts it scanned all
-        # of them again, more than half the parse time (docs/performance.md, "Report build time").
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             scan = _Scan(self.file, keep_records=True)
-        finally:
-            if was_enabled:
-                gc.enable()
         return [r for r in scan.records if scan.record_shown(r["record_id"])]
 
     def visit_records(self, visit) -> None:
