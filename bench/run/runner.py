@@ -416,7 +416,8 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
     return counts
 
 
-def _run_job(job: Job, out: ResultsDir | WriteBehind, counts, sharding, on_record=None, timing_repeats: int = 0) -> bool:
+def _run_job(job: Job, out: ResultsDir | WriteBehind, counts, sharding, on_record=None,
+             timing_repeats: int = 0) -> bool:
     """Compute and write the records of ``job`` that ``out`` lacks, then end the job. Returns
     whether anything ran."""
     ids = job.record_ids()
