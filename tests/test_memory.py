@@ -135,3 +135,25 @@ def test_the_plan_counts_every_bbob_instance_s_data(tmp_path):
     one = dataclasses.replace(land, instances=(1,))
     single = memory.plan_job(runner.Job(suite, one, opt, "tune", opt.configs(), suite.seeds))
     assert plan.parts["instance data"] > 2 * single.parts["instance data"]
+
+
+def test_the_plan_counts_the_records_queued_for_the_writer_thread(tmp_path, monkeypatch):
+    """Records wait for the writer thread (bench.run.write_behind) in at most QUEUED_WRITES segments,
+    plus the one being filled and the one being written: the plan holds that many, never more
+    records than the job has."""
+    from bench.run import write_behind
+
+    suite_path = tmp_path / "grid.toml"
+    suite_path.write_text(grid(instances=[0], num=10_000))  # 30,000 configs: many segments
+    suite = load_suite(str(suite_path))
+    (land,), (opt,) = suite.landscapes, suite.optimizers
+    job = runner.Job(suite, land, opt, "tune", opt.configs(), suite.seeds)
+    plans = {}
+    for queued in (1, 4, 9):
+        monkeypatch.setattr(write_behind, "QUEUED_WRITES", queued)
+        plans[queued] = memory.plan_job(job).parts["records"]
+    per_segment = (plans[4] - plans[1]) / 3
+    assert per_segment > 0 and plans[9] - plans[4] == pytest.approx(5 * per_segment)
+    assert plans[4] == pytest.approx((4 + 2) * per_segment)
+    small = runner.Job(suite, land, opt, "tune", {k: v[:3] for k, v in opt.configs().items()}, suite.seeds)
+    assert memory.plan_job(small).parts["records"] == pytest.approx(3 * per_segment / runner.SEGMENT_RECORDS)
