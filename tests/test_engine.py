@@ -175,6 +175,62 @@ def test_every_call_has_one_shape_and_rows_come_back_in_order(beale, starts, mon
         np.testing.assert_array_equal(getattr(chunked, name), getattr(sharded, name), err_msg=name)
 
 
+def _dispatch_and_fetch_order(monkeypatch, parts, *, ahead):
+    """The order in which ``run_parts`` dispatches and fetches the calls of ``parts``, and the
+    meter's run count each part's outputs arrive with."""
+    from bench.core import engine
+
+    events, made = [], {}
+    real_calls, real_host = engine._calls, engine._host
+
+    def calls(*args, **kwargs):
+        for call in real_calls(*args, **kwargs):
+            made[id(call.out)] = (call.part, call.first)
+            events.append(("dispatch", call.part, call.first))
+            yield call
+
+    def host(out):
+        events.append(("fetch", *made[id(out)]))
+        return real_host(out)
+
+    monkeypatch.setattr(engine, "_calls", calls)
+    monkeypatch.setattr(engine, "_host", host)
+    meter = engine.CostMeter()
+    counted = [(part, meter.runs) for part, _, _ in engine.run_parts(parts, meter=meter, ahead=ahead)]
+    return events, counted, meter
+
+
+def test_the_next_part_is_dispatched_before_a_parts_last_outputs_are_fetched(beale, starts, monkeypatch):
+    """One stream of calls over a job's parts: part 1's first call is in flight while the host
+    fetches part 0's last outputs (the devices run on while the host makes part 0's records);
+    without ``ahead`` (a timing run) each part starts after the previous one is done. Either
+    way a part's outputs arrive with its runs counted, and the numbers are the ones run alone."""
+    from bench.core import engine
+    from bench.core.inputs import per_run
+
+    monkeypatch.setattr(engine, "CPU_RUNS_PER_DEVICE", 8)  # 2 runs a block, 4 a call
+    monkeypatch.setattr(engine, "CPU_TAIL_ROWS", 6)
+    monkeypatch.setattr(engine, "CPU_BLOCKS", 2)
+    problem = Problem(beale, NESTEROV, 30)
+    batches = [make_batch(problem, _hparams(n, lr=lr), starts[:n], 0.0, beale.minimizer_array())
+               for n, lr in ((6, 0.003), (3, 0.001))]
+    parts = [(problem, b["shared"], per_run(b)) for b in batches]
+    events, counted, meter = _dispatch_and_fetch_order(monkeypatch, parts, ahead=True)
+    assert events == [("dispatch", 0, 0), ("dispatch", 0, 4), ("fetch", 0, 0), ("dispatch", 1, 0),
+                      ("fetch", 0, 4), ("fetch", 1, 0)]
+    assert counted == [(0, 0), (0, 6), (1, 9)] and meter.run_seconds > 0
+    events, counted, _ = _dispatch_and_fetch_order(monkeypatch, parts, ahead=False)
+    assert events == [("dispatch", 0, 0), ("dispatch", 0, 4), ("fetch", 0, 0), ("fetch", 0, 4),
+                      ("dispatch", 1, 0), ("fetch", 1, 0)]
+    assert counted == [(0, 0), (0, 6), (1, 9)]
+    monkeypatch.undo()
+    streamed = list(engine.run_parts(parts))
+    for part, batch in enumerate(batches):
+        alone, _ = run_batch(problem, batch)
+        got = np.concatenate([out["final_gap"] for p, _, out in streamed if p == part])
+        np.testing.assert_array_equal(got, alone.final_gap)
+
+
 def test_a_device_runs_only_its_blocks_that_hold_runs(beale, starts, monkeypatch):
     """A call of few runs fills the first device's first block: the other device skips its blocks
     (its rows come back as the zeros they start as), and the runs' numbers are those of the same
@@ -192,8 +248,8 @@ def test_a_device_runs_only_its_blocks_that_hold_runs(beale, starts, monkeypatch
     for runs, ran in ((1, [[True, False], [False, False]]), (3, [[True, False], [True, False]]),
                       (5, [[True, True], [True, False]])):
         batch = make_batch(problem, _hparams(runs), starts[:runs], 0.0, beale.minimizer_array())
-        (_, count, out), = engine._calls(problem, batch["shared"], per_run(batch), sharding,
-                                         engine.CostMeter())
+        call, = engine._calls(problem, batch["shared"], per_run(batch), sharding, engine.CostMeter())
+        count, out = call.count, call.out
         gaps = np.asarray(out["final_gap"]).reshape(2, 2, 8)  # device, block, row
         assert count == runs
         assert (gaps[:, :, :2] != 0).all(axis=2).tolist() == ran, runs

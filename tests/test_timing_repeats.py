@@ -100,6 +100,8 @@ def test_the_floor_tool_counts_false_verdicts_and_calls_a_slowed_copy(tiny_suite
 
 def test_a_timing_run_keeps_references_and_compiles_off_the_cores_while_it_times(tiny_suite_path, tmp_path,
                                                                                monkeypatch):
+    """No scipy worker, no compile thread, and no part of a job dispatched ahead of the previous
+    part's end (``run_parts(ahead=False)``) while the repeats are timed."""
     from bench.api import run
 
     suite = tmp_path / "tiny_refs.toml"
@@ -112,7 +114,15 @@ def test_a_timing_run_keeps_references_and_compiles_off_the_cores_while_it_times
     monkeypatch.setattr(background, "BackgroundReferences", refused)  # no scipy worker beside the timings
     monkeypatch.setattr(runner, "_precompile_ahead", refused)  # no compile in a thread beside them
     monkeypatch.setattr(background, "import_ahead", refused)
+    real_run_parts, ahead = runner.run_parts, []
+
+    def run_parts(parts, **kwargs):
+        ahead.append(kwargs["ahead"])
+        return real_run_parts(parts, **kwargs)
+
+    monkeypatch.setattr(runner, "run_parts", run_parts)
     result = run(str(suite), tmp_path / "out", report=False, mnist=False, timing_repeats=2)
+    assert ahead and not any(ahead)
     records = read_results(result.out)
     references = [r for r in records if r.get("reference")]
     assert references and all("run_seconds_repeats" not in (r.get("cost") or {}) for r in references)

@@ -285,25 +285,61 @@ def precompile(problem: Problem, shared: Mapping[str, Any], runs: Runs, *, shard
 
 
 class CostMeter:
-    """Compile and run seconds of the calls of one or more streams (see :func:`run_chunks`), and
-    where their per-run inputs were made (``bench.core.inputs.Runs.inputs``)."""
+    """Compile and run seconds of the calls of one or more parts (see :func:`run_parts`), and
+    where their per-run inputs were made (``bench.core.inputs.Runs.inputs``).
+
+    Run seconds are the wall time during which at least one part was running (from its first
+    dispatch, after its compile, to its last outputs on the host), less any compile inside that
+    time: parts dispatched ahead overlap, and their overlap counts once."""
 
     def __init__(self) -> None:
         self.compile_seconds = 0.0
         self.run_seconds = 0.0
         self.runs = 0
         self.inputs = "device"
+        self._open = 0  # parts dispatched whose last outputs are not yet on the host
+        self._since = 0.0  # when the run seconds were last brought up to date
+        self._compiled = 0.0  # compile_seconds then
 
     def cost(self, steps: int) -> Cost:
         return Cost(self.compile_seconds, self.run_seconds, self.runs, steps, self.inputs)
 
+    def _bring_up_to_date(self) -> None:
+        now = time.perf_counter()
+        if self._open:
+            self.run_seconds += max(0.0, now - self._since - (self.compile_seconds - self._compiled))
+        self._since, self._compiled = now, self.compile_seconds
 
-def _calls(problem: Problem, shared: Mapping[str, Any], runs: Runs, sharding, meter: CostMeter):
-    """Dispatch the calls of a sweep; yields (first run, run count, the call's device outputs).
+    def part_started(self) -> None:
+        self._bring_up_to_date()
+        self._open += 1
 
-    Each call is dispatched (asynchronously) before the previous call's outputs are yielded, so
-    the host's work on them overlaps the devices'. The tables travel once; a call's own inputs
-    are five scalars (``bench.core.inputs.plan``)."""
+    def part_done(self, runs: int) -> None:
+        """A part's last outputs are on the host: its time is counted (before its records are
+        made, so a record stamped with this meter's cost includes the part that made it)."""
+        self._bring_up_to_date()
+        self._open -= 1
+        self.runs += runs
+
+
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """One dispatched call: its first run, run count, device outputs, and the part's run count
+    when it is the part's last call (else None)."""
+
+    part: int
+    first: int
+    count: int
+    out: Any
+    last_of: int | None
+
+
+def _calls(problem: Problem, shared: Mapping[str, Any], runs: Runs, sharding, meter: CostMeter,
+           part: int = 0):
+    """Dispatch the calls of one part (a description's runs); yields each :class:`_Call` as soon
+    as it is dispatched (asynchronously): :func:`_ahead` keeps the next one in flight while the
+    host fetches a call's outputs. The tables travel once; a call's own inputs are five scalars
+    (``bench.core.inputs.plan``)."""
     if problem.loop == "fused":
         check_fused(problem, dict(runs.first(), shared=shared))
     total = runs.runs
@@ -320,36 +356,57 @@ def _calls(problem: Problem, shared: Mapping[str, Any], runs: Runs, sharding, me
     plans = [call_plan(first, count, runs, _blocks_used(count, size, sharding))
              for first, count in zip(firsts, counts)]
     plans = put(plans)  # in one batched call: placed one by one, they were most of the host's work
-    pending = None
     executable = None
     for first, count, plan in zip(firsts, counts, plans):
         if executable is None:  # every call has the first one's shapes: one look-up
             executable, seconds = _executable(problem, (tables, shared_device, plan), sharding, size)
             meter.compile_seconds += seconds
-            began = time.perf_counter()  # after the one compile
+            meter.part_started()  # after the one compile
         out = executable(tables, shared_device, plan)
+        yield _Call(part, first, count, out, total if first + count == total else None)
+
+
+def _ahead(calls):
+    """``calls`` one behind their dispatch: each call is yielded once the next one (of the same part
+    or the next) is dispatched, so the devices run on while the host works on a call's outputs."""
+    pending = None
+    for call in calls:
         if pending is not None:
             yield pending
-        pending = (first, count, out)
+        pending = call
     if pending is not None:
-        jax.block_until_ready(pending[2])
-        # Counted before the last yield, so a caller that builds records from the last call's
-        # outputs stamps them with a cost that includes that call.
-        meter.run_seconds += time.perf_counter() - began
-        meter.runs += total
         yield pending
+
+
+def run_parts(parts, *, sharding=None, meter: CostMeter | None = None, ahead: bool = True):
+    """Run several descriptions' runs as one stream of calls. ``parts``: an iterable of (problem,
+    shared, runs), taken one at a time as the stream reaches it. Yields (part index, first run,
+    host outputs) per call, in order, holding one call's outputs at a time (plus the next call's,
+    in flight). With ``ahead`` the next part's first call is dispatched before the current part's
+    last outputs are fetched, so the devices run on while the host unpacks, builds and writes a
+    part's records; without it a part starts after the previous one is done (a timing run, whose
+    parts must not overlap)."""
+    meter = meter if meter is not None else CostMeter()
+
+    def dispatched():
+        for index, (problem, shared, runs) in enumerate(parts):
+            calls = _calls(problem, shared, runs, sharding, meter, index)
+            yield from (calls if ahead else _ahead(calls))
+
+    for call in (_ahead(dispatched()) if ahead else dispatched()):
+        host = _host(call.out)
+        if call.last_of is not None:
+            meter.part_done(call.last_of)
+        yield call.part, call.first, jax.tree.map(lambda a: _compacted(a, call.count, sharding), host)
 
 
 def run_chunks(problem: Problem, shared: Mapping[str, Any], runs: Runs, *, sharding=None,
                meter: CostMeter | None = None):
     """Run the runs ``runs`` describes in calls of :func:`program_runs` rows; yields (first run,
-    host outputs) per call, in order, so a sweep of any size holds one call's outputs at a time
-    (plus the next call's, in flight). Run time is the wall time from the first dispatch to the
-    last result, compiles excluded."""
-    meter = meter if meter is not None else CostMeter()
-    for first, count, out in _calls(problem, shared, runs, sharding, meter):
-        host = _host(out)
-        yield first, jax.tree.map(lambda a: _compacted(a, count, sharding), host)
+    host outputs) per call, in order (one part of :func:`run_parts`). Run time is the wall time
+    from the first dispatch to the last result, compiles excluded."""
+    for _, first, out in run_parts([(problem, shared, runs)], sharding=sharding, meter=meter):
+        yield first, out
 
 
 def run_batch(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> tuple[Metrics, Cost]:
@@ -365,8 +422,11 @@ def run_batch(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> t
     if runs.runs == 0:
         raise ValueError("run_batch: the batch holds no runs")
     meter = CostMeter()
-    parts = [(first, count, jax.block_until_ready(out))
-             for first, count, out in _calls(problem, batch["shared"], runs, sharding, meter)]
+    parts = []
+    for call in _ahead(_calls(problem, batch["shared"], runs, sharding, meter)):
+        parts.append((call.first, call.count, jax.block_until_ready(call.out)))
+        if call.last_of is not None:
+            meter.part_done(call.last_of)
     return Metrics(_Outputs(parts, runs.runs, sharding), problem.steps), meter.cost(problem.steps)
 
 

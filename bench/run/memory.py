@@ -1,10 +1,10 @@
 """Memory planned from shapes, before anything compiles.
 
-A job streams through its compiled program one call at a time (``bench.core.engine.run_chunks``), and
+A job streams through its compiled programs one call at a time (``bench.core.engine.run_parts``), and
 its records go to the writer thread in segments (``bench.run.runner.SEGMENT_RECORDS``, at most
 ``bench.run.write_behind.QUEUED_WRITES`` queued), so what a job holds at once is set by shapes
 alone: one call's inputs, carries and outputs on the device and the host (the next call's too, in
-flight), every instance's shared data (a BBOB instance's ``data`` arrays included), the segments of
+flight, and the next part's instance data), every instance's shared data (a BBOB instance's ``data`` arrays included), the segments of
 records not yet written, and per config its hyperparameters, record ids and tuning key.
 :func:`plan_job` adds these up; a job over the budget (default: half the memory free when the run
 starts; ``LANDSCAPE_BENCH_MEMORY`` or ``landscape-bench run --memory-budget`` set it) is refused in
@@ -132,7 +132,8 @@ def plan_job(job, sharding=None) -> Plan:
 
 def instance_bytes(job, item: int) -> float:
     """The shared instance data a job holds: every instance's, as the job keeps them from start to
-    end (``bench.run.runner.execute``), in the suite's dtype, plus one device copy.
+    end (``bench.run.runner.execute``), in the suite's dtype, plus two device copies: the part
+    running and the next one, dispatched before the first's outputs are fetched.
 
     A landscape with its own instances (BBOB) brings ``data`` arrays (rotations of dim x dim,
     Gallagher's peaks of dim x 101, ...), also kept on the host in float64 by the instance cache;
@@ -145,10 +146,10 @@ def instance_bytes(job, item: int) -> float:
     count = len(job.instances)
     landscape = landscapes.get_landscape(job.landscape.name)
     if landscape.instance_data is None:
-        return (count + 1) * (3.0 * item * dim * dim + item * dim * 4)
+        return (count + 2) * (3.0 * item * dim * dim + item * dim * 4)
     data, minimizers, _ = landscape.instance_data(job.instances[0], dim)
     numbers = sum(np.size(array) for array in data.values()) + np.size(minimizers) + 1
-    return (count * (item + 8) + item) * float(numbers)
+    return (count * (item + 8) + 2 * item) * float(numbers)
 
 
 def check_plan(plan: Plan, budget: int) -> None:

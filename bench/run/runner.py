@@ -10,6 +10,7 @@ re-runs are the records marked ``phase = "test"`` that tables compare across fam
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 
 import landscapes
 from bench.core import environment
-from bench.core.engine import CostMeter, check_fused, precompile, run_chunks
+from bench.core.engine import CostMeter, check_fused, precompile, run_parts
 from bench.core.flops import step_flops
 from bench.core.inputs import described
 from bench.core.step import OptimizerBuilder, Problem, make_batch, to_metrics
@@ -232,7 +233,9 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
     """Run a job's runs and turn them into one record per (instance, config).
 
     ``todo``: {instance: config indices} to compute (default: all). The runs stream through the
-    compiled program one call at a time (``bench.core.engine.run_chunks``); records are handed to
+    compiled programs one call at a time, each part (a block of one instance's configs) dispatched
+    before the previous part's last outputs are fetched (``bench.core.engine.run_parts``); records
+    are handed to
     ``sink`` in segments of at most SEGMENT_RECORDS as they complete (then none are returned), or
     all returned at the end. ``timing_repeats``: time each part of the job that many more times
     (``bench.run.timing``); the records' ``cost`` then holds the seconds of each repeat."""
@@ -258,20 +261,37 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
     # Configs in blocks, every instance of a block before the next: the tuning criterion of a
     # config is complete after its block, so a huge grid keeps three numbers per config.
     block = _config_block(len(starts))
+    parts = []  # (instance, config indices) of each part, in order
     for first in range(0, job.n_configs, block):
         for instance in job.instances:
             indices = todo[instance]
             indices = indices[np.searchsorted(indices, first):np.searchsorted(indices, first + block)]
-            if not indices.size:
-                continue
-            problem = programs[instance][0]
+            if indices.size:
+                parts.append((instance, indices))
+    expected: dict[int, int | None] = {}  # each part's checksum from its timing repeats
+
+    def described_parts():
+        """Each part's program and runs, made as the stream reaches it (while the previous part's
+        last call runs)."""
+        for index, (instance, indices) in enumerate(parts):
+            problem, shared = programs[instance][:2]
             # The block's configs only, in tables as long as a whole block's: one program serves
             # every block of the job.
             runs = described(problem, {k: v[indices] for k, v in hparams.items()}, x0s,
                              key=run_keys, min_rows=min(block, job.n_configs))
-            for record in stream.records(instance, programs[instance], runs, indices):
-                (segment if sink is not None else kept).append(record)
-                flush()
+            expected[index] = stream.repeats.time_part(problem, shared, runs, sharding=sharding,
+                                                       meter=stream.meter)
+            yield problem, shared, runs
+
+    # One stream of calls for the whole job: the next part is dispatched while the host turns the
+    # previous part's outputs into records (a timing run's parts run one at a time instead).
+    calls = run_parts(described_parts(), sharding=sharding, meter=stream.meter, ahead=not timing_repeats)
+    for index, part_calls in itertools.groupby(calls, key=lambda call: call[0]):
+        instance, indices = parts[index]
+        outputs = ((first, out) for _, first, out in part_calls)
+        for record in stream.records(instance, programs[instance], outputs, indices, expected[index]):
+            (segment if sink is not None else kept).append(record)
+            flush()
     flush(force=True)
     return kept
 
@@ -301,18 +321,18 @@ class _Stream:
     landscape: Any  # the registered landscape, looked up once per job
     stamp: dict[str, Any]  # the environment's stamp, made once per job
 
-    def records(self, instance: int, program: tuple, runs, indices: np.ndarray):
-        """The records of one block of one instance's configs, in config order."""
+    def records(self, instance: int, program: tuple, outputs, indices: np.ndarray,
+                expected: int | None):
+        """The records of one part (one block of one instance's configs), in config order, from
+        its calls' host ``outputs``; ``expected``: the checksum of its timing repeats, if any."""
         job, suite = self.job, self.job.suite
         problem, batch_shared, moved, flops = program
         landscape, stamp = self.landscape, self.stamp
         per_record = len(self.starts)
-        expected = self.repeats.time_part(problem, batch_shared, runs, sharding=self.sharding,
-                                          meter=self.meter)
         buffer: list[Any] = []
         done_records = 0
         total = 0
-        for _, out in run_chunks(problem, batch_shared, runs, sharding=self.sharding, meter=self.meter):
+        for _, out in outputs:
             if expected is not None:
                 total = checksum(out, total)
             buffer.append(out)
