@@ -219,11 +219,17 @@ def test_the_next_part_is_dispatched_before_a_parts_last_outputs_are_fetched(bea
     assert events == [("dispatch", 0, 0), ("dispatch", 0, 4), ("fetch", 0, 0), ("dispatch", 1, 0),
                       ("fetch", 0, 4), ("fetch", 1, 0)]
     assert counted == [(0, 0), (0, 6), (1, 9)] and meter.run_seconds > 0
+    assert meter.inputs == "host"  # both parts' per-run arrays were made on the host
     events, counted, _ = _dispatch_and_fetch_order(monkeypatch, parts, ahead=False)
     assert events == [("dispatch", 0, 0), ("dispatch", 0, 4), ("fetch", 0, 0), ("fetch", 0, 4),
                       ("dispatch", 1, 0), ("fetch", 1, 0)]
     assert counted == [(0, 0), (0, 6), (1, 9)]
     monkeypatch.undo()
+    from bench.core.inputs import described
+    device_made = described(problem, _hparams(2), starts[:2])
+    meter = engine.CostMeter()
+    list(engine.run_parts([(problem, batches[0]["shared"], device_made), parts[0]], meter=meter))
+    assert meter.inputs == "mixed"  # though part 1 was dispatched before part 0 was done
     streamed = list(engine.run_parts(parts))
     for part, batch in enumerate(batches):
         alone, _ = run_batch(problem, batch)

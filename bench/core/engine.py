@@ -298,6 +298,7 @@ class CostMeter:
         self.runs = 0
         self.inputs = "device"
         self._open = 0  # parts dispatched whose last outputs are not yet on the host
+        self._started = 0  # parts dispatched
         self._since = 0.0  # when the run seconds were last brought up to date
         self._compiled = 0.0  # compile_seconds then
 
@@ -310,8 +311,11 @@ class CostMeter:
             self.run_seconds += max(0.0, now - self._since - (self.compile_seconds - self._compiled))
         self._since, self._compiled = now, self.compile_seconds
 
-    def part_started(self) -> None:
+    def part_started(self, inputs: str) -> None:
+        """A part's first call is dispatched; ``inputs``: where its per-run inputs were made."""
         self._bring_up_to_date()
+        self.inputs = inputs if not self._started or self.inputs == inputs else "mixed"
+        self._started += 1
         self._open += 1
 
     def part_done(self, runs: int) -> None:
@@ -350,7 +354,6 @@ def _calls(problem: Problem, shared: Mapping[str, Any], runs: Runs, sharding, me
         return jax.device_put(tree, _replicated(sharding)) if sharding is not None else jax.device_put(tree)
 
     tables, shared_device = put(runs.tables()), put(dict(shared))
-    meter.inputs = runs.inputs if meter.runs == 0 or meter.inputs == runs.inputs else "mixed"
     firsts = range(0, total, per_call)
     counts = [min(per_call, total - first) for first in firsts]
     plans = [call_plan(first, count, runs, _blocks_used(count, size, sharding))
@@ -361,7 +364,7 @@ def _calls(problem: Problem, shared: Mapping[str, Any], runs: Runs, sharding, me
         if executable is None:  # every call has the first one's shapes: one look-up
             executable, seconds = _executable(problem, (tables, shared_device, plan), sharding, size)
             meter.compile_seconds += seconds
-            meter.part_started()  # after the one compile
+            meter.part_started(runs.inputs)  # after the one compile
         out = executable(tables, shared_device, plan)
         yield _Call(part, first, count, out, total if first + count == total else None)
 
