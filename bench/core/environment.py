@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.core.engine import Cost
+from bench.core.cost import Cost
 
 PACKAGES = ("landscape-bench", "jax", "jaxlib", "optax", "numpy", "scipy")
 

@@ -20,7 +20,8 @@ import numpy as np
 
 import landscapes
 from bench.core import environment
-from bench.core.engine import CostMeter, check_fused, precompile, run_parts
+from bench.core.cost import CostMeter
+from bench.core.engine import check_fused, precompile, run_parts
 from bench.core.flops import step_flops
 from bench.core.inputs import described
 from bench.core.step import OptimizerBuilder, Problem, make_batch, to_metrics

@@ -21,7 +21,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from bench.core.engine import CostMeter, run_chunks
+from bench.core.cost import CostMeter
+from bench.core.engine import run_chunks
 from bench.core.inputs import Runs
 from landscapes.errors import InputError
 
