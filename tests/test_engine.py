@@ -196,7 +196,7 @@ def _dispatch_and_fetch_order(monkeypatch, parts, *, ahead):
     monkeypatch.setattr(engine, "_calls", calls)
     monkeypatch.setattr(engine, "_host", host)
     meter = engine.CostMeter()
-    counted = [(part, meter.runs) for part, _, _ in engine.run_parts(parts, meter=meter, ahead=ahead)]
+    counted = [(part, meter.runs) for part, _, _, _ in engine.run_parts(parts, meter=meter, ahead=ahead)]
     return events, counted, meter
 
 
@@ -214,7 +214,7 @@ def test_the_next_part_is_dispatched_before_a_parts_last_outputs_are_fetched(bea
     problem = Problem(beale, NESTEROV, 30)
     batches = [make_batch(problem, _hparams(n, lr=lr), starts[:n], 0.0, beale.minimizer_array())
                for n, lr in ((6, 0.003), (3, 0.001))]
-    parts = [(problem, b["shared"], per_run(b)) for b in batches]
+    parts = [(problem, [b["shared"]], per_run(b), 1) for b in batches]
     events, counted, meter = _dispatch_and_fetch_order(monkeypatch, parts, ahead=True)
     assert events == [("dispatch", 0, 0), ("dispatch", 0, 4), ("fetch", 0, 0), ("dispatch", 1, 0),
                       ("fetch", 0, 4), ("fetch", 1, 0)]
@@ -228,12 +228,12 @@ def test_the_next_part_is_dispatched_before_a_parts_last_outputs_are_fetched(bea
     from bench.core.inputs import described
     device_made = described(problem, _hparams(2), starts[:2])
     meter = engine.CostMeter()
-    list(engine.run_parts([(problem, batches[0]["shared"], device_made), parts[0]], meter=meter))
+    list(engine.run_parts([(problem, [batches[0]["shared"]], device_made, 1), parts[0]], meter=meter))
     assert meter.inputs == "mixed"  # though part 1 was dispatched before part 0 was done
     streamed = list(engine.run_parts(parts))
     for part, batch in enumerate(batches):
         alone, _ = run_batch(problem, batch)
-        got = np.concatenate([out["final_gap"] for p, _, out in streamed if p == part])
+        got = np.concatenate([out["final_gap"] for p, _, _, out in streamed if p == part])
         np.testing.assert_array_equal(got, alone.final_gap)
 
 
@@ -254,7 +254,7 @@ def test_a_device_runs_only_its_blocks_that_hold_runs(beale, starts, monkeypatch
     for runs, ran in ((1, [[True, False], [False, False]]), (3, [[True, False], [True, False]]),
                       (5, [[True, True], [True, False]])):
         batch = make_batch(problem, _hparams(runs), starts[:runs], 0.0, beale.minimizer_array())
-        call, = engine._calls(problem, batch["shared"], per_run(batch), sharding, engine.CostMeter())
+        call, = engine._calls(problem, [batch["shared"]], per_run(batch), sharding, engine.CostMeter())
         count, out = call.count, call.out
         gaps = np.asarray(out["final_gap"]).reshape(2, 2, 8)  # device, block, row
         assert count == runs

@@ -3,6 +3,8 @@ unpacked lazily: the same numbers as per-run arrays made on the host, and the re
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -169,3 +171,68 @@ def test_a_job_in_several_config_blocks_runs_one_program_with_the_numbers_of_one
     assert len(set(engine._EXECUTABLES) - before) == 1
     for a, b in zip(whole, blocked, strict=True):
         np.testing.assert_array_equal(a["runs"]["final_x"], b["runs"]["final_x"])
+
+
+def test_instances_of_one_program_share_calls_each_in_blocks_of_its_own(monkeypatch):
+    """A job's instances with one program (here BBOB's: instance data are inputs) run in one call,
+    each instance's runs in whole blocks that take its own data, so every record's numbers equal
+    those of its instance run alone; a call then keeps both devices busy where one instance's
+    runs fill one block."""
+    from bench.run.runner import TUNE, Job, execute
+    from bench.run.suites import parse_suite
+
+    monkeypatch.setattr(engine, "CPU_RUNS_PER_DEVICE", 8)  # 2 runs a block: instances span blocks
+    monkeypatch.setattr(engine, "CPU_TAIL_ROWS", 6)
+    monkeypatch.setattr(engine, "CPU_BLOCKS", 4)
+    text = ('steps = 40\nseeds = [0]\ntest_seeds = [5]\nstarts = 3\nreferences = []\n'
+            'instances = [1, 2, 3]\nlandscapes = [{ name = "bbob_f08", dim = 3 }]\n[[optimizer]]\n'
+            'family = "sgd"\nschedule = "constant"\n[optimizer.space]\nlearning_rate = [1e-4, 1e-3]\n')
+    suite = parse_suite(text)
+    land, opt = suite.landscapes[0], suite.optimizers[0]
+    job = Job(suite, land, opt, TUNE, opt.configs(), suite.seeds)
+    calls, real_calls = [], engine._calls
+
+    def counted(problem, shareds, *args, **kwargs):
+        for call in real_calls(problem, shareds, *args, **kwargs):
+            calls.append(len(shareds))
+            yield call
+
+    monkeypatch.setattr(engine, "_calls", counted)
+    together = execute(job)
+    # 3 instances x 6 runs, 3 blocks (6 runs) each: 18 runs, 8 a call on one device; the middle
+    # call holds the end of instance 1 and the start of instance 2
+    assert calls == [3, 3, 3]
+    for record in together:
+        alone = Job(suite, dataclasses.replace(land, instances=(record["instance"],)), opt, TUNE,
+                    opt.configs(), suite.seeds)
+        (same,) = [r for r in execute(alone) if r["config_index"] == record["config_index"]]
+        assert same["record_id"] == record["record_id"]
+        for name in ("final_x", "final_gap", "best_gap", "steps_to_target", "status"):
+            np.testing.assert_array_equal(same["runs"][name], record["runs"][name], err_msg=name)
+
+
+def test_a_job_s_parts_put_neighbouring_instances_of_one_program_together():
+    """Instance 0 (the plain function) has a program of its own; transformed instances share one,
+    and share a part when they have the same configs to do (a resumed job may not)."""
+    from bench.run.runner import TUNE, Job, _job_parts, _programs
+    from bench.run.suites import parse_suite
+
+    suite = parse_suite('steps = 5\nseeds = [0]\ntest_seeds = [5]\nstarts = 2\nreferences = []\n'
+                        'instances = [0, 1, 2, 3]\nlandscapes = ["himmelblau"]\n[[optimizer]]\n'
+                        'family = "sgd"\nschedule = "constant"\n[optimizer.space]\n'
+                        'learning_rate = [1e-4, 1e-3, 1e-2]\n')
+    land, opt = suite.landscapes[0], suite.optimizers[0]
+    job = Job(suite, land, opt, TUNE, opt.configs(), suite.seeds)
+    hparams = {k: np.asarray(v, np.float32) for k, v in job.configs.items()}
+    every = {i: np.arange(3) for i in job.instances}
+    programs = _programs(job, hparams, np.zeros((2, 2)), every)
+
+    def shape(parts):
+        return [(instances, indices.tolist()) for instances, indices in parts]
+
+    assert shape(_job_parts(job, programs, every, 3)) == [((0,), [0, 1, 2]), ((1, 2, 3), [0, 1, 2])]
+    assert shape(_job_parts(job, programs, every, 2)) == [((0,), [0, 1]), ((1, 2, 3), [0, 1]),
+                                                         ((0,), [2]), ((1, 2, 3), [2])]
+    resumed = {**every, 2: np.array([1, 2])}  # instance 2's first config was done
+    assert shape(_job_parts(job, programs, resumed, 3)) == [((0,), [0, 1, 2]), ((1,), [0, 1, 2]),
+                                                           ((2,), [1, 2]), ((3,), [0, 1, 2])]

@@ -118,8 +118,8 @@ learning_rate = [0.01]
 
 def test_the_plan_counts_every_bbob_instance_s_data(tmp_path):
     """A BBOB job's instance data (rotations, Gallagher's peaks) is counted for every instance:
-    kept in the suite's dtype and in float64, plus two device copies (the part running and the next
-    one, dispatched ahead)."""
+    kept in the suite's dtype and in float64, plus two device copies of each (a call holds every
+    instance's, and the next part's are placed ahead)."""
     from landscapes import bbob
 
     suite_path = tmp_path / "bbob.toml"
@@ -132,7 +132,7 @@ def test_the_plan_counts_every_bbob_instance_s_data(tmp_path):
     numbers = [sum(a.size for a in bbob.instance_data(21, i, 20)[0].values()) + 20 + 1
                for i in (1, 2, 3)]
     assert numbers[0] > 2 * 20 * 101  # the peaks' centres and scales at least
-    assert plan.parts["instance data"] == sum(numbers) * (4 + 8) + 2 * numbers[0] * 4
+    assert plan.parts["instance data"] == sum(numbers) * (4 + 8) + 2 * sum(numbers) * 4
     one = dataclasses.replace(land, instances=(1,))
     single = memory.plan_job(runner.Job(suite, one, opt, "tune", opt.configs(), suite.seeds))
     assert plan.parts["instance data"] > 2 * single.parts["instance data"]

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench.core.cost import Cost, CostMeter
-from bench.core.inputs import Runs, expand, per_run as per_run_description, plan as call_plan
+from bench.core.inputs import ONE_INSTANCE, Runs, expand, per_run as per_run_description, plan as call_plan
 from bench.core.programs import compile_stored, named, shapes_key
 from bench.core.step import (PER_RUN, Metrics, OptimizerBuilder, Problem, _make_step, _one_run, _outcome,
                              _per_run_vmap, _single_run, program_key)
@@ -47,7 +47,9 @@ def compiled_runs_sweep(problem: Problem, sharding=None, size: int = 0) -> Calla
     """The sweep of calls of ``size`` rows whose per-run inputs are made on the device from a
     description's tables (``bench.core.inputs``). Its arguments are (tables, shared inputs, plan):
     the plan's scalars say which runs the call holds (``bench.core.inputs.plan``); the rows then
-    run as in :func:`compiled_sweep`."""
+    run as in :func:`compiled_sweep`. The shared inputs are those of one or more instances stacked
+    on a first axis (slots): on a CPU each block of rows runs with its own instance's, so several
+    instances of one program share a call, each in blocks of its own (see :func:`_blocked`)."""
     positions = np.full(size, -1, np.int32)
     positions[_real_rows(size, sharding)] = np.arange(len(_real_rows(size, sharding)))
 
@@ -55,31 +57,37 @@ def compiled_runs_sweep(problem: Problem, sharding=None, size: int = 0) -> Calla
         per_run = expand(tables, plan, positions)
         if sharding is not None:
             per_run = jax.lax.with_sharding_constraint(per_run, sharding)
-        return _sweep_body(problem, sharding, per_run, shared, plan[4], runs=plan[1])
+        return _sweep_body(problem, sharding, per_run, shared, plan[4], runs=plan[1],
+                           slots=(plan[0], plan[5]))
 
     return jax.jit(named(sweep, program_key(problem, f"runs:{size}")))
 
 
-def _sweep_body(problem: Problem, sharding, per_run, shared, blocks, runs=None):
+def _sweep_body(problem: Problem, sharding, per_run, shared, blocks, runs=None, slots=None):
     """Every row of ``per_run``: the fused kernel, one vmapped scan (GPU) or blocks (CPU).
     ``runs``: the call's count of real runs (traced), where known: a device then skips its blocks
-    that hold none (see :func:`_blocked`)."""
+    that hold none (see :func:`_blocked`). ``slots``: (the call's first run, the runs each instance
+    spans), traced, when ``shared`` holds several instances stacked (else it is one instance's):
+    only blocks choose among them; elsewhere every row runs with the first."""
+    devices = 1 if sharding is None else len(sharding.device_set)
+    rows = per_run["x0"].shape[0] // devices
+    blocked = jax.default_backend() == "cpu" and rows % CPU_RUNS_PER_DEVICE == 0 and rows > 0
+    if slots is not None and not (blocked and problem.loop != "fused"):
+        shared, slots = jax.tree.map(lambda a: a[0], shared), None
     batch = dict(per_run, shared=shared)
     if problem.loop == "fused":
         return _fused_sweep(problem, batch)
     run_all = _per_run_vmap(functools.partial(_single_run, problem))
-    devices = 1 if sharding is None else len(sharding.device_set)
-    rows = per_run["x0"].shape[0] // devices
-    if jax.default_backend() != "cpu" or rows % CPU_RUNS_PER_DEVICE or rows == 0:
+    if not blocked:
         return run_all(batch)
-    return _blocked(run_all, per_run, shared, blocks, sharding, runs)
+    return _blocked(run_all, per_run, shared, blocks, sharding, runs, slots)
 
 
 ALL_BLOCKS = np.int32(2**31 - 1)  # ``blocks`` for a call whose every block holds runs
 ALL_RUNS = np.int32(2**30)  # ``runs`` for a call whose count of real runs the program is not told
 
 
-def _blocked(run_all: Callable, per_run, shared, blocks, sharding, runs=None):
+def _blocked(run_all: Callable, per_run, shared, blocks, sharding, runs=None, slots=None):
     """``run_all`` over a CPU device's rows in blocks of CPU_RUNS_PER_DEVICE: a loop whose body is
     one block, so every run goes through the same code whatever the call holds, and ``blocks`` (a
     traced count) blocks run while the rest are skipped. One call of up to CPU_BLOCKS blocks per
@@ -89,7 +97,11 @@ def _blocked(run_all: Callable, per_run, shared, blocks, sharding, runs=None):
     With ``runs`` (the call's real runs, filled block row by block row, device by device:
     :func:`_real_rows`) each device runs only its blocks that hold runs, so a call of few runs
     keeps one core busy, not all: the other devices' blocks would hold padding alone. The rows that
-    run, and so every run's numbers, are the same either way."""
+    run, and so every run's numbers, are the same either way.
+
+    With ``slots`` (the call's first run, the runs each instance spans: whole blocks) ``shared``
+    holds several instances stacked, and each block takes its own instance's: the block's code and
+    values are those of a call of that instance alone, so its runs' numbers are too."""
     from jax.sharding import PartitionSpec
 
     devices = 1 if sharding is None else len(sharding.device_set)
@@ -102,17 +114,26 @@ def _blocked(run_all: Callable, per_run, shared, blocks, sharding, runs=None):
         mine = (jnp.maximum(runs - before, 0) + devices * usable - 1) // (devices * usable)
         return jnp.minimum(blocks, mine)
 
-    def per_device(per_run, shared, blocks, runs):
+    def block_shared(shared, k, slots):
+        """The shared inputs of this device's block ``k``: its instance's, where several share."""
+        if slots is None:
+            return shared
+        device = jax.lax.axis_index("runs") if sharding is not None else 0
+        first_run = slots[0] + (k * devices + device) * usable  # of the block's first row
+        slot = jnp.minimum(first_run // slots[1], jax.tree.leaves(shared)[0].shape[0] - 1)
+        return jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, slot, keepdims=False), shared)
+
+    def per_device(per_run, shared, blocks, runs, slots):
         rows = jax.tree.leaves(per_run)[0].shape[0]
         count = rows // CPU_RUNS_PER_DEVICE
         split = jax.tree.map(lambda a: a.reshape((count, CPU_RUNS_PER_DEVICE, *a.shape[1:])), per_run)
         first = jax.tree.map(lambda a: a[0], split)
-        shapes = jax.eval_shape(lambda b: run_all(dict(b, shared=shared)), first)
+        shapes = jax.eval_shape(lambda b: run_all(dict(b, shared=block_shared(shared, 0, slots))), first)
         outs = jax.tree.map(lambda o: jnp.zeros((count, *o.shape), o.dtype), shapes)
 
         def body(k, outs):
             block = jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, k, keepdims=False), split)
-            done = run_all(dict(block, shared=shared))
+            done = run_all(dict(block, shared=block_shared(shared, k, slots)))
             return jax.tree.map(lambda o, r: jax.lax.dynamic_update_index_in_dim(o, r, k, 0),
                                 outs, done)
 
@@ -121,10 +142,12 @@ def _blocked(run_all: Callable, per_run, shared, blocks, sharding, runs=None):
 
     runs = ALL_RUNS if runs is None else runs
     if sharding is None:
-        return per_device(per_run, shared, blocks, runs)
-    return jax.shard_map(per_device, mesh=sharding.mesh,
-                         in_specs=(PartitionSpec("runs"), PartitionSpec(), PartitionSpec(), PartitionSpec()),
-                         out_specs=PartitionSpec("runs"), check_vma=False)(per_run, shared, blocks, runs)
+        return per_device(per_run, shared, blocks, runs, slots)
+    arguments = (per_run, shared, blocks, runs) + (() if slots is None else (slots,))
+    return jax.shard_map(lambda *a: per_device(*a) if slots is not None else per_device(*a, None),
+                         mesh=sharding.mesh,
+                         in_specs=(PartitionSpec("runs"),) + (PartitionSpec(),) * (len(arguments) - 1),
+                         out_specs=PartitionSpec("runs"), check_vma=False)(*arguments)
 
 
 def _initial_carries(problem: Problem, batch):
@@ -254,53 +277,98 @@ def _executable(problem: Problem, arguments, sharding, size: int, *, claim: bool
         return entry[0], seconds
 
 
-def _abstract(runs: Runs, shared: Mapping[str, Any], sharding):
-    """(tables, shared, plan) as shapes, placed as ``run_chunks`` places them."""
-    def shape(a):
-        return jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype, sharding=_replicated(sharding))
+def _abstract(runs: Runs, shared: Mapping[str, Any], sharding, slots: int):
+    """(tables, shared, plan) as shapes, placed as ``run_parts`` places them."""
+    def shape(a, lead=()):
+        return jax.ShapeDtypeStruct(lead + np.shape(a), np.asarray(a).dtype, sharding=_replicated(sharding))
 
-    plan = jax.ShapeDtypeStruct((5,), np.int32, sharding=_replicated(sharding))
-    return jax.tree.map(shape, runs.tables()), jax.tree.map(shape, dict(shared)), plan
+    plan = jax.ShapeDtypeStruct((7,), np.int32, sharding=_replicated(sharding))
+    return (jax.tree.map(shape, runs.tables()), jax.tree.map(lambda a: shape(a, (slots,)), dict(shared)),
+            plan)
 
 
-def precompile(problem: Problem, shared: Mapping[str, Any], runs: Runs, *, sharding=None) -> None:
-    """Compile the program ``run_chunks`` will use for these runs, from shapes alone, so a caller
-    can compile the next job's program in a thread while the current one runs."""
+def precompile(problem: Problem, shared: Mapping[str, Any], runs: Runs, *, sharding=None,
+               slots: int = 1) -> None:
+    """Compile the program ``run_parts`` will use for these runs (with ``slots`` instances' shared
+    inputs a call), from shapes alone, so a caller can compile the next job's program in a thread
+    while the current one runs."""
     size = program_runs(runs.runs, sharding)
-    _executable(problem, _abstract(runs, shared, sharding), sharding, size, claim=False)
+    _executable(problem, _abstract(runs, shared, sharding, slots), sharding, size, claim=False)
+
+
+def can_share_calls(problem: Problem) -> bool:
+    """Whether several instances of ``problem`` can share a call (:func:`run_parts`): on a CPU,
+    where each block of rows takes its own instance's shared inputs (:func:`_blocked`)."""
+    return jax.default_backend() == "cpu" and problem.loop != "fused"
+
+
+def _stacked(shareds, slots: int):
+    """The shared inputs of ``shareds`` (one mapping per instance) stacked on a first axis of
+    ``slots`` (the program's), the unused slots holding copies of the first instance's."""
+    shareds = list(shareds) + [shareds[0]] * (slots - len(shareds))
+    return jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a]), *[dict(x) for x in shareds])
 
 
 @dataclasses.dataclass(frozen=True)
 class _Call:
-    """One dispatched call: its first run, run count, device outputs, and the part's run count
-    when it is the part's last call (else None)."""
+    """One dispatched call: its first run, run count, device outputs, the part's run count when it
+    is the part's last call (else None), and how its runs map to the part's instances (see
+    ``bench.core.inputs.plan``: ``stride``, ``per_instance``)."""
 
     part: int
     first: int
     count: int
     out: Any
     last_of: int | None
+    stride: int = ONE_INSTANCE
+    per_instance: int = ONE_INSTANCE
+
+    def pieces(self, host):
+        """(instance slot, its first run, outputs) of each instance the call holds runs of."""
+        if self.stride == ONE_INSTANCE:
+            yield 0, self.first, host
+            return
+        end = self.first + self.count
+        for slot in range(self.first // self.stride, (end - 1) // self.stride + 1):
+            lo = max(self.first, slot * self.stride)
+            hi = min(end, slot * self.stride + self.per_instance)
+            if lo < hi:
+                rows = slice(lo - self.first, hi - self.first)
+                yield slot, lo - slot * self.stride, jax.tree.map(lambda a: a[rows], host)
 
 
-def _calls(problem: Problem, shared: Mapping[str, Any], runs: Runs, sharding, meter: CostMeter,
-           part: int = 0):
-    """Dispatch the calls of one part (a description's runs); yields each :class:`_Call` as soon
-    as it is dispatched (asynchronously): :func:`_ahead` keeps the next one in flight while the
-    host fetches a call's outputs. The tables travel once; a call's own inputs are five scalars
+def _calls(problem: Problem, shareds, runs: Runs, sharding, meter: CostMeter, part: int = 0,
+           slots: int | None = None):
+    """Dispatch the calls of one part: the runs ``runs`` describes, of each instance whose shared
+    inputs ``shareds`` lists (several only where :func:`can_share_calls`; the program's shared
+    inputs have ``slots`` of them, default ``len(shareds)``). Each instance's runs start a block
+    of their own, so every block runs one instance's. Yields each :class:`_Call` as soon as it is
+    dispatched (asynchronously): :func:`_ahead` keeps the next one in flight while the host
+    fetches a call's outputs. The tables travel once; a call's own inputs are a few scalars
     (``bench.core.inputs.plan``)."""
+    shareds = list(shareds)
+    slots = len(shareds) if slots is None else slots
     if problem.loop == "fused":
-        check_fused(problem, dict(runs.first(), shared=shared))
-    total = runs.runs
+        check_fused(problem, dict(runs.first(), shared=shareds[0]))
+    if len(shareds) > 1 and not can_share_calls(problem):
+        raise ValueError("several instances in one call need a CPU and the scan loop")
+    per_instance = runs.runs
+    if len(shareds) == 1:
+        stride, total, per_instance = ONE_INSTANCE, per_instance, ONE_INSTANCE
+    else:
+        usable = CPU_RUNS_PER_DEVICE - CPU_TAIL_ROWS
+        stride = -(-per_instance // usable) * usable  # whole blocks
+        total = (len(shareds) - 1) * stride + per_instance
     size = program_runs(total, sharding)
     per_call = len(_real_rows(size, sharding))
 
     def put(tree):
         return jax.device_put(tree, _replicated(sharding)) if sharding is not None else jax.device_put(tree)
 
-    tables, shared_device = put(runs.tables()), put(dict(shared))
+    tables, shared_device = put(runs.tables()), put(_stacked(shareds, slots))
     firsts = range(0, total, per_call)
     counts = [min(per_call, total - first) for first in firsts]
-    plans = [call_plan(first, count, runs, _blocks_used(count, size, sharding))
+    plans = [call_plan(first, count, runs, _blocks_used(count, size, sharding), stride, per_instance)
              for first, count in zip(firsts, counts)]
     plans = put(plans)  # in one batched call: placed one by one, they were most of the host's work
     executable = None
@@ -310,7 +378,8 @@ def _calls(problem: Problem, shared: Mapping[str, Any], runs: Runs, sharding, me
             meter.compile_seconds += seconds
             meter.part_started(runs.inputs)  # after the one compile
         out = executable(tables, shared_device, plan)
-        yield _Call(part, first, count, out, total if first + count == total else None)
+        last_of = runs.runs * len(shareds) if first + count == total else None
+        yield _Call(part, first, count, out, last_of, stride, per_instance)
 
 
 def _ahead(calls):
@@ -327,24 +396,28 @@ def _ahead(calls):
 
 def run_parts(parts, *, sharding=None, meter: CostMeter | None = None, ahead: bool = True):
     """Run several descriptions' runs as one stream of calls. ``parts``: an iterable of (problem,
-    shared, runs), taken one at a time as the stream reaches it. Yields (part index, first run,
-    host outputs) per call, in order, holding one call's outputs at a time (plus the next call's,
-    in flight). With ``ahead`` the next part's first call is dispatched before the current part's
+    shareds, runs, slots), taken one at a time as the stream reaches it: the runs ``runs``
+    describes, for each instance whose shared inputs ``shareds`` lists, in a program whose shared
+    inputs have ``slots`` instances (see :func:`_calls`). Yields (part index, instance slot, first
+    run, host outputs) per call and instance, in order, holding one call's outputs at a time (plus
+    the next call's, in flight). With ``ahead`` the next part's first call is dispatched before the current part's
     last outputs are fetched, so the devices run on while the host unpacks, builds and writes a
     part's records; without it a part starts after the previous one is done (a timing run, whose
     parts must not overlap)."""
     meter = meter if meter is not None else CostMeter()
 
     def dispatched():
-        for index, (problem, shared, runs) in enumerate(parts):
-            calls = _calls(problem, shared, runs, sharding, meter, index)
+        for index, (problem, shareds, runs, slots) in enumerate(parts):
+            calls = _calls(problem, shareds, runs, sharding, meter, index, slots)
             yield from (calls if ahead else _ahead(calls))
 
     for call in (_ahead(dispatched()) if ahead else dispatched()):
         host = _host(call.out)
         if call.last_of is not None:
             meter.part_done(call.last_of)
-        yield call.part, call.first, jax.tree.map(lambda a: _compacted(a, call.count, sharding), host)
+        host = jax.tree.map(lambda a: _compacted(a, call.count, sharding), host)
+        for slot, first, out in call.pieces(host):
+            yield call.part, slot, first, out
 
 
 def run_chunks(problem: Problem, shared: Mapping[str, Any], runs: Runs, *, sharding=None,
@@ -352,7 +425,7 @@ def run_chunks(problem: Problem, shared: Mapping[str, Any], runs: Runs, *, shard
     """Run the runs ``runs`` describes in calls of :func:`program_runs` rows; yields (first run,
     host outputs) per call, in order (one part of :func:`run_parts`). Run time is the wall time
     from the first dispatch to the last result, compiles excluded."""
-    for _, first, out in run_parts([(problem, shared, runs)], sharding=sharding, meter=meter):
+    for _, _, first, out in run_parts([(problem, [shared], runs, 1)], sharding=sharding, meter=meter):
         yield first, out
 
 
@@ -370,7 +443,7 @@ def run_batch(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> t
         raise ValueError("run_batch: the batch holds no runs")
     meter = CostMeter()
     parts = []
-    for call in _ahead(_calls(problem, batch["shared"], runs, sharding, meter)):
+    for call in _ahead(_calls(problem, [batch["shared"]], runs, sharding, meter)):
         parts.append((call.first, call.count, jax.block_until_ready(call.out)))
         if call.last_of is not None:
             meter.part_done(call.last_of)

@@ -104,22 +104,33 @@ def _padded(table: np.ndarray, min_rows: int) -> np.ndarray:
     return out
 
 
-def plan(first: int, count: int, runs: Runs, blocks: int) -> np.ndarray:
+# ``stride`` and ``per_instance`` of a call whose runs are all of one instance.
+ONE_INSTANCE = 2**30
+
+
+def plan(first: int, count: int, runs: Runs, blocks: int, stride: int = ONE_INSTANCE,
+         per_instance: int = ONE_INSTANCE) -> np.ndarray:
     """The scalars of one call: its first run, how many runs it holds, the description's
     ``per_config`` (the modulus of the start row, and the divisor of the config row unless every
-    table has a row per run) and the blocks to run (``bench.core.engine._blocked``)."""
+    table has a row per run), the blocks to run (``bench.core.engine._blocked``), and where
+    several instances share the call, the runs each instance spans (``stride``, whole blocks) and
+    the runs it holds (``per_instance``): run ``r`` is then run ``r % stride`` of instance
+    ``r // stride``, a padding run where ``r % stride >= per_instance``."""
     divisor = 1 if runs.per_config == PER_RUN_ROWS else runs.per_config
-    return np.array([first, count, divisor, runs.per_config, blocks], np.int32)
+    return np.array([first, count, divisor, runs.per_config, blocks, stride, per_instance], np.int32)
 
 
 def expand(tables: Mapping[str, Any], plan: jax.Array, positions: np.ndarray) -> dict[str, Any]:
     """Inside the program: the per-run inputs of a call's rows. ``positions[i]`` is the place of
     row ``i`` among the call's runs (-1 for a padding row, see ``bench.core.engine._real_rows``);
-    padding rows and rows past the call's ``count`` repeat its first run."""
+    padding rows, rows past the call's ``count`` and padding runs between instances repeat a
+    run of the description (the call's first, or the instance's first)."""
     first, count, divisor, modulus = plan[0], plan[1], plan[2], plan[3]
+    stride, per_instance = plan[5], plan[6]
     position = jnp.asarray(positions, jnp.int32)
     position = jnp.where((position >= 0) & (position < count), position, 0)
-    run = first + position
+    run = (first + position) % stride
+    run = jnp.where(run < per_instance, run, 0)
     config = jnp.take(tables["configs"], run // divisor, axis=0)
     start = run % modulus
     return dict(hparams={k: jnp.take(v, config, axis=0) for k, v in tables["hparams"].items()},

@@ -132,8 +132,9 @@ def plan_job(job, sharding=None) -> Plan:
 
 def instance_bytes(job, item: int) -> float:
     """The shared instance data a job holds: every instance's, as the job keeps them from start to
-    end (``bench.run.runner.execute``), in the suite's dtype, plus two device copies: the part
-    running and the next one, dispatched before the first's outputs are fetched.
+    end (``bench.run.runner.execute``), in the suite's dtype, plus their device copies twice over:
+    a call may hold every instance's (instances that share a program share calls), and the next
+    part's are placed before the current part's outputs are fetched.
 
     A landscape with its own instances (BBOB) brings ``data`` arrays (rotations of dim x dim,
     Gallagher's peaks of dim x 101, ...), also kept on the host in float64 by the instance cache;
@@ -146,10 +147,10 @@ def instance_bytes(job, item: int) -> float:
     count = len(job.instances)
     landscape = landscapes.get_landscape(job.landscape.name)
     if landscape.instance_data is None:
-        return (count + 2) * (3.0 * item * dim * dim + item * dim * 4)
+        return 3 * count * (3.0 * item * dim * dim + item * dim * 4)
     data, minimizers, _ = landscape.instance_data(job.instances[0], dim)
     numbers = sum(np.size(array) for array in data.values()) + np.size(minimizers) + 1
-    return (count * (item + 8) + 2 * item) * float(numbers)
+    return count * (3 * item + 8) * float(numbers)
 
 
 def check_plan(plan: Plan, budget: int) -> None:

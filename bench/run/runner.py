@@ -21,7 +21,7 @@ import numpy as np
 import landscapes
 from bench.core import environment
 from bench.core.cost import CostMeter
-from bench.core.engine import check_fused, precompile, run_parts
+from bench.core.engine import can_share_calls, check_fused, precompile, run_parts
 from bench.core.flops import step_flops
 from bench.core.inputs import described
 from bench.core.step import OptimizerBuilder, Problem, make_batch, to_metrics
@@ -208,13 +208,45 @@ def _precompile_ahead(jobs, *, sharding):
                 block = min(job.n_configs, _config_block(starts))
                 runs = described(problem, {k: v[:block] for k, v in job.configs.items()},
                                  np.zeros((starts, job.landscape.dim)), min_rows=block)
-                precompile(problem, batch["shared"], runs, sharding=sharding)
+                precompile(problem, batch["shared"], runs, sharding=sharding,
+                           slots=_slots(job, instance, problem))
         except Exception:  # the job compiles (and reports any error) itself
             pass
 
     for job in jobs:
         pool.submit(compile_job, job)
     return pool
+
+
+def _slots(job: Job, instance: int, problem: Problem) -> int:
+    """How many instances' shared inputs the program of ``instance`` takes a call: every instance
+    of the job with the same program (instance 0 has its own, the plain function) where instances
+    can share a call (``bench.core.engine.can_share_calls``), else one."""
+    if not can_share_calls(problem):
+        return 1
+    return sum((i != 0) == (instance != 0) for i in job.instances)
+
+
+def _job_parts(job: Job, programs, todo, block: int) -> list[tuple[tuple[int, ...], np.ndarray]]:
+    """The parts of a job, in record order: for each block of configs, its instances (with the
+    block's configs to do), neighbours that share a program and those configs in one part."""
+    parts: list[tuple[tuple[int, ...], np.ndarray]] = []
+    for first in range(0, job.n_configs, block):
+        previous = None
+        for instance in job.instances:
+            indices = todo[instance]
+            indices = indices[np.searchsorted(indices, first):np.searchsorted(indices, first + block)]
+            if not indices.size:
+                previous = None
+                continue
+            problem = programs[instance][0]
+            if (previous is not None and can_share_calls(problem) and problem == previous[0]
+                    and np.array_equal(indices, previous[1])):
+                parts[-1] = (parts[-1][0] + (instance,), indices)
+            else:
+                parts.append(((instance,), indices))
+            previous = (problem, indices)
+    return parts
 
 
 # Records handed to the writer at a time while a job streams: bounds the memory of a huge job.
@@ -262,35 +294,32 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
     # Configs in blocks, every instance of a block before the next: the tuning criterion of a
     # config is complete after its block, so a huge grid keeps three numbers per config.
     block = _config_block(len(starts))
-    parts = []  # (instance, config indices) of each part, in order
-    for first in range(0, job.n_configs, block):
-        for instance in job.instances:
-            indices = todo[instance]
-            indices = indices[np.searchsorted(indices, first):np.searchsorted(indices, first + block)]
-            if indices.size:
-                parts.append((instance, indices))
-    expected: dict[int, int | None] = {}  # each part's checksum from its timing repeats
+    parts = _job_parts(job, programs, todo, block)
+    expected: dict[int, dict[int, int] | None] = {}  # each part's checksums from its timing repeats
 
     def described_parts():
-        """Each part's program and runs, made as the stream reaches it (while the previous part's
-        last call runs)."""
-        for index, (instance, indices) in enumerate(parts):
-            problem, shared = programs[instance][:2]
+        """Each part's program, instances and runs, made as the stream reaches it (while the
+        previous part's last call runs)."""
+        for index, (instances, indices) in enumerate(parts):
+            problem = programs[instances[0]][0]
             # The block's configs only, in tables as long as a whole block's: one program serves
             # every block of the job.
             runs = described(problem, {k: v[indices] for k, v in hparams.items()}, x0s,
                              key=run_keys, min_rows=min(block, job.n_configs))
-            expected[index] = stream.repeats.time_part(problem, shared, runs, sharding=sharding,
-                                                       meter=stream.meter)
-            yield problem, shared, runs
+            part = (problem, [programs[i][1] for i in instances], runs,
+                    _slots(job, instances[0], problem))
+            expected[index] = stream.repeats.time_part(part, sharding=sharding, meter=stream.meter)
+            yield part
 
     # One stream of calls for the whole job: the next part is dispatched while the host turns the
     # previous part's outputs into records (a timing run's parts run one at a time instead).
     calls = run_parts(described_parts(), sharding=sharding, meter=stream.meter, ahead=not timing_repeats)
-    for index, part_calls in itertools.groupby(calls, key=lambda call: call[0]):
-        instance, indices = parts[index]
-        outputs = ((first, out) for _, first, out in part_calls)
-        for record in stream.records(instance, programs[instance], outputs, indices, expected[index]):
+    for (index, slot), piece_calls in itertools.groupby(calls, key=lambda call: call[:2]):
+        instances, indices = parts[index]
+        outputs = ((first, out) for _, _, first, out in piece_calls)
+        checksums = expected[index]
+        for record in stream.records(instances[slot], programs[instances[slot]], outputs, indices,
+                                     None if checksums is None else checksums.get(slot, 0)):
             (segment if sink is not None else kept).append(record)
             flush()
     flush(force=True)

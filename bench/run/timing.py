@@ -22,8 +22,7 @@ import jax
 import numpy as np
 
 from bench.core.cost import CostMeter
-from bench.core.engine import run_chunks
-from bench.core.inputs import Runs
+from bench.core.engine import run_parts
 from landscapes.errors import InputError
 
 MAX_TIMING_REPEATS = 100  # each repeat costs a whole run of the job again
@@ -55,26 +54,26 @@ class RepeatedTimings:
         self.seconds = [0.0] * repeats
         self.runs = 0
 
-    def time_part(self, problem, shared: Mapping[str, Any], runs: Runs, *, sharding,
-                  meter: CostMeter) -> int | None:
-        """Run one part of a job ``len(self.seconds)`` times (as ``run_chunks`` runs it) and add each
-        repeat's run seconds; compile time, if the first repeat compiled, goes to ``meter``. Returns
-        the outputs' checksum (None without repeats): :meth:`check` compares the part's own run to it."""
+    def time_part(self, part, *, sharding, meter: CostMeter) -> dict[int, int] | None:
+        """Run one part of a job (``(problem, shareds, runs, slots)``, as ``run_parts`` takes it)
+        ``len(self.seconds)`` times and add each repeat's run seconds; compile time, if the first
+        repeat compiled, goes to ``meter``. Returns the outputs' checksum per instance slot (None
+        without repeats): :meth:`check` compares the part's own run to it."""
         found = None
         for repeat in range(len(self.seconds)):
             timer = CostMeter()
-            total = 0
-            for _, out in run_chunks(problem, shared, runs, sharding=sharding, meter=timer):
-                total = checksum(out, total)
+            totals: dict[int, int] = {}
+            for _, slot, _, out in run_parts([part], sharding=sharding, meter=timer):
+                totals[slot] = checksum(out, totals.get(slot, 0))
             meter.compile_seconds += timer.compile_seconds
             self.seconds[repeat] += timer.run_seconds
-            if found is not None and total != found:
-                raise RuntimeError(f"timing repeat {repeat + 1} of a {problem.landscape.name} job"
+            if found is not None and totals != found:
+                raise RuntimeError(f"timing repeat {repeat + 1} of a {part[0].landscape.name} job"
                                    " computed other numbers than repeat 1: the program is not"
                                    " deterministic, so its records would not be either")
-            found = total
+            found = totals
         if found is not None:
-            self.runs += runs.runs
+            self.runs += part[2].runs * len(part[1])
         return found
 
     @staticmethod
