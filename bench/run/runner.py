@@ -266,11 +266,11 @@ def execute(job: Job, *, sharding=None, todo: Mapping[int, list[int]] | None = N
     """Run a job's runs and turn them into one record per (instance, config).
 
     ``todo``: {instance: config indices} to compute (default: all). The runs stream through the
-    compiled programs one call at a time, each part (a block of one instance's configs) dispatched
-    before the previous part's last outputs are fetched (``bench.core.engine.run_parts``); records
-    are handed to
-    ``sink`` in segments of at most SEGMENT_RECORDS as they complete (then none are returned), or
-    all returned at the end. ``timing_repeats``: time each part of the job that many more times
+    compiled programs one call at a time, in parts (a block of configs of one instance, or of
+    the instances that share a program and calls: ``_job_parts``), each dispatched before the
+    previous part's last outputs are fetched (``bench.core.engine.run_parts``); records are
+    handed to ``sink`` in segments of at most SEGMENT_RECORDS as they complete (then none are
+    returned), or all returned at the end. ``timing_repeats``: time each part of the job that many more times
     (``bench.run.timing``); the records' ``cost`` then holds the seconds of each repeat."""
     if todo is None:
         todo = {i: list(range(job.n_configs)) for i in job.instances}
@@ -353,8 +353,8 @@ class _Stream:
 
     def records(self, instance: int, program: tuple, outputs, indices: np.ndarray,
                 expected: int | None):
-        """The records of one part (one block of one instance's configs), in config order, from
-        its calls' host ``outputs``; ``expected``: the checksum of its timing repeats, if any."""
+        """The records of one instance's block of configs, in config order, from its calls' host
+        ``outputs``; ``expected``: the checksum of its timing repeats, if any."""
         job, suite = self.job, self.job.suite
         problem, batch_shared, moved, flops = program
         landscape, stamp = self.landscape, self.stamp
