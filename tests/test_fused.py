@@ -16,7 +16,8 @@ import pytest
 import landscapes
 import optimizers
 from bench.core import fused
-from bench.core.engine import _broadcast_shared, _fused_step, _initial_carries, run_batch
+from bench.core.engine import run_batch
+from bench.core.fused_sweep import _broadcast_shared, _fused_step, _initial_carries
 from bench.core.step import Problem, make_batch
 from bench.run.runner import OptimizerBuilder, chosen_loop
 from bench.run.suites import parse_suite

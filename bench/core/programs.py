@@ -75,7 +75,7 @@ def optimizer_key(family: Any, schedule: Any) -> str | None:
 # edit anywhere else (the command line, the runner, results, reports) keeps every stored program.
 PROGRAM_SOURCES = ("landscapes", "optimizers", "bench/core/engine.py", "bench/core/step.py",
                    "bench/core/targets.py", "bench/core/flops.py", "bench/core/inputs.py",
-                   "bench/core/fused.py", "bench/core/cost.py",
+                   "bench/core/fused.py", "bench/core/fused_sweep.py", "bench/core/cost.py",
                    "bench/core/programs.py", "bench/core/jax_setup.py", "bench/mnist/model.py",
                    "bench/mnist/train.py")
 
