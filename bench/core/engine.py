@@ -3,7 +3,7 @@
 The run itself (problem, step, metrics, outcome) is ``bench.core.step``'s; this module compiles it
 (``compiled_runs_sweep`` on a description's tables, ``bench.core.inputs``; ``compiled_sweep`` on
 per-run arrays, the kernel alone that the measurement tools time), splits a sweep of any size into
-calls of one fixed shape, dispatches them and fetches their packed outputs (``run_chunks``,
+calls of one fixed shape, dispatches them and fetches their packed outputs (``run_parts``,
 ``run_batch``).
 """
 
@@ -354,15 +354,6 @@ def run_parts(parts, *, sharding=None, meter: CostMeter | None = None, ahead: bo
         host = jax.tree.map(lambda a: _compacted(a, call.count, sharding), host)
         for slot, first, out in call.pieces(host):
             yield call.part, slot, first, out
-
-
-def run_chunks(problem: Problem, shared: Mapping[str, Any], runs: Runs, *, sharding=None,
-               meter: CostMeter | None = None):
-    """Run the runs ``runs`` describes in calls of :func:`program_runs` rows; yields (first run,
-    host outputs) per call, in order (one part of :func:`run_parts`). Run time is the wall time
-    from the first dispatch to the last result, compiles excluded."""
-    for _, _, first, out in run_parts([(problem, [shared], runs, 1)], sharding=sharding, meter=meter):
-        yield first, out
 
 
 def run_batch(problem: Problem, batch: Mapping[str, Any], *, sharding=None) -> tuple[Metrics, Cost]:

@@ -214,7 +214,7 @@ class _Stream:
         """The records of one instance's block of configs, in config order, from its calls' host
         ``outputs``; ``expected``: the checksum of its timing repeats, if any."""
         job, suite = self.job, self.job.suite
-        problem, batch_shared, moved, flops = program
+        problem, _, moved, flops = program
         landscape, stamp = self.landscape, self.stamp
         per_record = len(self.starts)
         buffer: list[Any] = []
