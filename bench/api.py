@@ -70,6 +70,8 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     from bench.run.timing import check_timing_repeats
 
     timing_repeats = check_timing_repeats(timing_repeats)  # before anything is loaded or written
+    if out is not None and not str(out).strip():
+        raise InputError("--out is empty; give a results folder (or leave it out for results/SUITE)")
     suite = load_suite(str(suite))
     out = Path(out) if out is not None else Path("results") / suite.name
     configure_jax()

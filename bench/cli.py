@@ -41,6 +41,14 @@ def cmd_run(args) -> int:
     from bench.run.timing import check_timing_repeats
 
     timing_repeats = check_timing_repeats(args.timing_repeats)  # before anything is loaded or written
+    if timing_repeats:
+        from reports.timings import MIN_REPEATS
+
+        if timing_repeats < MIN_REPEATS:
+            print(f"landscape-bench: note: --timing-repeats {timing_repeats} times each job"
+                  f" {timing_repeats} more time(s), but compare judges speed only from"
+                  f" {MIN_REPEATS} repeats up; give {MIN_REPEATS} or more for a speed verdict",
+                  file=sys.stderr)
     suite = load_suite(args.suite)
     total = (2 * len(runner.plan_jobs(suite)) + (0 if args.skip_mnist else len(
         mnist_track.mnist_sections(suite, args.mnist_dir))) + len(suite.landscapes) * len(suite.references))
@@ -59,8 +67,8 @@ def cmd_run(args) -> int:
     if not args.no_report:
         from reports import build_report
 
-        page = build_report(result.out, result.out / "report")
-        print(f"report:  {page}")
+        out = result.out / "report"
+        print(f"report:  {_written('report', out, lambda: build_report(result.out, out))}")
     return 0
 
 
@@ -118,42 +126,51 @@ def cmd_certify(args) -> int:
     return 0
 
 
-def _folder(path: Path) -> Path:
-    """An output folder given with --out: refused in one line when it is a file or cannot be
-    written (checked on the nearest folder that exists; nothing is created here)."""
+def _folder(path: str | Path, option: str = "--out") -> Path:
+    """An output folder given with ``option``: refused in one line when it is empty, a file or cannot
+    be written (checked on the nearest folder that exists; nothing is created here)."""
+    if not str(path).strip():
+        raise InputError(f"{option} is empty; give a folder (\".\" for this one)")
+    path = Path(path)
     if path.exists() and not path.is_dir():
-        raise InputError(f"--out {str(path)!r} is a file, not a folder; choose a folder")
+        raise InputError(f"{option} {str(path)!r} is a file, not a folder; choose a folder")
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
+    if existing != path and not existing.is_dir():
+        raise InputError(f"{option} {str(path)!r} lies under {str(existing)!r}, which is a file, not a"
+                         " folder; choose a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"--out {str(path)!r} cannot be written ({str(existing)!r} is read-only);"
+        raise InputError(f"{option} {str(path)!r} cannot be written ({str(existing)!r} is read-only);"
                          " choose a folder you can write to")
     return path
 
 
-def _written(what: str, out: Path, write):
+def _written(what: str, out: Path, write, option: str = "--out"):
     """Run ``write()``; a failure to write (a full disk, a folder made read-only meanwhile) is one
     line naming the folder, not a traceback."""
     try:
         return write()
     except OSError as error:
         raise InputError(f"could not write the {what} to {str(out)!r} ({error.strerror});"
-                         " free space or choose another --out") from None
+                         f" free space or choose another {option}") from None
 
 
 def cmd_report(args) -> int:
     from reports import build_report
 
-    out = _folder(Path(args.out) if args.out else Path(args.results) / "report")
-    print(_written("report", out, lambda: build_report(Path(args.results), out)))
+    results = Path(args.results)
+    if results.is_file():  # the results.jsonl itself, as compare and export-coco take it
+        results = results.parent
+    out = _folder(args.out if args.out is not None else results / "report")
+    print(_written("report", out, lambda: build_report(results, out)))
     return 0
 
 
 def cmd_compare(args) -> int:
     from reports import compare_runs
 
-    out = _folder(Path(args.out) if args.out else Path("comparison"))
+    out = _folder(args.out if args.out is not None else Path("comparison"))
     print(_written("comparison", out,
                    lambda: compare_runs(Path(args.run_a), Path(args.run_b), out)).resolve())
     return 0
@@ -227,7 +244,8 @@ def cmd_rerun(args) -> int:
 def cmd_export_coco(args) -> int:
     from bench.analysis.coco_export import export_coco
 
-    counts = export_coco(args.results, args.out)
+    out = _folder(args.out, "export folder")
+    counts = _written("COCO export", out, lambda: export_coco(args.results, out), "export folder")
     print(f"wrote {counts['trials']} trials ({counts['records']} records, {counts['labels']}"
           f" optimizer folders) in COCO's format to {args.out}; view with: python -m cocopp"
           f" {args.out}/*")
@@ -313,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so a reader gone away is seen below, not at the exit's flush
+        return code
     except InputError as error:
         print(f"landscape-bench: error: {error}", file=sys.stderr)
         return EXIT_INPUT
@@ -321,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         print("landscape-bench: interrupted; finished jobs are saved, rerun the same command to resume",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`landscape-bench list | head`): as `cat` does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout raises no more
+        return 141
 
 
 if __name__ == "__main__":

@@ -161,6 +161,14 @@ def _is_text(cell: str) -> bool:
 
 
 def _inline(text: str) -> str:
-    """Escape, then turn `code` spans into <code> (the only Markdown the blocks use inline)."""
+    """Escape, then turn `code` spans into <code> and **strong** spans (outside code) into <strong>:
+    the only Markdown the blocks use inline."""
     parts = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    return "".join(f"<code>{p}</code>" if i % 2 else _strong(p) for i, p in enumerate(parts))
+
+
+def _strong(text: str) -> str:
+    pieces = text.split("**")
+    if len(pieces) % 2 == 0:  # an unpaired ** is text, as Markdown leaves it
+        return text
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(pieces))

@@ -3,8 +3,10 @@ export to COCO's data format that cocopp reads."""
 
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +161,35 @@ def test_export_refuses_without_bbob_records_or_into_a_full_folder(small_results
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 2 and "not an empty folder" in errors[0] and "no BBOB" in errors[1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
+
+
+def test_export_that_cannot_be_written_is_one_line_and_leaves_nothing(small_results, tmp_path,
+                                                                       monkeypatch, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    assert cli.main(["export-coco", str(small_results), str(a_file / "under")]) == 2
+    real_write_text = Path.write_text
+
+    def full(self, *args, **kwargs):
+        if self.suffix == ".dat":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    assert cli.main(["export-coco", str(small_results), str(tmp_path / "coco")]) == 2
+    monkeypatch.undo()
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and "which is a file" in errors[0], errors
+    assert "could not write the COCO export" in errors[1] and "No space left" in errors[1], errors
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # no half export, no staging
+    assert a_file.read_text() == "mine"
+
+
+def test_an_export_folder_gets_the_permissions_of_a_made_folder(small_results, tmp_path):
+    made = tmp_path / "made"
+    made.mkdir()
+    assert cli.main(["export-coco", str(small_results), str(tmp_path / "coco")]) == 0
+    assert (tmp_path / "coco").stat().st_mode == made.stat().st_mode
 
 
 def test_the_builtin_bbob_suite():

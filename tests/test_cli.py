@@ -235,3 +235,45 @@ def test_rerun_of_a_record_without_identity_is_one_line(tiny_results, tmp_path, 
     path.write_text("\n".join(lines) + "\n")
     assert main(["rerun", str(out), record["record_id"]]) == 2
     assert "has no identity, so it cannot be recomputed" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_ends_the_listing_quietly(tmp_path):
+    """`landscape-bench list landscapes | head -1`: no BrokenPipeError traceback on stderr, buffered
+    output or not. The pipe's reader is gone before the listing starts, so no race decides it."""
+    for unbuffered in ("", "1"):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        if unbuffered:
+            env["PYTHONUNBUFFERED"] = unbuffered
+        done = subprocess.run([sys.executable, "-m", "bench.cli", "list", "landscapes"], stdout=write_end,
+                              stderr=subprocess.PIPE, env=env, timeout=120)
+        os.close(write_end)
+        assert done.returncode == 141 and done.stderr == b"", done.stderr[-2000:]
+
+
+def test_empty_names_are_one_line_and_write_nothing(tiny_results, tiny_suite_path, tmp_path,
+                                                     capsys, monkeypatch):
+    """An empty --out would write into the working directory, an empty suite name would run the
+    default suite, a blank label would name nothing in the tables: each is refused in one line."""
+    monkeypatch.chdir(tmp_path)
+    blank = tmp_path / "blank.toml"
+    blank.write_text(tiny_suite_path.read_text().replace('schedule = "constant"',
+                                                         'schedule = "constant"\nlabel = "  "', 1))
+    cases = [(["run", str(tiny_suite_path), "--out", ""], "--out is empty"),
+             (["run", ""], "the suite name is empty"),
+             (["run", str(blank), "--out", "b"], "label = '  ' names nothing"),
+             (["report", str(tiny_results), "--out", ""], "--out is empty"),
+             (["compare", str(tiny_results), str(tiny_results), "--out", " "], "--out is empty"),
+             (["export-coco", str(tiny_results), ""], "export folder is empty")]
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert expected in err and "\n" not in err, (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.toml"]
+
+
+def test_report_takes_the_results_file_as_compare_does(tiny_results, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["report", str(tiny_results / "results.jsonl"), "--out", str(out)]) == 0
+    assert (out / "report.html").exists()

@@ -72,3 +72,12 @@ def test_a_highlighted_row_renders_in_both_formats():
     doc.table(["label", "value"], [["a", 1.0], ["b", 2.0]], highlight=[1])
     assert "<tr class=best><td class=text>b</td>" in doc.to_html()
     assert "| b | 2 |" in doc.to_markdown()
+
+
+def test_html_shows_strong_spans_as_bold_and_keeps_code_and_unpaired_stars_as_written():
+    doc = Document("t")
+    doc.text("**Suite: faster.** B / A = `x**2`; 2 ** 3 is text")
+    page = doc.to_html()
+    assert "<strong>Suite: faster.</strong>" in page
+    assert "<code>x**2</code>" in page and "2 ** 3 is text" in page
+    assert "**Suite" not in page

@@ -127,3 +127,13 @@ def test_a_timing_run_keeps_references_and_compiles_off_the_cores_while_it_times
     references = [r for r in records if r.get("reference")]
     assert references and all("run_seconds_repeats" not in (r.get("cost") or {}) for r in references)
     assert all(len(r["cost"]["run_seconds_repeats"]) == 2 for r in records if not r.get("reference"))
+
+
+@pytest.mark.parametrize("given, noted", [("1", True), ("2", True), ("3", False), ("0", False)])
+def test_fewer_repeats_than_compare_judges_by_are_noted(given, noted, capsys):
+    from reports.timings import MIN_REPEATS
+
+    # an unknown suite ends the command right after the note, before anything runs
+    assert main(["run", "no_such_suite", "--timing-repeats", given]) == 2
+    err = capsys.readouterr().err
+    assert (f"compare judges speed only from {MIN_REPEATS} repeats up" in err) == noted

@@ -11,6 +11,7 @@ import reports
 from bench.run import figure_data
 from bench.run.results import ResultsDir
 from bench.run.views import VIEWS_FILE, load_views, write_views
+from landscapes.errors import InputError
 
 
 def test_views_hold_what_the_figures_need(tmp_path):
@@ -60,8 +61,10 @@ def test_a_failed_write_leaves_the_old_views_whole(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(np, "savez", cut)
-    with pytest.raises(OSError):
+    with pytest.raises(InputError) as caught:  # one line (exit 2 from the command), no traceback
         write_views(ResultsDir(tmp_path))
+    message = str(caught.value)
+    assert "the disk is full" in message and "records are kept" in message and "\n" not in message
     assert (tmp_path / VIEWS_FILE).read_bytes() == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl", VIEWS_FILE]
 

@@ -153,6 +153,9 @@ def export_coco(results: str | os.PathLike, out: str | os.PathLike) -> dict[str,
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # as a folder made with mkdir, not mkdtemp's 0700
         for label, name in folders.items():
             for path, text in _files_of(label, by_label[label]).items():
                 target = staging / name / path

@@ -150,7 +150,11 @@ def import_modules(names, dirs=(), where: str = "suite") -> None:
 
 def load_suite(name_or_path: str | None = None) -> Suite:
     """A built-in suite by name (``default``, ``quick``) or a TOML file by path."""
-    name_or_path = name_or_path or "default"
+    if name_or_path is None:
+        name_or_path = "default"
+    if not str(name_or_path).strip():
+        raise InputError(f"the suite name is empty; give a built-in suite ({', '.join(builtin_suites())})"
+                         " or a .toml file")
     path = Path(name_or_path)
     # A built-in name wins over a folder of that name (``results/quick`` is where a run of the
     # quick suite writes, so ``cd results && landscape-bench run quick`` must still mean the suite).
@@ -342,7 +346,10 @@ def _optimizer_entry(entry: Any, index: int, where: str) -> tuple[OptimizerEntry
         space = {k: _dimension(v, f"{here}, space.{k}", search) for k, v in raw_space.items()}
     else:
         raise InputError(f"{here}: space must be a table of hyperparameter = values")
-    label = str(entry.get("label", f"{family}/{schedule}"))
+    label = entry.get("label", f"{family}/{schedule}")
+    if not isinstance(label, str) or not label.strip():
+        raise InputError(f"{here}: label = {label!r} names nothing; give a non-empty string such as"
+                         f" \"{family}/{schedule}\" (or leave label out)")
     out = OptimizerEntry(family, schedule, search,
                          _int(entry, "trials", here, 32, low=1, high=10_000_000),
                          _int(entry, "seed", here, 0, low=0), space, label)

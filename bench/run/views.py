@@ -23,6 +23,7 @@ back only where the old views do not describe it as it was before the run. The f
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from landscapes.errors import InputError
 
 VIEWS_FILE = "views.npz"
 SCHEMA = "landscape-bench/views/1"
@@ -169,6 +172,10 @@ def _write_atomic(file: Path, index: Mapping[str, Any], arrays: Mapping[str, np.
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, file)
+    except OSError as error:
+        why = "the disk is full" if error.errno == errno.ENOSPC else error.strerror
+        raise InputError(f"cannot write {file} ({why}); the records are kept: free space (or fix"
+                         " the folder) and rerun the same command, which only writes the views") from None
     finally:
         if temporary.exists():
             temporary.unlink()
