@@ -130,7 +130,7 @@ def _run_into(results, suite, sections, *, sharding, memory_budget, timing_repea
     # the machine to its timings instead: references and imports come after the sweeps.
     references = None
     if not timing_repeats:
-        references = background.BackgroundReferences(suite, results.record_ids())
+        references = background.BackgroundReferences(suite, background.references_done(suite, results))
         background.import_ahead((["bench.mnist.section"] if sections else [])
                                 + (["reports.report"] if report else []))
     try:

@@ -73,6 +73,35 @@ def test_suite_writes_marked_resumable_reference_records(tmp_path):
         assert all(s in (0, 1, 2) for s in record["runs"]["status"])
 
 
+@pytest.mark.parametrize("path", ["here", "worker"])
+def test_reference_rows_whose_end_marker_was_lost_are_ended_not_written_twice(tmp_path, path):
+    """A kill (or a cut file) can take a job's end marker after its rows: the rerun ends that job
+    instead of computing and appending its rows again."""
+    import json
+
+    suite = parse_suite('steps = 100\nstarts = 2\nreferences = ["BFGS", "Nelder-Mead"]\n'
+                        'landscapes = [{ name = "himmelblau", instances = [0, 1] }]\n'
+                        '[[optimizer]]\nfamily = "sgd"\n[optimizer.space]\nlearning_rate = [0.01]')
+    with ResultsDir(tmp_path) as results:
+        background.run_references(suite, results)
+    file = tmp_path / "results.jsonl"
+    lines = file.read_text().splitlines()
+    markers = [k for k, line in enumerate(lines) if json.loads(line).get("kind") == "job_end"]
+    assert len(markers) == 2  # one job per (landscape, method)
+    kept = [line for k, line in enumerate(lines) if k != markers[-1]]
+    file.write_text("\n".join(kept) + "\n")
+    assert len(read_results(tmp_path)) == 2  # the second method's rows are hidden now
+    with ResultsDir(tmp_path) as results:
+        if path == "here":
+            assert background.run_references(suite, results) == 0
+        else:
+            worker = background.BackgroundReferences(suite, background.references_done(suite, results))
+            assert worker.collect(results) == 0
+    after = file.read_text().splitlines()
+    assert after[:-1] == kept and json.loads(after[-1])["kind"] == "job_end"  # only the marker
+    assert len(read_results(tmp_path)) == 4
+
+
 class _PlainCounted(reference._Counted):
     """The objective as it was before the fast path: ``jnp.asarray``, then the unpacked jitted
     ``value_and_grad`` and a conversion of each output."""

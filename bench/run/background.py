@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 import landscapes
-from bench.run.results import ResultsDir
+from bench.run.results import ResultsDir, job_id
 from bench.run.runner import start_points
 from bench.run.suites import Suite
 
@@ -27,16 +27,43 @@ def run_references(suite: Suite, out: ResultsDir, *,
     """The suite's scipy reference rows not yet in ``out``, on the same starts as the test phase."""
     from bench.run.reference import reference_records
 
-    done = out.record_ids()
+    done = references_done(suite, out)
     written = 0
     for land, method, starts in _reference_tasks(suite):
         if progress:
             progress(f"{land.name} x scipy {method} (reference)")
         fresh = reference_records(suite, land, method, starts, done)
-        if fresh:
-            out.append(fresh)
-            written += len(fresh)
+        _append_references(out, suite, land, method, fresh)
+        written += len(fresh)
     return written
+
+
+def _reference_job(suite: Suite, land, method: str) -> tuple[str, list[str]]:
+    """A (landscape, method)'s reference rows are one job of the store: its id and record ids."""
+    from bench.run.reference import reference_ids
+
+    ids = reference_ids(suite, land, method)
+    return job_id(ids), ids
+
+
+def references_done(suite: Suite, out: ResultsDir) -> set[str]:
+    """The reference record ids that need no computing: shown, or written by their own job before
+    a kill took its end marker (that job ends now instead of writing them twice)."""
+    done = set()
+    for land, method, _ in _reference_tasks(suite):
+        job, ids = _reference_job(suite, land, method)
+        done.update(i for i in ids if out.has(i, job))
+    return done
+
+
+def _append_references(out: ResultsDir, suite: Suite, land, method: str, fresh: list) -> None:
+    """Append a (landscape, method)'s fresh rows as its job, ended; a job whose rows were all
+    written before a kill is only ended."""
+    job, ids = _reference_job(suite, land, method)
+    if fresh:
+        out.append(fresh, job=job, total=len(ids))
+    elif not all(out.has(i) for i in ids):
+        out.end_job(job, len(ids))
 
 
 def _reference_tasks(suite: Suite):
@@ -196,9 +223,8 @@ class BackgroundReferences:
                     self.futures = []
             if fresh is None:
                 fresh = reference_records(self.suite, land, method, starts, self.done)
-            if fresh:
-                out.append(fresh)
-                written += len(fresh)
+            _append_references(out, self.suite, land, method, fresh)
+            written += len(fresh)
         self.close()
         return written
 

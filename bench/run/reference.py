@@ -240,6 +240,23 @@ def _run_reference(landscape, dim: int, instance_id: int, method: str, starts: n
     return {k: np.asarray(v) for k, v in rows.items()}, minimizers, f_star
 
 
+def reference_identity(suite, entry, method: str, instance_id: int) -> dict[str, Any]:
+    """What makes a reference record: its ``record_id`` is this identity's hash."""
+    identity = dict(kind="reference", method=method, landscape=entry.name, dim=entry.dim,
+                    instance=instance_id, steps=suite.steps, targets=list(suite.targets),
+                    seeds=list(suite.test_seeds), starts=suite.starts,
+                    environment=environment.identity())
+    if landscapes.get_landscape(entry.name).noise_scale:  # the engine's noise model, seeded per start
+        identity["noise_seeds"] = [[int(s), j] for s in suite.test_seeds for j in range(suite.starts)]
+    return identity
+
+
+def reference_ids(suite, entry, method: str) -> list[str]:
+    """The record ids of one (landscape entry, method)'s reference records, one per instance,
+    known before any is computed: together they are one job of the results store."""
+    return [stable_hash(reference_identity(suite, entry, method, i)) for i in entry.instances]
+
+
 def reference_records(suite, entry, method: str, starts: np.ndarray,
                       done: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
     """The reference records of one (landscape entry, method): one per instance, phase "test";
@@ -247,14 +264,8 @@ def reference_records(suite, entry, method: str, starts: np.ndarray,
     landscape = landscapes.get_landscape(entry.name)
     records = []
     for instance_id in entry.instances:
-        identity = dict(kind="reference", method=method, landscape=entry.name, dim=entry.dim,
-                        instance=instance_id, steps=suite.steps, targets=list(suite.targets),
-                        seeds=list(suite.test_seeds), starts=suite.starts,
-                        environment=environment.identity())
-        noise_seeds = None
-        if landscape.noise_scale:  # the same noise model as the engine's runs, seeded per start
-            noise_seeds = [[int(s), j] for s in suite.test_seeds for j in range(suite.starts)]
-            identity["noise_seeds"] = noise_seeds
+        identity = reference_identity(suite, entry, method, instance_id)
+        noise_seeds = identity.get("noise_seeds")
         if stable_hash(identity) in done:
             continue
         began = time.perf_counter()
