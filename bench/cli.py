@@ -7,6 +7,7 @@ code 2; results already written stay as they are.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ def _progress_printer(total: int | None = None):
 
     def progress(message: str) -> None:
         nonlocal bar
+        _interrupted.check()  # each job starts here: a swallowed Ctrl-C ends the run before it
         if bar is None:
             from tqdm import tqdm
 
@@ -324,6 +326,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Interrupted:
+    """Ctrl-C kept as a flag as well as raised. A KeyboardInterrupt raised where Python can only
+    print and drop it (inside JAX's garbage-collection callback: "Exception ignored in ...") was
+    lost, and the run went on to exit 0; the flag makes the next job's start (the progress line)
+    and the end of the command raise it again."""
+
+    def __init__(self):
+        self.seen = False
+
+    def handler(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.seen:
+            raise KeyboardInterrupt
+
+
+_interrupted = _Interrupted()
+
+
+@contextlib.contextmanager
+def _interrupts_kept():
+    """Install :class:`_Interrupted`'s handler for the command where Python's own is in place (in
+    the main thread; a handler of the caller's own is left alone), and put the old one back."""
+    import signal
+    import threading
+
+    installed = (threading.current_thread() is threading.main_thread()
+                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    _interrupted.seen = False
+    if installed:
+        signal.signal(signal.SIGINT, _interrupted.handler)
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -331,7 +373,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        code = args.func(args)
+        with _interrupts_kept():
+            code = args.func(args)
+            _interrupted.check()  # a Ctrl-C Python swallowed after the last job still ends it so
         sys.stdout.flush()  # here, so a reader gone away is seen below, not at the exit's flush
         return code
     except InputError as error:

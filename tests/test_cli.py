@@ -277,3 +277,30 @@ def test_report_takes_the_results_file_as_compare_does(tiny_results, tmp_path, c
     out = tmp_path / "rep"
     assert main(["report", str(tiny_results / "results.jsonl"), "--out", str(out)]) == 0
     assert (out / "report.html").exists()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped one
+def test_a_ctrl_c_python_swallowed_still_ends_the_run(tiny_suite_path, tmp_path, capsys, monkeypatch):
+    """A SIGINT whose KeyboardInterrupt is raised inside a garbage-collection callback (where JAX's
+    callback runs, and Python prints and drops it) still ends the run: exit 130, the usual line."""
+    import gc
+    import signal
+
+    from bench.run import runner
+
+    def swallowed_ctrl_c(phase, info):
+        gc.callbacks.remove(swallowed_ctrl_c)
+        signal.raise_signal(signal.SIGINT)  # the handler's KeyboardInterrupt is dropped by gc
+
+    real_plan = runner.plan_jobs
+
+    def plan_then_interrupt(*args, **kwargs):
+        gc.callbacks.append(swallowed_ctrl_c)
+        gc.collect()
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "plan_jobs", plan_then_interrupt)
+    assert main(["run", str(tiny_suite_path), "--out", str(tmp_path / "out"), "--no-report",
+                 "--skip-mnist"]) == 130
+    assert "interrupted; finished jobs are saved" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
