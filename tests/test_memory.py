@@ -44,6 +44,8 @@ def test_the_budget_is_a_setting_with_a_one_line_error(monkeypatch):
         memory.budget_bytes()
     with pytest.raises(InputError, match="--memory-budget must be a size"):
         memory.budget_bytes("-1G")
+    with pytest.raises(InputError, match="at least 1"):  # rounds to 0 bytes
+        memory.budget_bytes("0.0001")
     monkeypatch.delenv(memory.ENV_VAR)
     assert 0 < memory.budget_bytes() < memory.available_bytes()
 

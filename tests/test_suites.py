@@ -80,6 +80,9 @@ def test_random_search_draws_trials():
     (MINIMAL + "trials = 5\n", 'trials and seed are for search = "random"'),
     (MINIMAL + 'search = "random"\n[optimizer.space]\nlearning_rate = { log_uniform = [1e-4, 1e-1], num = 3 }',
      "num is the number of grid points; random search draws trials = N configs"),
+    # Found by the hostile tests of session 11.
+    ("targets = [1e-2, 1e-3, 1e-2]\nsuccess_target = 1e-2\n" + MINIMAL, "targets repeat 0.01; give each"),
+    (MINIMAL + 'label = " "\n', "label = ' ' names nothing"),
 ])
 def test_bad_suites_are_one_line_errors(text, message):
     with pytest.raises(InputError) as info:

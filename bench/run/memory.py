@@ -33,9 +33,11 @@ _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 def parse_size(text: str, where: str = ENV_VAR) -> int:
     """'2G', '512M', '1.5g', '1000000' -> bytes; anything else a one-line InputError."""
     found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)[iI]?[bB]?\s*", str(text))
-    if not found or float(found.group(1)) <= 0:
-        raise InputError(f"{where} must be a size such as 2G, 512M or a number of bytes; got {text!r}")
-    return int(float(found.group(1)) * _UNITS[found.group(2).lower()])
+    size = int(float(found.group(1)) * _UNITS[found.group(2).lower()]) if found else 0
+    if size < 1:  # '0', '-1G', '0.0001' (bytes): no budget to run in
+        raise InputError(f"{where} must be a size such as 2G, 512M or a number of bytes (at least"
+                         f" 1); got {text!r}")
+    return size
 
 
 def available_bytes() -> int:

@@ -454,7 +454,12 @@ def _targets(doc, where) -> tuple[float, ...]:
             raise InputError(f"{where}: targets must be a list of numbers or one of"
                              f" {', '.join(map(repr, TARGET_SETS))}; got {value!r}")
         return TARGET_SETS[value]
-    return tuple(_floats(doc, "targets", where, COCO_TARGETS, positive=True))
+    targets = _floats(doc, "targets", where, COCO_TARGETS, positive=True)
+    repeated = sorted({t for t in targets if targets.count(t) > 1}, reverse=True)
+    if repeated:  # each target is a column of the records: one column per level
+        raise InputError(f"{where}: targets repeat {', '.join(f'{t:g}' for t in repeated)}; give each"
+                         " target once")
+    return tuple(targets)
 
 
 def _floats(doc, key, where, default, *, positive=False) -> list[float]:
