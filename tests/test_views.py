@@ -92,7 +92,9 @@ def test_a_folder_without_views_gives_a_report_with_notes(tmp_path, capsys, dama
         assert views.available and not load_views(results).available
     page = reports.build_report(results, tmp_path / "out", formats=("png",), workers=0)
     markdown = (tmp_path / "out" / "report.md").read_text()
-    command = f"`landscape-bench run synthetic --out {results}` resumes the run"
+    # "synthetic" is no built-in suite: the command names the suite file to give
+    command = (f"`landscape-bench run SUITE.toml --out {results}` (SUITE.toml: the file suite"
+               " 'synthetic' was run from) resumes the run")
     for what in ("Contours", "Gap-against-step curves", "Learning-rate schedules"):
         assert f"{what} not drawn:" in markdown
     assert command in markdown and command in capsys.readouterr().err
@@ -191,3 +193,13 @@ def test_a_record_the_views_cannot_take_never_fails_the_run(tmp_path, monkeypatc
         write_views(results, seen=seen)  # read back: the whole file
     full = load_views(write_results(tmp_path / "full", records))
     assert set(load_views(tmp_path / "run").index["gaps"]) == set(full.index["gaps"])
+
+
+def test_the_command_that_writes_views_names_a_builtin_suite_by_name_and_a_file_by_path():
+    from bench.run.views import how_to_write
+
+    assert how_to_write([{"suite": "quick"}], "out").startswith("`landscape-bench run quick --out out`"
+                                                                " resumes")
+    assert "run SUITE.toml --out out` (SUITE.toml: the file suite 'mine'" in how_to_write(
+        [{"suite": "mine"}], "out")
+    assert how_to_write([{"suite": "a"}, {"suite": "b"}], "out").startswith("`landscape-bench run SUITE")

@@ -139,10 +139,16 @@ def load_views(directory: str | os.PathLike) -> Views:
 
 def how_to_write(records: Sequence[Record], directory: str | os.PathLike) -> str:
     """The command that writes the views of ``directory``: the suite's run, resumed."""
+    from bench.suite_files import builtin_suites
+
     suites = sorted({str(r["suite"]) for r in records if r.get("suite")})
-    suite = suites[0] if len(suites) == 1 else "SUITE"
-    return (f"`landscape-bench run {suite} --out {directory}` resumes the run (nothing finished is"
-            f" computed again) and writes {VIEWS_FILE}; then build the report again")
+    suite, whose = "SUITE", ""
+    if len(suites) == 1 and suites[0] in builtin_suites():
+        suite = suites[0]
+    elif len(suites) == 1:  # a suite file's name is not how the command finds it: its path is
+        suite, whose = "SUITE.toml", f" (SUITE.toml: the file suite {suites[0]!r} was run from)"
+    return (f"`landscape-bench run {suite} --out {directory}`{whose} resumes the run (nothing"
+            f" finished is computed again) and writes {VIEWS_FILE}; then build the report again")
 
 
 def write_views(results, progress=None, seen=None) -> Path:
