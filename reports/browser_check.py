@@ -111,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pages", nargs="+", type=Path, help="report.html (or compare.html) files")
     parser.add_argument("--width", type=int, default=WIDTH, help=f"window width in px (default {WIDTH})")
     args = parser.parse_args(argv)
+    missing = [str(page) for page in args.pages if not page.is_file()]
+    if missing:
+        print(f"browser_check: no such file: {', '.join(missing)}; give report.html or compare.html"
+              " files", file=sys.stderr)
+        return 2
     if chromium_path() is None:
         print("browser_check: no Chromium (apt-get install -y chromium)", file=sys.stderr)
         return 2

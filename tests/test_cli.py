@@ -304,3 +304,11 @@ def test_a_ctrl_c_python_swallowed_still_ends_the_run(tiny_suite_path, tmp_path,
                  "--skip-mnist"]) == 130
     assert "interrupted; finished jobs are saved" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_the_browser_check_on_a_missing_page_is_one_line(tmp_path, capsys):
+    from reports import browser_check
+
+    assert browser_check.main([str(tmp_path / "report.html")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no such file" in err and "\n" not in err
