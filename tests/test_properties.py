@@ -131,7 +131,7 @@ def suite_texts(draw):
     top = [f'name = "{draw(st.sampled_from(["a", "mine", "x-y.2"]))}"', f"steps = {steps}"]
     targets = list(COCO_TARGETS)
     if draw(st.booleans()):
-        targets = draw(st.lists(st.floats(1e-12, 1e3), min_size=1, max_size=8))
+        targets = draw(st.lists(st.floats(1e-12, 1e3), min_size=1, max_size=8, unique=True))
         top.append(f"targets = {_toml(targets)}")
     if draw(st.booleans()) or 1e-6 not in targets:  # success is counted at one of the targets
         top.append(f"success_target = {_toml(draw(st.sampled_from(targets)))}")
