@@ -103,7 +103,8 @@ def test_run_mnist_section_records(tmp_path: Path) -> None:
 @pytest.mark.parametrize("spec, message", [
     ({"folds": "two"}, "mnist: folds must be a whole number >= 2; got 'two'"),
     ({"folds": 2.5}, "mnist: folds must be a whole number >= 2; got 2.5"),
-    ({"epochs": 1.7}, "mnist: epochs must be a whole number >= 1; got 1.7"),
+    ({"epochs": 1.7}, "mnist: epochs must be a whole number in [1, 1000000]; got 1.7"),
+    ({"epochs": 10**12}, "mnist: epochs must be a whole number in [1, 1000000]; got 1000000000000"),
     ({"batch_size": 8.9}, "mnist: batch_size must be a whole number >= 1; got 8.9"),
     ({"hidden": "64"}, "mnist: hidden must be a non-empty list of whole numbers >= 1; got '64'"),
     ({"seeds": "12"}, "mnist: seeds must be a non-empty list of whole numbers >= 0; got '12'"),

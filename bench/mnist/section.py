@@ -40,6 +40,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# Upper bounds: a seed is 32 bits; the training loop counts epochs in int32, and a million
+# epochs of MNIST would take months on a CPU.
+HIGHEST = {"seed": 2**32 - 1, "epochs": 1_000_000}
+
+
 def _whole(s: dict[str, Any], key: str, low: int, high: int | None = None) -> int:
     value = s[key]
     if (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low
@@ -84,7 +89,7 @@ def _check_spec(spec: dict[str, Any]):
     if s["monitor"] not in MONITORS:
         raise InputError(f"monitor must be one of {', '.join(MONITORS)}; got {s['monitor']!r}")
     for key, low in (("folds", 2), ("epochs", 1), ("batch_size", 1), ("n_iter", 1), ("seed", 0)):
-        _whole(s, key, low, 2**32 - 1 if key == "seed" else None)
+        _whole(s, key, low, HIGHEST.get(key))
     _whole_list(s, "hidden", 1)
     if s["seeds"] is not None:
         _whole_list(s, "seeds", 0)
