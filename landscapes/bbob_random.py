@@ -54,12 +54,22 @@ def gauss(n: int, seed: int) -> np.ndarray:
 
 def rotation(seed: int, dim: int) -> np.ndarray:
     """``bbob2009_compute_rotation``: a dim x dim orthogonal matrix (Gram-Schmidt on the columns
-    of a Gaussian matrix, filled column by column as COCO's ``bbob2009_reshape`` does)."""
+    of a Gaussian matrix, filled column by column as COCO's ``bbob2009_reshape`` does).
+
+    COCO's loop: for each column i, for j < i, col_i -= (col_i . col_j) col_j, then col_i is
+    normalized. Here the same subtractions run column j at a time (once col_j is final, every
+    later column loses its part along col_j in one array operation), so each column sees the same
+    operations in the same order and the matrix is bit for bit the loop's. The coefficients stay
+    one ``np.dot`` each on the same strided columns: a matrix product sums in another order (and
+    strided and contiguous BLAS dots differ in the last bits), so it would change the rotations
+    existing records were made with. O(dim^3) and dim^2 / 2 dots: docs/bbob.md has the times."""
     matrix = gauss(dim * dim, seed).reshape(dim, dim).T.copy()
-    for i in range(dim):
-        for j in range(i):
-            matrix[:, i] -= np.dot(matrix[:, i], matrix[:, j]) * matrix[:, j]
-        matrix[:, i] /= math.sqrt(np.dot(matrix[:, i], matrix[:, i]))
+    for j in range(dim):
+        matrix[:, j] /= math.sqrt(np.dot(matrix[:, j], matrix[:, j]))
+        if j + 1 < dim:
+            column = matrix[:, j]
+            dots = np.array([np.dot(matrix[:, i], column) for i in range(j + 1, dim)])
+            matrix[:, j + 1:] -= column[:, None] * dots[None, :]
     return matrix
 
 
