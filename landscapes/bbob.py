@@ -53,6 +53,22 @@ def _check(function, instance, dim) -> None:
         raise InputError(f"BBOB instance must be an integer >= 1; got {instance!r}")
     if not integer(dim) or dim < 2:
         raise InputError(f"BBOB dim must be an integer >= 2; got {dim!r}")
+    if dim > MAX_ROTATED_DIM and _rotated(int(function)):
+        unrotated = ", ".join(f"f{n:02d}" for n in FUNCTIONS if not _rotated(n))
+        raise InputError(f"bbob_f{function:02d} at dim {dim}: COCO's {dim} x {dim} rotation is built on"
+                         f" the host by Gram-Schmidt, in time growing as dim^3, too long past dim"
+                         f" {MAX_ROTATED_DIM} (docs/performance.md); use dim <= {MAX_ROTATED_DIM}"
+                         f" ({unrotated}, which have no rotation, take any dim)")
+
+
+# The largest dim a function with a rotation is built at: COCO's Gram-Schmidt (bbob_random.rotation)
+# is O(dim^3) on the host (docs/performance.md, "BBOB at large dims", has the times).
+MAX_ROTATED_DIM = 2000
+
+
+def _rotated(function: int) -> bool:
+    """Whether the function's data holds a dim x dim matrix (a COCO rotation, or a product of two)."""
+    return any(template == (None, None) for template in _shape_templates(function).values())
 
 
 @functools.lru_cache(maxsize=512, typed=True)  # typed: 2.0 and True are not 2 and 1
@@ -66,6 +82,44 @@ def instance_data(function: int, instance: int, dim: int) -> tuple[Data, np.ndar
     for array in (*data.values(), x_opt):
         array.flags.writeable = False
     return data, x_opt, f_opt
+
+
+# Two small dimensions the builders run at to learn the shapes (:func:`instance_shapes`): an axis of
+# length 5 at dim 5 and 7 at dim 7 is the dimension, one of equal length at both is a constant.
+_PROBE_DIMS = (5, 7)
+
+
+@functools.lru_cache(maxsize=None)
+def _shape_templates(function: int) -> dict[str, tuple[int | None, ...]]:
+    """Each data array's shape with None where the axis is the dimension (x_opt under "x_opt")."""
+    built = []
+    for dim in _PROBE_DIMS:
+        data, x_opt = BBOB_FUNCTIONS[function].build(function, 1, dim)
+        built.append({**{key: np.shape(array) for key, array in data.items()},
+                      "fopt": (), "x_opt": np.shape(x_opt)})
+    small, large = built
+    templates = {}
+    for key, shape in small.items():
+        if len(shape) != len(large[key]):
+            raise AssertionError(f"f{function}: {key} has no shape template")
+        pairs = list(zip(shape, large[key]))
+        if any(short != long and (short, long) != _PROBE_DIMS for short, long in pairs):
+            raise AssertionError(f"f{function}: {key} has an axis neither dim nor constant")
+        templates[key] = tuple(None if short != long else short for short, long in pairs)
+    return templates
+
+
+def instance_shapes(function: int, dim: int) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+    """The shapes of :func:`instance_data`'s ``data`` arrays (f_opt included) and of x_opt for
+    ``function`` in ``dim`` dimensions, without building that data (the builders run once per
+    function at two small dimensions, and each axis is the dimension or a constant), so the memory
+    planner knows a rotated function's size at dim 10,000 at once. Every instance has these shapes;
+    bad values raise the same one-line InputError as :func:`instance_data`."""
+    _check(function, 1, dim)
+    shapes = {key: tuple(int(dim) if axis is None else axis for axis in template)
+              for key, template in _shape_templates(int(function)).items()}
+    x_opt = shapes.pop("x_opt")
+    return shapes, x_opt
 
 
 def value(x, data: Data, xp=jnp, *, function: int):
@@ -125,6 +179,10 @@ def _landscape(entry: BBOBFunction) -> Landscape:
         data, x_opt, f_opt = instance_data(number, instance, dim)
         return data, x_opt[None, :], f_opt
 
+    def own_shapes(dim: int) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        data, x_opt = instance_shapes(number, dim)
+        return data, (1, *x_opt)
+
     return Landscape(
         name=f"bbob_f{number:02d}",
         formula=formula,
@@ -142,6 +200,7 @@ def _landscape(entry: BBOBFunction) -> Landscape:
         rotatable=False,
         conditionable=False,
         instance_data=own_instance,
+        instance_shapes=own_shapes,
         data_formula=data_formula,
     )
 

@@ -20,6 +20,8 @@ Formula = Callable[[Any, Any], Any]
 DataFormula = Callable[[Any, Any, Any], Any]
 # instance_data(instance, dim) -> (data, minimizers (k, dim), f_star): a landscape's own instances.
 InstanceData = Callable[[int, int], tuple[dict[str, np.ndarray], np.ndarray, float]]
+# instance_shapes(dim) -> (data's shapes by key, minimizers' shape): the same without building it.
+InstanceShapes = Callable[[int], tuple[dict[str, tuple[int, ...]], tuple[int, ...]]]
 Box = tuple[tuple[float, float], ...]
 # Instances carry a dim x dim matrix per instance (800 MB at 10,000): past this a run cannot fit.
 MAX_DIM = 10_000
@@ -159,6 +161,10 @@ class Landscape:
         arrays whose shapes depend on the dimension only.
       data_formula: with ``instance_data``, ``data_formula(x, data, xp)``: f of that instance. The
         engine passes ``data`` as arrays, so one compiled program serves every instance.
+      instance_shapes: with ``instance_data``, ``instance_shapes(dim) -> (shapes, minimizers_shape)``:
+        the shapes of ``data``'s arrays by key and of the minimizers, known without building them
+        (the memory planner reads sizes from it; without it, it builds the first instance's data).
+        A one-line InputError for a dim the data cannot be built at; a suite is refused when read.
     """
 
     name: str
@@ -179,6 +185,7 @@ class Landscape:
     bounded_domain: bool = False
     instance_data: InstanceData | None = None
     data_formula: DataFormula | None = None
+    instance_shapes: InstanceShapes | None = None
 
     def resolve_dim(self, dim: int | None = None) -> int:
         """The dimension to use; raises InputError when ``dim`` does not fit this landscape."""

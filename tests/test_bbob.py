@@ -7,6 +7,7 @@ The default run checks every function in 2 dimensions x 2 instances (a few secon
 
 from __future__ import annotations
 
+import math
 import os
 
 import jax
@@ -138,3 +139,46 @@ def test_registered_landscape_certifies(name):
     certificate = certify(LANDSCAPES[name], n_starts=2, de_popsize=5, de_maxiter=25)
     assert certificate.dim == bbob.DEFAULT_DIM
     assert certificate.certified, certificate.verdict
+
+
+@pytest.mark.parametrize("dim", (2, 3, 11, 64))
+def test_instance_shapes_are_the_built_data_s_shapes(dim):
+    """The memory planner reads sizes from instance_shapes, which never builds the data at ``dim``:
+    its shapes must be the real data's, for every function (and every instance: 1 and 4 here)."""
+    for function in bbob.FUNCTIONS:
+        shapes, x_opt = bbob.instance_shapes(function, dim)
+        entry = LANDSCAPES[f"bbob_f{function:02d}"]
+        assert entry.instance_shapes(dim) == (shapes, (1, dim))
+        for instance in (1, 4):
+            data, built_x_opt, _ = bbob.instance_data(function, instance, dim)
+            assert shapes == {key: array.shape for key, array in data.items()}, (function, dim)
+            assert x_opt == built_x_opt.shape == (dim,)
+
+
+def test_rotation_is_bit_for_bit_coco_s_column_loop():
+    """The rotation subtracts a column from all later ones at once; the matrix must stay the bits of
+    COCO's column-by-column loop (the rotations existing records were made with)."""
+    from landscapes import bbob_random
+
+    def coco_loop(seed, dim):
+        matrix = bbob_random.gauss(dim * dim, seed).reshape(dim, dim).T.copy()
+        for i in range(dim):
+            for j in range(i):
+                matrix[:, i] -= np.dot(matrix[:, i], matrix[:, j]) * matrix[:, j]
+            matrix[:, i] /= math.sqrt(np.dot(matrix[:, i], matrix[:, i]))
+        return matrix
+
+    for seed, dim in ((10001, 2), (1010017, 3), (20015, 17), (1150006, 40), (30021, 97)):
+        assert np.array_equal(bbob_random.rotation(seed, dim), coco_loop(seed, dim)), (seed, dim)
+
+
+def test_a_rotation_past_the_buildable_dim_is_refused_in_one_line():
+    """COCO's rotation is O(dim^3) to build on the host: past MAX_ROTATED_DIM a function with one is
+    refused at once, naming the largest dim; a function without one takes any dim."""
+    for call in (lambda: bbob.problem(10, 1, bbob.MAX_ROTATED_DIM + 1),
+                 lambda: bbob.instance_shapes(21, 10_000)):
+        with pytest.raises(InputError, match=f"use dim <= {bbob.MAX_ROTATED_DIM}") as error:
+            call()
+        assert "\n" not in str(error.value) and "f20" in str(error.value)
+    assert bbob.instance_shapes(20, 10_000)[1] == (10_000,)
+    assert bbob.problem(1, 1, 10_000).x_opt.shape == (10_000,)

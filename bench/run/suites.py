@@ -315,6 +315,11 @@ def _landscape_entry(entry: Any, default_instances, where: str) -> LandscapeEntr
                 check_own_instance(landscape, instance)
             except InputError as error:
                 raise InputError(f"{where}: {error}") from None
+    if own and landscape.instance_shapes is not None:
+        try:  # a dim the data cannot be built at (a BBOB rotation past bbob.MAX_ROTATED_DIM)
+            landscape.instance_shapes(dim)
+        except InputError as error:
+            raise InputError(f"{where}: {error}") from None
     return LandscapeEntry(landscape.name, dim, instances)
 
 
