@@ -119,9 +119,10 @@ learning_rate = [0.01]
 
 
 def test_the_plan_counts_every_bbob_instance_s_data(tmp_path):
-    """A BBOB job's instance data (rotations, Gallagher's peaks) is counted for every instance:
-    kept in the suite's dtype and in float64, plus two device copies of each (a call holds every
-    instance's, and the next part's are placed ahead)."""
+    """A BBOB job's instance data (rotations, Gallagher's peaks) is counted for every instance: 16
+    bytes a number in float64 (the instance cache, and what its build leaves) and 6 copies in the
+    suite's dtype (shared inputs, the background compile's, the stacked call inputs on host and
+    device, and the next part's), above the bytes a number measured (docs/performance.md)."""
     from landscapes import bbob
 
     suite_path = tmp_path / "bbob.toml"
@@ -134,7 +135,9 @@ def test_the_plan_counts_every_bbob_instance_s_data(tmp_path):
     numbers = [sum(a.size for a in bbob.instance_data(21, i, 20)[0].values()) + 20 + 1
                for i in (1, 2, 3)]
     assert numbers[0] > 2 * 20 * 101  # the peaks' centres and scales at least
-    assert plan.parts["instance data"] == sum(numbers) * (4 + 8) + 2 * sum(numbers) * 4
+    assert plan.parts["instance data"] == sum(numbers) * (16 + 6 * 4)
+    data_bytes = sum(a.nbytes for a in bbob.instance_data(21, 1, 20)[0].values()) + 20 * 8
+    assert plan.parts["instance data"] >= 3 * data_bytes * 35 / 8  # f32: 35 bytes a number measured
     one = dataclasses.replace(land, instances=(1,))
     single = memory.plan_job(runner.Job(suite, one, opt, "tune", opt.configs(), suite.seeds))
     assert plan.parts["instance data"] > 2 * single.parts["instance data"]
@@ -160,3 +163,77 @@ def test_the_plan_counts_the_records_queued_for_the_writer_thread(tmp_path, monk
     assert plans[4] == pytest.approx((4 + 2) * per_segment)
     small = runner.Job(suite, land, opt, "tune", {k: v[:3] for k, v in opt.configs().items()}, suite.seeds)
     assert memory.plan_job(small).parts["records"] == pytest.approx(3 * per_segment / runner.SEGMENT_RECORDS)
+
+
+def test_planning_a_large_bbob_job_never_builds_its_data(tmp_path, monkeypatch):
+    """The plan reads a BBOB instance's sizes from its shapes (``bbob.instance_shapes``): the data
+    (a rotation is O(dim^3) to build) is never built, so planning is instant at any dim."""
+    import time
+
+    from landscapes import bbob, bbob_functions
+
+    bbob.instance_shapes(15, 5)  # the shape templates, from builds at two small dims, cached
+
+    def never(*args, **kwargs):
+        raise AssertionError("the planner built instance data")
+
+    monkeypatch.setattr(bbob, "instance_data", never)
+    monkeypatch.setattr(bbob_functions, "rotation", never)
+    monkeypatch.setattr(bbob_functions, "optimum_location", never)
+    for name, dim in (("bbob_f15", bbob.MAX_ROTATED_DIM), ("bbob_f20", 10_000)):
+        suite_path = tmp_path / f"{name}.toml"
+        suite_path.write_text(grid(instances=[0], num=2).replace(
+            'landscapes = [{ name = "beale", instances = [0] }]',
+            f'landscapes = [{{ name = "{name}", dim = {dim}, instances = [1, 2] }}]'))
+        suite = load_suite(str(suite_path))
+        (land,), (opt,) = suite.landscapes, suite.optimizers
+        started = time.perf_counter()
+        plan = memory.plan_job(runner.Job(suite, land, opt, "tune", opt.configs(), suite.seeds))
+        assert time.perf_counter() - started < 5.0
+        shapes, x_opt = bbob.instance_shapes(int(name[-2:]), dim)
+        numbers = sum(np.prod(shape) for shape in shapes.values()) + np.prod(x_opt) + 1
+        assert plan.parts["instance data"] >= 2 * numbers * (4 + 8)  # two instances' at least
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="measures peak memory from /proc/self/status, which only Linux has")
+def test_the_plan_of_a_dim_10000_bbob_run_is_above_its_measured_peak(tmp_path):
+    """One run of bbob_f20 in dim 10,000 on a CPU: a call's 8,192 rows of outputs dominate, and the
+    plan (max over the tune and test jobs) must stay above the whole process's peak (VmHWM), the
+    Python and JAX runtime included, without the 10x margin it once had (which refused jobs that
+    fit)."""
+    suite_path = tmp_path / "f20.toml"
+    suite_path.write_text(grid(instances=[0], num=1).replace(
+        'landscapes = [{ name = "beale", instances = [0] }]',
+        'landscapes = [{ name = "bbob_f20", dim = 10000, instances = [1] }]')
+        .replace("starts = 1", "starts = 1\ntrajectory_every = 0"))
+    suite = load_suite(str(suite_path))
+    (land,), (opt,) = suite.landscapes, suite.optimizers
+    configs = opt.configs()
+    one = {key: values[:1] for key, values in configs.items()}
+    planned = max(memory.plan_job(runner.Job(suite, land, opt, "tune", configs, suite.seeds)).total,
+                  memory.plan_job(runner.Job(suite, land, opt, "test", one, suite.test_seeds)).total)
+    code = ("import sys; from bench.cli import main; rc = main(sys.argv[1:]);"
+            " peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
+            " print('PEAK_KB', peak); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, "run", str(suite_path), "--out",
+                           str(tmp_path / "out"), "--no-report", "--memory-budget", "64G"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak = int(done.stdout.split("PEAK_KB")[1].split()[0]) * 1024
+    assert peak <= planned < 3 * peak, (memory.human(peak), memory.human(planned))
+
+
+def test_a_suite_asking_for_a_rotation_too_large_to_build_is_refused_in_one_line(tmp_path, capsys):
+    """bbob_f10 at dim 10,000 needs COCO's 10,000 x 10,000 rotation, O(dim^3) to build on the host:
+    the suite is refused when read, naming the largest dim, instead of an hour's silent build."""
+    from landscapes import bbob
+
+    suite = tmp_path / "big.toml"
+    suite.write_text(grid(instances=[0], num=1).replace(
+        'landscapes = [{ name = "beale", instances = [0] }]',
+        'landscapes = [{ name = "bbob_f10", dim = 10000, instances = [1] }]'))
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out), "--no-report"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"use dim <= {bbob.MAX_ROTATED_DIM}" in err and "bbob_f10" in err
+    assert not out.exists()

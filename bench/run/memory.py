@@ -9,12 +9,14 @@ records not yet written, and per config its hyperparameters, record ids and tuni
 :func:`plan_job` adds these up; a job over the budget (default: half the memory free when the run
 starts; ``LANDSCAPE_BENCH_MEMORY`` or ``landscape-bench run --memory-budget`` set it) is refused in
 one line with the estimate and what would bring it down. The estimate is deliberately generous
-(XLA's temporaries are counted as a multiple of the carry).
+(XLA's temporaries are counted as a multiple of the carry). It counts what the job holds, not the
+Python and JAX runtime beneath it (the default budget, half the free memory, leaves that room).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 
@@ -27,6 +29,9 @@ DEFAULT_FRACTION = 0.5
 # Bytes per per-run number a call touches beyond what it stores: XLA's temporaries, the carry's
 # double buffering, the host copy of the outputs and their conversion into records.
 OVERHEAD = 4
+# Copies of a CPU call's outputs held at once: the call's output buffers, the next call's (in
+# flight), XLA's staging of the kept iterates with the final one, and the host's compacted copy.
+OUTPUT_COPIES = 4
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
@@ -97,8 +102,18 @@ _FIXES = {
 
 
 def plan_job(job, sharding=None) -> Plan:
-    """The memory plan of a ``bench.run.runner.Job`` from its shapes."""
-    from bench.core.engine import program_runs
+    """The memory plan of a ``bench.run.runner.Job`` from its shapes.
+
+    A call has ``calls`` rows (padded runs). Per run it works on the start, iterate, gradient,
+    value and optimizer state (up to 4 slots of dim for the built-in families), hyperparameters
+    and metrics, and outputs the final iterate, per target steps and flags, and the kept iterates.
+    On a CPU (the scan loop) a call runs its rows one block of ``CPU_RUNS_PER_DEVICE`` per device
+    at a time (``bench.core.engine._blocked``): XLA's temporaries are one block's, counted
+    ``OVERHEAD`` times over for two calls, while the outputs exist for every row of the call,
+    counted ``OUTPUT_COPIES`` times. Elsewhere every row of a call runs at once: work and outputs
+    alike are counted ``OVERHEAD`` times over for two calls. Stays above the peaks measured in
+    docs/performance.md ("BBOB at large dims"), less the runtime's own."""
+    from bench.core.engine import CPU_RUNS_PER_DEVICE, program_runs
     from bench.run.runner import SEGMENT_RECORDS
     from bench.run.write_behind import QUEUED_WRITES
 
@@ -115,15 +130,21 @@ def plan_job(job, sharding=None) -> Plan:
     targets = len(suite.targets)
     every = suite.trajectory_every
     kept = (suite.steps // every + 2) if every else 0
-    # Per run: start, iterate, gradient, value and optimizer state (up to 4 slots of dim for the
-    # built-in families), hyperparameters, metrics; the outputs: final iterate and per target
-    # steps and flags.
-    per_run = item * (dim * (2 + 4) + n_params + 8) + targets * 5 + item * dim
+    work = item * (dim * (2 + 4) + n_params + 8)
+    out = targets * 5 + item * dim
+    if _blocked(suite, sharding):
+        devices = 1 if sharding is None else len(sharding.device_set)
+        running = min(calls, devices * CPU_RUNS_PER_DEVICE)
+        call_bytes = 2.0 * running * (work + out) * OVERHEAD + OUTPUT_COPIES * calls * out
+        kept_bytes = OUTPUT_COPIES * calls * kept * dim * item
+    else:
+        call_bytes = 2.0 * calls * (work + out) * OVERHEAD
+        kept_bytes = 2.0 * calls * kept * dim * item * OVERHEAD
     instance = instance_bytes(job, item)
     record_bytes = per_record * (dim * 2 * 24 + targets * 30 + 120) + 2000
     parts = {
-        "calls": 2.0 * calls * per_run * OVERHEAD,
-        "trajectories": 2.0 * calls * kept * dim * item * OVERHEAD
+        "calls": call_bytes,
+        "trajectories": kept_bytes
         + segments * min(SEGMENT_RECORDS, job.n_configs) * per_record * kept * dim * 24 * (job.phase == "test"),
         "instance data": instance,
         "records": min(segments * SEGMENT_RECORDS, job.n_configs * len(job.instances)) * record_bytes,
@@ -132,16 +153,27 @@ def plan_job(job, sharding=None) -> Plan:
     return Plan(f"{entry.name} x {job.optimizer.label}", calls, parts)
 
 
+def _blocked(suite, sharding) -> bool:
+    """Whether a job's calls run in blocks (``bench.core.engine._blocked``): on a CPU, with the scan
+    loop (``loop = "fused"`` runs Pallas's interpreter over every row at once)."""
+    import jax
+
+    return jax.default_backend() == "cpu" and suite.loop != "fused"
+
+
 def instance_bytes(job, item: int) -> float:
     """The shared instance data a job holds: every instance's, as the job keeps them from start to
-    end (``bench.run.runner.execute``), in the suite's dtype, plus their device copies twice over:
-    a call may hold every instance's (instances that share a program share calls), and the next
-    part's are placed before the current part's outputs are fetched.
+    end (``bench.run.runner.execute``). Per number of an instance's data: 16 bytes in float64 (the
+    instance cache's arrays, and as much again for what building them leaves with the allocator)
+    and 6 copies in the suite's dtype (the job's shared inputs, the background compile's, the
+    call's stacked inputs on the host and on the device, and the next part's, placed before the
+    current part's outputs are fetched). docs/performance.md ("BBOB at large dims") has
+    the measured bytes per number this stays above.
 
     A landscape with its own instances (BBOB) brings ``data`` arrays (rotations of dim x dim,
-    Gallagher's peaks of dim x 101, ...), also kept on the host in float64 by the instance cache;
-    their sizes are read from the first instance's data, as every instance of a landscape and
-    dimension has the same shapes. Any other instance k >= 1 holds a shift, a matrix and moved
+    Gallagher's peaks of dim x 101, ...); their sizes come from ``Landscape.instance_shapes``,
+    without building them (a COCO rotation is O(dim^3) to build), as every instance of a landscape
+    and dimension has the same shapes. Any other instance k >= 1 holds a shift, a matrix and moved
     minimizers."""
     import landscapes
 
@@ -150,9 +182,13 @@ def instance_bytes(job, item: int) -> float:
     landscape = landscapes.get_landscape(job.landscape.name)
     if landscape.instance_data is None:
         return 3 * count * (3.0 * item * dim * dim + item * dim * 4)
-    data, minimizers, _ = landscape.instance_data(job.instances[0], dim)
-    numbers = sum(np.size(array) for array in data.values()) + np.size(minimizers) + 1
-    return count * (3 * item + 8) * float(numbers)
+    if landscape.instance_shapes is not None:  # known without building (BBOB: instant at any dim)
+        shapes, minimizers = landscape.instance_shapes(dim)
+    else:
+        data, points, _ = landscape.instance_data(job.instances[0], dim)
+        shapes, minimizers = {key: np.shape(array) for key, array in data.items()}, np.shape(points)
+    numbers = sum(math.prod(shape) for shape in shapes.values()) + math.prod(minimizers) + 1
+    return count * (6 * item + 16) * float(numbers)
 
 
 def check_plan(plan: Plan, budget: int) -> None:
