@@ -214,8 +214,12 @@ def cmd_rerun(args) -> int:
     if not isinstance(old.get("identity"), dict):
         raise InputError(f"record {record_id} has no identity, so it cannot be recomputed (a record"
                          " written by hand or damaged); rerun takes records that landscape-bench wrote")
-    imports = sorted({name for r in records.values()
-                      for name in (r.get("identity") or {}).get("settings", {}).get("imports", ())})
+    def imports_of(record) -> list[str]:  # a damaged record's are none: rerun checks its own
+        settings = (record.get("identity") or {}).get("settings")
+        names = settings.get("imports", ()) if isinstance(settings, dict) else ()
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+    imports = sorted({name for r in records.values() for name in imports_of(r)})
     from bench.core import environment
 
     new = rerun_record(old, sharding=runs_sharding(), imports=tuple(imports))

@@ -312,3 +312,89 @@ def test_the_browser_check_on_a_missing_page_is_one_line(tmp_path, capsys):
     assert browser_check.main([str(tmp_path / "report.html")]) == 2
     err = capsys.readouterr().err.strip()
     assert "no such file" in err and "\n" not in err
+
+
+def _damaged_copy(source, tmp_path, pick, damage):
+    """A copy of the results folder ``source`` whose record ``pick`` chose is changed by ``damage``
+    (a function of the record); returns (folder, record id, the damaged file's bytes)."""
+    import shutil
+
+    out = tmp_path / "r"
+    shutil.copytree(source, out)
+    path = out / "results.jsonl"
+    lines = path.read_text().splitlines()
+    index = next(k for k, line in enumerate(lines) if pick(json.loads(line)))
+    record = json.loads(lines[index])
+    damage(record)
+    lines[index] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    return out, record["record_id"], path.read_bytes()
+
+
+def _set(*path_and_value):
+    *path, value = path_and_value
+
+    def damage(record):
+        target = record["identity"]
+        for key in path[:-1]:
+            target = target[key]
+        if value is _DELETE:
+            del target[path[-1]]
+        else:
+            target[path[-1]] = value
+    return damage
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_set("settings", "steps", 10**12), "steps must be in [1, 10000000]; got 1000000000000"),
+    (_set("settings", "steps", 1e12), "steps must be"),
+    (_set("settings", "steps", _DELETE), "steps is missing"),
+    (_set("settings", "starts", 0), "starts must be"),
+    (_set("settings", "seeds", [-1]), "seeds must be"),
+    (_set("settings", "targets", []), "targets must be a non-empty list"),
+    (_set("settings", "dtype", "float16"), "dtype must be 'float32' or 'float64'"),
+    (_set("settings", None), "settings must be the table of the suite's settings; got None"),
+    (_set("config", "learning_rate", "0.01"), "learning_rate"),
+    (_set("config", "learning_rate", -1.0), "learning_rate must be"),
+    (_set("landscape", "beal"), "did you mean beale"),
+    (_set("family", "nesterv"), "nesterov"),
+    (_set("dim", "2"), "dim"),
+    (_set("phase", "train"), "phase must be 'tune' or 'test'"),
+])
+def test_rerun_of_a_hand_edited_record_is_one_line_and_touches_nothing(tiny_results, tmp_path, capsys,
+                                                                       damage, message):
+    out, record_id, before = _damaged_copy(
+        tiny_results, tmp_path, lambda r: r.get("landscape") == "beale" and r.get("phase") == "test"
+        and r.get("family") == "sgd", damage)
+    assert main(["rerun", str(out), record_id]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err, err
+    # the record is named, except by the registry's "unknown name; did you mean" line
+    assert f"record {record_id[:12]}'s identity" in err or "did you mean" in err, err
+    assert (out / "results.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_set("method", "LBFGS"), "L-BFGS-B"),
+    (_set("steps", -5), "steps must be"),
+    (lambda record: record.update(x0=[[1.0, 2.0]]), "x0 must be 2 finite starts of dimension 2"),
+    (lambda record: record.update(x0="here"), "x0 must be"),
+])
+def test_rerun_of_a_hand_edited_reference_record_is_one_line(tmp_path, capsys, damage, message):
+    from bench.run import background
+    from bench.run.results import ResultsDir
+    from bench.run.suites import parse_suite
+
+    suite = parse_suite('steps = 30\nstarts = 2\nreferences = ["BFGS"]\nlandscapes = ["booth"]\n'
+                        '[[optimizer]]\nfamily = "sgd"')
+    source = tmp_path / "source"
+    with ResultsDir(source) as results:
+        background.run_references(suite, results)
+    out, record_id, before = _damaged_copy(source, tmp_path, lambda r: r.get("reference"), damage)
+    assert main(["rerun", str(out), record_id]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err, err
+    assert (out / "results.jsonl").read_bytes() == before

@@ -182,7 +182,15 @@ def parse_suite(text: str, *, source: str = "<string>", default_name: str = "sui
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"suite {source}: malformed TOML: {error}") from None
-    where = f"suite {source}"
+    return suite_from_doc(doc, source=source, default_name=default_name)
+
+
+def suite_from_doc(doc: Mapping[str, Any], *, source: str = "<string>", default_name: str = "suite",
+                   where: str | None = None) -> Suite:
+    """The checks of :func:`parse_suite` on a suite already read into a dict (``rerun`` checks a
+    record's stored settings with them); ``where`` begins every error (default: the suite's
+    source)."""
+    where = where or f"suite {source}"
     _no_unknown_keys(doc, SUITE_KEYS, where)
     imports = doc.get("imports", [])
     if not isinstance(imports, list) or not all(isinstance(m, str) and m for m in imports):
