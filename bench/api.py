@@ -142,6 +142,10 @@ def _run_into(results, suite, sections, *, sharding, memory_budget, timing_repea
             counts["records"] += mnist_track.run_mnist(suite, results, progress=progress,
                                                        model_dir=results.path / "models",
                                                        data_dir=mnist_dir)
+    except BaseException:  # an interrupt or an error: the worker's rows are redone by a rerun
+        if references is not None:
+            references.kill()
+        raise
     finally:
         if references is not None:
             references.close()

@@ -52,6 +52,7 @@ def cmd_run(args) -> int:
                   f" {MIN_REPEATS} repeats up; give {MIN_REPEATS} or more for a speed verdict",
                   file=sys.stderr)
     suite = load_suite(args.suite)
+    _interrupted.check()  # a Ctrl-C during the imports just done (JAX's): before any worker starts
     total = (2 * len(runner.plan_jobs(suite)) + (0 if args.skip_mnist else len(
         mnist_track.mnist_sections(suite, args.mnist_dir))) + len(suite.landscapes) * len(suite.references))
     progress = _progress_printer(total)

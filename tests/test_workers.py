@@ -115,3 +115,35 @@ def test_programs_compile_ahead_in_parallel_threads_once_each(tiny_suite_path, m
     for job in jobs:
         runner.execute(job)
     assert set(engine._EXECUTABLES) == compiled
+
+
+def test_an_interrupted_run_ends_its_reference_worker_without_waiting_for_its_row(tmp_path, monkeypatch):
+    """Ctrl-C in the sweeps: the worker, in the middle of a long Nelder-Mead row, is killed, not
+    waited for (Ctrl-C took seconds to end a run), and nothing of its rows is written."""
+    from bench.api import run
+    from bench.run import background, runner
+
+    made, workers = [], []
+    real_init = background.BackgroundReferences.__init__
+
+    def keep(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        made.append(self)
+
+    def interrupted(*args, **kwargs):
+        deadline = time.monotonic() + 60
+        while not made[0].futures[0].running() and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the worker is on its first row
+        workers.extend(made[0].pool._processes.values())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(background.BackgroundReferences, "__init__", keep)
+    monkeypatch.setattr(runner, "run_suite", interrupted)
+    suite = tmp_path / "slow.toml"
+    suite.write_text(SUITE)
+    with pytest.raises(KeyboardInterrupt):
+        run(str(suite), tmp_path / "out", report=False, mnist=False)
+    assert made[0].pool is None and len(workers) == 1
+    workers[0].join(10)
+    assert workers[0].exitcode == -signal.SIGKILL  # killed on its row, not shut down after it
+    assert not (tmp_path / "out" / "results.jsonl").exists()

@@ -232,3 +232,15 @@ class BackgroundReferences:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+
+    def kill(self) -> None:
+        """End the worker now, without waiting for the row it is on (an interrupted run: Ctrl-C
+        waited up to seconds for a Nelder-Mead task). Rows it had not handed back are not written;
+        the next run computes them."""
+        if self.pool is not None:
+            # No public way to end a ProcessPoolExecutor's workers before Python 3.14's
+            # terminate_workers(): its process table is the one handle.
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                process.kill()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None

@@ -313,6 +313,11 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
     try:
         for tune in tunes:
             _run_pair(suite, tune, writer, existing, counts, sharding, progress, timing_repeats)
+    except BaseException:  # an interrupt: the programs not begun are not compiled
+        if ahead is not None:
+            ahead.shutdown(wait=False, cancel_futures=True)
+            ahead = None
+        raise
     finally:
         if ahead is not None:
             ahead.shutdown(wait=True, cancel_futures=True)
