@@ -71,7 +71,8 @@ def cmd_run(args) -> int:
         from reports import build_report
 
         out = result.out / "report"
-        print(f"report:  {_written('report', out, lambda: build_report(result.out, out))}")
+        fix = f"the records are kept: free space, then `landscape-bench report {result.out}`"
+        print(f"report:  {_written('report', out, lambda: build_report(result.out, out), fix=fix)}")
     return 0
 
 
@@ -149,14 +150,15 @@ def _folder(path: str | Path, option: str = "--out") -> Path:
     return path
 
 
-def _written(what: str, out: Path, write, option: str = "--out"):
+def _written(what: str, out: Path, write, option: str = "--out", fix: str | None = None):
     """Run ``write()``; a failure to write (a full disk, a folder made read-only meanwhile) is one
-    line naming the folder, not a traceback."""
+    line naming the folder and ``fix`` (default: free space or choose another ``option``), not a
+    traceback."""
     try:
         return write()
     except OSError as error:
         raise InputError(f"could not write the {what} to {str(out)!r} ({error.strerror});"
-                         f" free space or choose another {option}") from None
+                         f" {fix or f'free space or choose another {option}'}") from None
 
 
 def cmd_report(args) -> int:

@@ -398,3 +398,21 @@ def test_rerun_of_a_hand_edited_reference_record_is_one_line(tmp_path, capsys, d
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err, err
     assert (out / "results.jsonl").read_bytes() == before
+
+
+def test_a_run_whose_report_cannot_be_written_keeps_its_records_and_says_how_to_build_it(
+        tiny_suite_path, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import reports
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(reports, "build_report", full)
+    out = tmp_path / "out"
+    assert main(["run", str(tiny_suite_path), "--out", str(out), "--skip-mnist"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "could not write the report" in err and "No space left" in err, err
+    assert f"the records are kept: free space, then `landscape-bench report {out}`" in err, err
+    assert read_results(out)  # the run's records are there
