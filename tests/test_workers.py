@@ -147,3 +147,33 @@ def test_an_interrupted_run_ends_its_reference_worker_without_waiting_for_its_ro
     workers[0].join(10)
     assert workers[0].exitcode == -signal.SIGKILL  # killed on its row, not shut down after it
     assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_an_interrupted_precompile_begins_no_further_program(tiny_suite_path, monkeypatch):
+    """Once ``stopping`` is set (an interrupted run), a thread finishes the program it is on and
+    begins no other, not even its job's next one: Ctrl-C no longer waited for them."""
+    import threading
+
+    from bench.run import runner
+    from bench.run.suites import load_suite
+
+    suite = load_suite(str(tiny_suite_path))
+    jobs = [runner.Job(suite, land, opt, runner.TUNE, opt.configs(), suite.seeds)
+            for land, opt in runner.plan_jobs(suite) if len(land.instances) > 1]  # two programs each
+    assert len(jobs) >= 2
+    begun, gate, both = [], threading.Event(), threading.Barrier(3, timeout=20)
+
+    def precompile(*args, **kwargs):
+        begun.append(threading.current_thread().name)
+        if len(begun) <= 2:
+            both.wait()  # both threads are on their first program
+        gate.wait(20)
+
+    monkeypatch.setattr(runner, "precompile", precompile)
+    pool = runner._precompile_ahead(jobs, sharding=None)
+    both.wait()
+    pool.stopping.set()
+    pool.shutdown(wait=False, cancel_futures=True)
+    gate.set()
+    pool.shutdown(wait=True)
+    assert len(begun) == 2, begun

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,10 +54,13 @@ def _precompile_ahead(jobs, *, sharding):
     import concurrent.futures
 
     pool = concurrent.futures.ThreadPoolExecutor(PRECOMPILE_THREADS, thread_name_prefix="precompile")
+    pool.stopping = threading.Event()  # set by an interrupted run: no further program is begun
 
     def compile_job(job):
         try:
             for transformed in sorted({i != 0 for i in job.instances}):
+                if pool.stopping.is_set():
+                    return
                 instance = next(i for i in job.instances if (i != 0) == transformed)
                 problem, shared, _ = job.problem(instance)
                 problem = dataclasses.replace(problem, loop=job.loop(instance))
@@ -315,6 +319,7 @@ def run_suite(suite: Suite, out: ResultsDir, *, progress: Callable[[str], None] 
             _run_pair(suite, tune, writer, existing, counts, sharding, progress, timing_repeats)
     except BaseException:  # an interrupt: the programs not begun are not compiled
         if ahead is not None:
+            ahead.stopping.set()
             ahead.shutdown(wait=False, cancel_futures=True)
             ahead = None
         raise
