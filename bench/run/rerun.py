@@ -26,7 +26,7 @@ def rerun_record(record: Mapping[str, Any], *, sharding=None,
     for a landscape of the user's own."""
     from bench.run.suites import import_modules
 
-    check_identity(record)
+    check_identity(record, imports)
     ident = record["identity"]
     if ident.get("kind") == "reference":
         from bench.run.reference import run_reference
@@ -59,12 +59,13 @@ def rerun_record(record: Mapping[str, Any], *, sharding=None,
     return dict(new, config_index=record["config_index"])
 
 
-def check_identity(record: Mapping[str, Any]) -> None:
+def check_identity(record: Mapping[str, Any], imports: tuple[str, ...] = ()) -> None:
     """Refuse, in one line naming the field, an identity a suite file could not have given (a
     record edited by hand or damaged): its settings, landscape, optimizer and config go through
     the same checks as a suite's (:func:`bench.run.suites.suite_from_doc`), so a rerun never starts
     what a run would have refused (a step count of 10^12, no starts, a negative seed, a config
-    value out of range, an unknown name)."""
+    value out of range, an unknown name). ``imports``: the modules a reference record's landscape
+    may need (a sweep record's own settings name its)."""
     where = f"record {str(record.get('record_id'))[:12]}'s identity"
     ident = record["identity"]
     entry = {"name": ident.get("landscape"), "dim": ident.get("dim"), "instances": [ident.get("instance")]}
@@ -72,7 +73,7 @@ def check_identity(record: Mapping[str, Any]) -> None:
         seeds = ident.get("seeds")
         doc = dict(steps=ident.get("steps"), targets=ident.get("targets"), seeds=[_fresh(seeds)],
                    test_seeds=seeds, starts=ident.get("starts"), references=[ident.get("method")],
-                   landscapes=[entry], optimizer=[{"family": "sgd"}])
+                   landscapes=[entry], optimizer=[{"family": "sgd"}], imports=list(imports))
         suite = _checked(doc, record, where, ("steps", "targets", "test_seeds", "starts"), ident)
         x0 = record.get("x0")
         try:
