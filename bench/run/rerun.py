@@ -32,7 +32,7 @@ def rerun_record(record: Mapping[str, Any], *, sharding=None,
     for a landscape of the user's own."""
     from bench.run.suites import import_modules
 
-    checked = check_identity(record)
+    checked = check_identity(record, imports)
     ident = record["identity"]
     if ident.get("kind") == "reference":
         from bench.run.reference import run_reference
@@ -66,14 +66,16 @@ def rerun_record(record: Mapping[str, Any], *, sharding=None,
     return dict(new, config_index=record["config_index"])
 
 
-def check_identity(record: Mapping[str, Any]) -> Suite:
+def check_identity(record: Mapping[str, Any], imports: tuple[str, ...] = ()) -> Suite:
     """Refuse, in one line naming the field, an identity a suite file could not have given (a
     record edited by hand or damaged): its settings, landscape, optimizer and config go through
     the same checks as a suite's (:func:`bench.run.suites.suite_from_doc`), so a rerun never starts
     what a run would have refused (a step count of 10^12, no starts, a negative seed, a config
     value out of range, an unknown name); the seeds x starts must be the record's own number of
     runs, a config must hold every hyperparameter, a reference's noise seeds must be the ones its
-    run derives. Returns the checked settings as a one-landscape, one-config suite."""
+    run derives. A reference's landscape may be the user's own: ``imports`` (as for
+    :func:`rerun_record`) are imported first. Returns the checked settings as a one-landscape,
+    one-config suite."""
     where = f"record {str(record.get('record_id'))[:12]}'s identity"
     ident = record.get("identity")
     if not isinstance(ident, dict):
@@ -84,7 +86,7 @@ def check_identity(record: Mapping[str, Any]) -> Suite:
         seeds = ident.get("seeds")
         doc = dict(steps=ident.get("steps"), targets=ident.get("targets"), seeds=[_fresh(seeds)],
                    test_seeds=seeds, starts=ident.get("starts"), references=[ident.get("method")],
-                   landscapes=[entry], optimizer=[{"family": "sgd"}])
+                   landscapes=[entry], optimizer=[{"family": "sgd"}], imports=list(imports))
         suite = _checked(doc, record, where, ("steps", "targets", "test_seeds", "starts"), ident)
         _check_runs(record, len(suite.test_seeds) * suite.starts, where)
         _check_x0(record, (len(suite.test_seeds) * suite.starts, suite.landscapes[0].dim), where)
