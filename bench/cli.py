@@ -230,12 +230,14 @@ def cmd_rerun(args) -> int:
     if "trajectory" in old or "trajectory" in new:
         compared["trajectory"] = (old.get("trajectory"), new.get("trajectory"))
     differs = [k for k, (a, b) in compared.items() if to_jsonable(a) != to_jsonable(b)]
-    print(f"record {record_id}: {old['landscape']} instance {old['instance']} {old['family']}/"
-          f"{old['schedule']} {old['config']}")
+    print(f"record {record_id}: {new.get('landscape')} instance {new.get('instance')}"
+          f" {new.get('family')}/{new.get('schedule')} {new.get('config')}")
     here = environment.identity()
     there = old["identity"].get("environment")
     if there is not None and to_jsonable(there) != to_jsonable(here):
-        print(f"note: recorded on {there.get('device_kind')} with {there.get('versions')}, rerun on"
+        on = (f"{there.get('device_kind')} with {there.get('versions')}" if isinstance(there, dict)
+              else f"{there!r:.60}")  # a hand-edited environment is only reported
+        print(f"note: recorded on {on}, rerun on"
               f" {here['device_kind']} with {here['versions']}: bitwise equality is promised only"
               " on the same device kind and versions")
     print("rerun reproduces the stored runs bitwise" if not differs
