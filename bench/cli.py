@@ -203,7 +203,7 @@ def cmd_rerun(args) -> int:
 
     from bench.core.jax_setup import configure_jax
     from bench.run.results import read_results, to_jsonable
-    from bench.run.rerun import rerun_record
+    from bench.run.rerun import rerun_record, suite_imports
 
     configure_jax()
     records = {r["record_id"]: r for r in read_results(args.results)}
@@ -217,15 +217,9 @@ def cmd_rerun(args) -> int:
     if not isinstance(old.get("identity"), dict):
         raise InputError(f"record {record_id} has no identity, so it cannot be recomputed (a record"
                          " written by hand or damaged); rerun takes records that landscape-bench wrote")
-    def imports_of(record) -> list[str]:  # a damaged record's are none: rerun checks its own
-        settings = (record.get("identity") or {}).get("settings")
-        names = settings.get("imports", ()) if isinstance(settings, dict) else ()
-        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
-
-    imports = sorted({name for r in records.values() for name in imports_of(r)})
     from bench.core import environment
 
-    new = rerun_record(old, sharding=runs_sharding(), imports=tuple(imports))
+    new = rerun_record(old, sharding=runs_sharding(), imports=suite_imports(records.values()))
     compared = {f"runs.{k}": (v, new["runs"].get(k)) for k, v in old["runs"].items()}
     if "trajectory" in old or "trajectory" in new:
         compared["trajectory"] = (old.get("trajectory"), new.get("trajectory"))

@@ -154,3 +154,24 @@ def test_an_unedited_reference_record_passes_the_checks_and_reruns_bitwise(refer
                      if _reference_of(landscape)(json.loads(line)))
     assert main(["rerun", str(reference_results), record_id]) == 0
     assert "rerun reproduces the stored runs bitwise" in capsys.readouterr().out
+
+
+def test_rerun_all_says_which_record_it_refused_and_reruns_the_others(tiny_results, tmp_path, capsys,
+                                                                     monkeypatch):
+    from bench.run import rerun as rerun_module
+    from bench.tools import rerun_all
+
+    out, record_id, _ = _damaged_copy(tiny_results, tmp_path, lambda r: r.get("phase") == "test",
+                                      _set("settings", "steps", 10**12))
+    rerun = []
+    real = rerun_module.rerun_record
+
+    def counted(record, **kwargs):
+        rerun.append(record["record_id"])
+        return real(record, **kwargs)
+
+    monkeypatch.setattr(rerun_module, "rerun_record", counted)
+    found = rerun_all.rerun_all(str(out))
+    assert found["ids"] == [record_id] and found["differing"] == 1
+    assert len(rerun) == found["records"]  # every other record was rerun (and reproduced)
+    assert f"REFUSED {record_id}: record {record_id[:12]}'s identity" in capsys.readouterr().out

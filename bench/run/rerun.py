@@ -178,3 +178,14 @@ def _fresh(seeds: Any) -> int:
     """A seed not in ``seeds`` (the checks want the other phase's seeds apart from these)."""
     taken = set(seeds) if isinstance(seeds, list) and all(isinstance(s, int) for s in seeds) else set()
     return next(i for i in range(len(taken) + 1) if i not in taken)
+
+
+def suite_imports(records) -> tuple[str, ...]:
+    """The modules the suites of ``records`` imported (a reference record's landscape may need
+    them: its identity names none); a damaged record's are none, as rerun checks its own."""
+    def imports_of(record) -> list[str]:
+        settings = (record.get("identity") or {}).get("settings")
+        names = settings.get("imports", ()) if isinstance(settings, dict) else ()
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+    return tuple(sorted({name for record in records for name in imports_of(record)}))

@@ -21,20 +21,25 @@ def rerun_all(directory: str, sample: int | None = None, seed: int = 0) -> dict[
 
     from bench.run.results import read_results, to_jsonable
     from bench.tools.same_records import json_text
-    from bench.run.rerun import rerun_record
     from bench.core.sharding import runs_sharding
+    from bench.run.rerun import rerun_record, suite_imports
+    from landscapes.errors import InputError
 
     records = [r for r in read_results(directory) if r.get("kind") != "mnist"]
     if sample is not None and sample < len(records):
         chosen = np.random.default_rng(seed).choice(len(records), sample, replace=False)
         records = [records[i] for i in sorted(chosen)]
-    imports = tuple(sorted({name for r in records
-                            for name in (r.get("identity") or {}).get("settings", {}).get("imports", ())}))
+    imports = suite_imports(records)
     sharding = runs_sharding()
     started = time.perf_counter()
     differing = []
     for record in records:
-        new = rerun_record(record, sharding=sharding, imports=imports)
+        try:
+            new = rerun_record(record, sharding=sharding, imports=imports)
+        except InputError as error:  # a damaged record: said, counted, and the others go on
+            differing.append(record["record_id"])
+            print(f"REFUSED {record['record_id']}: {error}", flush=True)
+            continue
         # as JSON text, like same_records: bitwise (0.0 and -0.0 differ), not Python's ==
         same = all(json_text(to_jsonable(new.get(field))) == json_text(to_jsonable(record.get(field)))
                    for field in ("runs", "trajectory"))
