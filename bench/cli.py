@@ -380,10 +380,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        with _interrupts_kept():
+        with _interrupts_kept(), _stdout_watched():
             code = args.func(args)
             _interrupted.check()  # a Ctrl-C Python swallowed after the last job still ends it so
-        sys.stdout.flush()  # here, so a reader gone away is seen below, not at the exit's flush
+            sys.stdout.flush()  # here, so a reader gone away is seen below, not at the exit's flush
         return code
     except InputError as error:
         print(f"landscape-bench: error: {error}", file=sys.stderr)
@@ -396,7 +396,52 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout raises no more
         return 141
+    except _StdoutError as error:  # stdout on a full disk (`> /dev/full`): one line, as other outputs
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout raises no more
+        print(f"landscape-bench: error: could not write to standard output ({error.strerror});"
+              " free space or send it elsewhere", file=sys.stderr)
+        return EXIT_INPUT
 
+
+class _StdoutError(OSError):
+    """A write to stdout failed (other than a reader gone away)."""
+
+
+class _Stdout:
+    """stdout, its write errors raised as :class:`_StdoutError` so ``main`` can tell them from a
+    failed write of a file (those are one line where they happen, naming the file)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _call(self, name, *args):
+        try:
+            return getattr(self._stream, name)(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _StdoutError(error.errno, error.strerror) from None
+
+    def write(self, text):
+        return self._call("write", text)
+
+    def flush(self):
+        return self._call("flush")
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _stdout_watched():
+    stream = sys.stdout
+    sys.stdout = _Stdout(stream)
+    try:
+        yield
+    finally:
+        if isinstance(sys.stdout, _Stdout):
+            sys.stdout = stream
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -416,3 +416,20 @@ def test_a_run_whose_report_cannot_be_written_keeps_its_records_and_says_how_to_
     assert "could not write the report" in err and "No space left" in err, err
     assert f"the records are kept: free space, then `landscape-bench report {out}`" in err, err
     assert read_results(out)  # the run's records are there
+
+
+def test_a_full_standard_output_is_one_line(tmp_path):
+    """`landscape-bench list landscapes > /dev/full` (stdout on a full disk): one line on stderr and
+    exit code 2, buffered output or not, not an OSError traceback nor Python's exit-time complaint."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    for unbuffered in ("", "1"):
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        if unbuffered:
+            env["PYTHONUNBUFFERED"] = unbuffered
+        with open("/dev/full", "wb") as full:
+            done = subprocess.run([sys.executable, "-m", "bench.cli", "list", "landscapes"], stdout=full,
+                                  stderr=subprocess.PIPE, env=env, timeout=120)
+        lines = done.stderr.decode().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+        assert "standard output" in lines[0] and "No space left" in lines[0], lines
