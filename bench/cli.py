@@ -389,9 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"landscape-bench: error: {error}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
-        print("landscape-bench: interrupted; finished jobs are saved, rerun the same command to resume",
-              file=sys.stderr)
-        return 130
+        return _interrupted_exit()
     except BrokenPipeError:  # the reader went away (`landscape-bench list | head`): as `cat` does
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout raises no more
@@ -402,6 +400,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"landscape-bench: error: could not write to standard output ({error.strerror});"
               " free space or send it elsewhere", file=sys.stderr)
         return EXIT_INPUT
+    except Exception:  # a Ctrl-C another error carries (one in a C extension's import: ImportError)
+        if not _interrupted.seen:
+            raise
+        return _interrupted_exit()
+
+
+def _interrupted_exit() -> int:
+    print("landscape-bench: interrupted; finished jobs are saved, rerun the same command to resume",
+          file=sys.stderr)
+    return 130
 
 
 class _StdoutError(OSError):

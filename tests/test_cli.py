@@ -433,3 +433,22 @@ def test_a_full_standard_output_is_one_line(tmp_path):
         lines = done.stderr.decode().splitlines()
         assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
         assert "standard output" in lines[0] and "No space left" in lines[0], lines
+
+
+def test_a_ctrl_c_turned_into_another_error_still_ends_the_run(tmp_path, capsys, monkeypatch):
+    """A SIGINT landing while a C extension initialises (jaxlib's, during the run's imports) comes
+    back as an ImportError: still exit 130 and the usual line, not a traceback with exit 1."""
+    import signal
+
+    import bench.api
+
+    def import_interrupted(*args, **kwargs):
+        try:
+            signal.raise_signal(signal.SIGINT)  # the handler raises KeyboardInterrupt here
+        except KeyboardInterrupt as error:
+            raise ImportError("Encountered an error while initializing the extension.") from error
+
+    monkeypatch.setattr(bench.api, "run", import_interrupted)
+    assert main(["run", "quick", "--out", str(tmp_path / "out"), "--no-report", "--skip-mnist"]) == 130
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "interrupted; finished jobs are saved" in err[0], err
