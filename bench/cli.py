@@ -337,18 +337,34 @@ class _Interrupted:
     """Ctrl-C kept as a flag as well as raised. A KeyboardInterrupt raised where Python can only
     print and drop it (inside JAX's garbage-collection callback: "Exception ignored in ...") was
     lost, and the run went on to exit 0; the flag makes the next job's start (the progress line)
-    and the end of the command raise it again."""
+    and the end of the command raise it again. Where Python would drop it (a gc callback or a
+    ``__del__`` on the stack) the handler keeps the flag only, so no "Exception ignored" traceback
+    is printed above the one line."""
 
     def __init__(self):
         self.seen = False
 
     def handler(self, signum, frame):
         self.seen = True
-        raise KeyboardInterrupt
+        if not _in_dropping_frame(frame):
+            raise KeyboardInterrupt
 
     def check(self) -> None:
         if self.seen:
             raise KeyboardInterrupt
+
+
+def _in_dropping_frame(frame) -> bool:
+    """Whether ``frame`` or a caller runs a gc callback or a ``__del__``: Python prints and drops
+    an exception raised there."""
+    import gc
+
+    callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 _interrupted = _Interrupted()

@@ -452,3 +452,37 @@ def test_a_ctrl_c_turned_into_another_error_still_ends_the_run(tmp_path, capsys,
     assert main(["run", "quick", "--out", str(tmp_path / "out"), "--no-report", "--skip-mnist"]) == 130
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "interrupted; finished jobs are saved" in err[0], err
+
+
+def test_a_ctrl_c_in_a_gc_callback_prints_no_ignored_traceback(tiny_suite_path, tmp_path, capsys,
+                                                                 monkeypatch):
+    """A SIGINT handled inside a garbage-collection callback (JAX's runs at every collection) is
+    kept as the flag only: Python would drop a KeyboardInterrupt raised there anyway, after printing
+    "Exception ignored in: <function _xla_gc_callback ...>" and its traceback above the one line."""
+    import gc
+    import signal
+
+    from bench.run import runner
+
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", dropped.append)
+
+    def swallowed_ctrl_c(phase, info):  # stays registered while it runs, as JAX's does
+        if phase == "start":
+            signal.raise_signal(signal.SIGINT)
+
+    real_plan = runner.plan_jobs
+
+    def plan_then_interrupt(*args, **kwargs):
+        gc.callbacks.append(swallowed_ctrl_c)
+        try:
+            gc.collect()
+        finally:
+            gc.callbacks.remove(swallowed_ctrl_c)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "plan_jobs", plan_then_interrupt)
+    assert main(["run", str(tiny_suite_path), "--out", str(tmp_path / "out"), "--no-report",
+                 "--skip-mnist"]) == 130
+    assert dropped == []
+    assert "interrupted; finished jobs are saved" in capsys.readouterr().err
