@@ -337,9 +337,9 @@ class _Interrupted:
     """Ctrl-C kept as a flag as well as raised. A KeyboardInterrupt raised where Python can only
     print and drop it (inside JAX's garbage-collection callback: "Exception ignored in ...") was
     lost, and the run went on to exit 0; the flag makes the next job's start (the progress line)
-    and the end of the command raise it again. Where Python would drop it (a gc callback or a
-    ``__del__`` on the stack) the handler keeps the flag only, so no "Exception ignored" traceback
-    is printed above the one line."""
+    and the end of the command raise it again. Where Python would drop or mangle it (a gc callback,
+    a ``__del__`` or a C extension's init on the stack) the handler keeps the flag only, so no
+    traceback is printed above the one line."""
 
     def __init__(self):
         self.seen = False
@@ -355,13 +355,19 @@ class _Interrupted:
 
 
 def _in_dropping_frame(frame) -> bool:
-    """Whether ``frame`` or a caller runs a gc callback or a ``__del__``: Python prints and drops
-    an exception raised there."""
+    """Whether ``frame`` or a caller runs a gc callback or a ``__del__`` (Python prints and drops
+    an exception raised there) or a C extension's init (numpy's import_array prints it, jaxlib
+    turns it into an ImportError)."""
     import gc
+    from importlib.machinery import ExtensionFileLoader
 
     callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
     while frame is not None:
-        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+        code = frame.f_code
+        if code in callbacks or code.co_name == "__del__":
+            return True
+        if code.co_name in ("create_module", "exec_module") and isinstance(
+                frame.f_locals.get("self"), ExtensionFileLoader):
             return True
         frame = frame.f_back
     return False

@@ -486,3 +486,24 @@ def test_a_ctrl_c_in_a_gc_callback_prints_no_ignored_traceback(tiny_suite_path, 
                  "--skip-mnist"]) == 130
     assert dropped == []
     assert "interrupted; finished jobs are saved" in capsys.readouterr().err
+
+
+def test_a_ctrl_c_inside_a_c_extensions_import_waits_for_it(monkeypatch):
+    """A SIGINT handled while a C extension initialises (jaxlib's init importing numpy): raised
+    there, numpy's import_array printed its traceback and jaxlib turned it into an ImportError. It
+    is kept as the flag, which ends the command after the imports (cmd_run checks it)."""
+    from importlib.machinery import ExtensionFileLoader
+
+    from bench import cli
+
+    monkeypatch.setattr(cli._interrupted, "seen", False)
+
+    def exec_module(self):  # as importlib's frame is named, with an extension's loader as self
+        cli._interrupted.handler(signal.SIGINT, sys._getframe())
+
+    exec_module(ExtensionFileLoader("fake", "fake.so"))
+    assert cli._interrupted.seen
+    with pytest.raises(KeyboardInterrupt):
+        cli._interrupted.check()
+    with pytest.raises(KeyboardInterrupt):  # anywhere else: raised at once
+        exec_module(object())
