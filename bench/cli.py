@@ -166,6 +166,9 @@ def cmd_report(args) -> int:
 
     results = Path(args.results)
     if results.is_file():  # the results.jsonl itself, as compare and export-coco take it
+        if results.name != "results.jsonl":
+            raise InputError(f"{str(results)!r} is a file, not a results folder; give the folder a"
+                             " run wrote (or its results.jsonl)")
         results = results.parent
     out = _folder(args.out if args.out is not None else results / "report")
     print(_written("report", out, lambda: build_report(results, out)))

@@ -507,3 +507,17 @@ def test_a_ctrl_c_inside_a_c_extensions_import_waits_for_it(monkeypatch):
         cli._interrupted.check()
     with pytest.raises(KeyboardInterrupt):  # anywhere else: raised at once
         exec_module(object())
+
+
+def test_report_of_another_file_is_one_line_naming_it(tiny_results, tmp_path, capsys):
+    """`report DIR/views.npz` reported DIR as if its results.jsonl were given, and `report
+    suite.toml` said "no results at '.'": a file other than results.jsonl is refused, by its name."""
+    import shutil
+
+    shutil.copytree(tiny_results, tmp_path / "run")
+    for given in (tmp_path / "run" / "views.npz", tmp_path / "suite.toml"):
+        given.touch()
+        assert main(["report", str(given), "--out", str(tmp_path / "report")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and str(given) in err and "not a results folder" in err, err
+    assert not (tmp_path / "report").exists()
