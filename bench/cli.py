@@ -270,9 +270,17 @@ def _import_option(parser: argparse.ArgumentParser, what: str) -> None:
                              " the working directory and on PYTHONPATH), as a suite's imports")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's refusals as one line (not the usage lines above it), exit code 2; the
+    subcommands' parsers are of this class too (argparse makes them of their parent's)."""
+
+    def error(self, message):
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Over 60 lines on purpose: the argparse declarations of every subcommand, read as one list.
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="landscape-bench",
         description="Benchmark optimizers on test landscapes with certified minima.",
         epilog="Start with `landscape-bench run` (the default suite: results and a report in"

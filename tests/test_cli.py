@@ -521,3 +521,15 @@ def test_report_of_another_file_is_one_line_naming_it(tiny_results, tmp_path, ca
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and str(given) in err and "not a results folder" in err, err
     assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("argv", [["list", "nonexist"], ["run", "--timing-repeats"], ["nonexist"],
+                                  ["report"], ["run", "--no-such-option"]])
+def test_a_command_line_argparse_refuses_is_one_line(argv, capsys):
+    """argparse's own refusals (an unknown choice or option, a missing value) printed the usage
+    lines above the error: one line and exit code 2, as every other bad input."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("landscape-bench") and "error:" in err and "--help" in err, err
