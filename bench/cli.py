@@ -166,6 +166,9 @@ def cmd_report(args) -> int:
 
     results = Path(args.results)
     if results.is_file():  # the results.jsonl itself, as compare and export-coco take it
+        if results.name != "results.jsonl":
+            raise InputError(f"{str(results)!r} is a file, not a results folder; give the folder a"
+                             " run wrote (or its results.jsonl)")
         results = results.parent
     out = _folder(args.out if args.out is not None else results / "report")
     print(_written("report", out, lambda: build_report(results, out)))
@@ -263,9 +266,17 @@ def _import_option(parser: argparse.ArgumentParser, what: str) -> None:
                              " the working directory and on PYTHONPATH), as a suite's imports")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's refusals as one line (not the usage lines above it), exit code 2; the
+    subcommands' parsers are of this class too (argparse makes them of their parent's)."""
+
+    def error(self, message):
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Over 60 lines on purpose: the argparse declarations of every subcommand, read as one list.
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="landscape-bench",
         description="Benchmark optimizers on test landscapes with certified minima.",
         epilog="Start with `landscape-bench run` (the default suite: results and a report in"
@@ -333,18 +344,40 @@ class _Interrupted:
     """Ctrl-C kept as a flag as well as raised. A KeyboardInterrupt raised where Python can only
     print and drop it (inside JAX's garbage-collection callback: "Exception ignored in ...") was
     lost, and the run went on to exit 0; the flag makes the next job's start (the progress line)
-    and the end of the command raise it again."""
+    and the end of the command raise it again. Where Python would drop or mangle it (a gc callback,
+    a ``__del__`` or a C extension's init on the stack) the handler keeps the flag only, so no
+    traceback is printed above the one line."""
 
     def __init__(self):
         self.seen = False
 
     def handler(self, signum, frame):
         self.seen = True
-        raise KeyboardInterrupt
+        if not _in_dropping_frame(frame):
+            raise KeyboardInterrupt
 
     def check(self) -> None:
         if self.seen:
             raise KeyboardInterrupt
+
+
+def _in_dropping_frame(frame) -> bool:
+    """Whether ``frame`` or a caller runs a gc callback or a ``__del__`` (Python prints and drops
+    an exception raised there) or a C extension's init (numpy's import_array prints it, jaxlib
+    turns it into an ImportError)."""
+    import gc
+    from importlib.machinery import ExtensionFileLoader
+
+    callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    while frame is not None:
+        code = frame.f_code
+        if code in callbacks or code.co_name == "__del__":
+            return True
+        if code.co_name in ("create_module", "exec_module") and isinstance(
+                frame.f_locals.get("self"), ExtensionFileLoader):
+            return True
+        frame = frame.f_back
+    return False
 
 
 _interrupted = _Interrupted()
@@ -376,23 +409,76 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        with _interrupts_kept():
+        with _interrupts_kept(), _stdout_watched():
             code = args.func(args)
             _interrupted.check()  # a Ctrl-C Python swallowed after the last job still ends it so
-        sys.stdout.flush()  # here, so a reader gone away is seen below, not at the exit's flush
+            sys.stdout.flush()  # here, so a reader gone away is seen below, not at the exit's flush
         return code
     except InputError as error:
         print(f"landscape-bench: error: {error}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
-        print("landscape-bench: interrupted; finished jobs are saved, rerun the same command to resume",
-              file=sys.stderr)
-        return 130
+        return _interrupted_exit()
     except BrokenPipeError:  # the reader went away (`landscape-bench list | head`): as `cat` does
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout raises no more
         return 141
+    except _StdoutError as error:  # stdout on a full disk (`> /dev/full`): one line, as other outputs
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout raises no more
+        print(f"landscape-bench: error: could not write to standard output ({error.strerror});"
+              " free space or send it elsewhere", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception:  # a Ctrl-C another error carries (one in a C extension's import: ImportError)
+        if not _interrupted.seen:
+            raise
+        return _interrupted_exit()
 
+
+def _interrupted_exit() -> int:
+    print("landscape-bench: interrupted; finished jobs are saved, rerun the same command to resume",
+          file=sys.stderr)
+    return 130
+
+
+class _StdoutError(OSError):
+    """A write to stdout failed (other than a reader gone away)."""
+
+
+class _Stdout:
+    """stdout, its write errors raised as :class:`_StdoutError` so ``main`` can tell them from a
+    failed write of a file (those are one line where they happen, naming the file)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _call(self, name, *args):
+        try:
+            return getattr(self._stream, name)(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _StdoutError(error.errno, error.strerror) from None
+
+    def write(self, text):
+        return self._call("write", text)
+
+    def flush(self):
+        return self._call("flush")
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _stdout_watched():
+    stream = sys.stdout
+    sys.stdout = _Stdout(stream)
+    try:
+        yield
+    finally:
+        if isinstance(sys.stdout, _Stdout):
+            sys.stdout = stream
 
 if __name__ == "__main__":
     sys.exit(main())

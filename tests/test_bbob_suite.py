@@ -192,6 +192,21 @@ def test_an_export_folder_gets_the_permissions_of_a_made_folder(small_results, t
     assert (tmp_path / "coco").stat().st_mode == made.stat().st_mode
 
 
+def test_an_export_into_the_empty_working_folder_fills_it(small_results, tmp_path, monkeypatch,
+                                                          capsys):
+    """`export-coco RESULTS .` in an empty folder (the form the empty-name error suggests) was "could
+    not write the COCO export to '.' (Invalid argument)"; the folder is filled in place, so a shell
+    standing in it sees the export."""
+    here = tmp_path / "here"
+    here.mkdir()
+    inode = here.stat().st_ino
+    monkeypatch.chdir(here)
+    assert cli.main(["export-coco", str(small_results), "."]) == 0, capsys.readouterr().err
+    assert here.stat().st_ino == inode
+    assert [p.name for p in here.iterdir()] == ["nesterov_constant"]  # no staging folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]
+
+
 def test_the_builtin_bbob_suite():
     suite = load_suite("bbob")
     assert {e.name for e in suite.landscapes} == {f"bbob_f{f:02d}" for f in range(1, 25)}

@@ -330,3 +330,120 @@ def test_a_run_whose_report_cannot_be_written_keeps_its_records_and_says_how_to_
     assert "could not write the report" in err and "No space left" in err, err
     assert f"the records are kept: free space, then `landscape-bench report {out}`" in err, err
     assert read_results(out)  # the run's records are there
+
+
+def test_a_full_standard_output_is_one_line(tmp_path):
+    """`landscape-bench list landscapes > /dev/full` (stdout on a full disk): one line on stderr and
+    exit code 2, buffered output or not, not an OSError traceback nor Python's exit-time complaint."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    for unbuffered in ("", "1"):
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        if unbuffered:
+            env["PYTHONUNBUFFERED"] = unbuffered
+        with open("/dev/full", "wb") as full:
+            done = subprocess.run([sys.executable, "-m", "bench.cli", "list", "landscapes"], stdout=full,
+                                  stderr=subprocess.PIPE, env=env, timeout=120)
+        lines = done.stderr.decode().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+        assert "standard output" in lines[0] and "No space left" in lines[0], lines
+
+
+def test_a_ctrl_c_turned_into_another_error_still_ends_the_run(tmp_path, capsys, monkeypatch):
+    """A SIGINT landing while a C extension initialises (jaxlib's, during the run's imports) comes
+    back as an ImportError: still exit 130 and the usual line, not a traceback with exit 1."""
+    import signal
+
+    import bench.api
+
+    def import_interrupted(*args, **kwargs):
+        try:
+            signal.raise_signal(signal.SIGINT)  # the handler raises KeyboardInterrupt here
+        except KeyboardInterrupt as error:
+            raise ImportError("Encountered an error while initializing the extension.") from error
+
+    monkeypatch.setattr(bench.api, "run", import_interrupted)
+    assert main(["run", "quick", "--out", str(tmp_path / "out"), "--no-report", "--skip-mnist"]) == 130
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "interrupted; finished jobs are saved" in err[0], err
+
+
+def test_a_ctrl_c_in_a_gc_callback_prints_no_ignored_traceback(tiny_suite_path, tmp_path, capsys,
+                                                                 monkeypatch):
+    """A SIGINT handled inside a garbage-collection callback (JAX's runs at every collection) is
+    kept as the flag only: Python would drop a KeyboardInterrupt raised there anyway, after printing
+    "Exception ignored in: <function _xla_gc_callback ...>" and its traceback above the one line."""
+    import gc
+    import signal
+
+    from bench.run import runner
+
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", dropped.append)
+
+    def swallowed_ctrl_c(phase, info):  # stays registered while it runs, as JAX's does
+        if phase == "start":
+            signal.raise_signal(signal.SIGINT)
+
+    real_plan = runner.plan_jobs
+
+    def plan_then_interrupt(*args, **kwargs):
+        gc.callbacks.append(swallowed_ctrl_c)
+        try:
+            gc.collect()
+        finally:
+            gc.callbacks.remove(swallowed_ctrl_c)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "plan_jobs", plan_then_interrupt)
+    assert main(["run", str(tiny_suite_path), "--out", str(tmp_path / "out"), "--no-report",
+                 "--skip-mnist"]) == 130
+    assert dropped == []
+    assert "interrupted; finished jobs are saved" in capsys.readouterr().err
+
+
+def test_a_ctrl_c_inside_a_c_extensions_import_waits_for_it(monkeypatch):
+    """A SIGINT handled while a C extension initialises (jaxlib's init importing numpy): raised
+    there, numpy's import_array printed its traceback and jaxlib turned it into an ImportError. It
+    is kept as the flag, which ends the command after the imports (cmd_run checks it)."""
+    from importlib.machinery import ExtensionFileLoader
+
+    from bench import cli
+
+    monkeypatch.setattr(cli._interrupted, "seen", False)
+
+    def exec_module(self):  # as importlib's frame is named, with an extension's loader as self
+        cli._interrupted.handler(signal.SIGINT, sys._getframe())
+
+    exec_module(ExtensionFileLoader("fake", "fake.so"))
+    assert cli._interrupted.seen
+    with pytest.raises(KeyboardInterrupt):
+        cli._interrupted.check()
+    with pytest.raises(KeyboardInterrupt):  # anywhere else: raised at once
+        exec_module(object())
+
+
+def test_report_of_another_file_is_one_line_naming_it(tiny_results, tmp_path, capsys):
+    """`report DIR/views.npz` reported DIR as if its results.jsonl were given, and `report
+    suite.toml` said "no results at '.'": a file other than results.jsonl is refused, by its name."""
+    import shutil
+
+    shutil.copytree(tiny_results, tmp_path / "run")
+    for given in (tmp_path / "run" / "views.npz", tmp_path / "suite.toml"):
+        given.touch()
+        assert main(["report", str(given), "--out", str(tmp_path / "report")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and str(given) in err and "not a results folder" in err, err
+    assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("argv", [["list", "nonexist"], ["run", "--timing-repeats"], ["nonexist"],
+                                  ["report"], ["run", "--no-such-option"]])
+def test_a_command_line_argparse_refuses_is_one_line(argv, capsys):
+    """argparse's own refusals (an unknown choice or option, a missing value) printed the usage
+    lines above the error: one line and exit code 2, as every other bad input."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("landscape-bench") and "error:" in err and "--help" in err, err

@@ -83,6 +83,10 @@ def test_random_search_draws_trials():
     # Found by the hostile tests of session 11.
     ("targets = [1e-2, 1e-3, 1e-2]\nsuccess_target = 1e-2\n" + MINIMAL, "targets repeat 0.01; give each"),
     (MINIMAL + 'label = " "\n', "label = ' ' names nothing"),
+    # Found by the hostile tests of session 12: each repeat wrote its rows and job marker again.
+    ('references = ["BFGS", "CG", "BFGS"]\n' + MINIMAL, "references repeat 'BFGS'; give each method once"),
+    # a line break split the label's rows of report.md's tables in two
+    (MINIMAL + 'label = "a\\nb"\n', "label = 'a\\nb' holds a line break or other control character"),
 ])
 def test_bad_suites_are_one_line_errors(text, message):
     with pytest.raises(InputError) as info:

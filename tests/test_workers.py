@@ -177,3 +177,28 @@ def test_an_interrupted_precompile_begins_no_further_program(tiny_suite_path, mo
     gate.set()
     pool.shutdown(wait=True)
     assert len(begun) == 2, begun
+
+
+def test_killing_the_reference_worker_with_rows_taken_back_prints_no_thread_traceback(monkeypatch):
+    """Ctrl-C while this process takes rows back from the worker (cancelled futures) and the worker
+    is on one: Python 3.11's executor thread, finding the killed worker, set an exception on the
+    cancelled futures too and printed an InvalidStateError traceback after the one-line message."""
+    import concurrent.futures
+    import multiprocessing
+    import threading
+
+    from bench.run import background
+
+    seen = []
+    monkeypatch.setattr(threading, "excepthook", seen.append)
+    references = object.__new__(background.BackgroundReferences)
+    references.pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    references.futures = [references.pool.submit(time.sleep, 30) for _ in range(5)]
+    deadline = time.monotonic() + 60
+    while not references.futures[0].running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert references.futures[-1].cancel()  # a row taken back, as collect() does
+    manager = references.pool._executor_manager_thread
+    references.kill()
+    manager.join(30)
+    assert not manager.is_alive() and seen == []

@@ -131,8 +131,9 @@ def export_coco(results: str | os.PathLike, out: str | os.PathLike) -> dict[str,
     """Write the BBOB records of ``results`` to ``out`` in COCO's format; returns counts.
 
     Refuses in one line, writing nothing, when ``out`` exists and is not empty or when the results
-    hold no BBOB test records. The folder is written beside ``out`` first and renamed into place,
-    so a failure part-way leaves no half export."""
+    hold no BBOB test records. The folder is written beside ``out`` first and renamed into place
+    (an existing empty ``out``, such as ".": inside it, and its optimizer folders moved up), so a
+    failure part-way leaves no half export."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{str(out)!r} exists and is not an empty folder; export-coco writes into"
@@ -150,8 +151,14 @@ def export_coco(results: str | os.PathLike, out: str | os.PathLike) -> dict[str,
         while name in folders.values():
             name += "_"
         folders[label] = name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    # An existing (empty) folder is filled in place, staged inside it: it may be "." or a shell's
+    # working folder, which a rename would leave standing in a removed folder.
+    existing = out.exists()
+    if not existing:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.resolve().name}.",
+                                    dir=out if existing else out.parent))
+    moved = []
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -161,11 +168,17 @@ def export_coco(results: str | os.PathLike, out: str | os.PathLike) -> dict[str,
                 target = staging / name / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text)
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        staging.rename(out)
+        if existing:
+            for name in folders.values():
+                (staging / name).rename(out / name)
+                moved.append(out / name)
+            staging.rmdir()
+        else:
+            staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in moved:
+            shutil.rmtree(folder, ignore_errors=True)
         raise
     trials = sum(len(np.asarray(r["runs"]["status"])) for r in records)
     return dict(labels=len(folders), records=len(records), trials=trials)

@@ -238,9 +238,30 @@ class BackgroundReferences:
         waited up to seconds for a Nelder-Mead task). Rows it had not handed back are not written;
         the next run computes them."""
         if self.pool is not None:
+            _quiet_on_cancelled(getattr(self.pool, "_executor_manager_thread", None))
             # No public way to end a ProcessPoolExecutor's workers before Python 3.14's
             # terminate_workers(): its process table is the one handle.
             for process in list((getattr(self.pool, "_processes", None) or {}).values()):
                 process.kill()
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
+
+
+def _quiet_on_cancelled(thread) -> None:
+    """Drop the InvalidStateError ``thread`` (an executor's manager) raises when it finds its worker
+    killed: Python before 3.12 sets an exception on every pending future, rows taken back by
+    :meth:`BackgroundReferences.collect` (cancelled) too, and printed a traceback after an
+    interrupted run's one line. Any other exception of any thread is shown as before."""
+    import concurrent.futures
+    import threading
+
+    if thread is None:
+        return
+    shown = threading.excepthook
+
+    def hook(args):
+        if args.thread is thread and issubclass(args.exc_type, concurrent.futures.InvalidStateError):
+            return
+        shown(args)
+
+    threading.excepthook = hook

@@ -41,12 +41,16 @@ def reference_label(method: str) -> str:
 
 
 def check_methods(methods) -> tuple[str, ...]:
-    """The suite's ``references`` list, checked: unknown methods list the close names."""
+    """The suite's ``references`` list, checked: unknown methods list the close names, a repeated
+    one is refused."""
     if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
         raise InputError(f"references must be a list of scipy method names ({', '.join(METHODS)})")
     for method in methods:
         if method not in METHODS:
             raise unknown_name("scipy reference method", method, METHODS)
+    repeated = next((m for i, m in enumerate(methods) if m in methods[:i]), None)
+    if repeated is not None:  # each would write the same rows and job marker again
+        raise InputError(f"references repeat {repeated!r}; give each method once")
     return tuple(methods)
 
 

@@ -363,6 +363,9 @@ def _optimizer_entry(entry: Any, index: int, where: str) -> tuple[OptimizerEntry
     if not isinstance(label, str) or not label.strip():
         raise InputError(f"{here}: label = {label!r} names nothing; give a non-empty string such as"
                          f" \"{family}/{schedule}\" (or leave label out)")
+    if not label.isprintable():  # a line break split its rows of report.md's tables in two
+        raise InputError(f"{here}: label = {label!r} holds a line break or other control character;"
+                         " give one line of text")
     out = OptimizerEntry(family, schedule, search,
                          _int(entry, "trials", here, 32, low=1, high=10_000_000),
                          _int(entry, "seed", here, 0, low=0), space, label)
