@@ -237,6 +237,7 @@ def test_rerun_of_a_record_without_identity_is_one_line(tiny_results, tmp_path, 
     assert "has no identity, so it cannot be recomputed" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # starts processes: the full run only
 def test_a_reader_that_goes_away_ends_the_listing_quietly(tmp_path):
     """`landscape-bench list landscapes | head -1`: no BrokenPipeError traceback on stderr, buffered
     output or not. The pipe's reader is gone before the listing starts, so no race decides it."""
@@ -332,6 +333,7 @@ def test_a_run_whose_report_cannot_be_written_keeps_its_records_and_says_how_to_
     assert read_results(out)  # the run's records are there
 
 
+@pytest.mark.slow  # starts processes: the full run only
 def test_a_full_standard_output_is_one_line(tmp_path):
     """`landscape-bench list landscapes > /dev/full` (stdout on a full disk): one line on stderr and
     exit code 2, buffered output or not, not an OSError traceback nor Python's exit-time complaint."""

@@ -87,6 +87,7 @@ def test_a_large_grid_streams_in_segments_and_tunes_as_a_whole(tmp_path, monkeyp
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="measures peak memory from /proc/self/status, which only Linux has")
+@pytest.mark.slow  # starts processes: the full run only
 def test_a_rotated_instance_in_1000_dimensions_is_one_shared_matrix(tmp_path):
     """One run of rotated sphere in dim 1000 stays under 1 GB (the matrix was copied per run)."""
     suite = tmp_path / "sphere.toml"
@@ -196,6 +197,7 @@ def test_planning_a_large_bbob_job_never_builds_its_data(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="measures peak memory from /proc/self/status, which only Linux has")
+@pytest.mark.slow  # starts processes: the full run only
 def test_the_plan_of_a_dim_10000_bbob_run_is_above_its_measured_peak(tmp_path):
     """One run of bbob_f20 in dim 10,000 on a CPU: a call's 8,192 rows of outputs dominate, and the
     plan (max over the tune and test jobs) must stay above the whole process's peak (VmHWM), the
