@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"landscape-bench: error: {error}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
-        return _interrupted_exit()
+        return _interrupted_exit(args.command)
     except BrokenPipeError:  # the reader went away (`landscape-bench list | head`): as `cat` does
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout raises no more
@@ -432,12 +432,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # a Ctrl-C another error carries (one in a C extension's import: ImportError)
         if not _interrupted.seen:
             raise
-        return _interrupted_exit()
+        return _interrupted_exit(args.command)
 
 
-def _interrupted_exit() -> int:
-    print("landscape-bench: interrupted; finished jobs are saved, rerun the same command to resume",
-          file=sys.stderr)
+def _interrupted_exit(command: str) -> int:
+    kept = (" finished jobs are saved, rerun the same command to resume" if command == "run"
+            else " rerun the same command")  # the other commands compute no jobs to keep
+    print(f"landscape-bench: interrupted;{kept}", file=sys.stderr)
     return 130
 
 

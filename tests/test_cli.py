@@ -449,3 +449,15 @@ def test_a_command_line_argparse_refuses_is_one_line(argv, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("landscape-bench") and "error:" in err and "--help" in err, err
+
+
+def test_an_interrupted_report_does_not_speak_of_jobs(tiny_results, tmp_path, capsys, monkeypatch):
+    import reports
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reports, "build_report", interrupted)
+    assert main(["report", str(tiny_results), "--out", str(tmp_path / "rep")]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "landscape-bench: interrupted; rerun the same command", err
