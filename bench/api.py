@@ -72,7 +72,7 @@ def run(suite: str | os.PathLike = "default", out: str | os.PathLike | None = No
     timing_repeats = check_timing_repeats(timing_repeats)  # before anything is loaded or written
     if out is not None and not str(out).strip():
         raise InputError("--out is empty; give a results folder (or leave it out for results/SUITE)")
-    suite = load_suite(str(suite))
+    suite = load_suite(None if suite is None else str(suite))  # None: the default suite
     out = Path(out) if out is not None else Path("results") / suite.name
     configure_jax()
     sharding = None

@@ -461,3 +461,21 @@ def test_an_interrupted_report_does_not_speak_of_jobs(tiny_results, tmp_path, ca
     assert main(["report", str(tiny_results), "--out", str(tmp_path / "rep")]) == 130
     err = capsys.readouterr().err.strip()
     assert err == "landscape-bench: interrupted; rerun the same command", err
+
+
+def test_the_python_entry_point_takes_none_for_the_default_suite(monkeypatch, tmp_path):
+    from bench.api import run
+    from bench.run import suites
+    from landscapes.errors import InputError
+
+    asked = []
+
+    def load_suite(name=None):
+        asked.append(name)
+        raise InputError("stop here")
+
+    monkeypatch.setattr(suites, "load_suite", load_suite)
+    with pytest.raises(InputError, match="stop here"):
+        run(None, tmp_path / "out")
+    assert asked == [None] and suites.load_suite is load_suite
+    assert not (tmp_path / "out").exists()
