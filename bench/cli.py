@@ -359,12 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return interrupted_exit(args.command)
     except BrokenPipeError:  # the reader went away (`landscape-bench list | head`): as `cat` does
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout raises no more
+        _stdout_to_devnull()
         return 141
     except StdoutError as error:  # stdout on a full disk (`> /dev/full`): one line, as other outputs
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout raises no more
+        _stdout_to_devnull()
         print(f"landscape-bench: error: could not write to standard output ({error.strerror});"
               " free space or send it elsewhere", file=sys.stderr)
         return EXIT_INPUT
@@ -372,6 +370,12 @@ def main(argv: list[str] | None = None) -> int:
         if not _interrupted.seen:
             raise
         return interrupted_exit(args.command)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at the null device, so the exit's flush of what it could not write raises no
+    more."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -338,7 +338,8 @@ def test_a_full_standard_output_is_one_line(tmp_path):
     """`landscape-bench list landscapes > /dev/full` (stdout on a full disk): one line on stderr and
     exit code 2, buffered output or not, not an OSError traceback nor Python's exit-time complaint."""
     if not os.path.exists("/dev/full"):
-        pytest.skip("needs /dev/full")
+        pytest.skip("needs /dev/full, the device that fails every write as a full disk does (Linux);"
+                    " this system has none to point stdout at")
     for unbuffered in ("", "1"):
         env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
         if unbuffered:

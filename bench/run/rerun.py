@@ -30,35 +30,25 @@ def rerun_record(record: Mapping[str, Any], *, sharding=None,
     A scipy reference record is recomputed from its stored starts; its identity holds no suite
     settings, so ``imports`` (the modules its suite imported, from the other records) are imported
     for a landscape of the user's own."""
-    from bench.run.suites import import_modules
-
-    checked = check_identity(record, imports)
+    checked = check_identity(record, imports)  # imports the modules its landscape needs, too
     ident = record["identity"]
     if ident.get("kind") == "reference":
         from bench.run.reference import run_reference
 
-        import_modules(imports, where="rerun")
         runs, _, _ = run_reference(landscapes.get_landscape(ident["landscape"]), ident["dim"],
                                    ident["instance"], ident["method"],
                                    np.asarray(record["x0"], float), ident["steps"], checked.targets,
                                    noise_seeds=ident.get("noise_seeds"))
         return dict(record, runs=runs)
-    settings = ident["settings"]
-    import_modules(settings.get("imports", ()), where="rerun")  # the suite's own landscapes
     name = record.get("suite") if isinstance(record.get("suite"), str) else "rerun"  # a label only
-    suite = Suite(name=name, description="", steps=settings["steps"],
-                  targets=checked.targets, success_target=record["success_target"],
-                  dtype=settings["dtype"], seeds=tuple(settings["seeds"]), test_seeds=(),
-                  starts=settings["starts"],
-                  landscapes=(), optimizers=(), trajectory_every=settings["trajectory_every"],
-                  unroll=settings["unroll"], chunk_size=None, mnist=None, source="rerun",
-                  imports=tuple(settings.get("imports", ())), loop=settings.get("loop", "auto"))
+    suite = dataclasses.replace(checked, name=name, success_target=record["success_target"],
+                                test_seeds=(), landscapes=(), optimizers=(), source="rerun")
     land = LandscapeEntry(ident["landscape"], ident["dim"], (ident["instance"],))
     label = record.get("label", f"{ident['family']}/{ident['schedule']}")
     opt = OptimizerEntry(ident["family"], ident["schedule"], "grid", 1, 0,
                          {k: v for k, v in ident["config"].items()}, label)
     job = Job(suite, land, opt, ident["phase"], {k: np.array([float(v)]) for k, v in ident["config"].items()},
-              tuple(settings["seeds"]))
+              suite.seeds)
     if job.loop(ident["instance"]) != ident.get("loop"):
         suite = dataclasses.replace(suite, loop=ident.get("loop", "scan"))
         job = dataclasses.replace(job, suite=suite)
