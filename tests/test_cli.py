@@ -480,3 +480,25 @@ def test_the_python_entry_point_takes_none_for_the_default_suite(monkeypatch, tm
         run(None, tmp_path / "out")
     assert asked == [None] and suites.load_suite is load_suite
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # starts two processes that import JAX
+def test_the_command_exit_keeps_its_code_and_every_buffered_line(tiny_suite_path, tmp_path):
+    """`console_main` ends the process without the interpreter's teardown once JAX is loaded: what
+    stdout still buffered (a file, not a terminal) reaches the file, exit handlers run, and the
+    exit code is main's, for a finished run and for a refused one."""
+    out, log = tmp_path / "out", tmp_path / "stdout.txt"
+    code = ("import atexit, sys; atexit.register(lambda: print('EXIT-HANDLER-RAN'));"
+            " from bench.cli import console_main; sys.argv[0] = 'landscape-bench'; console_main()")
+    with open(log, "w") as handle:
+        done = subprocess.run([sys.executable, "-c", code, "run", str(tiny_suite_path), "--out", str(out),
+                               "--no-report"], stdout=handle, stderr=subprocess.PIPE, text=True, timeout=300)
+    text = log.read_text()
+    assert done.returncode == 0, done.stderr
+    assert f"results: {out / 'results.jsonl'}" in text and text.endswith("EXIT-HANDLER-RAN\n"), text
+    assert read_results(out), "no records"
+    with open(log, "w") as handle:  # JAX loaded, then an input error: exit 2, one line
+        done = subprocess.run([sys.executable, "-c", "import jax; " + code, "run", "no_such_suite_x"],
+                              stdout=handle, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert log.read_text() == "EXIT-HANDLER-RAN\n"
