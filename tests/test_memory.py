@@ -239,3 +239,22 @@ def test_a_suite_asking_for_a_rotation_too_large_to_build_is_refused_in_one_line
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"use dim <= {bbob.MAX_ROTATED_DIM}" in err and "bbob_f10" in err
     assert not out.exists()
+
+
+def test_the_plan_counts_the_best_gaps_a_cpu_block_keeps_for_many_targets(tmp_path, monkeypatch):
+    """With COCO's 51 targets a CPU block keeps every step's best gap for each of its rows
+    (``bench.core.step.stores_best``): the plan holds them for the two calls alive at once."""
+    from bench.core import step
+    from bench.core.engine import CPU_RUNS_PER_DEVICE
+
+    suite_path = tmp_path / "coco51.toml"
+    suite_path.write_text(grid(instances=[0], num=2).replace("steps = 6", 'steps = 50000\ntargets = "coco51"'))
+    suite = load_suite(str(suite_path))
+    assert len(suite.targets) == 51
+    (land,), (opt,) = suite.landscapes, suite.optimizers
+    job = runner.Job(suite, land, opt, "tune", opt.configs(), suite.seeds)
+    kept = memory.plan_job(job).parts["calls"]
+    monkeypatch.setattr(step, "STORED_BEST_MAX_STEPS", 0)
+    counted = memory.plan_job(job).parts["calls"]
+    item = 8 if suite.dtype == "float64" else 4
+    assert kept - counted >= 2 * CPU_RUNS_PER_DEVICE * 50000 * item

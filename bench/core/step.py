@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 from bench.core.programs import code_key, optimizer_key
-from bench.core.targets import COCO_TARGETS, _target_levels
+from bench.core.targets import CHAIN_MAX_TARGETS, COCO_TARGETS, _target_levels, first_hits_of_best
 from landscapes.core import Landscape
 from landscapes.instances import apply_instance, data_objective
 
@@ -144,6 +144,22 @@ def _objective(problem: Problem, run: Mapping[str, Any]) -> Callable:
 
 FORWARD_MODE_MAX_DIM = 4
 
+# Steps to each target, two ways with the same results. Up to CHAIN_MAX_TARGETS targets, and on a
+# GPU, the carry counts a histogram of target levels each step (``bench.core.targets``). With more
+# targets (COCO's 51) on a CPU (the scan loop) that bookkeeping cost the headline sweep 1.7x its
+# 8-target time, so there a run keeps every step's best gap instead and each target's first hit is
+# a binary search of them after the loop: 51 targets then cost about what 8 do (docs/performance.md).
+# The kept gaps are a block's runs times the budget (256 x 2,000 x 4 bytes = 2 MB a device); a GPU
+# call holds up to 2^20 runs at once, and budgets past STORED_BEST_MAX_STEPS keep the histogram.
+STORED_BEST_MAX_STEPS = 1 << 16
+
+
+def stores_best(loop: str, steps: int, targets: int) -> bool:
+    """Whether runs of a ``loop`` program of ``steps`` steps and ``targets`` targets keep every
+    step's best gap (instead of a histogram of levels in the carry)."""
+    return (targets > CHAIN_MAX_TARGETS and jax.default_backend() == "cpu" and loop != "fused"
+            and steps <= STORED_BEST_MAX_STEPS)
+
 
 def _gradient(objective: Callable, dim: int) -> Callable:
     """The gradient of f; forward mode (one JVP per coordinate) in low dimensions.
@@ -156,13 +172,13 @@ def _gradient(objective: Callable, dim: int) -> Callable:
     return jax.jacfwd(objective) if dim <= FORWARD_MODE_MAX_DIM else jax.grad(objective)
 
 
-
 def _make_step(problem: Problem, run: Mapping[str, Any]):
     """The initial carry and the step function of one run (shared by the sweep and the FLOP count)."""
     dtype = jnp.dtype(problem.dtype)
     objective = _objective(problem, run)
     gradient = _gradient(objective, run["x0"].shape[-1])
     optimizer = problem.build(run["hparams"])
+    stored = stores_best(problem.loop, problem.steps, len(problem.targets))
     levels = _target_levels(problem.targets, problem.steps, bool(jax.config.jax_enable_x64))
     descending = jnp.asarray(levels.descending, dtype)
     f_star = run["shared"]["f_star"]
@@ -173,10 +189,11 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
         x=x0,
         value=objective(x0),
         opt_state=optimizer.init(x0),
-        levels=levels.init(),
         best_gap=jnp.asarray(jnp.inf, dtype),
         diverged=jnp.asarray(False),
     )
+    if not stored:
+        carry["levels"] = levels.init()
 
     counted_gap = _gap_counter(problem, run["x0"].shape[-1], dtype)
 
@@ -200,10 +217,12 @@ def _make_step(problem: Problem, run: Mapping[str, Any]):
             x=new_x,
             value=objective(new_x),
             opt_state=opt_state,
-            levels=levels.add(carry["levels"], best, descending),
             best_gap=best,
             diverged=carry["diverged"] | ~jnp.isfinite(value),
         )
+        if stored:
+            return new, best
+        new["levels"] = levels.add(carry["levels"], best, descending)
         return new, None
 
     return carry, step, objective
@@ -230,11 +249,12 @@ def _gap_counter(problem: Problem, dim: int, dtype):
 def _single_run(problem: Problem, run: Mapping[str, Any]) -> dict[str, jax.Array]:
     """One run, written for one start point; the engine vmaps it over the runs axis."""
     carry, step, _ = _make_step(problem, run)
-    carry, trajectory = _scan_steps(problem, step, carry)
-    return _outcome(problem, run, carry, trajectory)
+    carry, trajectory, bests = _scan_steps(problem, step, carry)
+    return _outcome(problem, run, carry, trajectory, bests)
 
 
-def _outcome(problem: Problem, run: Mapping[str, Any], carry, trajectory=None) -> dict[str, jax.Array]:
+def _outcome(problem: Problem, run: Mapping[str, Any], carry, trajectory=None,
+             bests=None) -> dict[str, jax.Array]:
     """One run's outputs from its carry after the last step (and its kept iterates)."""
     targets = jnp.asarray(problem.targets, problem.dtype)
     counted_gap = _gap_counter(problem, run["x0"].shape[-1], problem.dtype)
@@ -243,8 +263,11 @@ def _outcome(problem: Problem, run: Mapping[str, Any], carry, trajectory=None) -
     final_value = carry["value"]
     final_gap = final_value - run["shared"]["f_star"]
     diverged = carry["diverged"] | ~jnp.isfinite(final_value) | ~jnp.all(jnp.isfinite(x_final))
-    levels = _target_levels(problem.targets, problem.steps, bool(jax.config.jax_enable_x64))
-    in_loop = levels.first_hits(carry["levels"])
+    if bests is None:
+        levels = _target_levels(problem.targets, problem.steps, bool(jax.config.jax_enable_x64))
+        in_loop = levels.first_hits(carry["levels"])
+    else:
+        in_loop = first_hits_of_best(bests, targets)
     # Not reached in the loop: reached at the last iterate (steps) or never (steps + 1, censored).
     at_end = jnp.where(counted_gap(x_final, final_gap) <= targets, problem.steps, problem.steps + 1)
     first_hit = jnp.where(in_loop < problem.steps, in_loop, at_end)
@@ -276,23 +299,25 @@ def _scan_steps(problem: Problem, step, carry):
 
     def steps(carry, start, count):
         ks = start + jnp.arange(count, dtype=jnp.int32)
-        carry, _ = jax.lax.scan(lambda c, k: (step(c, k)[0], None), carry, ks,
-                                unroll=max(1, min(problem.unroll, count)))
-        return carry
+        return jax.lax.scan(step, carry, ks, unroll=max(1, min(problem.unroll, count)))
 
     every = problem.trajectory_every
     if not every:
-        return steps(carry, 0, problem.steps), None
+        carry, bests = steps(carry, 0, problem.steps)
+        return carry, None, bests
     blocks, rest = divmod(problem.steps, every)
 
     def block(carry, b):
-        return steps(carry, b * every, every), carry["x"]
+        new, bests = steps(carry, b * every, every)
+        return new, (carry["x"], bests)
 
-    carry, kept = jax.lax.scan(block, carry, jnp.arange(blocks, dtype=jnp.int32))
+    carry, (kept, bests) = jax.lax.scan(block, carry, jnp.arange(blocks, dtype=jnp.int32))
+    bests = None if bests is None else bests.reshape(-1)
     if rest:
         kept = jnp.concatenate([kept, carry["x"][None]], axis=0)
-        carry = steps(carry, blocks * every, rest)
-    return carry, kept
+        carry, last = steps(carry, blocks * every, rest)
+        bests = None if last is None else jnp.concatenate([bests, last])
+    return carry, kept, bests
 
 
 
@@ -311,6 +336,8 @@ def program_key(problem: Problem, shapes: str) -> str | None:
     parts = ["sweep", land.name, formula, land.noise_scale, land.bounded_domain, bounds, build,
              problem.steps, problem.targets, problem.dtype, problem.transformed,
              problem.trajectory_every, problem.unroll, problem.loop, problem.block, shapes]
+    if stores_best(problem.loop, problem.steps, len(problem.targets)):
+        parts.append("best:kept")  # first hits from every step's best gap, not the carry's histogram
     if problem.with_data:  # only then, so the other programs keep their stored keys
         data_formula = code_key(land.data_formula)
         if data_formula is None:

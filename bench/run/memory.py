@@ -110,10 +110,12 @@ def plan_job(job, sharding=None) -> Plan:
     On a CPU (the scan loop) a call runs its rows one block of ``CPU_RUNS_PER_DEVICE`` per device
     at a time (``bench.core.engine._blocked``): XLA's temporaries are one block's, counted
     ``OVERHEAD`` times over for two calls, while the outputs exist for every row of the call,
-    counted ``OUTPUT_COPIES`` times. Elsewhere every row of a call runs at once: work and outputs
+    counted ``OUTPUT_COPIES`` times; with many targets each running row also keeps every step's best
+    gap (``bench.core.step.stores_best``). Elsewhere every row of a call runs at once: work and outputs
     alike are counted ``OVERHEAD`` times over for two calls. Stays above the peaks measured in
     docs/performance.md ("BBOB at large dims"), less the runtime's own."""
     from bench.core.engine import CPU_RUNS_PER_DEVICE, program_runs
+    from bench.core.step import stores_best
     from bench.run.runner import SEGMENT_RECORDS
     from bench.run.write_behind import QUEUED_WRITES
 
@@ -133,6 +135,8 @@ def plan_job(job, sharding=None) -> Plan:
     work = item * (dim * (2 + 4) + n_params + 8)
     out = targets * 5 + item * dim
     if _blocked(suite, sharding):
+        if stores_best(suite.loop, suite.steps, len(suite.targets)):
+            work += item * suite.steps
         devices = 1 if sharding is None else len(sharding.device_set)
         running = min(calls, devices * CPU_RUNS_PER_DEVICE)
         call_bytes = 2.0 * running * (work + out) * OVERHEAD + OUTPUT_COPIES * calls * out
