@@ -21,6 +21,7 @@ import numpy as np
 
 from bench.analysis import aggregate, tables
 from bench.run.results import read_results
+from bench.staged import staged_folder
 from bench.run.views import load_views
 from landscapes.errors import InputError
 from reports import figures
@@ -104,10 +105,19 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, out_dir: st
     values at the edge of the search) and, apart, speed where it was measured repeatedly; writes
     compare.md, compare.html and a figure; returns the HTML path. Two pytest-benchmark JSON files
     are compared by :func:`benchmark_report` instead."""
-    run_a, run_b, out = Path(run_a), Path(run_b), Path(out_dir)
-    if run_a.suffix == ".json" and run_b.suffix == ".json":
-        return benchmark_report([run_a, run_b], out)
-    records_a, records_b = read_results(run_a), read_results(run_b)
+    run_a, run_b, final = Path(run_a), Path(run_b), Path(out_dir)
+    benchmarks = run_a.suffix == ".json" and run_b.suffix == ".json"
+    records = None if benchmarks else (read_results(run_a), read_results(run_b))  # bad input first
+    # written whole into ``final`` (``bench.staged``): a failure part-way keeps the previous files
+    with staged_folder(final) as out:
+        page = (benchmark_report([run_a, run_b], out) if benchmarks
+                else _compare_into(run_a, run_b, out, formats, *records))
+    return final / page.name
+
+
+def _compare_into(run_a: Path, run_b: Path, out: Path, formats: tuple[str, ...], records_a,
+                  records_b) -> Path:
+    """The comparison of two runs' records, written into ``out``; returns the HTML path."""
     a, b = _summaries(records_a, load_views(run_a)), _summaries(records_b, load_views(run_b))
     keys = list(dict.fromkeys([*a, *b]))
     doc = Document(f"landscape-bench comparison: {run_b.name} against {run_a.name}")

@@ -22,6 +22,7 @@ from bench.analysis import aggregate
 from bench.analysis.aggregate import TEST, TUNE
 from bench.analysis import tables
 from bench.run.views import Views, how_to_write, load_views
+from bench.staged import staged_folder
 from reports import (section_mnist, section_problems, section_runtime, section_sensitivity,
                      section_tables)
 from reports.document import Document
@@ -73,26 +74,31 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     """
     from bench.run.results import RESULTS_FILE, read_results
 
-    results_dir, out = Path(results_dir), Path(out_dir)
+    results_dir, final = Path(results_dir), Path(out_dir)
     file = (results_dir.parent if results_dir.is_file() else results_dir) / RESULTS_FILE
+    if not file.is_file():  # before anything is made (read_results says it in one line)
+        read_results(results_dir)
     if workers is None:
         workers = default_workers(file.stat().st_size if file.is_file() else 0)
-    helper = Helper(file, out, formats) if workers >= 2 else None
-    try:
-        if helper is not None:
-            helper.start()
-        with records_outside_collector(lambda: read_results(results_dir)) as records:
-            suites = sorted({str(r.get("suite")) for r in records if r.get("suite")})
-            doc = Document(f"landscape-bench report: {', '.join(suites) or results_dir.name}")
-            builder = Builder(records, doc, out, formats, results_dir=results_dir)
-            builder.build(helper)
-    finally:
-        if helper is not None:
-            helper.close()
-    page = doc.write(out, "report")
+    # Built in a staging folder and moved into ``final`` whole: a failure part-way (a full disk)
+    # leaves the previous report's files as they were.
+    with staged_folder(final) as out:
+        helper = Helper(file, out, formats) if workers >= 2 else None
+        try:
+            if helper is not None:
+                helper.start()
+            with records_outside_collector(lambda: read_results(results_dir)) as records:
+                suites = sorted({str(r.get("suite")) for r in records if r.get("suite")})
+                doc = Document(f"landscape-bench report: {', '.join(suites) or results_dir.name}")
+                builder = Builder(records, doc, out, formats, results_dir=results_dir)
+                builder.build(helper)
+        finally:
+            if helper is not None:
+                helper.close()
+        page = doc.write(out, "report")
     if builder.land and not builder.views.available:  # said on the terminal too, not only in the page
         print(f"landscape-bench report: note: {builder.views_note()}", file=sys.stderr)
-    return page
+    return final / page.name
 
 
 @contextmanager

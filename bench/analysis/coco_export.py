@@ -23,8 +23,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from bench.run.results import read_results
+from bench.staged import staged_folder
 from landscapes.errors import InputError
 
 BBOB_NAME = re.compile(r"bbob_f(\d\d)")
@@ -131,9 +130,8 @@ def export_coco(results: str | os.PathLike, out: str | os.PathLike) -> dict[str,
     """Write the BBOB records of ``results`` to ``out`` in COCO's format; returns counts.
 
     Refuses in one line, writing nothing, when ``out`` exists and is not empty or when the results
-    hold no BBOB test records. The folder is written beside ``out`` first and renamed into place
-    (an existing empty ``out``, such as ".": inside it, and its optimizer folders moved up), so a
-    failure part-way leaves no half export."""
+    hold no BBOB test records. The files are staged and moved into place once all are written
+    (``bench.staged``), so a failure part-way leaves no half export."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{str(out)!r} exists and is not an empty folder; export-coco writes into"
@@ -151,34 +149,11 @@ def export_coco(results: str | os.PathLike, out: str | os.PathLike) -> dict[str,
         while name in folders.values():
             name += "_"
         folders[label] = name
-    # An existing (empty) folder is filled in place, staged inside it: it may be "." or a shell's
-    # working folder, which a rename would leave standing in a removed folder.
-    existing = out.exists()
-    if not existing:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.resolve().name}.",
-                                    dir=out if existing else out.parent))
-    moved = []
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # as a folder made with mkdir, not mkdtemp's 0700
+    with staged_folder(out) as staging:
         for label, name in folders.items():
             for path, text in _files_of(label, by_label[label]).items():
                 target = staging / name / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text)
-        if existing:
-            for name in folders.values():
-                (staging / name).rename(out / name)
-                moved.append(out / name)
-            staging.rmdir()
-        else:
-            staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        for folder in moved:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
     trials = sum(len(np.asarray(r["runs"]["status"])) for r in records)
     return dict(labels=len(folders), records=len(records), trials=trials)

@@ -1,0 +1,98 @@
+"""Output folders written whole or not at all.
+
+A command's files (a report, a comparison, a COCO export) are written into a hidden staging folder
+first and moved into place once all of them are written, so a failure part-way (a full disk,
+Ctrl-C, an error) leaves the destination as it was: an old report keeps every file whole, and a new
+export folder is not created. Moving is renaming within one file system, which needs no space.
+A staging folder left by a killed process (its name holds its process id) is removed by the next
+command that stages into the same place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale(where: Path, prefix: str) -> None:
+    """Staging folders under ``where`` named ``prefix`` + pid + "." whose process has ended."""
+    try:
+        entries = list(where.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        rest = entry.name[len(prefix):] if entry.name.startswith(prefix) else ""
+        pid = rest.partition(".")[0]
+        if pid.isdigit() and entry.is_dir() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _move_into(source: Path, target: Path) -> None:
+    """Every file under ``source`` to the same place under ``target``, replacing what is there."""
+    for entry in source.iterdir():
+        destination = target / entry.name
+        if entry.is_dir() and destination.is_dir():
+            _move_into(entry, destination)
+            entry.rmdir()
+        else:
+            if destination.is_dir():
+                shutil.rmtree(destination)
+            os.replace(entry, destination)
+
+
+@contextmanager
+def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """A staging folder for files meant for ``out``; on leaving the block without an error they
+    replace their namesakes in ``out`` (files of ``out`` the block did not write stay). On an error
+    the staging folder is removed and ``out`` is left as it was (not created, when it did not
+    exist). The staging folder lies inside ``out`` when ``out`` exists (it may be "." or a shell's
+    working folder, which a rename would leave standing in a removed folder), else beside it."""
+    out = Path(out)
+    existing = out.exists()
+    where = out if existing else out.parent
+    created = [p for p in [where, *where.parents] if not p.exists()]  # deepest first
+    prefix = f".{out.resolve().name}.staging-"
+    where.mkdir(parents=True, exist_ok=True)
+    _remove_stale(where, prefix)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", dir=where))
+    except BaseException:
+        _remove_created(created)
+        raise
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # as a folder made with mkdir, not mkdtemp's 0700
+        yield staging
+        if existing:
+            _move_into(staging, out)
+            staging.rmdir()
+        else:
+            staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_created(created)
+        raise
+
+
+def _remove_created(folders: list[Path]) -> None:
+    """The folders this command made for its output, deepest first, while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
