@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from landscapes.errors import InputError
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -39,6 +41,33 @@ def _remove_stale(where: Path, prefix: str) -> None:
         pid = rest.partition(".")[0]
         if pid.isdigit() and entry.is_dir() and not _alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
+
+
+def _namesake_of_other_kind(source: Path, target: Path) -> tuple[Path, str] | None:
+    """The first path under ``target`` that is a folder where ``source`` has a file of its name, or
+    the other way round (with what ``source`` has there), else None."""
+    for entry in source.iterdir():
+        destination = target / entry.name
+        if entry.is_dir() and destination.is_dir():
+            found = _namesake_of_other_kind(entry, destination)
+            if found:
+                return found
+        elif entry.is_dir() and os.path.lexists(destination):
+            return destination, "folder"
+        elif not entry.is_dir() and destination.is_dir():
+            return destination, "file"
+    return None
+
+
+def _check_namesakes(source: Path, target: Path) -> None:
+    """Refuse in one line, before anything moves, a namesake of the other kind in ``target``: a
+    folder of the user's would be removed to make way for a file, and a file where a folder goes
+    would stop the move half-way."""
+    found = _namesake_of_other_kind(source, target)
+    if found:
+        path, kind = found
+        raise InputError(f"{str(path)!r} is in the way: the new files have a {kind} of that name there;"
+                         " move it away, or write to another folder")
 
 
 def _move_into(source: Path, target: Path) -> None:
@@ -79,6 +108,7 @@ def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
         os.chmod(staging, 0o777 & ~umask)  # as a folder made with mkdir, not mkdtemp's 0700
         yield staging
         if existing:
+            _check_namesakes(staging, out)
             _move_into(staging, out)
             staging.rmdir()
         else:

@@ -133,3 +133,29 @@ def test_a_comparison_rebuild_that_fails_keeps_the_old_one(results, tmp_path, mo
         reports.compare_runs(results, results, out, formats=("png",))
     assert _files(out) == before
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("kind", ["a folder where the new files have a file",
+                                  "a file where the new files have a folder"])
+def test_a_namesake_of_the_other_kind_is_refused_before_anything_moves(tmp_path, kind):
+    """The user's folder ``report.md/`` (and what it holds) was removed to make way for the new
+    file; the user's file ``figures`` made the move fail half-way, the page new and the rest old."""
+    out = tmp_path / "report"
+    out.mkdir()
+    for name in "abcdefgh":
+        (out / f"{name}.txt").write_text("old")
+    if kind.startswith("a folder"):
+        (out / "report.md").mkdir()
+        (out / "report.md" / "notes.txt").write_text("mine")
+    else:
+        (out / "figures").write_text("mine")
+    before = _files(out)
+    with pytest.raises(InputError, match="report.md" if kind.startswith("a folder") else "figures"):
+        with staged_folder(out) as staging:
+            for name in "abcdefgh":
+                (staging / f"{name}.txt").write_text("new")
+            (staging / "report.md").write_text("new")
+            (staging / "figures").mkdir()
+            (staging / "figures" / "a.png").write_bytes(b"new")
+    assert _files(out) == before  # nothing moved, the user's files kept
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
