@@ -107,12 +107,17 @@ def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(staging, 0o777 & ~umask)  # as a folder made with mkdir, not mkdtemp's 0700
         yield staging
+        if not existing:
+            try:
+                staging.rename(out)
+            except OSError:
+                if not out.is_dir():
+                    raise
+                existing = True  # another command's output took the place meanwhile: fill it
         if existing:
             _check_namesakes(staging, out)
             _move_into(staging, out)
             staging.rmdir()
-        else:
-            staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_created(created)

@@ -159,3 +159,19 @@ def test_a_namesake_of_the_other_kind_is_refused_before_anything_moves(tmp_path,
             (staging / "figures" / "a.png").write_bytes(b"new")
     assert _files(out) == before  # nothing moved, the user's files kept
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_folder_another_command_made_meanwhile_is_filled_not_refused(tmp_path):
+    """Two reports into the same new folder at once: the second to finish failed "could not write
+    the report ... (Directory not empty)", its rename blocked by the first's folder."""
+    out = tmp_path / "new"
+    with staged_folder(out) as staging:
+        (staging / "figures").mkdir()
+        (staging / "figures" / "a.png").write_bytes(b"ours")
+        (staging / "report.html").write_text("ours")
+        (out / "figures").mkdir(parents=True)  # the other command's, moved into place meanwhile
+        (out / "figures" / "b.png").write_bytes(b"theirs")
+        (out / "report.html").write_text("theirs")
+    assert _files(out) == {"figures/a.png": b"ours", "figures/b.png": b"theirs", "report.html": b"ours"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]  # no staging folder left
+
