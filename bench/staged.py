@@ -94,7 +94,8 @@ def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
     existing = out.exists()
     where = out if existing else out.parent
     created = [p for p in [where, *where.parents] if not p.exists()]  # deepest first
-    prefix = f".{out.resolve().name}.staging-"
+    # the name's first 100 characters: a staging folder's name is 25 longer, and names end at 255
+    prefix = f".{out.resolve().name[:100]}.staging-"
     where.mkdir(parents=True, exist_ok=True)
     _remove_stale(where, prefix)
     try:

@@ -175,3 +175,14 @@ def test_a_folder_another_command_made_meanwhile_is_filled_not_refused(tmp_path)
     assert _files(out) == {"figures/a.png": b"ours", "figures/b.png": b"theirs", "report.html": b"ours"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]  # no staging folder left
 
+
+def test_a_folder_with_a_long_name_can_be_written(tmp_path):
+    """A name of 240 characters (the file system takes 255) worked before staging; its staging
+    folder's name, the name and 25 more characters, was "File name too long"."""
+    out = tmp_path / ("r" * 240)
+    with staged_folder(out) as staging:
+        (staging / "a.txt").write_text("a")
+    with staged_folder(out) as staging:  # and staged inside it, once it exists
+        (staging / "b.txt").write_text("b")
+    assert _files(out) == {"a.txt": b"a", "b.txt": b"b"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
