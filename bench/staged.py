@@ -83,6 +83,20 @@ def _move_into(source: Path, target: Path) -> None:
             os.replace(entry, destination)
 
 
+def _prefix(out: Path) -> str:
+    """The start of the names of staging folders for ``out``; the name's first 100 characters: a
+    staging folder's name is 25 longer, and names end at 255."""
+    return f".{out.resolve().name[:100]}.staging-"
+
+
+def remove_stale_staging(out: str | os.PathLike) -> None:
+    """The staging folders killed commands left for ``out`` (a folder that holds nothing else
+    counts as empty again)."""
+    out = Path(out)
+    if out.is_dir():
+        _remove_stale(out, _prefix(out))
+
+
 @contextmanager
 def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
     """A staging folder for files meant for ``out``; on leaving the block without an error they
@@ -94,8 +108,7 @@ def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
     existing = out.exists()
     where = out if existing else out.parent
     created = [p for p in [where, *where.parents] if not p.exists()]  # deepest first
-    # the name's first 100 characters: a staging folder's name is 25 longer, and names end at 255
-    prefix = f".{out.resolve().name[:100]}.staging-"
+    prefix = _prefix(out)
     where.mkdir(parents=True, exist_ok=True)
     _remove_stale(where, prefix)
     try:

@@ -237,3 +237,18 @@ def test_scipy_references_use_the_coco_instance():
                                              (1e-1, 1e-8))
     assert f_star == f_opt and np.array_equal(minimizers, x_opt[None])
     assert runs["reached"].all() and runs["distance"][0] < 1e-4
+
+
+def test_an_export_killed_part_way_into_an_empty_folder_does_not_block_the_next(small_results,
+                                                                                tmp_path, capsys):
+    """A kill -9 part-way through `export-coco RESULTS empty` leaves the empty folder holding only the
+    killed command's staging folder; the next export refused, "exists and is not an empty folder",
+    and nothing removed the staging folder, hidden, that it named no trace of."""
+    out = tmp_path / "empty"
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()  # a process id that has ended
+    stale = out / f".empty.staging-{process.pid}.abcd"
+    (stale / "nesterov_constant").mkdir(parents=True)
+    (stale / "nesterov_constant" / "bbobexp_f1.info").write_text("half")
+    assert cli.main(["export-coco", str(small_results), str(out)]) == 0, capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["nesterov_constant"]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bench.run.results import read_results
-from bench.staged import staged_folder
+from bench.staged import remove_stale_staging, staged_folder
 from landscapes.errors import InputError
 
 BBOB_NAME = re.compile(r"bbob_f(\d\d)")
@@ -133,6 +133,7 @@ def export_coco(results: str | os.PathLike, out: str | os.PathLike) -> dict[str,
     hold no BBOB test records. The files are staged and moved into place once all are written
     (``bench.staged``), so a failure part-way leaves no half export."""
     out = Path(out)
+    remove_stale_staging(out)  # a killed export's, which would make an empty folder look full
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{str(out)!r} exists and is not an empty folder; export-coco writes into"
                          " a new or empty folder (pick another, or remove it)")
