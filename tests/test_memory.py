@@ -253,8 +253,22 @@ def test_the_plan_counts_the_best_gaps_a_cpu_block_keeps_for_many_targets(tmp_pa
     assert len(suite.targets) == 51
     (land,), (opt,) = suite.landscapes, suite.optimizers
     job = runner.Job(suite, land, opt, "tune", opt.configs(), suite.seeds)
-    kept = memory.plan_job(job).parts["calls"]
+    kept = memory.plan_job(job).total
     monkeypatch.setattr(step, "STORED_BEST_MAX_STEPS", 0)
-    counted = memory.plan_job(job).parts["calls"]
+    counted = memory.plan_job(job).total
     item = 8 if suite.dtype == "float64" else 4
     assert kept - counted >= 2 * CPU_RUNS_PER_DEVICE * 50000 * item
+
+
+def test_a_coco51_budget_too_large_for_memory_is_refused_naming_steps_and_targets(tmp_path, capsys):
+    """With COCO's 51 targets on a CPU most of a long budget's plan is every step's best gap; the
+    refusal said "use a smaller dim" of a 2-D landscape, which changes next to nothing."""
+    suite = tmp_path / "coco51.toml"
+    suite.write_text(grid(instances=[0], num=2).replace(
+        "steps = 6", 'steps = 60000\ntargets = "coco51"\ntrajectory_every = 0'))
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out), "--no-report", "--memory-budget", "10M"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "over the memory budget" in err and "smaller dim" not in err, err
+    assert "fewer steps" in err and "coco8" in err, err
+    assert not out.exists()

@@ -95,6 +95,7 @@ class Plan:
 _FIXES = {
     "trajectories": "keep fewer iterates (a larger trajectory_every, or 0) or use fewer steps",
     "calls": "use a smaller dim",
+    "best gaps": 'use fewer steps, or 8 targets or fewer (targets = "coco8")',
     "instance data": "use a smaller dim",
     "records": "use fewer starts or seeds",
     "configs": "search fewer configs (a coarser grid, or a random search with fewer trials)",
@@ -111,8 +112,9 @@ def plan_job(job, sharding=None) -> Plan:
     at a time (``bench.core.engine._blocked``): XLA's temporaries are one block's, counted
     ``OVERHEAD`` times over for two calls, while the outputs exist for every row of the call,
     counted ``OUTPUT_COPIES`` times; with many targets each running row also keeps every step's best
-    gap (``bench.core.step.stores_best``). Elsewhere every row of a call runs at once: work and outputs
-    alike are counted ``OVERHEAD`` times over for two calls. Stays above the peaks measured in
+    gap (``bench.core.step.stores_best``), a part of its own ("best gaps"), as fewer steps or targets
+    shrink it. Elsewhere every row of a call runs at once: work and outputs alike are counted
+    ``OVERHEAD`` times over for two calls. Stays above the peaks measured in
     docs/performance.md ("BBOB at large dims"), less the runtime's own."""
     from bench.core.engine import CPU_RUNS_PER_DEVICE, program_runs
     from bench.core.step import stores_best
@@ -134,11 +136,12 @@ def plan_job(job, sharding=None) -> Plan:
     kept = (suite.steps // every + 2) if every else 0
     work = item * (dim * (2 + 4) + n_params + 8)
     out = targets * 5 + item * dim
+    best_bytes = 0.0
     if _blocked(suite, sharding):
-        if stores_best(suite.loop, suite.steps, len(suite.targets)):
-            work += item * suite.steps
         devices = 1 if sharding is None else len(sharding.device_set)
         running = min(calls, devices * CPU_RUNS_PER_DEVICE)
+        if stores_best(suite.loop, suite.steps, len(suite.targets)):
+            best_bytes = 2.0 * running * item * suite.steps * OVERHEAD
         call_bytes = 2.0 * running * (work + out) * OVERHEAD + OUTPUT_COPIES * calls * out
         kept_bytes = OUTPUT_COPIES * calls * kept * dim * item
     else:
@@ -148,6 +151,7 @@ def plan_job(job, sharding=None) -> Plan:
     record_bytes = per_record * (dim * 2 * 24 + targets * 30 + 120) + 2000
     parts = {
         "calls": call_bytes,
+        "best gaps": best_bytes,
         "trajectories": kept_bytes
         + segments * min(SEGMENT_RECORDS, job.n_configs) * per_record * kept * dim * 24 * (job.phase == "test"),
         "instance data": instance,
