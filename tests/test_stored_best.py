@@ -25,7 +25,6 @@ def _metrics(name: str, dtype: str, every: int, *, kept: bool, monkeypatch) -> d
     monkeypatch.setattr(step_module, "STORED_BEST_MAX_STEPS", STEPS if kept else 0)
     # programs in memory are cached by problem, the same for both ways: drop them
     monkeypatch.setattr(engine, "_EXECUTABLES", {})
-    engine.compiled_runs_sweep.cache_clear()
     land = landscapes.get_landscape(name)
     problem = Problem(land, NESTEROV, STEPS, targets=COCO51_TARGETS, dtype=dtype, trajectory_every=every)
     assert stores_best(problem.loop, problem.steps, len(problem.targets)) is kept

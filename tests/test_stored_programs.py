@@ -38,7 +38,6 @@ def _fresh_process(jax_caches=False):
     engine._EXECUTABLES.clear()
     engine._COMPILE_LOCKS.clear()
     engine.compiled_sweep.cache_clear()
-    engine.compiled_runs_sweep.cache_clear()
     if jax_caches:
         jax.clear_caches()
 

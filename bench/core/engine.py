@@ -42,7 +42,9 @@ def compiled_sweep(problem: Problem, sharding=None) -> Callable:
     return jax.jit(named(sweep, program_key(problem, "")))
 
 
-@functools.lru_cache(maxsize=256)
+# Not cached: a jitted function keeps, through JAX's caches, every program compiled from it, so a
+# cache of them kept every program a suite compiled loaded (see MAX_LOADED_PROGRAMS). ``_executable``
+# keeps the compiled programs, and one it dropped is loaded from the store when asked for again.
 def compiled_runs_sweep(problem: Problem, sharding=None, size: int = 0) -> Callable:
     """The sweep of calls of ``size`` rows whose per-run inputs are made on the device from a
     description's tables (``bench.core.inputs``). Its arguments are (tables, shared inputs, plan):
@@ -150,9 +152,31 @@ def _blocked(run_all: Callable, per_run, shared, blocks, sharding, runs=None, sl
                          out_specs=PartitionSpec("runs"), check_vma=False)(*arguments)
 
 
-_EXECUTABLES: dict[Any, Any] = {}
+_EXECUTABLES: dict[Any, Any] = {}  # loaded programs, least recently used first
 _COMPILE_LOCKS: dict[Any, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
+# Programs kept loaded at once. A loaded CPU program holds ~215 memory maps (its compiled code and
+# data); Linux gives a process at most vm.max_map_count of them (65,530 by default), past which XLA
+# cannot allocate and the process dies: the bbob suite's 480 programs ended it at about the 305th
+# (docs/performance.md). The least recently used program is dropped past this many; asked for
+# again, it is loaded from the store (~40 ms).
+MAX_LOADED_PROGRAMS = 96
+
+
+def _loaded(key):
+    """The entry of a loaded program, now the most recently used, or None."""
+    with _LOCKS_GUARD:
+        entry = _EXECUTABLES.pop(key, None)
+        if entry is not None:
+            _EXECUTABLES[key] = entry
+        return entry
+
+
+def _keep_loaded(key, entry) -> None:
+    with _LOCKS_GUARD:
+        _EXECUTABLES[key] = entry
+        while len(_EXECUTABLES) > MAX_LOADED_PROGRAMS:
+            del _EXECUTABLES[next(iter(_EXECUTABLES))]
 
 # Runs per device in one call of a compiled sweep on a CPU. XLA's CPU code for a batch depends on
 # its size (vector loops and their remainders, how a kernel is split over threads), and so do the
@@ -200,13 +224,14 @@ def _executable(problem: Problem, arguments, sharding, size: int, *, claim: bool
     with _LOCKS_GUARD:
         lock = _COMPILE_LOCKS.setdefault(key, threading.Lock())
     with lock:  # one compile per program, however many threads ask for it
-        if key not in _EXECUTABLES:
+        entry = _loaded(key)
+        if entry is None:
             start = time.perf_counter()
             executable = compile_stored(
                 program_key(problem, f"runs:{size}|{shapes}"),
                 lambda: compiled_runs_sweep(problem, sharding, size).lower(*arguments), sharding)
-            _EXECUTABLES[key] = [executable, time.perf_counter() - start]
-        entry = _EXECUTABLES[key]
+            entry = [executable, time.perf_counter() - start]
+            _keep_loaded(key, entry)
         if not claim:
             return entry[0], 0.0
         seconds, entry[1] = entry[1], 0.0
