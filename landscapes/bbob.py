@@ -129,6 +129,13 @@ def value(x, data: Data, xp=jnp, *, function: int):
     return BBOB_FUNCTIONS[function].formula(x, data, xp)
 
 
+def start_gap(function: int, instance: int, dim: int, x0) -> float:
+    """f(x0) - f_opt of BBOB ``function``, ``instance``, in float64 with numpy: the first evaluation
+    of a run started at ``x0``, which COCO's data files begin with (``bench.analysis.coco_export``)."""
+    data, _, f_opt = instance_data(function, instance, dim)
+    return float(value(np.asarray(x0, np.float64), data, np, function=int(function))) - f_opt
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Problem:
     """COCO's BBOB problem f``function``, instance ``instance``, in ``dim`` dimensions.

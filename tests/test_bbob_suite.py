@@ -115,6 +115,60 @@ def test_trial_rows_are_the_known_first_hits_and_the_last_evaluation():
     assert [(e, g) for e, g, _ in trial_rows(record, 0)] == [(51, 1e300)]
 
 
+def test_a_trial_starts_at_the_first_evaluation_agreeing_with_the_records_first_hits():
+    record = dict(targets=[1.0, 0.1, 0.01], steps=50, x0=[[2.0, 3.0]], runs=dict(
+        reached=[[True, False, False]], steps_to_target=[[0, 50, 50]], final_x=[[0.5, 0.5]],
+        status=[1], best_gap=[0.5]))
+    rows = trial_rows(record, 0, first_gap=0.7)
+    assert [(e, g) for e, g, _ in rows] == [(1, 0.7), (51, 0.5)]
+    assert rows[0][2].tolist() == [2.0, 3.0]  # the start point
+    # the float64 value may fall on the other side of a target than the run's float32 one did:
+    # the record's first hits win, so cocopp reads back the same ones
+    assert trial_rows(record, 0, first_gap=1.5)[0][1] == 1.0  # at most the target hit at x_0
+    below = trial_rows(record, 0, first_gap=0.05)[0][1]  # above the targets missed at x_0
+    assert 0.1 < below < 0.1000001 and float(f"{below:.9e}") > 0.1  # also as written
+
+
+def test_a_start_gap_is_coco_s_value_at_the_start_point():
+    import cocoex  # a test dependency
+    rng = np.random.default_rng(5)
+    suite = cocoex.Suite("bbob", "instances: 1-15", "")
+    for function, dim, instance in ((1, 2, 1), (8, 10, 3), (12, 2, 1), (15, 5, 7), (21, 20, 15)):
+        coco = suite.get_problem_by_function_dimension_instance(function, dim, instance)
+        x = rng.uniform(-4, 4, dim)
+        gap = bbob.start_gap(function, instance, dim, x)
+        expected = coco(x) - bbob.problem(function, instance, dim).f_opt
+        assert gap == pytest.approx(expected, rel=1e-9, abs=1e-9), (function, dim, instance)
+
+
+def test_an_export_where_no_run_reaches_a_target_at_its_start_is_read_by_cocopp(tmp_path):
+    """Every trial starts at evaluation 1, f(x_0) - f_opt, as COCO's files do: without it cocopp
+    warns "First evaluation was not read/recorded", and on the whole bbob suite's export its tables
+    of final values at small budgets failed ("first entry 2001.0 was smaller than maximal budget
+    2.5")."""
+    suite = suite_toml(
+        "bbob_far", steps=20, targets='"coco51"', success_target=1e-2, test_seeds=[9], starts=2,
+        landscapes='[{ name = "bbob_f12", dim = 2, instances = [1] }]',
+        optimizers=[optimizer_toml("sgd", "constant", learning_rate=[1e-12])])
+    results = tmp_path / "results"
+    with ResultsDir(results) as out:
+        run_suite(parse_suite(suite), out)
+    coco = tmp_path / "coco"
+    assert cli.main(["export-coco", str(results), str(coco)]) == 0
+    (folder,) = coco.iterdir()
+    (record,) = [r for r in read_results(results) if r["phase"] == "test"]
+    lines = (folder / "data_f12" / "bbobexp_f12_DIM2.dat").read_text().splitlines()
+    firsts = [lines[i + 1].split() for i, line in enumerate(lines) if line.startswith("%")]
+    assert [row[0] for row in firsts] == ["1", "1"]
+    for row, x0 in zip(firsts, record["x0"]):
+        assert float(row[2]) == pytest.approx(bbob.start_gap(12, 1, 2, x0), rel=1e-9)
+        assert float(row[2]) > 100  # no target reached at the start
+    done = subprocess.run([sys.executable, "-m", "cocopp", "-o", str(tmp_path / "ppdata"), str(folder)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "First evaluation was not read" not in done.stderr
+
+
 def test_export_is_read_by_cocopp_with_our_first_hits(small_results, tmp_path):
     import cocopp  # a test dependency (with six, which it imports without declaring): never skipped
     out = tmp_path / "coco"

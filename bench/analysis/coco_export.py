@@ -12,8 +12,9 @@ Evaluations: one evaluation of f and its gradient at a point counts as ONE evalu
 iterate x_k is evaluation k + 1 (x_0 is the first). Records keep when each target was first reached
 (``steps_to_target``), not every value, so each trial holds exactly what is known: a row at each
 evaluation where a recorded target was first reached, its best f - f_opt written as that target
-(the gap was at most the target there), and a last row at evaluation ``steps + 1`` with the run's
-best gap. A diverged run reaches no target in the records and is written so (best f - f_opt
+(the gap was at most the target there), a last row at evaluation ``steps + 1`` with the run's
+best gap, and a first row at evaluation 1: f(x_0) - f_opt, computed at export in float64 from the
+start point (the records do not hold it; COCO's files always begin there). A diverged run reaches no target in the records and is written so (best f - f_opt
 ``DIVERGED_GAP``). cocopp reads the same first hits back for the recorded targets; between them
 its curves know no more than the records do.
 """
@@ -39,8 +40,9 @@ DATA_FORMAT = "bbob-new2"
 HEADER = ("% f evaluations | g evaluations | best noise-free fitness - Fopt ({f_opt:.12e}) + sum"
           " g_i+ | measured fitness | best measured fitness or single-digit g-values | x1 | x2...")
 COMMENT = ("% landscape-bench export: one evaluation = f and its gradient at one point (x_k is"
-           " evaluation k+1); rows only where a recorded target was first reached, and the last"
-           " evaluation; suite {suite}, {runs} runs per instance")
+           " evaluation k+1); rows at the first evaluation (f(x_0), computed at export in float64),"
+           " where a recorded target was first reached, and the last evaluation; suite {suite},"
+           " {runs} runs per instance")
 
 
 def bbob_function(record: Mapping[str, Any]) -> int | None:
@@ -61,8 +63,10 @@ def folder_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_.") or "optimizer"
 
 
-def trial_rows(record: Mapping[str, Any], run: int) -> list[tuple[int, float, np.ndarray]]:
-    """(evaluation, best f - f_opt, x) rows of one run, in order (see the module docstring)."""
+def trial_rows(record: Mapping[str, Any], run: int,
+               first_gap: float | None = None) -> list[tuple[int, float, np.ndarray]]:
+    """(evaluation, best f - f_opt, x) rows of one run, in order (see the module docstring);
+    with ``first_gap`` (f(x_0) - f_opt) a first row at evaluation 1, as COCO's files have."""
     runs = record["runs"]
     targets = np.asarray(record["targets"], float)
     reached = np.asarray(runs["reached"], bool)[run]
@@ -74,6 +78,9 @@ def trial_rows(record: Mapping[str, Any], run: int) -> list[tuple[int, float, np
         if hit:
             evaluation = int(step) + 1
             rows[evaluation] = min(rows.get(evaluation, math.inf), float(tau))
+    if first_gap is not None:
+        rows[1] = min(rows.get(1, math.inf), _consistent_first(first_gap, targets, reached,
+                                                               steps_to_target))
     # Best so far decreases: a coarser target first hit later than a finer one is already implied.
     out, best = [], math.inf
     for evaluation in sorted(rows):
@@ -84,11 +91,36 @@ def trial_rows(record: Mapping[str, Any], run: int) -> list[tuple[int, float, np
     final = float(np.asarray(runs["best_gap"], float)[run])
     if status_diverged or not math.isfinite(final):
         final = DIVERGED_GAP
-    final = min(final, best)
+    final = _above(min(final, best), targets[~reached])
     if out and out[-1][0] == steps + 1:
         out.pop()
     out.append((steps + 1, final, final_x))
+    if first_gap is not None and out[0][0] == 1:  # the first evaluation is at the start point
+        out[0] = (1, out[0][1], np.asarray(record["x0"], float)[run])
     return out
+
+
+def _consistent_first(gap: float, targets: np.ndarray, reached: np.ndarray, steps_to_target) -> float:
+    """f(x_0) - f_opt (float64) made to agree with the record's first hits (the run's own float32
+    value decided them): above every target the record did not reach at x_0, so cocopp reads back
+    the same first hits; where it lies above one it did reach, that target's value."""
+    at_start = reached & (np.asarray(steps_to_target) == 0)
+    if at_start.any():
+        gap = min(gap, float(targets[at_start].min()))
+    return _above(gap, targets[~at_start])
+
+
+# A gap written just above a target must still read above it: the files hold 10 significant digits.
+PRINTED_ABOVE = 1 + 2e-9
+
+
+def _above(gap: float, missed: np.ndarray) -> float:
+    """``gap``, raised where needed so that, as written, it lies above every target in ``missed``
+    (targets the record says were not reached there)."""
+    for tau in missed[missed > 0]:
+        if gap < tau * PRINTED_ABOVE:
+            gap = float(tau * PRINTED_ABOVE)
+    return gap
 
 
 def _row(evaluation: int, gap: float, f_opt: float, x: np.ndarray) -> str:
@@ -97,8 +129,8 @@ def _row(evaluation: int, gap: float, f_opt: float, x: np.ndarray) -> str:
     return f"{evaluation} 0 {gap:+.9e} {f:+.9e} {f:+.9e} {xs}"
 
 
-def _files_of(label: str, records: list[Mapping[str, Any]]) -> dict[str, str]:
-    """Relative path -> text of one label's folder."""
+def _files_of(label: str, records: list[Mapping[str, Any]], start_gap) -> dict[str, str]:
+    """Relative path -> text of one label's folder (``start_gap``: see :func:`export_coco`)."""
     files: dict[str, list[str]] = {}
     by_problem: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
     for record in records:
@@ -109,8 +141,10 @@ def _files_of(label: str, records: list[Mapping[str, Any]]) -> dict[str, str]:
         lines, entries = [], []
         for record in group:
             f_opt = float(record["f_star"])
+            x0 = np.asarray(record["x0"], float)
             for run in range(len(np.asarray(record["runs"]["status"]))):
-                rows = trial_rows(record, run)
+                first = start_gap(function, int(record["instance"]), dim, x0[run])
+                rows = trial_rows(record, run, first)
                 lines.append(HEADER.format(f_opt=f_opt))
                 lines.extend(_row(e, gap, f_opt, x) for e, gap, x in rows)
                 entries.append(f"{int(record['instance'])}:{rows[-1][0]}|{rows[-1][1]:.1e}")
@@ -126,8 +160,13 @@ def _files_of(label: str, records: list[Mapping[str, Any]]) -> dict[str, str]:
     return {path: "\n".join(lines) + "\n" for path, lines in files.items()}
 
 
-def export_coco(results: str | os.PathLike, out: str | os.PathLike) -> dict[str, int]:
+def export_coco(results: str | os.PathLike, out: str | os.PathLike, *, start_gap=None) -> dict[str, int]:
     """Write the BBOB records of ``results`` to ``out`` in COCO's format; returns counts.
+
+    ``start_gap(function, instance, dim, x0)``: f(x_0) - f_opt, the one value of a trial the records
+    do not hold (every COCO data file starts at evaluation 1, and cocopp's tables of final values
+    at small budgets fail without it); by default ``landscapes.bbob.start_gap``, the problem's own
+    formula in float64.
 
     Refuses in one line, writing nothing, when ``out`` exists and is not empty or when the results
     hold no BBOB test records. The files are staged and moved into place once all are written
@@ -137,6 +176,8 @@ def export_coco(results: str | os.PathLike, out: str | os.PathLike) -> dict[str,
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{str(out)!r} exists and is not an empty folder; export-coco writes into"
                          " a new or empty folder (pick another, or remove it)")
+    if start_gap is None:
+        from landscapes.bbob import start_gap  # the problem code for one value a trial starts with
     records = exported_records(read_results(results))
     if not records:
         raise InputError(f"no BBOB records in {str(results)!r}: export-coco writes the tuned"
@@ -152,7 +193,7 @@ def export_coco(results: str | os.PathLike, out: str | os.PathLike) -> dict[str,
         folders[label] = name
     with staged_folder(out) as staging:
         for label, name in folders.items():
-            for path, text in _files_of(label, by_label[label]).items():
+            for path, text in _files_of(label, by_label[label], start_gap).items():
                 target = staging / name / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text)
