@@ -254,9 +254,11 @@ def cmd_rerun(args) -> int:
 
 def cmd_export_coco(args) -> int:
     from bench.analysis.coco_export import export_coco
+    from landscapes.bbob import start_gap
 
     out = _folder(args.out, "export folder")
-    counts = _written("COCO export", out, lambda: export_coco(args.results, out), "export folder")
+    counts = _written("COCO export", out, lambda: export_coco(args.results, out, start_gap=start_gap),
+                      "export folder")
     print(f"wrote {counts['trials']} trials ({counts['records']} records, {counts['labels']}"
           f" optimizer folders) in COCO's format to {args.out}; view with: python -m cocopp"
           f" {args.out}/*")

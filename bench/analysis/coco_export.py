@@ -160,13 +160,13 @@ def _files_of(label: str, records: list[Mapping[str, Any]], start_gap) -> dict[s
     return {path: "\n".join(lines) + "\n" for path, lines in files.items()}
 
 
-def export_coco(results: str | os.PathLike, out: str | os.PathLike, *, start_gap=None) -> dict[str, int]:
+def export_coco(results: str | os.PathLike, out: str | os.PathLike, *, start_gap) -> dict[str, int]:
     """Write the BBOB records of ``results`` to ``out`` in COCO's format; returns counts.
 
     ``start_gap(function, instance, dim, x0)``: f(x_0) - f_opt, the one value of a trial the records
     do not hold (every COCO data file starts at evaluation 1, and cocopp's tables of final values
-    at small budgets fail without it); by default ``landscapes.bbob.start_gap``, the problem's own
-    formula in float64.
+    at small budgets fail without it): ``landscapes.bbob.start_gap``, the problem's own formula in
+    float64, which the command passes (this layer imports no problem code).
 
     Refuses in one line, writing nothing, when ``out`` exists and is not empty or when the results
     hold no BBOB test records. The files are staged and moved into place once all are written
@@ -176,8 +176,6 @@ def export_coco(results: str | os.PathLike, out: str | os.PathLike, *, start_gap
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{str(out)!r} exists and is not an empty folder; export-coco writes into"
                          " a new or empty folder (pick another, or remove it)")
-    if start_gap is None:
-        from landscapes.bbob import start_gap  # the problem code for one value a trial starts with
     records = exported_records(read_results(results))
     if not records:
         raise InputError(f"no BBOB records in {str(results)!r}: export-coco writes the tuned"
