@@ -7,6 +7,7 @@ a bug and keeps its traceback.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -34,6 +35,14 @@ def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "") -
         article = "an" if kind[:1] in "aeiou" else "a"
         return UnknownNameError(f"{article} {kind} is named by a string; got {name!r}"
                                 f" (known: {', '.join(choices)})")
-    close = difflib.get_close_matches(name, choices, n=5, cutoff=0.5)
+    # the same name but for case or leading zeros ("bbob_f1", "BBOB_F07") first, then spelling
+    same = [c for c in choices if _loose(c) == _loose(name)]
+    close = same + [c for c in difflib.get_close_matches(name, choices, n=5, cutoff=0.5) if c not in same]
+    close = close[:5]
     near = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(choices)}"
     return UnknownNameError(f"unknown {kind} {name!r}; {near}{hint}")
+
+
+def _loose(name: str) -> str:
+    """``name`` in lower case with each number's leading zeros dropped."""
+    return re.sub(r"\d+", lambda m: str(int(m.group())), name.lower())

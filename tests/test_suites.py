@@ -127,3 +127,14 @@ def test_the_readme_suite_example_parses_as_documented():
     assert suite.name == "mine" and suite.steps == 2000 and suite.success_target in suite.targets
     assert suite.references == ("L-BFGS-B",) and [o.label for o in suite.optimizers] == ["nesterov/time_based"]
     assert suite.mnist["epochs"] == 10
+
+
+@pytest.mark.parametrize("given, first", [("bbob_f1", "bbob_f01"), ("BBOB_F07", "bbob_f07"),
+                                          ("Beale", "beale")])
+def test_a_name_off_by_case_or_leading_zeros_is_the_first_suggestion(given, first):
+    from landscapes import get_landscape
+
+    with pytest.raises(InputError) as error:
+        get_landscape(given)
+    message = str(error.value)
+    assert f"did you mean {first}" in message and "\n" not in message, message
