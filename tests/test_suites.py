@@ -138,3 +138,18 @@ def test_a_name_off_by_case_or_leading_zeros_is_the_first_suggestion(given, firs
         get_landscape(given)
     message = str(error.value)
     assert f"did you mean {first}" in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("targets, dtype, says", [
+    ("[1e300, 1e-2]", "float32", "targets 1e+300 cannot be held in float32"),
+    ("[1e-2, 1e-50]", "float32", "targets 1e-50 cannot be held in float32"),
+    ("[1.0, 1.00000001, 1e-2]", "float32", "targets 1.0 and 1.00000001 are the same number in float32"),
+])
+def test_targets_the_dtype_cannot_hold_apart_are_refused_in_one_line(targets, dtype, says):
+    text = (f'targets = {targets}\nsuccess_target = 1e-2\ndtype = "{dtype}"\nlandscapes = ["beale"]\n'
+            '[[optimizer]]\nfamily = "sgd"')
+    with pytest.raises(InputError) as error:
+        parse_suite(text)
+    message = str(error.value)
+    assert says in message and "\n" not in message, message
+    parse_suite(text.replace('dtype = "float32"', 'dtype = "float64"'))  # float64 holds them

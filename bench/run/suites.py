@@ -233,11 +233,32 @@ def _success_and_dtype(doc: Mapping[str, Any], targets: tuple[float, ...], where
     dtype = doc.get("dtype", "float32")
     if dtype not in ("float32", "float64"):
         raise InputError(f"{where}: dtype must be 'float32' or 'float64'; got {dtype!r}")
+    _held_in(targets, dtype, where)
     close = [t for t in targets if math.isclose(t, success_target, rel_tol=1e-9)]
     if not close:  # success is read off the per-target hits: it must be one of them
         raise InputError(f"{where}: success_target {success_target:g} must be one of the targets"
                          f" ({', '.join(f'{t:g}' for t in targets)}); add it to targets")
     return close[0], dtype
+
+
+def _held_in(targets: tuple[float, ...], dtype: str, where: str) -> None:
+    """Refuse targets the runs' dtype cannot hold apart: outside its normal range (inf or 0 there,
+    or a few bits only) or two that become one number."""
+    import numpy as np  # here: listing suites imports no numpy
+
+    info = np.finfo(dtype)
+    outside = [t for t in targets if not float(info.tiny) <= t <= float(info.max)]
+    if outside:
+        raise InputError(f"{where}: targets {', '.join(f'{t:g}' for t in outside)} cannot be held in"
+                         f" {dtype} (from {info.tiny:.3g} to {info.max:.3g}); use targets in that"
+                         " range, or dtype = \"float64\"")
+    cast = np.asarray(targets, dtype)
+    same = [(targets[i], targets[j]) for i in range(len(targets)) for j in range(i + 1, len(targets))
+            if cast[i] == cast[j]]
+    if same:
+        a, b = same[0]
+        raise InputError(f"{where}: targets {a!r} and {b!r} are the same number in {dtype}; give"
+                         " targets further apart, or dtype = \"float64\"")
 
 
 def _seeds(doc: Mapping[str, Any], where: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
