@@ -141,6 +141,11 @@ def _folder(path: str | Path, option: str = "--out") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"{option} {str(path)!r} is a file, not a folder; choose a folder")
+    for link in (path, *path.parents):  # a link to nothing: mkdir would say "File exists"
+        if link.is_symlink() and not link.exists():
+            raise InputError(f"{option} {str(path)!r}: {str(link)!r} is a link to"
+                             f" {os.readlink(link)!r}, which does not exist; create that folder or"
+                             " choose another")
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

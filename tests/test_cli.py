@@ -172,6 +172,17 @@ def test_an_out_that_is_a_file_and_a_results_file_that_is_a_folder_are_one_line(
     assert "results.jsonl is not a file (a folder?)" in capsys.readouterr().err
 
 
+def test_an_out_that_is_a_link_to_nothing_is_one_line_naming_the_link(tiny_results, tmp_path, capsys):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "gone")
+    for out in (link, link / "deeper"):
+        assert main(["report", str(tiny_results), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"{str(link)!r} is a link to" in err and "which does not exist" in err, err
+        assert "free space" not in err and "\n" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]
+
+
 def test_a_bad_cpu_device_count_is_refused(monkeypatch):
     from bench.core.jax_setup import default_cpu_devices
     from landscapes.errors import InputError
