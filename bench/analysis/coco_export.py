@@ -82,11 +82,12 @@ def trial_rows(record: Mapping[str, Any], run: int,
         rows[1] = min(rows.get(1, math.inf), _consistent_first(first_gap, targets, reached,
                                                                steps_to_target))
     # Best so far decreases: a coarser target first hit later than a finer one is already implied.
+    x0 = np.asarray(record["x0"], float)[run] if first_gap is not None else final_x
     out, best = [], math.inf
     for evaluation in sorted(rows):
         if rows[evaluation] < best:
             best = rows[evaluation]
-            out.append((evaluation, best, final_x))
+            out.append((evaluation, best, x0 if evaluation == 1 else final_x))
     status_diverged = int(np.asarray(runs["status"])[run]) == 2
     final = float(np.asarray(runs["best_gap"], float)[run])
     if status_diverged or not math.isfinite(final):
@@ -95,8 +96,6 @@ def trial_rows(record: Mapping[str, Any], run: int,
     if out and out[-1][0] == steps + 1:
         out.pop()
     out.append((steps + 1, final, final_x))
-    if first_gap is not None and out[0][0] == 1:  # the first evaluation is at the start point
-        out[0] = (1, out[0][1], np.asarray(record["x0"], float)[run])
     return out
 
 

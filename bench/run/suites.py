@@ -252,11 +252,11 @@ def _held_in(targets: tuple[float, ...], dtype: str, where: str) -> None:
         raise InputError(f"{where}: targets {', '.join(f'{t:g}' for t in outside)} cannot be held in"
                          f" {dtype} (from {info.tiny:.3g} to {info.max:.3g}); use targets in that"
                          " range, or dtype = \"float64\"")
-    cast = np.asarray(targets, dtype)
-    same = [(targets[i], targets[j]) for i in range(len(targets)) for j in range(i + 1, len(targets))
-            if cast[i] == cast[j]]
-    if same:
-        a, b = same[0]
+    first: dict[float, float] = {}  # each number in the dtype -> the target that became it
+    for target, held in zip(targets, np.asarray(targets, dtype).tolist()):
+        a, b = first.setdefault(held, target), target
+        if a == b:
+            continue
         raise InputError(f"{where}: targets {a!r} and {b!r} are the same number in {dtype}; give"
                          " targets further apart, or dtype = \"float64\"")
 
